@@ -1,0 +1,45 @@
+// clone_into() for macOS: clonefile (APFS), then fcopyfile.
+#include "../internal.h"
+
+#include <cerrno>
+#include <copyfile.h>
+#include <fcntl.h>
+#include <sys/clonefile.h>
+
+namespace blx {
+
+Error clone_into(int src_fd, const FileStat&, int dirfd, const char* tmp_name, CloneMode mode,
+                 const CloneJob& job, CloneMethod* method, Fd* out) {
+  if (mode != CloneMode::kNever) {
+    if (::fclonefileat(src_fd, dirfd, tmp_name, CLONE_NOOWNERCOPY) == 0) {
+      Fd fd(::openat(dirfd, tmp_name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) {
+        Error e = fail_errno("open", job.dst);
+        ::unlinkat(dirfd, tmp_name, 0);
+        return e;
+      }
+      *method = CloneMethod::kClonefile;
+      *out = std::move(fd);
+      return {};
+    }
+    int err = errno;
+    bool unsupported = err == ENOTSUP || err == EXDEV;
+    if (mode == CloneMode::kForce || !unsupported) {
+      Error e = fail(err == EXDEV ? EXDEV : unsupported ? ENOTSUP : err, "clonefile", job.src, job.dst);
+      return e;
+    }
+  }
+  Fd dst(::openat(dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!dst.valid()) return fail_errno("open", job.dst);
+  if (::fcopyfile(src_fd, dst.get(), nullptr, COPYFILE_DATA) != 0) {
+    Error e = fail_errno("fcopyfile", job.src, job.dst);
+    dst.reset();
+    ::unlinkat(dirfd, tmp_name, 0);
+    return e;
+  }
+  *method = CloneMethod::kCopy;
+  *out = std::move(dst);
+  return {};
+}
+
+}  // namespace blx

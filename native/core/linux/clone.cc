@@ -1,0 +1,110 @@
+// clone_into() for Linux: FICLONE, then copy_file_range, then read/write.
+#include "../internal.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+
+namespace blx {
+
+namespace {
+
+// errnos with which a filesystem says "no reflink here".
+bool reflink_unsupported(int err) {
+  return err == EOPNOTSUPP || err == ENOTSUP || err == EINVAL || err == ENOTTY || err == ENOSYS;
+}
+
+// copy_file_range; *unsupported when the very first call says it cannot
+// (then nothing was written and read/write takes over).
+Error copy_range(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, bool* unsupported) {
+  *unsupported = false;
+  loff_t in = 0;
+  loff_t out = 0;
+  while (static_cast<uint64_t>(in) < size) {
+    ssize_t n = ::copy_file_range(src_fd, &in, dst_fd, &out, size - static_cast<uint64_t>(in), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (in == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                      errno == EBADF)) {
+        *unsupported = true;
+        return {};
+      }
+      return fail_errno("copy_file_range", job.src, job.dst);
+    }
+    if (n == 0) break;  // the source shrank under us
+  }
+  return {};
+}
+
+// A real data copy without reflink (mode 'never'), in the kernel.
+Error copy_sendfile(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, bool* unsupported) {
+  *unsupported = false;
+  off_t in = 0;
+  while (static_cast<uint64_t>(in) < size) {
+    ssize_t n = ::sendfile(dst_fd, src_fd, &in, size - static_cast<uint64_t>(in));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (in == 0 && (errno == EINVAL || errno == ENOSYS)) {
+        *unsupported = true;
+        return {};
+      }
+      return fail_errno("sendfile", job.src, job.dst);
+    }
+    if (n == 0) break;
+  }
+  return {};
+}
+
+}  // namespace
+
+Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_name, CloneMode mode,
+                 const CloneJob& job, CloneMethod* method, Fd* out) {
+  Fd dst(::openat(dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!dst.valid()) return fail_errno("open", job.dst);
+
+  Error e;
+  if (mode != CloneMode::kNever) {
+    if (::ioctl(dst.get(), FICLONE, src_fd) == 0) {
+      *method = CloneMethod::kReflink;
+      *out = std::move(dst);
+      return {};
+    }
+    int err = errno;
+    if (mode == CloneMode::kForce) {
+      e = fail(err == EXDEV ? EXDEV : reflink_unsupported(err) ? ENOTSUP : err, "ioctl", job.src, job.dst);
+      e.detail = "FICLONE";
+    } else if (err != EXDEV && !reflink_unsupported(err)) {
+      e = fail(err, "ioctl", job.src, job.dst);
+      e.detail = "FICLONE";
+    }
+  }
+  if (!e) {
+    bool unsupported = true;
+    if (mode == CloneMode::kAuto) {
+      e = copy_range(src_fd, dst.get(), src.size, job, &unsupported);
+      if (!e && !unsupported) *method = CloneMethod::kCopyFileRange;
+    } else {
+      e = copy_sendfile(src_fd, dst.get(), src.size, job, &unsupported);
+      if (!e && !unsupported) *method = CloneMethod::kCopy;
+    }
+    if (!e && unsupported) {
+      e = copy_read_write(src_fd, dst.get(), job);
+      *method = CloneMethod::kCopy;
+    }
+  }
+  if (e) {
+    dst.reset();
+    ::unlinkat(dirfd, tmp_name, 0);
+    return e;
+  }
+  *out = std::move(dst);
+  return {};
+}
+
+}  // namespace blx
