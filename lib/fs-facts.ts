@@ -1,0 +1,81 @@
+// Filesystem facts (SPEC §5): one native call each, never mountinfo.
+import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+import { invalidArg } from './errors.ts'
+
+export interface FsFacts {
+  /** st_dev as Node's fs.Stats reports it (comparable with fs.statSync().dev). */
+  dev: number
+  devMajor: number
+  devMinor: number
+  /** statx STATX_MNT_ID; null on kernels (or macOS) that have none. */
+  mountId: bigint | null
+  fsType: { name: string, magic: number }
+  readOnly: boolean
+  nosuid: boolean
+  nodev: boolean
+  noexec: boolean
+  isMountRoot: boolean
+}
+
+export interface SameFilesystemResult {
+  same: boolean
+  paths: string[]
+  /** "major:minor" per path. */
+  devices: string[]
+  /** The first path whose device differs from the first path's. */
+  odd: { index: number, path: string, device: string } | null
+}
+
+/** Linux's st_dev encoding (glibc makedev), which is what Node reports. */
+export function makeDev (major: number, minor: number): number {
+  if (process.platform === 'darwin') return ((major & 0xff) << 24) | (minor & 0xffffff)
+  return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 2 ** 32
+}
+
+function * probePlan (path: string): Plan<FsFacts> {
+  if (typeof path !== 'string' || path === '') throw invalidArg('probe() needs a path')
+  const f = yield * perform(nativeOp('probe', [path], { doing: 'cannot probe the filesystem' }))
+  return {
+    dev: makeDev(f.devMajor, f.devMinor),
+    devMajor: f.devMajor,
+    devMinor: f.devMinor,
+    mountId: f.mountId,
+    fsType: { name: f.fsName, magic: f.fsMagic },
+    readOnly: f.readOnly,
+    nosuid: f.nosuid,
+    nodev: f.nodev,
+    noexec: f.noexec,
+    isMountRoot: f.isMountRoot,
+  }
+}
+
+export function * sameFilesystemPlan (paths: string[]): Plan<SameFilesystemResult> {
+  if (!Array.isArray(paths) || paths.length === 0 || paths.some((p) => typeof p !== 'string' || p === '')) {
+    throw invalidArg('sameFilesystem() needs a non-empty array of paths')
+  }
+  const r = yield * perform(nativeOp('sameFilesystem', [paths], { doing: 'cannot compare filesystems' }))
+  const devices = r.devices.map(([major, minor]) => `${major}:${minor}`)
+  return {
+    same: r.same,
+    paths: [...paths],
+    devices,
+    odd: r.oddIndex < 0 ? null : { index: r.oddIndex, path: paths[r.oddIndex]!, device: devices[r.oddIndex]! },
+  }
+}
+
+export function probeSync (path: string): FsFacts {
+  return runSync(probePlan(path))
+}
+
+export function probe (path: string): Promise<FsFacts> {
+  return runAsync(probePlan(path))
+}
+
+/** Whether all paths are on one filesystem, in one native call. */
+export function sameFilesystemSync (paths: string[]): SameFilesystemResult {
+  return runSync(sameFilesystemPlan(paths))
+}
+
+export function sameFilesystem (paths: string[]): Promise<SameFilesystemResult> {
+  return runAsync(sameFilesystemPlan(paths))
+}

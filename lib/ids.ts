@@ -1,0 +1,53 @@
+// Box ids, container ids and volume names (SPEC §1): 1-128 bytes of
+// [A-Za-z0-9_-]. They become path components, so anything else (a slash,
+// "..", NUL, spaces, non-ASCII) is refused before the disk is touched.
+import crypto from 'node:crypto'
+import { invalidArg } from './errors.ts'
+
+export const ID_MAX_BYTES = 128
+export const MINTED_ID_LENGTH = 12
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+
+export function isValidId (value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value)
+}
+
+function describe (value: unknown): string {
+  if (typeof value !== 'string') return `a ${value === null ? 'null' : typeof value}`
+  const bytes = Buffer.byteLength(value)
+  const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  return `${shown} (${bytes} bytes)`
+}
+
+function validator (label: string) {
+  return (value: unknown): string => {
+    if (isValidId(value)) return value
+    throw invalidArg(
+      `${label} must be 1-${ID_MAX_BYTES} characters of A-Z, a-z, 0-9, "_" and "-"; got ${describe(value)}`,
+    )
+  }
+}
+
+export const validateBoxId = validator('box id')
+export const validateContainerId = validator('container id')
+export const validateVolumeName = validator('volume name')
+
+/** A fresh box id: 12 base62 characters from the CSPRNG (about 71 bits). */
+export function mintBoxId (): string {
+  let out = ''
+  while (out.length < MINTED_ID_LENGTH) {
+    for (const byte of crypto.randomBytes(MINTED_ID_LENGTH * 2)) {
+      // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
+      if (byte < 248 && out.length < MINTED_ID_LENGTH) out += BASE62[byte % 62]
+    }
+  }
+  return out
+}
+
+export const BoxId = {
+  mint: mintBoxId,
+  validate: validateBoxId,
+  isValid: isValidId,
+} as const
