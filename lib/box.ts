@@ -101,7 +101,12 @@ export class BoxLayout {
     if (typeof boxDir !== 'string' || !path.isAbsolute(boxDir)) {
       throw invalidArg(`box dir must be an absolute path; got ${JSON.stringify(boxDir)}`)
     }
-    this.root = path.normalize(boxDir).replace(/(.)\/+$/, '$1')
+    const root = boxDir.replace(/(.)\/+$/, '$1')
+    // No normalizing: "/h/boxes/.." must not quietly become the box "h".
+    if (path.normalize(root) !== root) {
+      throw invalidArg(`box dir must be a normalized absolute path (no ".", ".." or "//"); got ${JSON.stringify(boxDir)}`)
+    }
+    this.root = root
     this.boxId = validateBoxId(path.basename(this.root))
     this.isolateMounts = (options.isolateMounts ?? false) && (options.bindMounts ?? true)
     const at = (...parts: string[]) => path.join(this.root, ...parts)
@@ -222,7 +227,10 @@ export class BoxLayout {
     if (ca === null || typeof ca !== 'object' || ca.cert === undefined || ca.key === undefined) {
       throw invalidArg('writeCa() needs { cert, key }')
     }
-    const ctx = { doing: `cannot write the CA of box ${this.boxId}` }
+    const ctx = {
+      doing: `cannot write the CA of box ${this.boxId}`,
+      hints: { ENOENT: 'prepare() the box first' },
+    }
     try {
       yield * perform(fsMkdir([this.caDir, 0o700], ctx))
     } catch (e) {

@@ -22,7 +22,7 @@ export interface SameFilesystemResult {
   paths: string[]
   /** "major:minor" per path. */
   devices: string[]
-  /** The first path whose device differs from the first path's. */
+  /** The first path off the majority's device (null when all agree). */
   odd: { index: number, path: string, device: string } | null
 }
 
@@ -55,11 +55,18 @@ export function * sameFilesystemPlan (paths: string[]): Plan<SameFilesystemResul
   }
   const r = yield * perform(nativeOp('sameFilesystem', [paths], { doing: 'cannot compare filesystems' }))
   const devices = r.devices.map(([major, minor]) => `${major}:${minor}`)
+  // The odd one out is measured against the majority, so with tmp on its
+  // own tmpfs the answer is tmp, not whichever path happens to come second.
+  const counts = new Map<string, number>()
+  for (const d of devices) counts.set(d, (counts.get(d) ?? 0) + 1)
+  let majority = devices[0]!
+  for (const d of devices) if (counts.get(d)! > counts.get(majority)!) majority = d
+  const index = devices.findIndex((d) => d !== majority)
   return {
     same: r.same,
     paths: [...paths],
     devices,
-    odd: r.oddIndex < 0 ? null : { index: r.oddIndex, path: paths[r.oddIndex]!, device: devices[r.oddIndex]! },
+    odd: index < 0 ? null : { index, path: paths[index]!, device: devices[index]! },
   }
 }
 

@@ -117,7 +117,7 @@ export class HomeLayout {
         `from tmp into the others and rename cannot cross filesystems. Found: ${found}. ` +
         'Move the odd one back onto the home\'s filesystem (e.g. do not mount a tmpfs on tmp/) ' +
         'or point BOXLITE_HOME at a directory on a single filesystem',
-        { path: this.tmpDir, dest: r.odd!.path, syscall: 'rename' })
+        { path: r.odd!.path, syscall: 'rename' })
     }
     return r
   }

@@ -89,8 +89,13 @@ export function * sharedStatePlan (box: SharedMountTarget): Plan<SharedState> {
 
 const FALLBACK_CODES = new Set(['EPERM', 'EACCES', 'ENOTSUP'])
 
+/**
+ * Bind mounts/ onto the (empty) shared/ dir, or fall back to a symlink.
+ * `prior` is what shared/ was before this call, restored on refusal.
+ */
 function * bindOrLinkPlan (
   box: SharedMountTarget, require: 'any' | 'read-only', api: 'auto' | 'legacy',
+  prior: 'missing' | 'directory' | 'symlink',
 ): Plan<MountSharedResult> {
   const base = { source: box.mountsDir, target: box.sharedDir, reused: false }
   try {
@@ -101,6 +106,8 @@ function * bindOrLinkPlan (
   } catch (e) {
     if (!(e instanceof LayoutError) || !FALLBACK_CODES.has(e.code)) throw e
     if (require === 'read-only') {
+      if (prior !== 'directory') yield * perform(fsRmdir([box.sharedDir], { doing: 'cannot restore shared/' }))
+      if (prior === 'symlink') yield * perform(fsSymlink([SharedDirs.MOUNTS, box.sharedDir], { doing: 'cannot restore shared/' }))
       throw layoutError(e.code,
         `a read-only shared mount is not possible here (${e.syscall ?? 'mount'}: ${e.code}) and require: 'read-only' ` +
         'refuses the symlink fallback, which would let the guest write mounts/. ' +
@@ -172,7 +179,7 @@ export function * mountSharedPlan (box: SharedMountTarget, options: MountSharedO
         // A symlink left by an earlier unprivileged run: try to upgrade it.
         yield * perform(fsUnlink([box.sharedDir], { doing: 'cannot replace the shared/ symlink' }))
         yield * perform(fsMkdir([box.sharedDir, 0o777], { doing: 'cannot create shared/' }))
-        const r = yield * bindOrLinkPlan(box, require, api)
+        const r = yield * bindOrLinkPlan(box, require, api, 'symlink')
         return r.method === 'symlink' ? { ...r, reused: true } : r
       }
       case 'directory': {
@@ -183,11 +190,11 @@ export function * mountSharedPlan (box: SharedMountTarget, options: MountSharedO
             'mounts/ or clean the box up',
             { path: box.sharedDir })
         }
-        return yield * bindOrLinkPlan(box, require, api)
+        return yield * bindOrLinkPlan(box, require, api, 'directory')
       }
       case 'missing':
         yield * perform(fsMkdir([box.sharedDir, 0o777], { doing: 'cannot create shared/' }))
-        return yield * bindOrLinkPlan(box, require, api)
+        return yield * bindOrLinkPlan(box, require, api, 'missing')
       default:
         throw layoutError('EEXIST', `${box.sharedDir} exists and is not a directory, mount or symlink; remove it`,
           { path: box.sharedDir })

@@ -162,6 +162,21 @@ Error read_file(const char* path, std::string* out) {
   return {};
 }
 
+// Whether path (already stat'ed into st) is a mount point: statx's
+// MOUNT_ROOT attribute, or on pre-5.8 kernels a mount id differing from "..".
+bool mounted_at(const std::string& path, const FileStat& st) {
+  if (st.mount_root_known) return st.mount_root;
+  FileStat parent;
+  std::string up = dir_name(path);
+  if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
+  return different_mount(st, parent);
+}
+
+bool is_mount_point(const std::string& path) {
+  FileStat st;
+  return !stat_at(AT_FDCWD, path.c_str(), false, &st, path) && mounted_at(path, st);
+}
+
 }  // namespace
 
 bool new_mount_api_available() {
@@ -215,8 +230,10 @@ Error unmount(const std::string& target, bool* was_mounted) {
       *was_mounted = true;
       continue;
     }
-    if (errno == EINVAL || errno == ENOENT) return {};
-    return fail_errno("umount2", target);
+    int err = errno;
+    if (err == EINVAL || err == ENOENT) return {};
+    if (err == EPERM && !is_mount_point(target)) return {};  // unprivileged: EPERM comes before "not mounted"
+    return fail(err, "umount2", target);
   }
   return fail(EBUSY, "umount2", target);
 }
@@ -240,14 +257,7 @@ Error inspect_shared(const std::string& source, const std::string& target, Share
     out->kind = SharedKind::kOther;
     return {};
   }
-  bool mounted = t.mount_root;
-  if (!t.mount_root_known) {
-    std::string parent = dir_name(target);
-    FileStat p;
-    if (Error e = stat_at(AT_FDCWD, parent.c_str(), true, &p, parent)) return e;
-    mounted = different_mount(t, p);
-  }
-  if (!mounted) {
+  if (!mounted_at(target, t)) {
     out->kind = SharedKind::kDirectory;
     Error err;
     out->empty = is_empty_dir(target, &err);

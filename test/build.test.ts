@@ -1,0 +1,95 @@
+// The native build (SPEC §11): the addon is built from the sources on disk,
+// the committed prebuild is not stale and loads without build/, cmake-js
+// builds the same addon, and the binary needs nothing newer than glibc 2.28.
+import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { binding } from '../lib/native.ts'
+import { needs, testWith, type Requirement } from './helpers/env.ts'
+import { repoRoot, run } from './helpers/fixtures.ts'
+
+const require = createRequire(import.meta.url)
+const { sourceHash } = require('../scripts/source-hash.cjs') as { sourceHash: () => string }
+
+const prebuildDir = path.join(repoRoot, 'prebuilds', `${process.platform}-${process.arch}`)
+const prebuild = fs.existsSync(prebuildDir)
+  ? fs.readdirSync(prebuildDir).filter((f) => f.endsWith('.node')).map((f) => path.join(prebuildDir, f))[0]
+  : undefined
+const cmakeAddon = path.join(repoRoot, 'build-cmake', 'Release', 'boxlite_layout.node')
+const gypAddon = path.join(repoRoot, 'build', 'Release', 'boxlite_layout.node')
+
+const hasPrebuild: Requirement = { ok: () => prebuild !== undefined, reason: `no prebuild in ${prebuildDir}; run npm run prebuild` }
+const hasCmake: Requirement = { ok: () => fs.existsSync(cmakeAddon), reason: 'no cmake-js build; run npm run build:cmake' }
+const hasObjdump = needs.tool('objdump', 'binutils')
+
+test('the loaded addon was built from the native sources on disk', (t) => {
+  t.is(binding().sourceHash, sourceHash(), 'rebuild the addon (npm run build): it predates the sources')
+})
+
+testWith([hasPrebuild], 'the committed prebuild matches the native sources (not stale)', async (t) => {
+  // Load it in a child with PREBUILDS_ONLY, which ignores build/ entirely.
+  const r = await run(process.execPath, ['-e', "process.stdout.write(require('node-gyp-build')(process.argv[1]).sourceHash)", repoRoot], {
+    env: { ...process.env, PREBUILDS_ONLY: '1' },
+  })
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stdout, sourceHash(), 'prebuilds/ is stale: run `npm run prebuild` and commit it')
+})
+
+testWith([hasPrebuild], 'the package works from its prebuild alone (build/ ignored)', async (t) => {
+  const script = `
+    const { probeSync, mintBoxId } = await import(${JSON.stringify(path.join(repoRoot, 'lib', 'index.ts'))})
+    const f = probeSync('/')
+    if (!f.isMountRoot || mintBoxId().length !== 12) process.exit(3)
+    console.log('ok', f.fsType.name)`
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, PREBUILDS_ONLY: '1' },
+    cwd: repoRoot,
+  })
+  t.is(r.code, 0, r.stderr)
+  t.regex(r.stdout, /^ok /)
+})
+
+function symbolVersions (file: string): Map<string, string> {
+  const out = execFileSync('objdump', ['-T', file], { encoding: 'utf8' })
+  const max = new Map<string, string>()
+  const cmp = (a: string, b: string) => {
+    const x = a.split('.').map(Number)
+    const y = b.split('.').map(Number)
+    for (let i = 0; i < Math.max(x.length, y.length); i++) {
+      if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0)
+    }
+    return 0
+  }
+  for (const m of out.matchAll(/\b(GLIBC|GLIBCXX|CXXABI)_([0-9.]+)\b/g)) {
+    const [, lib, ver] = m as unknown as [string, string, string]
+    if (!max.has(lib) || cmp(ver, max.get(lib)!) > 0) max.set(lib, ver)
+  }
+  return max
+}
+
+function checkLoadsOnOldGlibc (t: import('ava').ExecutionContext, file: string): void {
+  const v = symbolVersions(file)
+  t.truthy(v.get('GLIBC'), 'links glibc')
+  const [major, minor] = v.get('GLIBC')!.split('.').map(Number) as [number, number]
+  t.true(major === 2 && minor <= 28, `${path.basename(file)} needs GLIBC_${v.get('GLIBC')}; must be <= 2.28 (call new syscalls through syscall())`)
+  if (v.has('GLIBCXX')) {
+    const [, , patch] = v.get('GLIBCXX')!.split('.').map(Number) as [number, number, number]
+    t.true(patch <= 25, `needs GLIBCXX_${v.get('GLIBCXX')}; must be <= 3.4.25 (GCC 8, the RHEL 8 runtime)`)
+  }
+}
+
+testWith([needs.linux, hasObjdump], 'the built addon needs no glibc symbol newer than 2.28', (t) => {
+  checkLoadsOnOldGlibc(t, fs.existsSync(gypAddon) ? gypAddon : cmakeAddon)
+})
+
+testWith([needs.linux, hasObjdump, hasPrebuild], 'the prebuild needs no glibc symbol newer than 2.28', (t) => {
+  checkLoadsOnOldGlibc(t, prebuild!)
+})
+
+testWith([hasCmake], 'cmake-js builds the same addon: same exports, same source hash', (t) => {
+  const cmake = require(cmakeAddon) as Record<string, unknown>
+  t.is(cmake.sourceHash, sourceHash(), 'stale cmake-js build: run npm run build:cmake')
+  t.deepEqual(Object.keys(cmake).sort(), Object.keys(binding()).sort())
+})

@@ -1,0 +1,265 @@
+// SPEC §2 cleanup, gc, and §10 reliability: cleanup never deletes through a
+// mount or a planted symlink; a killed process leaves a state gc repairs;
+// concurrent preparers end with exactly one mount.
+import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { LayoutError, mintBoxId, PidFile, RuntimeLock } from '../lib/index.ts'
+import { freshBox, freshHome, runBoxOps, startHeldBoxOps } from './helpers/boxes.ts'
+import { needs, privileged, testWith } from './helpers/env.ts'
+import { mountsBelow, mountTmpfs, repoRoot, scratch, tsNode } from './helpers/fixtures.ts'
+
+function sentinel (root: string): string {
+  const dir = path.join(root, 'sentinel')
+  fs.mkdirSync(dir)
+  fs.writeFileSync(path.join(dir, 'precious'), 'do not delete')
+  return dir
+}
+
+privileged('cleanup detaches every mount in the box and never deletes host data behind one', async (t) => {
+  const root = scratch(t)
+  const host = sentinel(root)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  await box.prepare()
+  fs.mkdirSync(path.join(box.mountsDir, 'volume'))
+  execFileSync('mount', ['--bind', host, path.join(box.mountsDir, 'volume')])
+  t.teardown(() => { for (const m of mountsBelow(home.home)) execFileSync('umount', ['-l', m]) })
+  fs.writeFileSync(path.join(box.mountsDir, 'file'), 'f')
+  await box.mountShared()
+  t.true(mountsBelow(box.root).length >= 3, 'volume, shared, shared/volume')
+
+  const r = await box.cleanup()
+  t.true(r.removed)
+  t.true(r.unmounted >= 2)
+  t.deepEqual(mountsBelow(home.home), [])
+  t.false(fs.existsSync(box.root))
+  t.false(fs.existsSync(box.sockets.bindingDir))
+  t.is(fs.readFileSync(path.join(host, 'precious'), 'utf8'), 'do not delete')
+  t.deepEqual(fs.readdirSync(home.boxesDir), [], 'no trash left')
+})
+
+test('cleanup never follows a planted symlink out of the box', async (t) => {
+  const root = scratch(t)
+  const outside = sentinel(root)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  await box.prepare()
+  fs.symlinkSync(outside, path.join(box.root, 'escape'))
+  fs.symlinkSync(outside, path.join(box.mountsDir, 'escape'))
+  fs.symlinkSync('/', path.join(box.logsDir, 'root'))
+  fs.symlinkSync(path.join(outside, 'precious'), path.join(box.tmpDir, 'file-link'))
+  const r = box.cleanupSync()
+  t.true(r.removed)
+  t.false(fs.existsSync(box.root))
+  t.deepEqual(fs.readdirSync(outside), ['precious'])
+  t.is(fs.readFileSync(path.join(outside, 'precious'), 'utf8'), 'do not delete')
+})
+
+test('cleanup of a box dir that is itself a planted symlink removes only the link', async (t) => {
+  const root = scratch(t)
+  const outside = sentinel(root)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  fs.symlinkSync(outside, box.root)
+  await box.cleanup()
+  t.false(fs.existsSync(box.root))
+  t.is(fs.readFileSync(path.join(outside, 'precious'), 'utf8'), 'do not delete')
+})
+
+test('cleanup twice is fine; cleanup of a box never prepared is fine', async (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  await box.prepare()
+  t.true((await box.cleanup()).removed)
+  const again = await box.cleanup()
+  t.false(again.removed)
+  t.false(again.socketLink.removed)
+  t.false(freshBox(t, home).cleanupSync().removed)
+})
+
+test('cleanup leaves another home\'s link for the same box id alone', async (t) => {
+  const a = freshHome(t)
+  const b = freshHome(t)
+  const id = mintBoxId()
+  const boxA = a.box(id)
+  const boxB = b.box(id)
+  t.teardown(() => { boxA.sockets.removeSync(); boxB.sockets.removeSync() })
+  await boxA.prepare()
+  await boxB.prepare() // replaces the link: the newest preparer owns it
+  t.is(fs.readlinkSync(boxA.sockets.bindingDir), boxB.socketsDir)
+  const r = await boxA.cleanup()
+  t.false(r.socketLink.removed, 'not ours any more')
+  t.is(fs.readlinkSync(boxB.sockets.bindingDir), boxB.socketsDir)
+})
+
+testWith([needs.linux, needs.mount, needs.tool('unshare', 'util-linux')],
+  'a mount that cannot be detached: cleanup fails EBUSY and deletes nothing below it; gc finishes later', async (t) => {
+    const home = freshHome(t)
+    const box = freshBox(t, home)
+    await box.prepare()
+    const vol = mountTmpfs(t, path.join(box.mountsDir, 'vol'), 'size=4m')
+    fs.writeFileSync(path.join(vol, 'inside'), 'kept')
+    // In a user namespace, a mount inherited from outside is locked to its
+    // parent: umount2 refuses, like any mount we are not allowed to detach.
+    const { steps, stderr } = await runBoxOps({ home: home.home, boxId: box.boxId, ops: ['cleanup'] }, 'userns')
+    const step = steps[0]
+    t.truthy(step, stderr)
+    t.false(step!.ok)
+    t.is(step!.code, 'EBUSY')
+    t.regex(step!.message!, /could not be detached/)
+    const trash = fs.readdirSync(home.boxesDir).find((n) => n.startsWith('.trash-'))
+    t.truthy(trash, 'the box was moved out of sight first')
+    const moved = path.join(home.boxesDir, trash!, 'mounts', 'vol')
+    t.is(fs.readFileSync(path.join(moved, 'inside'), 'utf8'), 'kept', 'nothing below the mount was deleted')
+
+    const report = await home.gc()
+    t.true(report.actions.some((a) => a.kind === 'unmount' && a.done))
+    t.true(report.actions.some((a) => a.kind === 'remove-trash' && a.done))
+    t.deepEqual(mountsBelow(home.home), [])
+    t.deepEqual(fs.readdirSync(home.boxesDir), [])
+  })
+
+privileged('gc repairs a box whose process was SIGKILLed right after mountShared', async (t) => {
+  const home = freshHome(t)
+  const boxId = mintBoxId()
+  const box = home.box(boxId, { isolateMounts: true })
+  t.teardown(() => box.sockets.removeSync())
+  const held = await startHeldBoxOps(t, { home: home.home, boxId, ops: ['prepare', 'mountShared'] })
+  t.true(held.steps.every((s) => s.ok), JSON.stringify(held.steps))
+  await held.kill()
+  t.deepEqual(mountsBelow(box.root), [fs.realpathSync(box.sharedDir)], 'the mount outlived its process')
+
+  const report = await home.gc()
+  t.deepEqual(report.liveBoxes, [])
+  const unmount = report.actions.find((a) => a.kind === 'unmount')
+  t.truthy(unmount)
+  t.true(unmount!.done)
+  t.regex(unmount!.reason, /no live shim owns box/)
+  t.deepEqual(mountsBelow(home.home), [], 'zero leaked mounts')
+  // The box itself is intact and can be mounted again.
+  t.is(box.mountSharedSync().method, 'bind-ro')
+  box.cleanupSync()
+})
+
+privileged('gc leaves a box with a live shim alone', async (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  await box.prepare()
+  await box.mountShared()
+  await new PidFile(box.pidFilePath).write(process.pid)
+  const report = home.gcSync()
+  t.deepEqual(report.liveBoxes, [box.boxId])
+  t.false(report.actions.some((a) => a.kind === 'unmount'))
+  t.is(box.sharedStateSync().kind, 'mount')
+  box.cleanupSync()
+})
+
+test('gc: dry run reports and changes nothing; then repairs trash, tmp leftovers, partial copies, dangling links', async (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  await box.prepare()
+  fs.mkdirSync(box.binDir)
+  fs.writeFileSync(path.join(box.binDir, '.boxlite-shim.blx-0123456789abcdef'), 'half')
+  fs.writeFileSync(path.join(box.binDir, 'boxlite-shim'), 'whole')
+  fs.mkdirSync(path.join(home.boxesDir, '.trash-abc-01234567', 'logs'), { recursive: true })
+  fs.writeFileSync(path.join(home.tmpDir, 'staging.qcow2'), 'x')
+  const dead = freshBox(t, home)
+  await dead.prepare()
+  fs.rmSync(dead.root, { recursive: true }) // its link now dangles
+
+  // Other tests share /tmp/bl-0: only look at this test's links.
+  const ours = (a: { kind: string, path: string }) => a.kind !== 'remove-link' || a.path === dead.sockets.bindingDir
+  const dry = await home.gc({ dryRun: true })
+  t.true(dry.dryRun)
+  const kinds = dry.actions.filter(ours).map((a) => a.kind).sort()
+  t.deepEqual(kinds, ['remove-link', 'remove-partial-copy', 'remove-tmp', 'remove-trash'])
+  t.true(dry.actions.every((a) => !a.done))
+  t.true(fs.existsSync(path.join(home.tmpDir, 'staging.qcow2')))
+  t.true(fs.lstatSync(dead.sockets.bindingDir).isSymbolicLink())
+
+  const real = await home.gc()
+  t.true(real.actions.every((a) => a.done), JSON.stringify(real.actions))
+  t.deepEqual(real.actions.filter(ours).map((a) => a.kind).sort(), kinds)
+  t.deepEqual(fs.readdirSync(home.tmpDir), [])
+  t.deepEqual(fs.readdirSync(box.binDir), ['boxlite-shim'])
+  t.deepEqual(fs.readdirSync(home.boxesDir), [box.boxId])
+  t.throws(() => fs.lstatSync(dead.sockets.bindingDir), { code: 'ENOENT' })
+  t.true(fs.lstatSync(box.sockets.bindingDir).isSymbolicLink(), 'live links stay')
+  t.deepEqual((await home.gc()).actions.filter(ours), [], 'nothing left to do')
+})
+
+test('gc needs the runtime lock: EBUSY while another process holds it; accepts the caller\'s', async (t) => {
+  const home = freshHome(t)
+  const holder = `
+    const { RuntimeLock } = await import(${JSON.stringify(path.join(repoRoot, 'lib/index.ts'))})
+    RuntimeLock.acquire(process.argv[1]); console.log('HELD'); setInterval(() => {}, 1e9)`
+  const { spawn } = await import('node:child_process')
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', holder, home.home], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('HELD')) resolve() }))
+  const e = await t.throwsAsync(home.gc(), { instanceOf: LayoutError })
+  t.is(e.code, 'EBUSY')
+  t.true(e.message.includes(home.home))
+  t.regex(e.message, new RegExp(`pid ${child.pid!}`))
+  child.kill('SIGKILL')
+  await new Promise((resolve) => child.once('exit', resolve))
+  const lock = RuntimeLock.acquire(home.home)
+  t.teardown(() => lock.release())
+  t.is((await home.gc({ runtimeLock: lock })).actions.filter((a) => a.kind !== 'remove-link').length, 0)
+  t.true(lock.held, 'gc leaves the caller\'s lock held')
+})
+
+privileged('concurrent preparers of one box end with exactly one mount', async (t) => {
+  const home = freshHome(t)
+  const boxId = mintBoxId()
+  const box = home.box(boxId, { isolateMounts: true })
+  t.teardown(() => box.sockets.removeSync())
+  const runs = await Promise.all(Array.from({ length: 6 }, () =>
+    runBoxOps({ home: home.home, boxId, ops: ['prepare', 'mountShared'] })))
+  for (const r of runs) t.true(r.steps.every((s) => s.ok), JSON.stringify(r.steps) + r.stderr)
+  const fresh = runs.filter((r) => r.steps[1]!.result.reused === false).length
+  t.is(fresh, 1, 'exactly one process mounted, the others reused it')
+  const shared = fs.realpathSync(box.sharedDir)
+  t.is(mountsBelow(box.root).filter((m) => m === shared).length, 1)
+  box.cleanupSync()
+  t.deepEqual(mountsBelow(home.home), [])
+})
+
+privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the next prepare/gc repairs it', async (t) => {
+  const root = scratch(t)
+  const home = freshHome(t, root)
+  const shimDir = path.join(root, 'shim')
+  fs.mkdirSync(shimDir)
+  fs.writeFileSync(path.join(shimDir, 'boxlite-shim'), Buffer.alloc(2 << 20, 1), { mode: 0o755 })
+  fs.writeFileSync(path.join(shimDir, 'libkrunfw.so.5'), Buffer.alloc(1 << 20, 2))
+  const ids: string[] = []
+  t.teardown(() => { for (const id of ids) fs.rmSync(`/tmp/bl-0/${id}`, { force: true }) })
+  for (let i = 0; i < 8; i++) {
+    const boxId = mintBoxId()
+    ids.push(boxId)
+    // A child looping over the whole lifecycle, killed at a random moment.
+    const { spawn } = await import('node:child_process')
+    const spec = { home: home.home, boxId, shim: path.join(shimDir, 'boxlite-shim'), quiet: true, repeat: -1, ops: ['prepare', 'mountShared', 'installShim', 'cleanup'] }
+    const child = spawn(process.execPath, tsNode('test/fixtures/box-op.ts', JSON.stringify(spec)), { cwd: repoRoot, stdio: 'ignore' })
+    await new Promise((resolve) => setTimeout(resolve, 300 + Math.floor(Math.random() * 400)))
+    child.kill('SIGKILL')
+    await new Promise((resolve) => child.once('exit', resolve))
+  }
+  const report = await home.gc()
+  t.true(report.actions.every((a) => a.done), JSON.stringify(report.actions))
+  t.deepEqual(mountsBelow(home.home), [], 'zero leaked mounts after gc')
+  for (const id of ids) {
+    const box = home.box(id, { isolateMounts: true })
+    await box.prepare()
+    await box.mountShared()
+    const shim = await box.installShim(path.join(shimDir, 'boxlite-shim'))
+    t.deepEqual(shim.files.map((f) => f.name), ['boxlite-shim', 'libkrunfw.so.5'])
+    t.is(fs.readFileSync(path.join(box.binDir, 'libkrunfw.so.5')).length, 1 << 20, 'no half-written copy under its real name')
+    await box.cleanup()
+  }
+  t.deepEqual(mountsBelow(home.home), [])
+  t.deepEqual(fs.readdirSync(home.boxesDir), [])
+  for (const id of ids) t.false(fs.existsSync(`/tmp/bl-0/${id}`), `no link left for ${id}`)
+})

@@ -1,0 +1,35 @@
+// SPEC §7: one LayoutError, shaped like Node's fs errors.
+import test from 'ava'
+import fs from 'node:fs'
+import path from 'node:path'
+import { cloneFileSync, HomeLayout, LayoutError } from '../lib/index.ts'
+import { scratch } from './helpers/fixtures.ts'
+
+test('native errors become LayoutError with code, negative errno, syscall, path, dest', (t) => {
+  const dir = scratch(t)
+  const e = t.throws(() => cloneFileSync(path.join(dir, 'nope'), path.join(dir, 'dst')), { instanceOf: LayoutError })
+  t.true(e instanceof Error)
+  t.is(e.name, 'LayoutError')
+  t.is(e.code, 'ENOENT')
+  t.is(e.errno, -2)
+  t.is(e.syscall, 'open')
+  t.is(e.path, path.join(dir, 'nope'))
+  t.regex(e.message, /^ENOENT: cannot install the file: no such file or directory, open '.*nope'/)
+})
+
+test('messages tell a person what to do', (t) => {
+  const dir = scratch(t)
+  fs.writeFileSync(path.join(dir, 'file'), '')
+  const home = new HomeLayout({ home: path.join(dir, 'file', 'home') })
+  const e = t.throws(() => home.prepareSync(), { instanceOf: LayoutError })
+  t.is(e.code, 'ENOTDIR')
+  t.is(e.syscall, 'mkdir')
+  t.true(e.message.includes('cannot prepare the BoxLite home'))
+})
+
+test('argument errors are ERR_INVALID_ARG without errno', (t) => {
+  const e = t.throws(() => new HomeLayout({ home: 'relative' }), { instanceOf: LayoutError })
+  t.is(e.code, 'ERR_INVALID_ARG')
+  t.is(e.errno, undefined)
+  t.is(e.syscall, undefined)
+})

@@ -1,0 +1,97 @@
+// Homes and boxes for tests, and the child-process runner of box-op.ts.
+import type { ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { BoxLayout, HomeLayout, mintBoxId, type BoxLayoutOptions } from '../../lib/index.ts'
+import { repoRoot, run, scratch, tsNode } from './fixtures.ts'
+
+/** A prepared home in a scratch dir (removed, mounts first, at teardown). */
+export function freshHome (t: ExecutionContext, root: string = scratch(t)): HomeLayout {
+  const home = new HomeLayout({ home: path.join(root, 'home') })
+  home.prepareSync()
+  return home
+}
+
+/** A box with a fresh id whose socket link is removed at teardown. */
+export function freshBox (t: ExecutionContext, home: HomeLayout, options: Omit<BoxLayoutOptions, 'bindMounts'> = { isolateMounts: true }): BoxLayout {
+  const box = home.box(mintBoxId(), options)
+  t.teardown(() => {
+    try { box.sockets.removeSync() } catch { /* the test may have squatted /tmp/bl-{uid} */ }
+  })
+  return box
+}
+
+export interface BoxOpSpec {
+  home: string
+  boxId: string
+  isolateMounts?: boolean
+  ops: string[]
+  api?: 'auto' | 'legacy'
+  require?: 'any' | 'read-only'
+  shim?: string
+  hold?: boolean
+  /** Run the ops this many times (-1: until killed). */
+  repeat?: number
+  /** Print only failures (for long loops). */
+  quiet?: boolean
+}
+
+export interface BoxOpStep {
+  op: string
+  ok: boolean
+  result?: any
+  code?: string
+  message?: string
+}
+
+export type Wrapper = 'none' | 'userns' | 'nobody'
+
+function command (wrapper: Wrapper, spec: BoxOpSpec): [string, string[]] {
+  const node = [process.execPath, ...tsNode('test/fixtures/box-op.ts', JSON.stringify(spec))]
+  switch (wrapper) {
+    case 'userns': return ['unshare', ['-Urm', ...node]]
+    case 'nobody': return ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...node]]
+    default: return [node[0]!, node.slice(1)]
+  }
+}
+
+function parse (stdout: string): BoxOpStep[] {
+  return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BoxOpStep)
+}
+
+/** Run box-op.ts to completion and return its steps. */
+export async function runBoxOps (spec: BoxOpSpec, wrapper: Wrapper = 'none'): Promise<{ steps: BoxOpStep[], stderr: string, code: number | null }> {
+  const [cmd, args] = command(wrapper, spec)
+  const r = await run(cmd, args, { cwd: repoRoot })
+  return { steps: parse(r.stdout), stderr: r.stderr, code: r.code }
+}
+
+/** Start box-op.ts with hold: resolves once it printed READY; kill it yourself. */
+export function startHeldBoxOps (t: ExecutionContext, spec: BoxOpSpec): Promise<{ pid: number, steps: BoxOpStep[], kill: () => Promise<void> }> {
+  const [cmd, args] = command('none', { ...spec, hold: true })
+  const child = spawn(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  }
+  t.teardown(kill)
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('READY\n')) resolve({ pid: child.pid!, steps: parse(out), kill })
+    })
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    child.once('exit', (code) => reject(new Error(`box-op exited (${String(code)}) before READY: ${err}`)))
+  })
+}
+
+/** Make a dir (and its scratch parent) usable by uid/gid 65534. */
+export function handToNobody (dir: string): void {
+  fs.mkdirSync(dir, { recursive: true })
+  fs.chmodSync(path.dirname(dir), 0o755)
+  fs.chownSync(dir, 65534, 65534)
+}

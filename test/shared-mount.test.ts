@@ -1,0 +1,272 @@
+// SPEC §2 and issue 3: mounts/ shown read-only at shared/, by the new mount
+// API, by the classic one, in a user namespace, or (unprivileged) as a
+// reported symlink. Real mounts, removed by exact path at teardown.
+import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { BoxLayout, HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
+import { freshBox, freshHome, handToNobody, runBoxOps } from './helpers/boxes.ts'
+import { needs, privileged, testWith } from './helpers/env.ts'
+import { mountsBelow, mountTmpfs, scratch } from './helpers/fixtures.ts'
+
+function mountEntry (mountPoint: string): { root: string, options: string } | undefined {
+  const real = fs.realpathSync(mountPoint)
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
+    const f = line.split(' ')
+    if (f[4] === real) return { root: f[3]!, options: f[5]! }
+  }
+  return undefined
+}
+
+function expectEROFS (t: import('ava').ExecutionContext, what: string, fn: () => void): void {
+  const e = t.throws(fn, undefined, `${what} must fail`) as NodeJS.ErrnoException | undefined
+  t.is(e?.code, 'EROFS', `${what}: ${e?.message ?? 'no error'}`)
+}
+
+/**
+ * A prepared isolating box with a host file and a tmpfs submount in mounts/.
+ * With sharedPropagation, the home sits on a shared mount, as on systemd
+ * hosts (where / is shared), so mounts propagate between peers.
+ */
+function populatedBox (t: import('ava').ExecutionContext, sharedPropagation = false): BoxLayout {
+  const root = scratch(t)
+  if (sharedPropagation) {
+    mountTmpfs(t, path.join(root, 'base'), 'size=64m')
+    execFileSync('mount', ['--make-shared', path.join(root, 'base')])
+  }
+  const home = freshHome(t, sharedPropagation ? path.join(root, 'base') : root)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  fs.writeFileSync(path.join(box.mountsDir, 'host-file'), 'host')
+  mountTmpfs(t, path.join(box.mountsDir, 'sub'), 'size=4m')
+  fs.writeFileSync(path.join(box.mountsDir, 'sub', 'inner'), 'inner')
+  return box
+}
+
+function assertReadOnlyView (t: import('ava').ExecutionContext, box: BoxLayout): void {
+  const s = box.sharedDir
+  expectEROFS(t, 'create', () => fs.writeFileSync(path.join(s, 'new'), 'x'))
+  expectEROFS(t, 'mkdir', () => fs.mkdirSync(path.join(s, 'dir')))
+  expectEROFS(t, 'unlink', () => fs.unlinkSync(path.join(s, 'host-file')))
+  expectEROFS(t, 'rename', () => fs.renameSync(path.join(s, 'host-file'), path.join(s, 'moved')))
+  expectEROFS(t, 'chmod', () => fs.chmodSync(path.join(s, 'host-file'), 0o777))
+  expectEROFS(t, 'truncate', () => fs.truncateSync(path.join(s, 'host-file')))
+  expectEROFS(t, 'write in submount', () => fs.writeFileSync(path.join(s, 'sub', 'new'), 'x'))
+  expectEROFS(t, 'unlink in submount', () => fs.unlinkSync(path.join(s, 'sub', 'inner')))
+  // The host still writes through mounts/, and the guest view follows.
+  fs.writeFileSync(path.join(box.mountsDir, 'later'), 'later')
+  fs.writeFileSync(path.join(box.mountsDir, 'sub', 'later'), 'later')
+  t.is(fs.readFileSync(path.join(s, 'later'), 'utf8'), 'later')
+  t.is(fs.readFileSync(path.join(s, 'sub', 'later'), 'utf8'), 'later')
+  t.is(fs.readFileSync(path.join(s, 'host-file'), 'utf8'), 'host')
+}
+
+privileged('mountShared: shared/ becomes a read-only mount of mounts/, submounts included', async (t) => {
+  const box = populatedBox(t)
+  const r = await box.mountShared()
+  t.is(r.method, 'bind-ro')
+  t.true(r.readOnly)
+  t.false(r.reused)
+  t.is(r.source, box.mountsDir)
+  t.is(r.target, box.sharedDir)
+  const entry = mountEntry(box.sharedDir)
+  t.truthy(entry, 'shared/ is a mount point')
+  t.is(entry!.root, fs.realpathSync(box.mountsDir), 'of mounts/')
+  t.regex(entry!.options, /^ro[,$]/)
+  t.deepEqual(await box.sharedState(), { kind: 'mount', readOnly: true, showsMounts: true })
+  assertReadOnlyView(t, box)
+})
+
+privileged('mountShared is idempotent: the mount is reused, never stacked', (t) => {
+  const box = populatedBox(t)
+  box.mountSharedSync()
+  const r = box.mountSharedSync()
+  t.true(r.reused)
+  t.true(r.readOnly)
+  t.is(mountsBelow(box.sharedDir).filter((m) => m === fs.realpathSync(box.sharedDir)).length, 1)
+})
+
+privileged('a submount added to mounts/ later reaches shared/ and is re-sealed read-only by mountShared', (t) => {
+  const box = populatedBox(t, true)
+  box.mountSharedSync()
+  mountTmpfs(t, path.join(box.mountsDir, 'late'), 'size=4m')
+  fs.writeFileSync(path.join(box.mountsDir, 'late', 'marker'), 'm')
+  t.is(fs.readFileSync(path.join(box.sharedDir, 'late', 'marker'), 'utf8'), 'm', 'propagated (slave of mounts/)')
+  box.mountSharedSync()
+  expectEROFS(t, 'write in late submount', () => fs.writeFileSync(path.join(box.sharedDir, 'late', 'x'), 'x'))
+  fs.writeFileSync(path.join(box.mountsDir, 'late', 'host'), 'h')
+  t.is(fs.readFileSync(path.join(box.sharedDir, 'late', 'host'), 'utf8'), 'h')
+})
+
+privileged('on a shared parent the mount is a pure slave: mounts under shared/ do not leak into mounts/', (t) => {
+  const box = populatedBox(t, true)
+  box.mountSharedSync()
+  const entry = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .find((l) => l.split(' ')[4] === fs.realpathSync(box.sharedDir))!
+  t.regex(entry, / master:\d+/, 'a slave of mounts/')
+  t.notRegex(entry, / shared:\d+/, 'not a peer of anything')
+  fs.mkdirSync(path.join(box.mountsDir, 'probe'))
+  mountTmpfs(t, path.join(box.sharedDir, 'probe'), 'size=1m')
+  fs.writeFileSync(path.join(box.sharedDir, 'probe', 'x'), 'x')
+  t.false(fs.existsSync(path.join(box.mountsDir, 'probe', 'x')), 'no propagation back into mounts/')
+})
+
+privileged('legacy API (forced): same guarantees', async (t) => {
+  const box = populatedBox(t)
+  const r = await box.mountShared({ api: 'legacy' })
+  t.is(r.method, 'bind-ro-legacy')
+  t.true(r.readOnly)
+  t.is(mountEntry(box.sharedDir)!.root, fs.realpathSync(box.mountsDir))
+  assertReadOnlyView(t, box)
+  t.true(box.mountSharedSync({ api: 'legacy' }).reused)
+})
+
+privileged('legacy API forced through BOXLITE_LAYOUT_MOUNT_API', (t) => {
+  const box = populatedBox(t)
+  const before = process.env.BOXLITE_LAYOUT_MOUNT_API
+  process.env.BOXLITE_LAYOUT_MOUNT_API = 'legacy'
+  t.teardown(() => {
+    if (before === undefined) delete process.env.BOXLITE_LAYOUT_MOUNT_API
+    else process.env.BOXLITE_LAYOUT_MOUNT_API = before
+  })
+  t.is(box.mountSharedSync().method, 'bind-ro-legacy')
+  process.env.BOXLITE_LAYOUT_MOUNT_API = 'bogus'
+  t.throws(() => box.mountSharedSync(), { code: 'ERR_INVALID_ARG', message: /BOXLITE_LAYOUT_MOUNT_API/ })
+})
+
+for (const api of ['auto', 'legacy'] as const) {
+  testWith([needs.linux, needs.mount, needs.tool('unshare', 'util-linux')],
+    `inside unshare -Urm on a nosuid,nodev tmpfs (locked flags): ${api} API works`, async (t) => {
+      const root = scratch(t)
+      // Mounted out here, so inside the user namespace its flags are locked.
+      const base = mountTmpfs(t, path.join(root, 'locked'), 'nosuid,nodev,size=32m')
+      const spec = { home: path.join(base, 'home'), boxId: mintBoxId(), api, ops: ['prepareHome', 'prepare', 'mountShared', 'writeChecks'] }
+      fs.mkdirSync(spec.home)
+      fs.mkdirSync(path.join(spec.home, 'boxes', spec.boxId, 'mounts', 'sub'), { recursive: true })
+      fs.writeFileSync(path.join(spec.home, 'boxes', spec.boxId, 'mounts', 'host-file'), 'host')
+      t.teardown(() => fs.rmSync(`/tmp/bl-0/${spec.boxId}`, { force: true }))
+      const { steps, stderr } = await runBoxOps(spec, 'userns')
+      const mounted = steps.find((s) => s.op === 'mountShared')
+      t.truthy(mounted, stderr)
+      t.true(mounted!.ok, mounted!.message)
+      t.is(mounted!.result.method, api === 'legacy' ? 'bind-ro-legacy' : 'bind-ro')
+      const checks = steps.find((s) => s.op === 'writeChecks')!.result
+      for (const k of ['create', 'mkdir', 'unlink', 'rename', 'chmod']) t.is(checks[k], 'EROFS', k)
+      t.is(checks.hostWrite, 'ok')
+      t.is(checks.guestSeesHost, 'ok')
+      // The namespace died with the child: nothing of it is mounted here.
+      t.deepEqual(mountsBelow(base), [fs.realpathSync(base)])
+    })
+}
+
+testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')],
+  'unprivileged: symlink fallback is reported; require read-only fails with EPERM', async (t) => {
+    const root = scratch(t)
+    const home = path.join(root, 'home')
+    handToNobody(home)
+    const boxId = mintBoxId()
+    t.teardown(() => fs.rmSync(`/tmp/bl-65534/${boxId}`, { force: true }))
+    const strict = await runBoxOps({ home, boxId, require: 'read-only', ops: ['prepareHome', 'prepare', 'mountShared'] }, 'nobody')
+    const refused = strict.steps.find((s) => s.op === 'mountShared')
+    t.truthy(refused, strict.stderr)
+    t.false(refused!.ok)
+    t.is(refused!.code, 'EPERM')
+    t.regex(refused!.message!, /require: 'read-only'/)
+    const shared = path.join(home, 'boxes', boxId, 'shared')
+    t.false(fs.existsSync(shared), 'no symlink left behind by the refusal')
+
+    const lax = await runBoxOps({ home, boxId, ops: ['mountShared', 'cleanup'] }, 'nobody')
+    const fell = lax.steps.find((s) => s.op === 'mountShared')!
+    t.true(fell.ok, fell.message)
+    t.is(fell.result.method, 'symlink')
+    t.false(fell.result.readOnly)
+    t.is(fell.result.fallback.code, 'EPERM')
+    const cleaned = lax.steps.find((s) => s.op === 'cleanup')!
+    t.true(cleaned.ok, cleaned.message)
+  })
+
+test('mountShared on a box that does not isolate mounts is EINVAL', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home, { isolateMounts: false })
+  box.prepareSync()
+  const e = t.throws(() => box.mountSharedSync(), { instanceOf: LayoutError })
+  t.is(e.code, 'EINVAL')
+  t.regex(e.message, /isolateMounts: true/)
+})
+
+test('mountShared before prepare is ENOENT and creates nothing', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  const e = t.throws(() => box.mountSharedSync(), { instanceOf: LayoutError })
+  t.is(e.code, 'ENOENT')
+  t.false(fs.existsSync(box.root))
+})
+
+test('mountShared refuses a shared/ that holds files', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  fs.mkdirSync(box.sharedDir)
+  fs.writeFileSync(path.join(box.sharedDir, 'precious'), 'p')
+  const e = t.throws(() => box.mountSharedSync(), { instanceOf: LayoutError })
+  t.is(e.code, 'ENOTEMPTY')
+  t.is(fs.readFileSync(path.join(box.sharedDir, 'precious'), 'utf8'), 'p')
+})
+
+test('mountShared refuses a foreign symlink at shared/', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  fs.symlinkSync('/etc', box.sharedDir)
+  t.throws(() => box.mountSharedSync(), { code: 'EEXIST', message: /not to mounts/ })
+  t.is(fs.readlinkSync(box.sharedDir), '/etc')
+})
+
+privileged('mountShared reports a foreign mount at shared/ instead of reusing it', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  mountTmpfs(t, box.sharedDir, 'size=1m')
+  const e = t.throws(() => box.mountSharedSync(), { instanceOf: LayoutError })
+  t.is(e.code, 'EBUSY')
+  t.regex(e.message, /something else is mounted there/)
+})
+
+privileged('mountShared upgrades a symlink left by an unprivileged run', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  fs.symlinkSync('mounts', box.sharedDir)
+  t.is(box.sharedStateSync().kind, 'symlink')
+  const r = box.mountSharedSync()
+  t.is(r.method, 'bind-ro')
+  t.is(box.sharedStateSync().kind, 'mount')
+})
+
+privileged('unmountShared detaches; twice is fine', async (t) => {
+  const box = populatedBox(t)
+  await box.mountShared()
+  t.is(await box.unmountShared(), 'unmounted')
+  t.is(mountEntry(box.sharedDir), undefined)
+  t.is(box.unmountSharedSync(), 'none')
+  t.is(box.sharedStateSync().kind, 'directory')
+})
+
+test('mountShared validates its options', (t) => {
+  const home = new HomeLayout({ home: '/nonexistent-home' })
+  const box = home.box('b1', { isolateMounts: true })
+  t.throws(() => box.mountSharedSync({ require: 'maybe' as 'any' }), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => box.mountSharedSync({ api: 'new' as 'auto' }), { code: 'ERR_INVALID_ARG' })
+})
+
+privileged('submount flags stay as they were (nosuid/nodev re-stated, not dropped)', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  mountTmpfs(t, path.join(box.mountsDir, 'locked'), 'nosuid,nodev,noexec,size=1m')
+  box.mountSharedSync({ api: 'legacy' })
+  const opts = mountEntry(path.join(box.sharedDir, 'locked'))!.options.split(',')
+  for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.true(opts.includes(o), `${o} in ${opts.join(',')}`)
+  execFileSync('true')
+})
