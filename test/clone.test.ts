@@ -1,0 +1,205 @@
+// SPEC §3 and issue 4: reflink/clonefile copies, fallbacks, atomic install.
+// Real XFS (reflink=1) and ext4 on loop devices, tmpfs for cross-device.
+import test, { type ExecutionContext } from 'ava'
+import { execFileSync } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { cloneFile, cloneFileSync, LayoutError } from '../lib/index.ts'
+import { freshBox, freshHome } from './helpers/boxes.ts'
+import { needs, testWith } from './helpers/env.ts'
+import { mountLoopFs, mountTmpfs, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
+
+const withXfs = [needs.linux, needs.mount, needs.tool('mkfs.xfs', 'xfsprogs'), needs.tool('filefrag', 'e2fsprogs')]
+const withExt4 = [needs.linux, needs.mount, needs.tool('mkfs.ext4', 'e2fsprogs')]
+
+function payload (bytes: number, seed: number): Buffer {
+  const b = Buffer.alloc(bytes)
+  for (let i = 0; i < bytes; i += 4096) b.writeUInt32LE((i / 4096) ^ seed, i)
+  return b
+}
+
+function writeShimSet (dir: string, shimBytes = 8 << 20): void {
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, 'boxlite-shim'), payload(shimBytes, 1), { mode: 0o755 })
+  fs.chmodSync(path.join(dir, 'boxlite-shim'), 0o755)
+  fs.writeFileSync(path.join(dir, 'libkrunfw.so.5'), payload(2 << 20, 2), { mode: 0o644 })
+  fs.writeFileSync(path.join(dir, 'libkrunfw.so.5.1.0'), payload(1 << 20, 3), { mode: 0o644 })
+  fs.writeFileSync(path.join(dir, 'libkrun.so'), payload(4096, 4)) // not libkrunfw.*: not copied
+  fs.writeFileSync(path.join(dir, 'README'), 'not copied')
+}
+
+function sharedExtents (file: string): boolean {
+  return /shared/.test(execFileSync('filefrag', ['-v', file], { encoding: 'utf8' }))
+}
+
+function sha (file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')
+}
+
+function tempLeftovers (dir: string): string[] {
+  return fs.readdirSync(dir).filter((n) => n.includes('.blx-'))
+}
+
+testWith(withXfs, 'on XFS (reflink=1): installShim reflinks, extents shared, mode kept, new inode', async (t) => {
+  const xfs = mountLoopFs(t, path.join(scratch(t), 'xfs'), 'xfs')
+  writeShimSet(path.join(xfs, 'dist'))
+  const home = freshHome(t, xfs)
+  const box = freshBox(t, home)
+  await box.prepare()
+  const r = await box.installShim(path.join(xfs, 'dist', 'boxlite-shim'))
+  t.deepEqual(r.files.map((f) => [f.name, f.method]), [
+    ['boxlite-shim', 'reflink'], ['libkrunfw.so.5', 'reflink'], ['libkrunfw.so.5.1.0', 'reflink'],
+  ])
+  t.deepEqual(fs.readdirSync(box.binDir).sort(), ['boxlite-shim', 'libkrunfw.so.5', 'libkrunfw.so.5.1.0'])
+  for (const f of r.files) {
+    const src = path.join(xfs, 'dist', f.name)
+    const dst = path.join(box.binDir, f.name)
+    t.is(f.bytes, fs.statSync(src).size)
+    t.is(sha(dst), sha(src), `${f.name} content`)
+    t.true(sharedExtents(dst), `${f.name} shares extents (filefrag -v)`)
+    t.not(fs.statSync(dst).ino, fs.statSync(src).ino, 'a new inode, never a hard link')
+    t.is(fs.statSync(dst).nlink, 1)
+    t.is(fs.statSync(dst).mode & 0o7777, fs.statSync(src).mode & 0o7777)
+  }
+  t.is(fs.statSync(path.join(box.binDir, 'boxlite-shim')).mode & 0o777, 0o755, 'the shim stays executable')
+  box.cleanupSync()
+})
+
+testWith(withXfs, 'on XFS: force reflinks; never makes a real copy (no shared extents)', async (t) => {
+  const xfs = mountLoopFs(t, path.join(scratch(t), 'xfs'), 'xfs')
+  fs.writeFileSync(path.join(xfs, 'src'), payload(4 << 20, 9))
+  const forced = await cloneFile(path.join(xfs, 'src'), path.join(xfs, 'forced'), { mode: 'force' })
+  t.is(forced.method, 'reflink')
+  t.true(sharedExtents(path.join(xfs, 'forced')))
+  const copied = cloneFileSync(path.join(xfs, 'src'), path.join(xfs, 'copied'), { mode: 'never' })
+  t.is(copied.method, 'copy')
+  t.false(sharedExtents(path.join(xfs, 'copied')))
+  t.is(sha(path.join(xfs, 'copied')), sha(path.join(xfs, 'src')))
+})
+
+testWith(withExt4, 'on ext4: auto copies with copy_file_range; force fails ENOTSUP and leaves nothing', async (t) => {
+  const ext4 = mountLoopFs(t, path.join(scratch(t), 'ext4'), 'ext4', 128)
+  fs.writeFileSync(path.join(ext4, 'src'), payload(3 << 20, 5), { mode: 0o750 })
+  fs.chmodSync(path.join(ext4, 'src'), 0o750)
+  const auto = await cloneFile(path.join(ext4, 'src'), path.join(ext4, 'auto'))
+  t.is(auto.method, 'copy_file_range')
+  t.is(sha(path.join(ext4, 'auto')), sha(path.join(ext4, 'src')))
+  t.is(fs.statSync(path.join(ext4, 'auto')).mode & 0o777, 0o750)
+
+  const e = await t.throwsAsync(cloneFile(path.join(ext4, 'src'), path.join(ext4, 'forced'), { mode: 'force' }), { instanceOf: LayoutError })
+  t.is(e.code, 'ENOTSUP')
+  t.is(e.syscall, 'ioctl')
+  t.regex(e.message, /cannot reflink/)
+  t.false(fs.existsSync(path.join(ext4, 'forced')))
+  t.deepEqual(tempLeftovers(ext4), [])
+})
+
+testWith(withXfs, 'tmpfs -> XFS: force fails EXDEV; auto copies', async (t) => {
+  const root = scratch(t)
+  const xfs = mountLoopFs(t, path.join(root, 'xfs'), 'xfs')
+  const tmp = mountTmpfs(t, path.join(root, 'tmpfs'))
+  fs.writeFileSync(path.join(tmp, 'src'), payload(1 << 20, 7))
+  const e = t.throws(() => cloneFileSync(path.join(tmp, 'src'), path.join(xfs, 'dst'), { mode: 'force' }), { instanceOf: LayoutError })
+  t.is(e.code, 'EXDEV')
+  t.is(e.dest, path.join(xfs, 'dst'))
+  t.false(fs.existsSync(path.join(xfs, 'dst')))
+  t.deepEqual(tempLeftovers(xfs), [])
+  const auto = cloneFileSync(path.join(tmp, 'src'), path.join(xfs, 'dst'))
+  t.true(['copy_file_range', 'copy'].includes(auto.method), auto.method)
+  t.is(sha(path.join(xfs, 'dst')), sha(path.join(tmp, 'src')))
+})
+
+test('re-install skips unchanged files and replaces a changed one', async (t) => {
+  const root = scratch(t)
+  writeShimSet(path.join(root, 'dist'), 1 << 20)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  await box.prepare()
+  const shim = path.join(root, 'dist', 'boxlite-shim')
+  await box.installShim(shim)
+  const again = box.installShimSync(shim)
+  t.deepEqual(again.files.map((f) => f.method), ['skipped', 'skipped', 'skipped'])
+  const inode = fs.statSync(path.join(box.binDir, 'libkrunfw.so.5')).ino
+  fs.writeFileSync(path.join(root, 'dist', 'libkrunfw.so.5'), payload(2 << 20, 99)) // same size, new mtime
+  const changed = await box.installShim(shim)
+  t.deepEqual(changed.files.map((f) => f.method === 'skipped'), [true, false, true])
+  t.not(fs.statSync(path.join(box.binDir, 'libkrunfw.so.5')).ino, inode, 'replaced by rename, not rewritten in place')
+  t.is(sha(path.join(box.binDir, 'libkrunfw.so.5')), sha(path.join(root, 'dist', 'libkrunfw.so.5')))
+  fs.writeFileSync(path.join(root, 'dist', 'boxlite-shim'), payload(3 << 20, 5), { mode: 0o755 })
+  t.is((await box.installShim(shim)).files[0]!.method === 'skipped', false, 'a new size is a change')
+})
+
+test('a reader during the replace sees the old or the new file, never a torn one', async (t) => {
+  const root = scratch(t)
+  const a = path.join(root, 'a')
+  const b = path.join(root, 'b')
+  fs.writeFileSync(a, payload(24 << 20, 1))
+  fs.writeFileSync(b, payload(16 << 20, 2))
+  const dst = path.join(root, 'dst')
+  cloneFileSync(a, dst)
+  const reader = run(process.execPath, tsNode('test/fixtures/reader.ts', dst, '3000', sha(a), sha(b)), { cwd: repoRoot })
+  const until = Date.now() + 2500
+  let installs = 0
+  while (Date.now() < until) {
+    await cloneFile(installs % 2 === 0 ? b : a, dst, { mode: 'never' })
+    installs++
+  }
+  const r = await reader
+  const stats = JSON.parse(r.stdout) as { reads: number, torn: number, missing: number }
+  t.true(installs > 5, `installs: ${installs}`)
+  t.true(stats.reads > 5, `reads: ${stats.reads}`)
+  t.is(stats.torn, 0)
+  t.is(stats.missing, 0, 'never a moment without a file')
+  t.deepEqual(tempLeftovers(root), [])
+})
+
+function expectNothingInstalled (t: ExecutionContext, binDir: string): void {
+  t.true(!fs.existsSync(binDir) || fs.readdirSync(binDir).length === 0, `bin/ holds ${fs.existsSync(binDir) ? fs.readdirSync(binDir).join(',') : ''}`)
+}
+
+test('a missing shim: ENOENT naming it, nothing created', async (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  await box.prepare()
+  const missing = path.join(home.home, 'nope', 'boxlite-shim')
+  const e = await t.throwsAsync(box.installShim(missing), { instanceOf: LayoutError })
+  t.is(e.code, 'ENOENT')
+  t.is(e.path, missing)
+  t.false(fs.existsSync(box.binDir))
+})
+
+test('a directory passed as the shim: EISDIR, nothing created', (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  box.prepareSync()
+  const e = t.throws(() => box.installShimSync(home.home), { instanceOf: LayoutError })
+  t.is(e.code, 'EISDIR')
+  t.regex(e.message, /must be a regular file/)
+  t.false(fs.existsSync(box.binDir))
+})
+
+testWith([needs.linux, needs.mount], 'a read-only destination: EROFS, nothing half-written', async (t) => {
+  const root = scratch(t)
+  writeShimSet(path.join(root, 'dist'), 1 << 20)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  await box.prepare()
+  fs.mkdirSync(box.binDir)
+  mountTmpfs(t, box.binDir, 'ro,size=1m')
+  const e = await t.throwsAsync(box.installShim(path.join(root, 'dist', 'boxlite-shim')), { instanceOf: LayoutError })
+  t.is(e.code, 'EROFS')
+  t.is(e.syscall, 'open')
+  expectNothingInstalled(t, box.binDir)
+})
+
+test('cloneFile validates its input', async (t) => {
+  await t.throwsAsync(cloneFile('', '/tmp/x'), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => cloneFileSync('/etc/hostname', '/tmp/x', { mode: 'sometimes' as 'auto' }), { code: 'ERR_INVALID_ARG' })
+  const dir = scratch(t)
+  fs.mkdirSync(path.join(dir, 'taken'))
+  fs.writeFileSync(path.join(dir, 'src'), 'x')
+  t.throws(() => cloneFileSync(path.join(dir, 'src'), path.join(dir, 'taken')), { code: 'EISDIR' })
+  t.throws(() => cloneFileSync('/dev/null', path.join(dir, 'null')), { code: 'EINVAL', message: /not-a-regular-file/ })
+  t.deepEqual(tempLeftovers(dir), [])
+})
