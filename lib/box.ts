@@ -14,6 +14,8 @@ import {
 import { SharedDirs, SharedGuestLayout, type SharedContainerLayout } from './shared-guest.ts'
 import { installShimPlan, type InstallShimOptions, type InstallShimResult } from './shim.ts'
 import { BoxSockets, type EnsureResult } from './sockets.ts'
+import { ExitFile, readContainerExitPlan, writeContainerExitPlan, type ContainerExit } from './exit-record.ts'
+import { PidFile } from './pid-file.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -96,6 +98,10 @@ export class BoxLayout {
   readonly sockets: BoxSockets
   /** The shared guest tree as the host writes it (rooted at mountsDir). */
   readonly sharedLayout: SharedGuestLayout
+  /** shim.pid: pid, start-time fingerprint, identity check. */
+  readonly pidFile: PidFile
+  /** exit and exit.previous. */
+  readonly exitFile: ExitFile
 
   constructor (boxDir: string, options: BoxLayoutOptions = {}) {
     if (typeof boxDir !== 'string' || !path.isAbsolute(boxDir)) {
@@ -131,6 +137,8 @@ export class BoxLayout {
     this.stderrFilePath = at(BoxFiles.STDERR_FILE)
     this.sockets = new BoxSockets(this.boxId, this.socketsDir, options.uid === undefined ? {} : { uid: options.uid })
     this.sharedLayout = new SharedGuestLayout(this.mountsDir)
+    this.pidFile = new PidFile(this.pidFilePath)
+    this.exitFile = new ExitFile(this.exitFilePath, this.exitPreviousPath)
   }
 
   /** gRPC control socket, bound through the short link. */
@@ -148,6 +156,33 @@ export class BoxLayout {
   /** The container's exit.json as the guest publishes it under shared/. */
   containerExitPath (containerId: string): string {
     return path.join(this.sharedDir, SharedDirs.CONTAINERS, validateContainerId(containerId), SharedDirs.EXIT_FILE)
+  }
+
+  /** Rename exit -> exit.previous (one slot); false when there was none. */
+  rotateExit (): Promise<boolean> {
+    return this.exitFile.rotate()
+  }
+
+  rotateExitSync (): boolean {
+    return this.exitFile.rotateSync()
+  }
+
+  /** The container's {"exit_code":N}, or null when it has not exited. */
+  readContainerExit (containerId: string): Promise<ContainerExit | null> {
+    return runAsync(readContainerExitPlan(this.containerExitPath(containerId)))
+  }
+
+  readContainerExitSync (containerId: string): ContainerExit | null {
+    return runSync(readContainerExitPlan(this.containerExitPath(containerId)))
+  }
+
+  /** Write a container's exit.json on the host-writable side (mounts dir). */
+  writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> {
+    return runAsync(writeContainerExitPlan(this.container(containerId).exitFilePath, exit))
+  }
+
+  writeContainerExitSync (containerId: string, exit: ContainerExit): void {
+    runSync(writeContainerExitPlan(this.container(containerId).exitFilePath, exit))
   }
 
   /**

@@ -121,7 +121,7 @@ export function toLayoutError (e: unknown, ctx: ErrorContext = {}): unknown {
   const head = ctx.doing === undefined ? describeCode(code) : `${ctx.doing}: ${describeCode(code)}`
   let message = `${code}: ${head}${where === '' ? '' : `, ${where}`}`
   if (e.detail !== undefined && e.detail !== '') message += ` (${e.detail})`
-  if (hint !== undefined) message += `. ${hint.charAt(0).toUpperCase()}${hint.slice(1)}`
+  if (hint !== undefined) message += `; ${hint}`
   return new LayoutError({
     code,
     message,

@@ -37,4 +37,10 @@ export { RuntimeLock, LockManager } from './locks.ts'
 export { PidFile, parsePidFile, formatPidFile, processStartTime } from './pid-file.ts'
 export type { PidRecord, ProcessIdentity, ProcessIdentityKind } from './pid-file.ts'
 
+export {
+  ExitFile, parseExitRecord, formatExitRecord, signalExit, parseContainerExit, formatContainerExit,
+  SIGNAL_EXIT_BASE, PANIC_EXIT_CODE,
+} from './exit-record.ts'
+export type { ExitRecord, ExitErrorKind, ContainerExit } from './exit-record.ts'
+
 export type { GcOptions, GcReport, GcAction, GcActionKind } from './gc.ts'

@@ -1,0 +1,153 @@
+// SPEC §6 and issue 6: flock-based locks across real processes.
+import test, { type ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { LayoutError, LockManager, RuntimeLock } from '../lib/index.ts'
+import { repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
+
+function locker (t: ExecutionContext, ...args: string[]): Promise<{ pid: number, kill: () => Promise<void>, exited: Promise<void> }> {
+  const child = spawn(process.execPath, tsNode('test/fixtures/locker.ts', ...args), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const kill = async () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); await exited }
+  t.teardown(kill)
+  return new Promise((resolve, reject) => {
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    child.stdout.on('data', (d: Buffer) => {
+      if (d.toString().includes('HELD')) resolve({ pid: child.pid!, kill, exited })
+      else reject(new Error(`locker said ${d.toString()}`))
+    })
+    child.once('exit', () => reject(new Error(`locker exited: ${err}`)))
+  })
+}
+
+function lockFdOf (file: string): number | undefined {
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === file) return Number(fd)
+    } catch { /* closed meanwhile */ }
+  }
+  return undefined
+}
+
+test('lock exclusion across processes; a SIGKILLed holder releases its lock', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const m = new LockManager(dir)
+  const id = m.allocate()
+  const holder = await locker(t, 'hold', dir, String(id))
+  t.false(m.tryLock(id), 'another process holds it')
+  let got = false
+  const waiting = m.lock(id).then(() => { got = true })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.false(got, 'lock() waits while the holder lives')
+  await holder.kill()
+  await waiting
+  t.true(got, 'the kernel dropped the dead holder\'s lock')
+  t.true(m.isHeld(id))
+  m.unlock(id)
+  t.true(m.tryLock(id))
+  m.unlock(id)
+})
+
+test('in one process, waiters queue like separate processes; lockSync on a held id is EDEADLK', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const a = new LockManager(dir)
+  const id = a.allocate()
+  await a.lock(id)
+  const b = new LockManager(dir)
+  t.false(b.tryLock(id))
+  let bGot = false
+  const bWait = b.lock(id).then(() => { bGot = true })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.false(bGot)
+  t.throws(() => a.lockSync(id), { code: 'EDEADLK' })
+  a.unlock(id)
+  await bWait
+  t.true(bGot)
+  b.unlock(id)
+})
+
+test('lock() waiters never occupy the libuv pool (more waiters than UV_THREADPOOL_SIZE)', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const r = await run(process.execPath, tsNode('test/fixtures/locker.ts', 'waiters', dir, '12'), {
+    cwd: repoRoot, env: { ...process.env, UV_THREADPOOL_SIZE: '2' },
+  })
+  t.is(r.code, 0, r.stderr)
+  const out = JSON.parse(r.stdout) as { poolWork: string, pendingWhileHeld: number, acquired: number }
+  t.is(out.pendingWhileHeld, 12, 'all 12 waiters were still waiting')
+  t.is(out.poolWork, 'done', 'fs and crypto work ran on the pool meanwhile')
+  t.is(out.acquired, 12, 'every waiter got its lock once released')
+})
+
+test('4 processes x 100 allocate() give 400 distinct ids, smallest first', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const runs = await Promise.all([0, 1, 2, 3].map(() =>
+    run(process.execPath, tsNode('test/fixtures/locker.ts', 'allocate', dir, '100'), { cwd: repoRoot })))
+  const ids = runs.flatMap((r) => JSON.parse(r.stdout) as number[])
+  t.is(ids.length, 400)
+  t.is(new Set(ids).size, 400)
+  t.deepEqual([...ids].sort((x, y) => x - y), Array.from({ length: 400 }, (_, i) => i))
+  t.is(fs.readdirSync(dir).length, 400)
+  for (const r of runs) {
+    const mine = JSON.parse(r.stdout) as number[]
+    t.deepEqual(mine, [...mine].sort((x, y) => x - y), 'each process allocates in increasing order')
+  }
+})
+
+test('allocate scans existing files; free() releases and deletes; ids are decimal file names', (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  fs.mkdirSync(dir)
+  for (const name of ['0', '1', '3', 'junk', '007']) fs.writeFileSync(path.join(dir, name), '')
+  const m = new LockManager(dir)
+  t.deepEqual(m.allocated(), [0, 1, 3])
+  t.is(m.allocate(), 2)
+  t.is(m.allocate(), 4)
+  t.true(m.tryLock(4))
+  m.free(4)
+  t.false(fs.existsSync(path.join(dir, '4')))
+  t.false(m.isHeld(4))
+  t.is(m.allocate(), 4)
+  m.free(99) // idempotent
+  const e = t.throws(() => m.tryLock(42), { instanceOf: LayoutError })
+  t.is(e.code, 'ENOENT')
+  t.regex(e.message, /not allocated.*allocate\(\) it first/)
+  t.throws(() => m.tryLock(-1), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => m.tryLock(2 ** 32), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => m.tryLock(1.5), { code: 'ERR_INVALID_ARG' })
+})
+
+test('runtime lock: a second holder gets EBUSY naming the home and the holder pid; exit releases it', async (t) => {
+  const home = path.join(scratch(t), 'home')
+  const holder = await locker(t, 'runtime', home)
+  const e = t.throws(() => RuntimeLock.acquire(home), { instanceOf: LayoutError })
+  t.is(e.code, 'EBUSY')
+  t.is(e.path, path.join(home, '.lock'))
+  t.true(e.message.includes(home))
+  t.true(e.message.includes(`pid ${holder.pid}`))
+  await holder.kill()
+  const lock = RuntimeLock.acquire(home)
+  t.true(lock.held)
+  t.throws(() => RuntimeLock.acquire(home), { code: 'EBUSY' }, 'in-process second holder too')
+  lock.release()
+  lock.release()
+  t.false(lock.held)
+  RuntimeLock.acquire(home).release()
+})
+
+test('lock fds are O_CLOEXEC', (t) => {
+  const home = path.join(scratch(t), 'home')
+  const lock = RuntimeLock.acquire(home)
+  t.teardown(() => lock.release())
+  const dir = path.join(home, 'locks')
+  const m = new LockManager(dir)
+  const id = m.allocate()
+  t.true(m.tryLock(id))
+  t.teardown(() => m.unlock(id))
+  for (const file of [path.join(home, '.lock'), path.join(dir, String(id))]) {
+    const fd = lockFdOf(file)
+    t.truthy(fd, `an fd holds ${file}`)
+    const flags = /flags:\s+([0-7]+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd!}`, 'utf8'))![1]!
+    t.true((Number.parseInt(flags, 8) & 0o2000000) !== 0, `${file} fd has O_CLOEXEC (flags ${flags})`)
+  }
+})
