@@ -86,3 +86,21 @@ export function sameFilesystemSync (paths: string[]): SameFilesystemResult {
 export function sameFilesystem (paths: string[]): Promise<SameFilesystemResult> {
   return runAsync(sameFilesystemPlan(paths))
 }
+
+function * sharesExtentsPlan (path: string): Plan<boolean | null> {
+  if (typeof path !== 'string' || path === '') throw invalidArg('sharesExtents() needs a path')
+  return yield * perform(nativeOp('extentsShared', [path], { doing: 'cannot read the extent map' }))
+}
+
+/**
+ * Whether a file shares data extents with another (it is a reflink copy, or
+ * was reflinked from), read from the kernel's extent map (FIEMAP). null when
+ * the filesystem cannot say (tmpfs, macOS).
+ */
+export function sharesExtents (path: string): Promise<boolean | null> {
+  return runAsync(sharesExtentsPlan(path))
+}
+
+export function sharesExtentsSync (path: string): boolean | null {
+  return runSync(sharesExtentsPlan(path))
+}

@@ -23,7 +23,7 @@ export type { EnsureResult, PolicyPath } from './sockets.ts'
 export { listenUnix, connectUnix, fitsSunPath } from './unix-socket.ts'
 export type { UnixSocketOptions, ListenUnixOptions } from './unix-socket.ts'
 
-export { probe, probeSync, sameFilesystem, sameFilesystemSync } from './fs-facts.ts'
+export { probe, probeSync, sameFilesystem, sameFilesystemSync, sharesExtents, sharesExtentsSync } from './fs-facts.ts'
 export type { FsFacts, SameFilesystemResult } from './fs-facts.ts'
 
 export { cloneFile, cloneFileSync } from './clone.ts'

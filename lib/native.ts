@@ -71,6 +71,8 @@ export interface NativeLinkResult {
 export interface NativeOps {
   probe(path: string): NativeFsFacts
   sameFilesystem(paths: string[]): NativeSameFilesystem
+  /** true: shares extents (reflinked); false: does not; null: cannot tell. */
+  extentsShared(path: string): boolean | null
   makeDirs(paths: string[], mode: number): undefined
   bindReadOnly(source: string, target: string, forceLegacy: boolean): 'bind-ro' | 'bind-ro-legacy'
   resealReadOnly(target: string, forceLegacy: boolean): undefined

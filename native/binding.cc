@@ -174,6 +174,17 @@ struct ProbeOp {
   }
 };
 
+struct ExtentsSharedOp {
+  std::string path;
+  int shared = -1;
+  bool Parse(const Napi::CallbackInfo& info) { return GetString(info, 0, &path); }
+  Error Run() { return blx::extents_shared(path, &shared); }
+  Napi::Value Result(Napi::Env env) {
+    if (shared < 0) return env.Null();
+    return Napi::Boolean::New(env, shared == 1);
+  }
+};
+
 struct SameFilesystemOp {
   std::vector<std::string> paths;
   blx::SameFilesystem out;
@@ -499,6 +510,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
   Export<ProbeOp>(env, exports, "probe");
   Export<SameFilesystemOp>(env, exports, "sameFilesystem");
+  Export<ExtentsSharedOp>(env, exports, "extentsShared");
   Export<MakeDirsOp>(env, exports, "makeDirs");
   Export<BindReadOnlyOp>(env, exports, "bindReadOnly");
   Export<ResealReadOnlyOp>(env, exports, "resealReadOnly");

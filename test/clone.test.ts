@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { cloneFile, cloneFileSync, LayoutError } from '../lib/index.ts'
+import { cloneFile, cloneFileSync, LayoutError, sharesExtentsSync } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { mountLoopFs, mountTmpfs, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
@@ -58,6 +58,7 @@ testWith(withXfs, 'on XFS (reflink=1): installShim reflinks, extents shared, mod
     t.is(f.bytes, fs.statSync(src).size)
     t.is(sha(dst), sha(src), `${f.name} content`)
     t.true(sharedExtents(dst), `${f.name} shares extents (filefrag -v)`)
+    t.true(sharesExtentsSync(dst), `${f.name} shares extents (our FIEMAP read agrees)`)
     t.not(fs.statSync(dst).ino, fs.statSync(src).ino, 'a new inode, never a hard link')
     t.is(fs.statSync(dst).nlink, 1)
     t.is(fs.statSync(dst).mode & 0o7777, fs.statSync(src).mode & 0o7777)
@@ -75,6 +76,7 @@ testWith(withXfs, 'on XFS: force reflinks; never makes a real copy (no shared ex
   const copied = cloneFileSync(path.join(xfs, 'src'), path.join(xfs, 'copied'), { mode: 'never' })
   t.is(copied.method, 'copy')
   t.false(sharedExtents(path.join(xfs, 'copied')))
+  t.false(sharesExtentsSync(path.join(xfs, 'copied')))
   t.is(sha(path.join(xfs, 'copied')), sha(path.join(xfs, 'src')))
 })
 
@@ -85,6 +87,7 @@ testWith(withExt4, 'on ext4: auto copies with copy_file_range; force fails ENOTS
   const auto = await cloneFile(path.join(ext4, 'src'), path.join(ext4, 'auto'))
   t.is(auto.method, 'copy_file_range')
   t.is(sha(path.join(ext4, 'auto')), sha(path.join(ext4, 'src')))
+  t.false(sharesExtentsSync(path.join(ext4, 'auto')), 'ext4 copies share nothing')
   t.is(fs.statSync(path.join(ext4, 'auto')).mode & 0o777, 0o750)
 
   const e = await t.throwsAsync(cloneFile(path.join(ext4, 'src'), path.join(ext4, 'forced'), { mode: 'force' }), { instanceOf: LayoutError })

@@ -60,6 +60,10 @@ struct SameFilesystem {
 
 Error same_filesystem(const std::vector<std::string>& paths, SameFilesystem* out);
 
+// Whether the file's data shares extents with another file (a reflink),
+// from FIEMAP: 1 shared, 0 not shared, -1 the filesystem cannot say.
+Error extents_shared(const std::string& path, int* out);
+
 // ---------------------------------------------------------------------------
 // Directories
 

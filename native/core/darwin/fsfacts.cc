@@ -32,4 +32,9 @@ Error probe(const std::string& path, FsFacts* out) {
   return {};
 }
 
+Error extents_shared(const std::string&, int* out) {
+  *out = -1;  // APFS does not report shared extents to user space
+  return {};
+}
+
 }  // namespace blx

@@ -5,6 +5,9 @@
 #include <cinttypes>
 #include <cstdio>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 
@@ -74,6 +77,33 @@ Error probe(const std::string& path, FsFacts* out) {
     FileStat up;
     if (Error e = stat_at(AT_FDCWD, parent.c_str(), true, &up, parent)) return e;
     out->is_mount_root = different_mount(st, up) || st.ino == up.ino;
+  }
+  return {};
+}
+
+Error extents_shared(const std::string& path, int* out) {
+  *out = -1;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return fail_errno("open", path);
+  // The first extents are enough: a reflinked copy shares all of them.
+  // struct fiemap ends in a flexible array: room for 32 extents after it.
+  constexpr unsigned kExtents = 32;
+  alignas(struct fiemap) unsigned char raw[sizeof(struct fiemap) + kExtents * sizeof(struct fiemap_extent)] = {};
+  auto* map = reinterpret_cast<struct fiemap*>(raw);
+  map->fm_start = 0;
+  map->fm_length = ~0ULL;
+  map->fm_flags = FIEMAP_FLAG_SYNC;
+  map->fm_extent_count = kExtents;
+  if (::ioctl(fd.get(), FS_IOC_FIEMAP, map) != 0) {
+    if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL) return {};
+    return fail_errno("ioctl", path);
+  }
+  *out = 0;
+  for (unsigned i = 0; i < map->fm_mapped_extents && i < kExtents; i++) {
+    if (map->fm_extents[i].fe_flags & FIEMAP_EXTENT_SHARED) {
+      *out = 1;
+      break;
+    }
   }
   return {};
 }
