@@ -97,12 +97,12 @@ function * bindOrLinkPlan (
   box: SharedMountTarget, require: 'any' | 'read-only', api: 'auto' | 'legacy',
   prior: 'missing' | 'directory' | 'symlink',
 ): Plan<MountSharedResult> {
-  const base = { source: box.mountsDir, target: box.sharedDir, reused: false }
+  const where = { source: box.mountsDir, target: box.sharedDir, reused: false }
   try {
     const method = yield * perform(nativeOp('bindReadOnly', [box.mountsDir, box.sharedDir, api === 'legacy'], {
       doing: `cannot bind ${box.mountsDir} read-only onto ${box.sharedDir}`,
     }))
-    return { ...base, method, readOnly: true }
+    return { method, readOnly: true, ...where }
   } catch (e) {
     if (!(e instanceof LayoutError) || !FALLBACK_CODES.has(e.code)) throw e
     if (require === 'read-only') {
@@ -118,12 +118,7 @@ function * bindOrLinkPlan (
     }
     yield * perform(fsRmdir([box.sharedDir], { doing: 'cannot replace shared/ with the symlink fallback' }))
     yield * perform(fsSymlink([SharedDirs.MOUNTS, box.sharedDir], { doing: 'cannot create the shared/ symlink' }))
-    return {
-      ...base,
-      method: 'symlink',
-      readOnly: false,
-      fallback: { code: e.code, reason: e.message },
-    }
+    return { method: 'symlink', readOnly: false, ...where, fallback: { code: e.code, reason: e.message } }
   }
 }
 
