@@ -10,7 +10,8 @@
         "native/core/posix/common.cc",
         "native/core/posix/clone.cc",
         "native/core/posix/remove.cc",
-        "native/core/posix/socket_link.cc"
+        "native/core/posix/socket_link.cc",
+        "native/core/posix/shared_state.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -98,15 +98,20 @@ export function signalExit (signal: NodeJS.Signals): ExitRecord {
   return { type: 'signal', exitCode: SIGNAL_EXIT_BASE + n, signal }
 }
 
-export function * readExitPlan (file: string): Plan<ExitRecord | null> {
+/** Read and parse a record file; null when there is none. */
+function * readRecordPlan<T> (file: string, what: string, parse: (text: string, file: string) => T): Plan<T | null> {
   let text: string
   try {
-    text = yield * perform(fsReadFile([file], { doing: 'cannot read the exit record' }))
+    text = yield * perform(fsReadFile([file], { doing: `cannot read the ${what}` }))
   } catch (e) {
     if (e instanceof LayoutError && e.code === 'ENOENT') return null
     throw e
   }
-  return parseExitRecord(text, file)
+  return parse(text, file)
+}
+
+export function readExitPlan (file: string): Plan<ExitRecord | null> {
+  return readRecordPlan(file, 'exit record', parseExitRecord)
 }
 
 export function * writeExitPlan (file: string, record: ExitRecord): Plan<void> {
@@ -141,15 +146,8 @@ export function formatContainerExit (exit: ContainerExit): string {
   return JSON.stringify({ exit_code: exit.exitCode })
 }
 
-export function * readContainerExitPlan (file: string): Plan<ContainerExit | null> {
-  let text: string
-  try {
-    text = yield * perform(fsReadFile([file], { doing: 'cannot read the container exit record' }))
-  } catch (e) {
-    if (e instanceof LayoutError && e.code === 'ENOENT') return null
-    throw e
-  }
-  return parseContainerExit(text, file)
+export function readContainerExitPlan (file: string): Plan<ContainerExit | null> {
+  return readRecordPlan(file, 'container exit record', parseContainerExit)
 }
 
 export function * writeContainerExitPlan (file: string, exit: ContainerExit): Plan<void> {

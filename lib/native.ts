@@ -149,19 +149,18 @@ export function * perform<T> (effect: Effect<T>): Plan<T> {
   return (yield effect as Effect<unknown>) as T
 }
 
+type Outcome = { ok: true, value: unknown } | { ok: false, error: unknown }
+
+function resume<T> (plan: Plan<T>, o: Outcome): IteratorResult<Effect<unknown>, T> {
+  return o.ok ? plan.next(o.value) : plan.throw(o.error)
+}
+
 export function runSync<T> (plan: Plan<T>): T {
   let step = plan.next()
   while (step.done !== true) {
-    let value: unknown
-    let error: unknown
-    let failed = false
-    try {
-      value = step.value.sync()
-    } catch (e) {
-      failed = true
-      error = e
-    }
-    step = failed ? plan.throw(error) : plan.next(value)
+    let o: Outcome
+    try { o = { ok: true, value: step.value.sync() } } catch (error) { o = { ok: false, error } }
+    step = resume(plan, o)
   }
   return step.value
 }
@@ -169,16 +168,9 @@ export function runSync<T> (plan: Plan<T>): T {
 export async function runAsync<T> (plan: Plan<T>): Promise<T> {
   let step = plan.next()
   while (step.done !== true) {
-    let value: unknown
-    let error: unknown
-    let failed = false
-    try {
-      value = await step.value.async()
-    } catch (e) {
-      failed = true
-      error = e
-    }
-    step = failed ? plan.throw(error) : plan.next(value)
+    let o: Outcome
+    try { o = { ok: true, value: await step.value.async() } } catch (error) { o = { ok: false, error } }
+    step = resume(plan, o)
   }
   return step.value
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace blx {
 
@@ -81,8 +82,27 @@ Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_nam
 // Portable read/write copy, the last resort of every platform.
 Error copy_read_write(int src_fd, int dst_fd, const CloneJob& job);
 
+// Platform hook: fill buf from the kernel's CSPRNG.
+void random_bytes(unsigned char* buf, size_t n);
+
 // 16 hex chars from the kernel's CSPRNG, for temporary names.
 std::string random_suffix();
+
+// Platform hook: whether path (already stat'ed into st, not followed) is a
+// mount point.
+bool mounted_at(const std::string& path, const FileStat& st);
+
+struct DirEntry {
+  std::string name;
+  unsigned char type;  // d_type; DT_UNKNOWN when the filesystem does not say
+};
+
+// The entries of an open directory (without "." and ".."), read through a
+// duplicate of the fd so the caller's fd keeps its offset and stays open.
+Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out);
+
+// readlinkat into a string; false (errno set) when not a symlink etc.
+bool read_link_at(int dirfd, const char* name, std::string* out);
 
 std::string join_path(const std::string& dir, const std::string& name);
 std::string dir_name(const std::string& path);

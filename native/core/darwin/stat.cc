@@ -39,16 +39,13 @@ Error detach_mount_at(int dirfd, const char* name, const std::string& display) {
   return {};
 }
 
-std::string random_suffix() {
-  unsigned char bytes[8];
-  ::arc4random_buf(bytes, sizeof bytes);
-  static const char hex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned char b : bytes) {
-    s += hex[b >> 4];
-    s += hex[b & 15];
-  }
-  return s;
+void random_bytes(unsigned char* buf, size_t n) { ::arc4random_buf(buf, n); }
+
+bool mounted_at(const std::string& path, const FileStat& st) {
+  FileStat parent;
+  std::string up = dir_name(path);
+  if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
+  return different_mount(st, parent);
 }
 
 }  // namespace blx

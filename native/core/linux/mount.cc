@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -102,27 +101,6 @@ Error bind_legacy(const std::string& source, const std::string& target) {
   return e;
 }
 
-bool is_empty_dir(const std::string& path, Error* err) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) {
-    *err = fail_errno("open", path);
-    return false;
-  }
-  DIR* dir = ::fdopendir(fd.release());
-  if (dir == nullptr) {
-    *err = fail_errno("fdopendir", path);
-    return false;
-  }
-  bool empty = true;
-  while (struct dirent* d = ::readdir(dir)) {
-    if (d->d_name[0] == '.' && (d->d_name[1] == '\0' || (d->d_name[1] == '.' && d->d_name[2] == '\0'))) continue;
-    empty = false;
-    break;
-  }
-  ::closedir(dir);
-  return empty;
-}
-
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 std::string unescape_mountinfo(const std::string& s) {
   std::string out;
@@ -160,16 +138,6 @@ Error read_file(const char* path, std::string* out) {
     out->append(buf, static_cast<size_t>(n));
   }
   return {};
-}
-
-// Whether path (already stat'ed into st) is a mount point: statx's
-// MOUNT_ROOT attribute, or on pre-5.8 kernels a mount id differing from "..".
-bool mounted_at(const std::string& path, const FileStat& st) {
-  if (st.mount_root_known) return st.mount_root;
-  FileStat parent;
-  std::string up = dir_name(path);
-  if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
-  return different_mount(st, parent);
 }
 
 bool is_mount_point(const std::string& path) {
@@ -236,44 +204,6 @@ Error unmount(const std::string& target, bool* was_mounted) {
     return fail(err, "umount2", target);
   }
   return fail(EBUSY, "umount2", target);
-}
-
-Error inspect_shared(const std::string& source, const std::string& target, SharedState* out) {
-  *out = SharedState{};
-  FileStat t;
-  if (Error e = stat_at(AT_FDCWD, target.c_str(), false, &t, target)) {
-    if (e.code == ENOENT) return {};
-    return e;
-  }
-  if (S_ISLNK(t.mode)) {
-    out->kind = SharedKind::kSymlink;
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink(target.c_str(), buf, sizeof buf);
-    if (n < 0) return fail_errno("readlink", target);
-    out->link_target.assign(buf, static_cast<size_t>(n));
-    return {};
-  }
-  if (!S_ISDIR(t.mode)) {
-    out->kind = SharedKind::kOther;
-    return {};
-  }
-  if (!mounted_at(target, t)) {
-    out->kind = SharedKind::kDirectory;
-    Error err;
-    out->empty = is_empty_dir(target, &err);
-    return err;
-  }
-  out->kind = SharedKind::kMount;
-  struct statfs sf;
-  if (::statfs(target.c_str(), &sf) != 0) return fail_errno("statfs", target);
-  out->read_only = (static_cast<unsigned long>(sf.f_flags) & ST_RDONLY) != 0;
-  FileStat s;
-  if (Error e = stat_at(AT_FDCWD, source.c_str(), false, &s, source)) {
-    if (e.code != ENOENT) return e;
-    return {};
-  }
-  out->shows_source = s.ino == t.ino && s.dev_major == t.dev_major && s.dev_minor == t.dev_minor;
-  return {};
 }
 
 Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out) {

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/random.h>
@@ -62,29 +63,37 @@ Error detach_mount_at(int dirfd, const char* name, const std::string& display) {
   return {};
 }
 
-std::string random_suffix() {
-  unsigned char bytes[8];
+void random_bytes(unsigned char* buf, size_t n) {
   size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0) {
+  while (got < n) {
+    ssize_t r = ::getrandom(buf + got, n - got, 0);
+    if (r < 0) {
       if (errno == EINTR) continue;
-      // No entropy source is not a reason to fail a rename; the name only
-      // has to be unlikely to collide, and O_EXCL catches the rest.
-      uint64_t fallback = static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^
-                          reinterpret_cast<uintptr_t>(&bytes);
-      for (unsigned char& b : bytes) b = static_cast<unsigned char>(fallback >>= 8);
-      break;
+      // getrandom exists on every kernel we support; should it still fail,
+      // a time-and-pid mix does for a temp-name suffix: O_EXCL turns a
+      // collision into an error, never a clobber.
+      struct timespec ts;
+      ::clock_gettime(CLOCK_MONOTONIC, &ts);
+      uint64_t x = static_cast<uint64_t>(ts.tv_nsec) ^ (static_cast<uint64_t>(ts.tv_sec) << 20) ^
+                   (static_cast<uint64_t>(::getpid()) << 40);
+      for (size_t i = got; i < n; i++) {
+        buf[i] = static_cast<unsigned char>(x >> 56);
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+      }
+      return;
     }
-    got += static_cast<size_t>(n);
+    got += static_cast<size_t>(r);
   }
-  static const char hex[] = "0123456789abcdef";
-  std::string s;
-  for (unsigned char b : bytes) {
-    s += hex[b >> 4];
-    s += hex[b & 15];
-  }
-  return s;
+}
+
+// statx's MOUNT_ROOT attribute, or on pre-5.8 kernels a mount id differing
+// from the parent's.
+bool mounted_at(const std::string& path, const FileStat& st) {
+  if (st.mount_root_known) return st.mount_root;
+  FileStat parent;
+  std::string up = dir_name(path);
+  if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
+  return different_mount(st, parent);
 }
 
 }  // namespace blx

@@ -2,6 +2,8 @@
 #include "../internal.h"
 
 #include <cerrno>
+#include <climits>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -41,6 +43,49 @@ std::string base_name(const std::string& path) {
   while (end > 1 && path[end - 1] == '/') end--;
   size_t slash = path.rfind('/', end - 1);
   return path.substr(slash == std::string::npos ? 0 : slash + 1, end - (slash == std::string::npos ? 0 : slash + 1));
+}
+
+std::string random_suffix() {
+  unsigned char bytes[8];
+  random_bytes(bytes, sizeof bytes);
+  static const char hex[] = "0123456789abcdef";
+  std::string s;
+  for (unsigned char b : bytes) {
+    s += hex[b >> 4];
+    s += hex[b & 15];
+  }
+  return s;
+}
+
+Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
+  out->clear();
+  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return fail_errno("fcntl", display);
+  DIR* dir = ::fdopendir(dup);
+  if (dir == nullptr) {
+    Error e = fail_errno("fdopendir", display);
+    ::close(dup);
+    return e;
+  }
+  ::rewinddir(dir);  // the dup shares the offset of dirfd
+  errno = 0;
+  while (struct dirent* d = ::readdir(dir)) {
+    const char* n = d->d_name;
+    if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
+    out->push_back(DirEntry{n, d->d_type});
+  }
+  int err = errno;
+  ::closedir(dir);
+  if (err != 0) return fail(err, "readdir", display);
+  return {};
+}
+
+bool read_link_at(int dirfd, const char* name, std::string* out) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlinkat(dirfd, name, buf, sizeof buf);
+  if (n < 0) return false;
+  out->assign(buf, static_cast<size_t>(n));
+  return true;
 }
 
 bool different_mount(const FileStat& a, const FileStat& b) {

@@ -42,28 +42,10 @@ struct Remover {
   }
 
   Error children(int fd, const FileStat& self, const std::string& display) {
-    std::vector<std::pair<std::string, unsigned char>> names;
-    {
-      int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-      if (dup < 0) return fail_errno("fcntl", display);
-      DIR* dir = ::fdopendir(dup);
-      if (dir == nullptr) {
-        Error e = fail_errno("fdopendir", display);
-        ::close(dup);
-        return e;
-      }
-      errno = 0;
-      while (struct dirent* d = ::readdir(dir)) {
-        const char* n = d->d_name;
-        if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
-        names.emplace_back(n, d->d_type);
-      }
-      int err = errno;
-      ::closedir(dir);
-      if (err != 0) return fail(err, "readdir", display);
-    }
-    for (const auto& [name, type] : names) {
-      if (Error e = entry(fd, name.c_str(), type, self, join_path(display, name))) return e;
+    std::vector<DirEntry> entries;
+    if (Error e = list_dir(fd, display, &entries)) return e;
+    for (const DirEntry& d : entries) {
+      if (Error e = entry(fd, d.name.c_str(), d.type, self, join_path(display, d.name))) return e;
     }
     return {};
   }

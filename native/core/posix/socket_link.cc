@@ -54,15 +54,6 @@ Error open_private_dir(const std::string& dir, uid_t uid, bool create, Fd* out, 
   return {};
 }
 
-// readlinkat into a string; ok=false with errno set when not a symlink etc.
-bool read_link_at(int dirfd, const char* name, std::string* out) {
-  char buf[PATH_MAX];
-  ssize_t n = ::readlinkat(dirfd, name, buf, sizeof buf);
-  if (n < 0) return false;
-  out->assign(buf, static_cast<size_t>(n));
-  return true;
-}
-
 const char* describe(uint32_t mode) {
   if (S_ISDIR(mode)) return "directory";
   if (S_ISREG(mode)) return "regular-file";
@@ -152,20 +143,11 @@ Error sweep_dangling_links(const std::string& dir, uid_t uid, std::vector<std::s
     if (e.code == ENOENT) return {};
     return e;
   }
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(fd.get(), dir, &entries)) return e;
   std::vector<std::string> names;
-  {
-    int dup = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return fail_errno("fcntl", dir);
-    DIR* d = ::fdopendir(dup);
-    if (d == nullptr) {
-      Error e = fail_errno("fdopendir", dir);
-      ::close(dup);
-      return e;
-    }
-    while (struct dirent* ent = ::readdir(d)) {
-      if (ent->d_type == DT_LNK || ent->d_type == DT_UNKNOWN) names.emplace_back(ent->d_name);
-    }
-    ::closedir(d);
+  for (const DirEntry& d : entries) {
+    if (d.type == DT_LNK || d.type == DT_UNKNOWN) names.push_back(d.name);
   }
   for (const std::string& name : names) {
     std::string target;
