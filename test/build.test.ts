@@ -93,3 +93,25 @@ testWith([hasCmake], 'cmake-js builds the same addon: same exports, same source 
   t.is(cmake.sourceHash, sourceHash(), 'stale cmake-js build: run npm run build:cmake')
   t.deepEqual(Object.keys(cmake).sort(), Object.keys(binding()).sort())
 })
+
+test('without a built addon the loader says what to run', async (t) => {
+  // A copy of the package with neither build/ nor prebuilds/.
+  const dir = fs.mkdtempSync('/tmp/blx-noaddon-')
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  fs.cpSync(path.join(repoRoot, 'lib'), path.join(dir, 'lib'), { recursive: true })
+  for (const f of ['package.json', 'binding.gyp']) fs.copyFileSync(path.join(repoRoot, f), path.join(dir, f))
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'))
+  const script = `
+    const m = await import(${JSON.stringify(path.join(dir, 'lib', 'index.ts'))})
+    // Pure path computation works without the addon…
+    const box = new m.HomeLayout({ home: '/h' }).box('b1')
+    if (box.socketsDir !== '/h/boxes/b1/sockets') process.exit(3)
+    // …anything touching the disk explains itself.
+    try { m.probeSync('/') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: dir })
+  t.is(r.code, 0, r.stderr)
+  const e = JSON.parse(r.stdout) as { code: string, message: string }
+  t.is(e.code, 'ERR_ADDON_NOT_FOUND')
+  t.regex(e.message, /npm run build/)
+  t.regex(e.message, new RegExp(`${process.platform}-${process.arch}`))
+})
