@@ -11,7 +11,8 @@
         "native/core/posix/clone.cc",
         "native/core/posix/remove.cc",
         "native/core/posix/socket_link.cc",
-        "native/core/posix/shared_state.cc"
+        "native/core/posix/shared_state.cc",
+        "native/core/posix/mount_walk.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

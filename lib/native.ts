@@ -39,6 +39,7 @@ export interface NativeMountEntry {
   mountId: number
   mountPoint: string
   fsType: string
+  readOnly: boolean
 }
 
 export interface NativeRemoveStats {
@@ -77,6 +78,8 @@ export interface NativeOps {
   bindReadOnly(source: string, target: string, forceLegacy: boolean): 'bind-ro' | 'bind-ro-legacy'
   resealReadOnly(target: string, forceLegacy: boolean): undefined
   unmount(target: string): boolean
+  /** Detach mount `mountId` at root/rel, walking without symlinks; false if it moved. */
+  unmountBeneath(root: string, rel: string, mountId: number): boolean
   inspectShared(source: string, target: string): NativeSharedState
   mountsUnder(prefix: string): NativeMountEntry[]
   removeTree(parent: string, name: string, detachMounts: boolean): NativeRemoveStats

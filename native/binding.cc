@@ -6,7 +6,10 @@
 // waits (flock) never go to the pool: they get a thread of their own.
 #include <napi.h>
 
+#include <fcntl.h>
+#include <mutex>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -50,7 +53,9 @@ Napi::Object NativeError(Napi::Env env, const Error& e) {
 }
 
 bool ArgError(Napi::Env env, const char* what) {
-  Napi::TypeError::New(env, what).ThrowAsJavaScriptException();
+  // A throwing getter may already have left an exception pending: throwing
+  // a second one would abort the process.
+  if (!env.IsExceptionPending()) Napi::TypeError::New(env, what).ThrowAsJavaScriptException();
   return false;
 }
 
@@ -66,7 +71,7 @@ bool GetStrings(const Napi::CallbackInfo& info, size_t i, std::vector<std::strin
   Napi::Array arr = info[i].As<Napi::Array>();
   for (uint32_t k = 0; k < arr.Length(); k++) {
     Napi::Value v = arr.Get(k);
-    if (!v.IsString()) return ArgError(info.Env(), "expected an array of strings");
+    if (info.Env().IsExceptionPending() || !v.IsString()) return ArgError(info.Env(), "expected an array of strings");
     out->push_back(v.As<Napi::String>().Utf8Value());
     if (out->back().find('\0') != std::string::npos) return ArgError(info.Env(), "path contains a NUL byte");
   }
@@ -243,6 +248,20 @@ struct UnmountOp {
   Napi::Value Result(Napi::Env env) { return Napi::Boolean::New(env, was_mounted); }
 };
 
+struct UnmountBeneathOp {
+  std::string root, rel;
+  double mount_id = 0;
+  bool detached = false;
+  bool Parse(const Napi::CallbackInfo& info) {
+    if (!GetString(info, 0, &root) || !GetString(info, 1, &rel)) return false;
+    if (!info[2].IsNumber()) return ArgError(info.Env(), "expected a mount id");
+    mount_id = info[2].As<Napi::Number>().DoubleValue();
+    return true;
+  }
+  Error Run() { return blx::unmount_beneath(root, rel, static_cast<uint64_t>(mount_id), &detached); }
+  Napi::Value Result(Napi::Env env) { return Napi::Boolean::New(env, detached); }
+};
+
 struct InspectSharedOp {
   std::string source, target;
   blx::SharedState state;
@@ -272,6 +291,7 @@ struct MountsUnderOp {
       o.Set("mountId", Napi::Number::New(env, static_cast<double>(mounts[i].mount_id)));
       o.Set("mountPoint", mounts[i].mount_point);
       o.Set("fsType", mounts[i].fs_type);
+      o.Set("readOnly", mounts[i].read_only);
       arr.Set(i, o);
     }
     return arr;
@@ -316,10 +336,10 @@ struct CloneFilesOp {
     Napi::Array arr = info[0].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
       Napi::Value v = arr.Get(i);
-      if (!v.IsObject()) return ArgError(env, "expected an array of clone jobs");
+      if (env.IsExceptionPending() || !v.IsObject()) return ArgError(env, "expected an array of clone jobs");
       Napi::Object o = v.As<Napi::Object>();
       Napi::Value src = o.Get("src"), dst = o.Get("dst"), mode = o.Get("mode"), skip = o.Get("skipUnchanged");
-      if (!src.IsString() || !dst.IsString() || !mode.IsString() || !skip.IsBoolean()) {
+      if (env.IsExceptionPending() || !src.IsString() || !dst.IsString() || !mode.IsString() || !skip.IsBoolean()) {
         return ArgError(env, "clone job needs src, dst, mode and skipUnchanged");
       }
       blx::CloneJob job;
@@ -429,29 +449,79 @@ struct UnlockFdOp {
 // lockFdWait(fd, exclusive) -> Promise<void>: a blocking flock on a thread
 // of its own (64 KiB stack), so any number of waiters leave the libuv pool
 // free for the rest of the program.
+//
+// The thread waits on its own dup of the fd (same open file description, so
+// the lock it takes is the caller's). If the environment goes away first (a
+// worker terminated while waiting), a cleanup hook marks the waiter orphaned:
+// the thread then releases what it got and never touches Node-API again.
 
 struct LockWaiter {
-  int fd;
-  bool exclusive;
+  int fd = -1;                 // our dup, closed by whoever finishes last
+  bool exclusive = true;
   Error error;
-  uv_thread_t thread;
-  napi_deferred deferred;
-  napi_threadsafe_function tsfn;
+  uv_thread_t thread{};
+  napi_env env = nullptr;
+  napi_deferred deferred = nullptr;
+  napi_threadsafe_function tsfn = nullptr;
+  std::mutex mu;
+  bool orphaned = false;
+  bool js_released = false;    // the JS side's reference has been dropped
+  int refs = 2;                // the thread's and the JS side's
 };
+
+void ReleaseWaiter(LockWaiter* w) {
+  bool last;
+  {
+    std::lock_guard<std::mutex> lock(w->mu);
+    last = --w->refs == 0;
+  }
+  if (last) {
+    if (w->fd >= 0) ::close(w->fd);
+    delete w;
+  }
+}
+
+// Drop the JS side's reference exactly once (Done or the cleanup hook).
+void ReleaseJsSide(LockWaiter* w) {
+  {
+    std::lock_guard<std::mutex> lock(w->mu);
+    if (w->js_released) return;
+    w->js_released = true;
+  }
+  ReleaseWaiter(w);
+}
+
+void OrphanWaiter(void* arg) {
+  auto* w = static_cast<LockWaiter*>(arg);
+  {
+    std::lock_guard<std::mutex> lock(w->mu);
+    w->orphaned = true;
+  }
+  ReleaseJsSide(w);
+}
 
 void LockWaiterThread(void* arg) {
   auto* w = static_cast<LockWaiter*>(arg);
   bool acquired = false;
   w->error = blx::lock_fd(w->fd, w->exclusive, true, &acquired);
-  napi_call_threadsafe_function(w->tsfn, w, napi_tsfn_blocking);
-  napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+  {
+    std::lock_guard<std::mutex> lock(w->mu);
+    if (w->orphaned) {
+      // Nobody is left to hold it: give the lock back.
+      if (!w->error) blx::unlock_fd(w->fd);
+    } else {
+      napi_call_threadsafe_function(w->tsfn, w, napi_tsfn_nonblocking);
+      napi_release_threadsafe_function(w->tsfn, napi_tsfn_release);
+    }
+  }
+  ReleaseWaiter(w);
 }
 
 void LockWaiterDone(napi_env env, napi_value, void*, void* data) {
   auto* w = static_cast<LockWaiter*>(data);
-  // The thread has nothing left to do but return; join reaps it.
-  uv_thread_join(&w->thread);
   if (env != nullptr) {
+    napi_remove_env_cleanup_hook(env, OrphanWaiter, w);
+    uv_thread_join(&w->thread);  // it has only to return
     Napi::HandleScope scope(env);
     if (w->error) {
       napi_reject_deferred(env, w->deferred, NativeError(Napi::Env(env), w->error));
@@ -461,7 +531,7 @@ void LockWaiterDone(napi_env env, napi_value, void*, void* data) {
       napi_resolve_deferred(env, w->deferred, undefined);
     }
   }
-  delete w;
+  ReleaseJsSide(w);
 }
 
 Napi::Value LockFdWait(const Napi::CallbackInfo& info) {
@@ -470,21 +540,35 @@ Napi::Value LockFdWait(const Napi::CallbackInfo& info) {
   bool exclusive = true;
   if (!GetFd(info, 0, &fd) || !GetBool(info, 1, &exclusive)) return env.Undefined();
 
-  auto* w = new LockWaiter{fd, exclusive, {}, {}, nullptr, nullptr};
   napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
+  napi_deferred deferred;
+  napi_create_promise(env, &deferred, &promise);
+  int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) {
+    napi_reject_deferred(env, deferred, NativeError(env, blx::fail_errno("fcntl")));
+    return Napi::Value(env, promise);
+  }
+  auto* w = new LockWaiter();
+  w->fd = dup;
+  w->exclusive = exclusive;
+  w->env = env;
+  w->deferred = deferred;
   napi_create_string_utf8(env, "boxlite-layout:lock", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, nullptr,
                                       LockWaiterDone, &w->tsfn) != napi_ok) {
-    napi_reject_deferred(env, w->deferred, NativeError(env, blx::fail(EAGAIN, "napi_create_threadsafe_function")));
+    napi_reject_deferred(env, deferred, NativeError(env, blx::fail(EAGAIN, "napi_create_threadsafe_function")));
+    ::close(w->fd);
     delete w;
     return Napi::Value(env, promise);
   }
+  napi_add_env_cleanup_hook(env, OrphanWaiter, w);
   uv_thread_options_t opts{kUvThreadHasStackSize, 64 * 1024};
   int rc = uv_thread_create_ex(&w->thread, &opts, LockWaiterThread, w);
   if (rc != 0) {
+    napi_remove_env_cleanup_hook(env, OrphanWaiter, w);
     napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
-    napi_reject_deferred(env, w->deferred, NativeError(env, blx::fail(-rc, "uv_thread_create")));
+    napi_reject_deferred(env, deferred, NativeError(env, blx::fail(-rc, "uv_thread_create")));
+    ::close(w->fd);
     delete w;
   }
   return Napi::Value(env, promise);
@@ -515,6 +599,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<BindReadOnlyOp>(env, exports, "bindReadOnly");
   Export<ResealReadOnlyOp>(env, exports, "resealReadOnly");
   Export<UnmountOp>(env, exports, "unmount");
+  Export<UnmountBeneathOp>(env, exports, "unmountBeneath");
   Export<InspectSharedOp>(env, exports, "inspectShared");
   Export<MountsUnderOp>(env, exports, "mountsUnder");
   Export<RemoveTreeOp>(env, exports, "removeTree");

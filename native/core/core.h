@@ -108,11 +108,17 @@ struct MountEntry {
   uint64_t mount_id;
   std::string mount_point;
   std::string fs_type;
+  bool read_only;  // the per-mount "ro" option
 };
 
 // Mounts whose mount point is `prefix` or below it, deepest first. Reads
 // /proc/self/mountinfo: for gc and diagnostics only, never the hot path.
 Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out);
+
+// Detach the mount with id mount_id at root/rel (as mountinfo listed it),
+// reaching it component by component without following symlinks and
+// checking the id first, so a path swapped since the listing is left alone.
+Error unmount_beneath(const std::string& root, const std::string& rel, uint64_t mount_id, bool* detached);
 
 // Whether the new mount API (open_tree/mount_setattr/move_mount) exists here.
 bool new_mount_api_available();

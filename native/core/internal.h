@@ -88,6 +88,10 @@ void random_bytes(unsigned char* buf, size_t n);
 // 16 hex chars from the kernel's CSPRNG, for temporary names.
 std::string random_suffix();
 
+// Whether mountinfo lists path (resolved) as a mount point; true when the
+// table cannot be read (fail closed). For kernels without mount ids only.
+bool mountinfo_lists(const std::string& path);
+
 // Platform hook: whether path (already stat'ed into st, not followed) is a
 // mount point.
 bool mounted_at(const std::string& path, const FileStat& st);
@@ -97,8 +101,8 @@ struct DirEntry {
   unsigned char type;  // d_type; DT_UNKNOWN when the filesystem does not say
 };
 
-// The entries of an open directory (without "." and ".."), read through a
-// duplicate of the fd so the caller's fd keeps its offset and stays open.
+// Platform hook: the entries of an open directory (without "." and ".."),
+// read from the fd's current offset: pass a freshly opened fd.
 Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out);
 
 // readlinkat into a string; false (errno set) when not a symlink etc.

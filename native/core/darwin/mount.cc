@@ -43,7 +43,7 @@ Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out) {
   for (int i = n - 1; i >= 0; i--) {
     std::string mp = mounts[i].f_mntonname;
     if (mp == root || (mp.size() > root.size() && mp.compare(0, root.size(), root) == 0 && mp[root.size()] == '/')) {
-      out->push_back(MountEntry{0, mp, mounts[i].f_fstypename});
+      out->push_back(MountEntry{0, mp, mounts[i].f_fstypename, (mounts[i].f_flags & MNT_RDONLY) != 0});
     }
   }
   return {};

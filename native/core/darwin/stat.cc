@@ -2,6 +2,7 @@
 #include "../internal.h"
 
 #include <cerrno>
+#include <dirent.h>
 #include <cstdlib>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -40,6 +41,28 @@ Error detach_mount_at(int dirfd, const char* name, const std::string& display) {
 }
 
 void random_bytes(unsigned char* buf, size_t n) { ::arc4random_buf(buf, n); }
+
+Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
+  out->clear();
+  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return fail_errno("fcntl", display);
+  DIR* dir = ::fdopendir(dup);
+  if (dir == nullptr) {
+    Error e = fail_errno("fdopendir", display);
+    ::close(dup);
+    return e;
+  }
+  errno = 0;
+  while (struct dirent* d = ::readdir(dir)) {
+    const char* n = d->d_name;
+    if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
+    out->push_back(DirEntry{n, d->d_type});
+  }
+  int err = errno;
+  ::closedir(dir);
+  if (err != 0) return fail(err, "readdir", display);
+  return {};
+}
 
 bool mounted_at(const std::string& path, const FileStat& st) {
   FileStat parent;

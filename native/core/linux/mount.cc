@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -88,7 +89,13 @@ Error remount_tree_readonly(const std::string& target) {
 }
 
 Error bind_legacy(const std::string& source, const std::string& target) {
-  if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+  // Mount onto the directory we checked, not whatever the path names by the
+  // time mount(2) resolves it: an O_PATH fd with O_NOFOLLOW pins it.
+  Fd at(::open(target.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!at.valid()) return fail_errno("open", target);
+  char pinned[64];
+  std::snprintf(pinned, sizeof pinned, "/proc/self/fd/%d", at.get());
+  if (::mount(source.c_str(), pinned, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return fail_errno("mount", source, target);
   }
   Error e;
@@ -169,7 +176,17 @@ Error bind_readonly(const std::string& source, const std::string& target, bool f
       return e;
     }
     // Kernels 5.2-5.11 have open_tree but no mount_setattr: also legacy.
-    if (e.code != ENOSYS) return e;
+    // EPERM/EACCES: a seccomp profile may deny the new syscalls while
+    // allowing mount(2); try it before anyone falls back to a symlink.
+    if (e.code != ENOSYS && e.code != EPERM && e.code != EACCES) return e;
+    if (e.code != ENOSYS) {
+      Error legacy = bind_legacy(source, target);
+      if (!legacy) {
+        *used = BindMethod::kLegacy;
+        return legacy;
+      }
+      return e.code == EPERM && legacy.code == EPERM ? e : legacy;
+    }
   }
   *used = BindMethod::kLegacy;
   return bind_legacy(source, target);
@@ -237,6 +254,7 @@ Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out) {
     MountEntry m;
     m.mount_id = std::strtoull(f[0].c_str(), nullptr, 10);
     m.mount_point = mp;
+    m.read_only = f[5] == "ro" || f[5].compare(0, 3, "ro,") == 0;
     for (size_t i = 6; i + 1 < f.size(); i++) {
       if (f[i] == "-") {
         m.fs_type = f[i + 1];

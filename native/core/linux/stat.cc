@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -29,6 +31,26 @@ bool mount_id_via_handle(int dirfd, const char* name, bool follow, uint64_t* out
   return false;
 }
 
+namespace {
+
+// BOXLITE_LAYOUT_MOUNT_ID=handle|none makes this kernel behave like an old
+// one for the mount-id logic (tests of the fallbacks): "handle" ignores
+// statx's mount id and root flag, "none" also name_to_handle_at's id.
+enum class MountIdMode { kStatx, kHandle, kNone };
+
+MountIdMode mount_id_mode() {
+  static const MountIdMode mode = [] {
+    const char* v = ::getenv("BOXLITE_LAYOUT_MOUNT_ID");
+    if (v == nullptr) return MountIdMode::kStatx;
+    if (std::strcmp(v, "handle") == 0) return MountIdMode::kHandle;
+    if (std::strcmp(v, "none") == 0) return MountIdMode::kNone;
+    return MountIdMode::kStatx;
+  }();
+  return mode;
+}
+
+}  // namespace
+
 Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std::string& display) {
   sys::Statx sx{};
   int flags = AT_STATX_SYNC_AS_STAT | (follow ? 0 : AT_SYMLINK_NOFOLLOW) | (name[0] == '\0' ? AT_EMPTY_PATH : 0);
@@ -44,13 +66,14 @@ Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std
   out->dev_major = sx.stx_dev_major;
   out->dev_minor = sx.stx_dev_minor;
   out->ino = sx.stx_ino;
-  out->mount_id_known = (sx.stx_mask & sys::kStatxMntId) != 0;
+  const MountIdMode mode = mount_id_mode();
+  out->mount_id_known = mode == MountIdMode::kStatx && (sx.stx_mask & sys::kStatxMntId) != 0;
   out->mount_id = out->mount_id_known ? sx.stx_mnt_id : 0;
-  if (!out->mount_id_known) {
+  if (!out->mount_id_known && mode != MountIdMode::kNone) {
     out->mount_id_known = mount_id_via_handle(dirfd, name, follow, &out->mount_id);
   }
-  out->mount_root_known = (sx.stx_attributes_mask & sys::kStatxAttrMountRoot) != 0;
-  out->mount_root = (sx.stx_attributes & sys::kStatxAttrMountRoot) != 0;
+  out->mount_root_known = mode == MountIdMode::kStatx && (sx.stx_attributes_mask & sys::kStatxAttrMountRoot) != 0;
+  out->mount_root = out->mount_root_known && (sx.stx_attributes & sys::kStatxAttrMountRoot) != 0;
   return {};
 }
 
@@ -86,6 +109,35 @@ void random_bytes(unsigned char* buf, size_t n) {
   }
 }
 
+// getdents64 straight on the fd (through syscall(): glibc's wrapper is 2.30),
+// without fdopendir's dup, fstat, fcntl and lseek.
+Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
+  out->clear();
+  struct Dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[1];
+  };
+  alignas(8) char buf[16384];
+  for (;;) {
+    long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno("getdents64", display);
+    }
+    if (n == 0) return {};
+    for (long off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const Dirent64*>(buf + off);
+      off += d->d_reclen;
+      const char* name = d->d_name;
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+      out->push_back(DirEntry{name, d->d_type});
+    }
+  }
+}
+
 // statx's MOUNT_ROOT attribute, or on pre-5.8 kernels a mount id differing
 // from the parent's.
 bool mounted_at(const std::string& path, const FileStat& st) {
@@ -93,7 +145,11 @@ bool mounted_at(const std::string& path, const FileStat& st) {
   FileStat parent;
   std::string up = dir_name(path);
   if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
-  return different_mount(st, parent);
+  if (different_mount(st, parent)) return true;
+  if (st.mount_id_known && parent.mount_id_known) return false;
+  // Same device, mount ids unknown: a bind mount would look exactly like
+  // this. Only mountinfo can tell; it is read on such old kernels alone.
+  return mountinfo_lists(path);
 }
 
 }  // namespace blx

@@ -56,7 +56,10 @@ Error clone_file(CloneJob* job) {
   if (de && de.code != ENOENT) return de;
   if (!de) {
     if (S_ISDIR(d.mode)) return fail(EISDIR, "rename", job->src, job->dst);
-    if (job->skip_unchanged && S_ISREG(d.mode) && d.size == s.size && d.mtime_sec == s.mtime_sec &&
+    // Never "unchanged" when dst is the source itself (a hard link): the
+    // box would share, and could write, the host's binary.
+    bool same_inode = d.ino == s.ino && d.dev_major == s.dev_major && d.dev_minor == s.dev_minor;
+    if (job->skip_unchanged && !same_inode && S_ISREG(d.mode) && d.size == s.size && d.mtime_sec == s.mtime_sec &&
         d.mtime_nsec == s.mtime_nsec && (d.mode & 07777) == (s.mode & 07777)) {
       job->method = CloneMethod::kSkipped;
       job->bytes = s.size;

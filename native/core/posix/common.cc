@@ -3,7 +3,6 @@
 
 #include <cerrno>
 #include <climits>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -55,29 +54,6 @@ std::string random_suffix() {
     s += hex[b & 15];
   }
   return s;
-}
-
-Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
-  out->clear();
-  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return fail_errno("fcntl", display);
-  DIR* dir = ::fdopendir(dup);
-  if (dir == nullptr) {
-    Error e = fail_errno("fdopendir", display);
-    ::close(dup);
-    return e;
-  }
-  ::rewinddir(dir);  // the dup shares the offset of dirfd
-  errno = 0;
-  while (struct dirent* d = ::readdir(dir)) {
-    const char* n = d->d_name;
-    if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))) continue;
-    out->push_back(DirEntry{n, d->d_type});
-  }
-  int err = errno;
-  ::closedir(dir);
-  if (err != 0) return fail(err, "readdir", display);
-  return {};
 }
 
 bool read_link_at(int dirfd, const char* name, std::string* out) {

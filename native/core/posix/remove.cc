@@ -1,10 +1,14 @@
 // Removal of a box tree that cannot be talked into deleting anything else:
-// every step is relative to a directory fd we opened with O_NOFOLLOW, every
-// entry is checked for being a mount before we descend, and symlinks are
-// unlinked, never followed.
+// every step is relative to a directory fd opened with O_NOFOLLOW, every
+// directory is checked for being a mount before we descend, symlinks are
+// unlinked, never followed. Iterative, with a bounded number of open fds, so
+// a hostile 100 000-level tree neither overflows the stack nor runs out of
+// fds: below kKeepFds levels a parent is reopened through ".." and verified.
 #include "../internal.h"
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
@@ -14,94 +18,242 @@ namespace blx {
 
 namespace {
 
-constexpr int kMaxAttempts = 64;  // stacked mounts or a racing writer
+constexpr size_t kKeepFds = 64;          // parent fds kept open while descending
+constexpr int kMaxAttempts = 64;         // per entry: stacked mounts, a racing writer
+constexpr int kMaxRelists = 64;          // per directory: a writer adding entries
 
-struct Remover {
-  bool detach_mounts;
-  RemoveStats* stats;
+bool same_dir(const FileStat& a, const FileStat& b) {
+  return a.ino == b.ino && a.dev_major == b.dev_major && a.dev_minor == b.dev_minor &&
+         (!a.mount_id_known || !b.mount_id_known || a.mount_id == b.mount_id);
+}
 
-  bool is_mount(const FileStat& st, const FileStat& parent) const {
-    return (st.mount_root_known && st.mount_root) || different_mount(st, parent);
+struct Frame {
+  std::string name;              // its name in the parent directory
+  FileStat st;                   // its identity
+  Fd fd;                         // open while this frame is current or shallow
+  std::vector<DirEntry> entries;
+  size_t next = 0;
+  int relists = 0;
+};
+
+class Remover {
+ public:
+  Remover(const std::string& parent_path, bool detach, RemoveStats* stats)
+      : parent_path_(parent_path), detach_(detach), stats_(stats) {}
+
+  Error run(int parent_fd, const FileStat& parent_st, const std::string& name) {
+    parent_fd_ = parent_fd;
+    parent_st_ = parent_st;
+    Fd fd;
+    FileStat st;
+    Step s = open_or_remove(parent_fd, parent_st, name, DT_UNKNOWN, &fd, &st);
+    if (s.error) return s.error;
+    if (!s.descend) return {};
+    std::vector<Frame> stack;
+    stack.push_back(Frame{name, st, std::move(fd), {}, 0, 0});
+    if (Error e = list_top(stack)) return e;
+
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (f.next < f.entries.size()) {
+        const DirEntry entry = f.entries[f.next++];
+        Fd child;
+        FileStat cst;
+        Step c = open_or_remove(f.fd.get(), f.st, entry.name, entry.type, &child, &cst, &stack);
+        if (c.error) return c.error;
+        if (!c.descend) continue;
+        if (stack.size() > kKeepFds) f.fd.reset();  // reopened through ".." on the way up
+        stack.push_back(Frame{entry.name, cst, std::move(child), {}, 0, 0});
+        if (Error e = list_top(stack)) return e;
+        continue;
+      }
+      // Every entry handled: go up and remove the directory itself.
+      Fd up;
+      int up_fd = parent_fd_;
+      const FileStat* up_st = &parent_st_;
+      if (stack.size() >= 2) {
+        Frame& p = stack[stack.size() - 2];
+        up_st = &p.st;
+        if (!p.fd.valid()) {
+          up.reset(::openat(f.fd.get(), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+          FileStat got;
+          if (!up.valid() || stat_at(up.get(), "", false, &got, "..") || !same_dir(got, p.st)) {
+            // The tree was moved under us: stop rather than guess.
+            return fail(EAGAIN, "openat", display(stack, ".."));
+          }
+          p.fd = std::move(up);
+        }
+        up_fd = p.fd.get();
+      }
+      f.fd.reset();
+      int rc = ::unlinkat(up_fd, f.name.c_str(), AT_REMOVEDIR);
+      int err = rc == 0 ? 0 : errno;
+      if (rc == 0 || err == ENOENT) {
+        if (rc == 0) stats_->entries++;
+        stack.pop_back();
+        continue;
+      }
+      if ((err == ENOTEMPTY || err == EEXIST || err == EBUSY) && f.relists < kMaxRelists) {
+        // A racing writer (or a new mount): look again, from the same checks.
+        std::string name_copy = f.name;
+        int relists = f.relists + 1;
+        stack.pop_back();
+        Fd again;
+        FileStat ast;
+        Step s2 = open_or_remove(up_fd, *up_st, name_copy, DT_DIR, &again, &ast, &stack);
+        if (s2.error) return s2.error;
+        if (!s2.descend) continue;
+        stack.push_back(Frame{name_copy, ast, std::move(again), {}, 0, relists});
+        if (Error e = list_top(stack)) return e;
+        continue;
+      }
+      return fail(err, "unlinkat", display(stack, ""));
+    }
+    return {};
   }
 
-  Error detach(int dirfd, const char* name, const std::string& display) {
-    if (!detach_mounts) {
-      Error e = fail(EBUSY, "umount2", display);
+ private:
+  struct Step {
+    Error error;
+    bool descend = false;
+  };
+
+  // The path of stack + name, for messages and the mountinfo fallback only:
+  // O(depth), so never built per level on the way down.
+  std::string display(const std::vector<Frame>& stack, const std::string& name) const {
+    std::string p = parent_path_;
+    for (const Frame& f : stack) {
+      if (!p.empty() && p.back() != '/') p += '/';
+      p += f.name;
+    }
+    if (!name.empty()) {
+      if (!p.empty() && p.back() != '/') p += '/';
+      p += name;
+    }
+    return p;
+  }
+
+  Error list_top(std::vector<Frame>& stack) const {
+    Error e = list_dir(stack.back().fd.get(), std::string(), &stack.back().entries);
+    if (e) e.path = display(stack, "");
+    return e;
+  }
+
+  // Mount ids unknown (pre-5.8 kernel, filesystem without file handles):
+  // ask mountinfo rather than assume "same device, same mount". Fail closed.
+  // After a detach the cached table is stale for that path: drop one entry
+  // (stacked mounts are listed once each).
+  void forget_mount(const std::string& path) {
+    if (!mount_table_loaded_) return;
+    std::string real = real_parent_ + path.substr(parent_path_.size());
+    for (auto it = mount_points_.begin(); it != mount_points_.end(); ++it) {
+      if (*it == real) {
+        mount_points_.erase(it);
+        return;
+      }
+    }
+  }
+
+  bool listed_mount(const std::string& path) {
+    if (!mount_table_loaded_) {
+      mount_table_loaded_ = true;
+      char real[PATH_MAX];
+      std::string base = ::realpath(parent_path_.c_str(), real) != nullptr ? std::string(real) : parent_path_;
+      real_parent_ = base;
+      std::vector<MountEntry> mounts;
+      if (!mounts_under(base, &mounts)) {
+        for (const MountEntry& m : mounts) mount_points_.push_back(m.mount_point);
+      } else {
+        mount_table_failed_ = true;
+      }
+    }
+    std::string real = real_parent_ + path.substr(parent_path_.size());
+    for (const std::string& mp : mount_points_) {
+      if (mp == real) return true;
+    }
+    return mount_table_failed_;  // cannot tell: treat as a mount, never descend
+  }
+
+  bool is_mount(const FileStat& st, const FileStat& parent, const std::vector<Frame>* stack, const std::string& name) {
+    if (st.mount_root_known && st.mount_root) return true;
+    if (different_mount(st, parent)) return true;
+    if (st.mount_id_known && parent.mount_id_known) return false;
+    return listed_mount(stack == nullptr ? join_path(parent_path_, name) : display(*stack, name));
+  }
+
+  Error detach(int dirfd, const std::string& name, const std::string& where) {
+    if (!detach_) {
+      Error e = fail(EBUSY, "umount2", where);
       e.detail = "mounted";
       return e;
     }
-    if (Error e = detach_mount_at(dirfd, name, display)) {
-      // Whatever the reason, the caller's answer is the same: it is still
-      // mounted and nothing below it was touched.
+    if (Error e = detach_mount_at(dirfd, name.c_str(), where)) {
+      // Whatever the reason, the answer is the same: it is still mounted
+      // and nothing below it was touched.
       e.detail = std::string("umount2 failed: ") + std::strerror(e.code);
       e.code = EBUSY;
       return e;
     }
-    stats->unmounted++;
+    forget_mount(where);
+    stats_->unmounted++;
     return {};
   }
 
-  Error children(int fd, const FileStat& self, const std::string& display) {
-    std::vector<DirEntry> entries;
-    if (Error e = list_dir(fd, display, &entries)) return e;
-    for (const DirEntry& d : entries) {
-      if (Error e = entry(fd, d.name.c_str(), d.type, self, join_path(display, d.name))) return e;
-    }
-    return {};
-  }
-
-  // Remove dirfd/name. `type` is the d_type hint (DT_UNKNOWN when none).
-  Error entry(int dirfd, const char* name, unsigned char type, const FileStat& parent,
-              const std::string& display) {
-    // Plain files go straight to unlinkat; only a surprise (EBUSY: a bind
-    // mount on the file, EISDIR: swapped for a dir) costs a statx.
+  // Remove dirfd/name if it is not a directory; if it is one (and not a
+  // mount, after detaching any), open it for descent.
+  Step open_or_remove(int dirfd, const FileStat& parent, const std::string& name, unsigned char type,
+                      Fd* out, FileStat* st, const std::vector<Frame>* stack = nullptr) {
+    const char* n = name.c_str();
+    auto where = [&] { return stack == nullptr ? join_path(parent_path_, name) : display(*stack, name); };
+    // Plain files go straight to unlinkat; only a surprise costs more.
     if (type != DT_DIR && type != DT_UNKNOWN) {
-      if (::unlinkat(dirfd, name, 0) == 0) {
-        stats->entries++;
+      if (::unlinkat(dirfd, n, 0) == 0) {
+        stats_->entries++;
         return {};
       }
       if (errno == ENOENT) return {};
-      if (errno != EBUSY && errno != EISDIR && errno != EPERM) return fail_errno("unlinkat", display);
+      if (errno != EBUSY && errno != EISDIR && errno != EPERM) return {fail_errno("unlinkat", where())};
     }
     for (int attempt = 0; attempt < kMaxAttempts; attempt++) {
-      FileStat st;
-      if (Error e = stat_at(dirfd, name, false, &st, display)) {
-        if (e.code == ENOENT) return {};
-        return e;
-      }
-      if (is_mount(st, parent)) {
-        if (Error e = detach(dirfd, name, display)) return e;
-        continue;
-      }
-      if (!S_ISDIR(st.mode)) {
-        if (::unlinkat(dirfd, name, 0) == 0) {
-          stats->entries++;
+      Fd fd(::openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!fd.valid()) {
+        int err = errno;
+        if (err == ENOENT) return {};
+        if (err != ENOTDIR && err != ELOOP) return {fail(err, "openat", where())};
+        // Not a directory (a file, a symlink, or a bind mount on a file).
+        if (::unlinkat(dirfd, n, 0) == 0) {
+          stats_->entries++;
           return {};
         }
         if (errno == ENOENT) return {};
-        if (errno == EBUSY || errno == EISDIR) continue;
-        return fail_errno("unlinkat", display);
+        if (errno != EBUSY && errno != EISDIR) return {fail_errno("unlinkat", where())};
+        FileStat fst;
+        if (Error e = stat_at(dirfd, n, false, &fst, where())) return {e.code == ENOENT ? Error{} : e};
+        if (S_ISDIR(fst.mode)) continue;  // swapped for a directory: look again
+        if (Error e = detach(dirfd, name, where())) return {e};
+        continue;
       }
-      Fd fd(::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!fd.valid()) {
-        if (errno == ENOENT) return {};
-        if (errno == ELOOP || errno == ENOTDIR) continue;  // swapped since the statx
-        return fail_errno("openat", display);
+      if (Error e = stat_at(fd.get(), "", false, st, where())) return {e};
+      if (is_mount(*st, parent, stack, name)) {
+        fd.reset();
+        if (Error e = detach(dirfd, name, where())) return {e};
+        continue;
       }
-      FileStat opened;
-      if (Error e = stat_at(fd.get(), "", false, &opened, display)) return e;
-      if (opened.ino != st.ino || different_mount(opened, st)) continue;  // swapped
-      if (Error e = children(fd.get(), opened, display)) return e;
-      if (::unlinkat(dirfd, name, AT_REMOVEDIR) == 0) {
-        stats->entries++;
-        return {};
-      }
-      if (errno == ENOENT) return {};
-      if (errno == ENOTEMPTY || errno == EEXIST || errno == EBUSY) continue;  // a racing writer or a new mount
-      return fail_errno("unlinkat", display);
+      *out = std::move(fd);
+      return {Error{}, true};
     }
-    return fail(EBUSY, "unlinkat", display);
+    return {fail(EBUSY, "unlinkat", where())};
   }
+
+  std::string parent_path_;
+  bool detach_;
+  RemoveStats* stats_;
+  int parent_fd_ = -1;
+  FileStat parent_st_;
+  bool mount_table_loaded_ = false;
+  bool mount_table_failed_ = false;
+  std::string real_parent_;
+  std::vector<std::string> mount_points_;
 };
 
 }  // namespace
@@ -119,8 +271,8 @@ Error remove_tree(const std::string& parent, const std::string& name, bool detac
   }
   FileStat pst;
   if (Error e = stat_at(pfd.get(), "", false, &pst, parent)) return e;
-  Remover r{detach_mounts, stats};
-  return r.entry(pfd.get(), name.c_str(), DT_UNKNOWN, pst, join_path(parent, name));
+  Remover r(parent, detach_mounts, stats);
+  return r.run(pfd.get(), pst, name);
 }
 
 }  // namespace blx

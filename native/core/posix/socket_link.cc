@@ -17,8 +17,13 @@ namespace {
 // Open (creating if asked) a private directory: a real directory, owned by
 // uid, mode 0700. A looser mode is repaired; anything else is refused.
 Error open_private_dir(const std::string& dir, uid_t uid, bool create, Fd* out, bool* repaired) {
-  if (create && ::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return fail_errno("mkdir", dir);
+  bool created = false;
+  if (create) {
+    if (::mkdir(dir.c_str(), 0700) == 0) {
+      created = true;
+    } else if (errno != EEXIST) {
+      return fail_errno("mkdir", dir);
+    }
   }
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
@@ -40,6 +45,12 @@ Error open_private_dir(const std::string& dir, uid_t uid, bool create, Fd* out, 
     Error e = fail(ENOTDIR, "open", dir);
     e.detail = "not-a-directory";
     return e;
+  }
+  // Root preparing boxes for a runtime user: the directory we just made is
+  // theirs, not root's (or their own runtime would refuse it).
+  if (created && st.uid != uid && ::geteuid() == 0) {
+    if (::fchown(fd.get(), uid, static_cast<gid_t>(-1)) != 0) return fail_errno("fchown", dir);
+    st.uid = uid;
   }
   if (st.uid != uid) {
     Error e = fail(EPERM, "open", dir);
@@ -158,7 +169,15 @@ Error sweep_dangling_links(const std::string& dir, uid_t uid, std::vector<std::s
     // Re-read right before unlinking: a link re-pointed meanwhile is live.
     std::string again;
     if (!read_link_at(fd.get(), name.c_str(), &again) || again != target) continue;
-    if (::unlinkat(fd.get(), name.c_str(), 0) == 0) removed->push_back(name);
+    if (::unlinkat(fd.get(), name.c_str(), 0) != 0) continue;
+    // A box prepared again between the check and the unlink made the same
+    // link, now live: put it back rather than break its sockets.
+    FileStat revived;
+    if (!stat_at(AT_FDCWD, target.c_str(), true, &revived, target)) {
+      ::symlinkat(target.c_str(), fd.get(), name.c_str());  // EEXIST: already back
+      continue;
+    }
+    removed->push_back(name);
   }
   return {};
 }
