@@ -299,13 +299,26 @@ export class BoxLayout {
     try {
       lock = yield * lockDirPlan(this.root, `box ${this.boxId}`)
     } catch (e) {
-      if (!(e instanceof LayoutError) || e.code !== 'ENOENT') throw e
+      if (!(e instanceof LayoutError)) throw e
+      if (e.code === 'ENOENT') {
+        const socketLink = yield * this.#removeSocketLinkBestEffort()
+        return { removed: false, entries: 0, unmounted: 0, socketLink }
+      }
+      if (e.code !== 'ELOOP' && e.code !== 'ENOTDIR') throw e
+      // Not a directory: a planted symlink or a file. Unlink it, never follow.
+      const gone = yield * perform(nativeOp('removeTree', [path.dirname(this.root), this.boxId, true], {
+        doing: `cannot clean up box ${this.boxId}`,
+      }))
       const socketLink = yield * this.#removeSocketLinkBestEffort()
-      return { removed: false, entries: 0, unmounted: 0, socketLink }
+      return { removed: true, entries: gone.entries, unmounted: gone.unmounted, socketLink }
     }
     let stats
     let unmounted = 0
+    let socketLink: CleanupResult['socketLink']
     try {
+      // Under the lock: a preparer of the same id waiting for it would
+      // otherwise have its fresh link removed by us.
+      socketLink = yield * this.#removeSocketLinkBestEffort()
       const ctx = { doing: `cannot clean up box ${this.boxId}` }
       // The common mount first, by name: no tree walk needed to find it.
       if (yield * perform(nativeOp('unmount', [this.sharedDir], ctx))) unmounted++
@@ -331,7 +344,6 @@ export class BoxLayout {
     } finally {
       yield * unlockDirPlan(lock)
     }
-    const socketLink = yield * this.#removeSocketLinkBestEffort()
     return { removed: true, entries: stats.entries, unmounted: unmounted + stats.unmounted, socketLink }
   }
 

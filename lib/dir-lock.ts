@@ -10,6 +10,7 @@ import { callNative, callNativeAsync, effect, perform, type Plan } from './nativ
 const openAsync = promisify(fs.open)
 const closeAsync = promisify(fs.close)
 const fstatAsync = promisify(fs.fstat)
+const lstatAsync = promisify(fs.lstat)
 
 export interface HeldDirLock {
   fd: number
@@ -19,9 +20,12 @@ export interface HeldDirLock {
 /** Open dir and take an exclusive flock on it; fails ENOENT if dir is gone. */
 export function * lockDirPlan (dir: string, what: string): Plan<HeldDirLock> {
   const ctx = { doing: `cannot lock ${what}` }
+  // O_NOFOLLOW: a box dir replaced by a symlink is not locked (or entered)
+  // through the link; the caller gets ENOTDIR/ELOOP and decides.
+  const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW
   const fd = yield * perform(effect(
-    () => { try { return fs.openSync(dir, 'r') } catch (e) { throw fromNodeError(e, ctx) } },
-    async () => { try { return await openAsync(dir, 'r') } catch (e) { throw fromNodeError(e, ctx) } },
+    () => { try { return fs.openSync(dir, flags) } catch (e) { throw fromNodeError(e, ctx) } },
+    async () => { try { return await openAsync(dir, flags) } catch (e) { throw fromNodeError(e, ctx) } },
   ))
   try {
     yield * perform(effect(
@@ -32,10 +36,15 @@ export function * lockDirPlan (dir: string, what: string): Plan<HeldDirLock> {
         }
       },
     ))
-    // Whoever held the lock before us may have removed the directory.
-    const st = yield * perform(effect(() => fs.fstatSync(fd), () => fstatAsync(fd)))
-    if (st.nlink === 0) {
-      throw layoutError('ENOENT', `${what} was removed while we waited for its lock (${dir})`, { path: dir })
+    // Whoever held the lock before us may have removed the directory, or
+    // moved it aside (.trash-*) and made a new one under the name.
+    const held = yield * perform(effect(() => fs.fstatSync(fd), () => fstatAsync(fd)))
+    const named = yield * perform(effect(
+      () => { try { return fs.lstatSync(dir) } catch { return undefined } },
+      async () => { try { return await lstatAsync(dir) } catch { return undefined } },
+    ))
+    if (held.nlink === 0 || named === undefined || named.ino !== held.ino || named.dev !== held.dev) {
+      throw layoutError('ENOENT', `${what} was removed or replaced while we waited for its lock (${dir}); retry`, { path: dir })
     }
   } catch (e) {
     yield * perform(closeEffect(fd))

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { BoxFiles } from './box.ts'
 import { LayoutError } from './errors.ts'
 import { isValidId } from './ids.ts'
+import { lockDirPlan, unlockDirPlan, type HeldDirLock } from './dir-lock.ts'
 import { RuntimeLock } from './locks.ts'
 import { immediate, nativeOp, perform, type Plan } from './native.ts'
 import { identityPlan } from './pid-file.ts'
@@ -16,7 +17,11 @@ import type { HomeLayout } from './home.ts'
 export interface GcOptions {
   /** Report what would be done; change nothing (and take no lock). */
   dryRun?: boolean
-  /** The caller's runtime lock on this home; otherwise gc takes it itself. */
+  /**
+   * The caller's runtime lock on this home; otherwise gc takes it itself.
+   * Either way gc assumes no staging is in progress in {home}/tmp (it
+   * empties it) and no box without a live shim is in use (it unmounts them).
+   */
   runtimeLock?: RuntimeLock
   /** Whose /tmp/bl-{uid} to sweep. Default: this process's uid. */
   uid?: number
@@ -112,21 +117,41 @@ export function * gcPlan (home: HomeLayout, options: GcOptions = {}): Plan<GcRep
     const live = yield * liveBoxesPlan(home, ids)
     report.liveBoxes = [...live].sort()
 
-    // 1. Mounts inside boxes no live shim owns, and inside trash.
+    // 1. Mounts inside boxes no live shim owns, and inside trash. Each box
+    // is locked first (a jailer script may be mounting it right now), and
+    // each mount is detached through fds, its id checked against the
+    // listing, so a path swapped since then cannot redirect the unmount.
     const boxesReal = fs.existsSync(home.boxesDir) ? fs.realpathSync(home.boxesDir) : undefined
     const mounts = boxesReal === undefined
       ? []
       : yield * perform(nativeOp('mountsUnder', [boxesReal], { doing: 'cannot list mounts' }))
+    const byOwner = new Map<string, typeof mounts>()
     for (const m of mounts) {
-      const rel = path.relative(boxesReal!, m.mountPoint)
-      const owner = rel.split(path.sep)[0] ?? ''
-      if (rel === '' || live.has(owner)) continue
-      const reason = owner.startsWith(BoxFiles.TRASH_PREFIX)
-        ? 'inside a box whose removal was interrupted'
-        : `no live shim owns box ${owner}`
-      yield * attempt(report, { kind: 'unmount', path: m.mountPoint, reason }, function * () {
-        yield * perform(nativeOp('unmount', [m.mountPoint], { doing: `cannot unmount ${m.mountPoint}` }))
-      })
+      const owner = path.relative(boxesReal!, m.mountPoint).split(path.sep)[0] ?? ''
+      if (owner === '' || live.has(owner)) continue
+      byOwner.set(owner, [...(byOwner.get(owner) ?? []), m])
+    }
+    for (const [owner, owned] of byOwner) {
+      const trash = owner.startsWith(BoxFiles.TRASH_PREFIX)
+      const reason = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
+      let lock: HeldDirLock | undefined
+      if (!dryRun && !trash) {
+        try {
+          lock = yield * lockDirPlan(path.join(home.boxesDir, owner), `box ${owner}`)
+        } catch (e) {
+          if (!(e instanceof LayoutError)) throw e
+        }
+      }
+      try {
+        for (const m of owned) {
+          const rel = path.relative(boxesReal!, m.mountPoint)
+          yield * attempt(report, { kind: 'unmount', path: m.mountPoint, reason }, function * () {
+            yield * perform(nativeOp('unmountBeneath', [boxesReal!, rel, m.mountId], { doing: `cannot unmount ${m.mountPoint}` }))
+          })
+        }
+      } finally {
+        if (lock !== undefined) yield * unlockDirPlan(lock)
+      }
     }
 
     // 2. Boxes whose cleanup was interrupted after the rename to .trash-*.

@@ -41,9 +41,19 @@ export class RuntimeLock {
     }
     let fd: number
     try {
-      fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644)
+      // O_NOFOLLOW: a planted .lock symlink must not make us truncate its target.
+      fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644)
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOOP') {
+        throw layoutError('ELOOP', `${lockPath} is a symlink; refusing to use it as the runtime lock (remove it)`, { path: lockPath, syscall: 'open' })
+      }
       throw fromNodeError(e, ctx)
+    }
+    const st = fs.fstatSync(fd)
+    if (!st.isFile() || st.uid !== process.getuid?.()) {
+      fs.closeSync(fd)
+      throw layoutError('EPERM', `${lockPath} is ${st.isFile() ? `owned by uid ${st.uid}` : 'not a regular file'}; ` +
+        'refusing to use it as the runtime lock (remove it, or run as its owner)', { path: lockPath, syscall: 'open' })
     }
     let acquired: boolean
     try {
@@ -161,6 +171,25 @@ export class LockManager {
     throw layoutError('EAGAIN', `all ${MAX_LOCK_ID + 1} lock ids in ${this.dir} are taken`, { path: this.dir })
   }
 
+  /**
+   * After acquiring: is the file we locked still lock id's file? free() and
+   * a new allocate() can put a new inode under the name while we waited.
+   */
+  #checkIdentity (id: number, fd: number): void {
+    const held = fs.fstatSync(fd)
+    let current: fs.Stats | undefined
+    try {
+      current = fs.statSync(this.pathFor(id))
+    } catch {
+      current = undefined
+    }
+    if (current !== undefined && held.nlink > 0 && current.ino === held.ino && current.dev === held.dev) return
+    fs.closeSync(fd)
+    throw layoutError(current === undefined ? 'ENOENT' : 'ESTALE',
+      `lock ${id} was freed${current === undefined ? '' : ' and allocated again'} while we waited for it`,
+      { path: this.pathFor(id), syscall: 'flock' })
+  }
+
   #open (id: number): number {
     try {
       return fs.openSync(this.pathFor(id), fs.constants.O_RDWR)
@@ -196,6 +225,7 @@ export class LockManager {
       await closeAsync(fd)
       throw e
     }
+    this.#checkIdentity(id, fd)
     this.#held.set(id, fd)
   }
 
@@ -212,6 +242,7 @@ export class LockManager {
       fs.closeSync(fd)
       throw e
     }
+    this.#checkIdentity(id, fd)
     this.#held.set(id, fd)
   }
 
@@ -226,7 +257,10 @@ export class LockManager {
     } finally {
       if (!acquired) fs.closeSync(fd)
     }
-    if (acquired) this.#held.set(id, fd)
+    if (acquired) {
+      this.#checkIdentity(id, fd)
+      this.#held.set(id, fd)
+    }
     return acquired
   }
 

@@ -45,6 +45,12 @@ export interface SharedState {
   /** directory: it has no entries. */
   empty?: boolean
   linkTarget?: string
+  /**
+   * mount, from sharedState() only: submounts that reached shared/ by
+   * propagation after the last mountShared() and are writable (it re-seals
+   * them). Read from mountinfo: a diagnostic, not for hot paths.
+   */
+  writableSubmounts?: string[]
 }
 
 export interface SharedMountTarget {
@@ -84,7 +90,11 @@ function * statePlan (box: SharedMountTarget): Plan<SharedState> {
 }
 
 export function * sharedStatePlan (box: SharedMountTarget): Plan<SharedState> {
-  return yield * statePlan(box)
+  const state = yield * statePlan(box)
+  if (state.kind !== 'mount') return state
+  const mounts = yield * perform(nativeOp('mountsUnder', [box.sharedDir], { doing: `cannot list the mounts under ${box.sharedDir}` }))
+  const writable = mounts.filter((m) => !m.readOnly).map((m) => m.mountPoint).sort()
+  return { ...state, readOnly: state.readOnly && writable.length === 0, writableSubmounts: writable }
 }
 
 const FALLBACK_CODES = new Set(['EPERM', 'EACCES', 'ENOTSUP'])

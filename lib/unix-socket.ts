@@ -104,7 +104,8 @@ export async function listenUnix (p: string, options: ListenUnixOptions = {}): P
       await listenOnce(server, r.address, options.backlog)
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.replaceStale !== true) throw e
-      if (!await probeStale(r.address)) throw e
+      // Only a socket nobody accepts on is stale; never delete anything else.
+      if (!fs.lstatSync(r.address).isSocket() || !await probeStale(r.address)) throw e
       fs.unlinkSync(r.address)
       await listenOnce(server, r.address, options.backlog)
     }
