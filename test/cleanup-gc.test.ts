@@ -2,11 +2,12 @@
 // mount or a planted symlink; a killed process leaves a state gc repairs;
 // concurrent preparers end with exactly one mount.
 import test from 'ava'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { LayoutError, mintBoxId, PidFile, RuntimeLock } from '../lib/index.ts'
-import { freshBox, freshHome, runBoxOps, startHeldBoxOps } from './helpers/boxes.ts'
+import { binding } from '../lib/native.ts'
+import { freshBox, freshHome, privateLinkUid, runBoxOps, startHeldBoxOps } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { mountsBelow, mountTmpfs, repoRoot, scratch, tsNode } from './helpers/fixtures.ts'
 
@@ -156,7 +157,7 @@ privileged('gc leaves a box with a live shim alone', async (t) => {
   box.cleanupSync()
 })
 
-test('gc: dry run reports and changes nothing; then repairs trash, tmp leftovers, partial copies, dangling links', async (t) => {
+testWith([needs.root], 'gc: dry run reports and changes nothing; then repairs trash, tmp leftovers, partial copies, dangling links', async (t) => {
   const home = freshHome(t)
   const box = freshBox(t, home)
   await box.prepare()
@@ -165,13 +166,17 @@ test('gc: dry run reports and changes nothing; then repairs trash, tmp leftovers
   fs.writeFileSync(path.join(box.binDir, 'boxlite-shim'), 'whole')
   fs.mkdirSync(path.join(home.boxesDir, '.trash-abc-01234567', 'logs'), { recursive: true })
   fs.writeFileSync(path.join(home.tmpDir, 'staging.qcow2'), 'x')
-  const dead = freshBox(t, home)
+  // A uid of its own: other tests sweep /tmp/bl-{our uid} concurrently.
+  // Root: the link dir is created for (and owned by) that uid.
+  const uid = privateLinkUid(t)
+  const live = freshBox(t, home, { isolateMounts: true, uid })
+  await live.prepare()
+  const dead = freshBox(t, home, { isolateMounts: true, uid })
   await dead.prepare()
   fs.rmSync(dead.root, { recursive: true }) // its link now dangles
 
-  // Other tests share /tmp/bl-0: only look at this test's links.
   const ours = (a: { kind: string, path: string }) => a.kind !== 'remove-link' || a.path === dead.sockets.bindingDir
-  const dry = await home.gc({ dryRun: true })
+  const dry = await home.gc({ dryRun: true, uid })
   t.true(dry.dryRun)
   const kinds = dry.actions.filter(ours).map((a) => a.kind).sort()
   t.deepEqual(kinds, ['remove-link', 'remove-partial-copy', 'remove-tmp', 'remove-trash'])
@@ -179,15 +184,15 @@ test('gc: dry run reports and changes nothing; then repairs trash, tmp leftovers
   t.true(fs.existsSync(path.join(home.tmpDir, 'staging.qcow2')))
   t.true(fs.lstatSync(dead.sockets.bindingDir).isSymbolicLink())
 
-  const real = await home.gc()
+  const real = await home.gc({ uid })
   t.true(real.actions.every((a) => a.done), JSON.stringify(real.actions))
-  t.deepEqual(real.actions.filter(ours).map((a) => a.kind).sort(), kinds)
+  t.deepEqual(real.actions.map((a) => a.kind).sort(), kinds)
   t.deepEqual(fs.readdirSync(home.tmpDir), [])
   t.deepEqual(fs.readdirSync(box.binDir), ['boxlite-shim'])
-  t.deepEqual(fs.readdirSync(home.boxesDir), [box.boxId])
+  t.deepEqual(fs.readdirSync(home.boxesDir).sort(), [box.boxId, live.boxId].sort())
   t.throws(() => fs.lstatSync(dead.sockets.bindingDir), { code: 'ENOENT' })
-  t.true(fs.lstatSync(box.sockets.bindingDir).isSymbolicLink(), 'live links stay')
-  t.deepEqual((await home.gc()).actions.filter(ours), [], 'nothing left to do')
+  t.true(fs.lstatSync(live.sockets.bindingDir).isSymbolicLink(), 'live links stay')
+  t.deepEqual((await home.gc({ uid })).actions, [], 'nothing left to do')
 })
 
 test('gc needs the runtime lock: EBUSY while another process holds it; accepts the caller\'s', async (t) => {
@@ -195,7 +200,6 @@ test('gc needs the runtime lock: EBUSY while another process holds it; accepts t
   const holder = `
     const { RuntimeLock } = await import(${JSON.stringify(path.join(repoRoot, 'lib/index.ts'))})
     RuntimeLock.acquire(process.argv[1]); console.log('HELD'); setInterval(() => {}, 1e9)`
-  const { spawn } = await import('node:child_process')
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', holder, home.home], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('HELD')) resolve() }))
@@ -236,17 +240,21 @@ privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the
   fs.writeFileSync(path.join(shimDir, 'libkrunfw.so.5'), Buffer.alloc(1 << 20, 2))
   const ids: string[] = []
   t.teardown(() => { for (const id of ids) fs.rmSync(`/tmp/bl-0/${id}`, { force: true }) })
+  let leftBehind = 0
   for (let i = 0; i < 8; i++) {
     const boxId = mintBoxId()
     ids.push(boxId)
-    // A child looping over the whole lifecycle, killed at a random moment.
-    const { spawn } = await import('node:child_process')
+    // A child looping over the whole lifecycle, killed at a random moment
+    // once it is inside the loop (not while it is still loading).
     const spec = { home: home.home, boxId, shim: path.join(shimDir, 'boxlite-shim'), quiet: true, repeat: -1, ops: ['prepare', 'mountShared', 'installShim', 'cleanup'] }
-    const child = spawn(process.execPath, tsNode('test/fixtures/box-op.ts', JSON.stringify(spec)), { cwd: repoRoot, stdio: 'ignore' })
-    await new Promise((resolve) => setTimeout(resolve, 300 + Math.floor(Math.random() * 400)))
+    const child = spawn(process.execPath, tsNode('test/fixtures/box-op.ts', JSON.stringify(spec)), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('STARTED')) resolve() }))
+    await new Promise((resolve) => setTimeout(resolve, 20 + Math.floor(Math.random() * 200)))
     child.kill('SIGKILL')
     await new Promise((resolve) => child.once('exit', resolve))
+    if (fs.existsSync(path.join(home.boxesDir, boxId)) || mountsBelow(home.home).length > 0) leftBehind++
   }
+  t.true(leftBehind > 0, 'the kills landed mid-lifecycle and left state for gc to repair')
   const report = await home.gc()
   t.true(report.actions.every((a) => a.done), JSON.stringify(report.actions))
   t.deepEqual(mountsBelow(home.home), [], 'zero leaked mounts after gc')
@@ -262,4 +270,74 @@ privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the
   t.deepEqual(mountsBelow(home.home), [])
   t.deepEqual(fs.readdirSync(home.boxesDir), [])
   for (const id of ids) t.false(fs.existsSync(`/tmp/bl-0/${id}`), `no link left for ${id}`)
+})
+
+// Serial: it changes the process cwd and counts the process's fds.
+test.serial('cleanup removes a 20 000-level tree (iterative, bounded fds, no stack overflow)', async (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  await box.prepare()
+  const cwd = process.cwd()
+  t.teardown(() => process.chdir(cwd))
+  process.chdir(box.tmpDir)
+  for (let i = 0; i < 20000; i++) {
+    fs.mkdirSync('d')
+    process.chdir('d')
+  }
+  fs.writeFileSync('bottom', 'x')
+  process.chdir(cwd)
+  const fds = fs.readdirSync('/proc/self/fd').length
+  const r = await box.cleanup()
+  t.true(r.removed)
+  t.true(r.entries > 20000)
+  t.false(fs.existsSync(box.root))
+  t.is(fs.readdirSync('/proc/self/fd').length, fds, 'no fd left open')
+})
+
+for (const mode of ['handle', 'none'] as const) {
+  privileged(`without statx mount ids (BOXLITE_LAYOUT_MOUNT_ID=${mode}): no stacked mounts, no deleting through a bind mount`, async (t) => {
+    const root = scratch(t)
+    const victim = sentinel(root)
+    const home = freshHome(t, root)
+    const boxId = mintBoxId()
+    const box = home.box(boxId, { isolateMounts: true })
+    t.teardown(() => box.sockets.removeSync())
+    const env = { BOXLITE_LAYOUT_MOUNT_ID: mode }
+    const first = await runBoxOps({ home: home.home, boxId, ops: ['prepare', 'mountShared', 'mountShared'] }, 'none', env)
+    t.true(first.steps.every((s) => s.ok), JSON.stringify(first.steps) + first.stderr)
+    t.true(first.steps[2]!.result.reused, 'the existing mount is recognised')
+    const shared = fs.realpathSync(box.sharedDir)
+    t.is(mountsBelow(box.root).filter((m) => m === shared).length, 1, 'exactly one mount')
+    // A same-filesystem bind mount: only a mount id (or mountinfo) tells it from a directory.
+    fs.mkdirSync(path.join(box.mountsDir, 'vol'))
+    execFileSync('mount', ['--bind', victim, path.join(box.mountsDir, 'vol')])
+    const cleaned = await runBoxOps({ home: home.home, boxId, ops: ['cleanup'] }, 'none', env)
+    t.true(cleaned.steps[0]!.ok, JSON.stringify(cleaned.steps) + cleaned.stderr)
+    t.deepEqual(fs.readdirSync(victim), ['precious'], 'nothing deleted through the mount')
+    t.deepEqual(mountsBelow(home.home), [])
+  })
+}
+
+privileged('gc never unmounts through a path swapped for a symlink since the listing', async (t) => {
+  const root = scratch(t)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  await box.prepare()
+  mountTmpfs(t, path.join(box.mountsDir, 'vol', 'data'), 'size=1m')
+  const elsewhere = mountTmpfs(t, path.join(root, 'elsewhere', 'data'), 'size=1m')
+  const boxesReal = fs.realpathSync(home.boxesDir)
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .find((l) => l.split(' ')[4] === fs.realpathSync(path.join(box.mountsDir, 'vol', 'data')))!
+  const mountId = Number(line.split(' ')[0])
+  // The swap: vol becomes a symlink to a directory holding another mount.
+  fs.renameSync(path.join(box.mountsDir, 'vol'), path.join(box.mountsDir, 'vol.old'))
+  fs.symlinkSync(path.join(root, 'elsewhere'), path.join(box.mountsDir, 'vol'))
+  const rel = path.relative(boxesReal, path.join(fs.realpathSync(box.mountsDir), 'vol', 'data'))
+  const e = t.throws(() => binding().unmountBeneath(boxesReal, rel, mountId)) as { errno?: number }
+  t.truthy(e.errno, 'refused (ELOOP/ENOTDIR on the symlinked component)')
+  t.true(mountsBelow(elsewhere).length === 1, 'the unrelated mount is still there')
+  // The listed mount, at its real place, is detached; a wrong id is left alone.
+  const relOld = path.relative(boxesReal, path.join(fs.realpathSync(box.mountsDir), 'vol.old', 'data'))
+  t.false(binding().unmountBeneath(boxesReal, relOld, mountId + 100000), 'another id: not ours, left alone')
+  t.true(binding().unmountBeneath(boxesReal, relOld, mountId))
 })

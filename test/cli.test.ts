@@ -83,7 +83,7 @@ privileged('box prepare --isolate-mounts --require-read-only --shim, inspect, cl
   const inspected = await json(['box', 'inspect', id, '--home', home])
   t.is(inspected.boxId, id)
   t.true(inspected.isolateMounts)
-  t.deepEqual(inspected.shared, { kind: 'mount', readOnly: true, showsMounts: true })
+  t.deepEqual(inspected.shared, { kind: 'mount', readOnly: true, showsMounts: true, writableSubmounts: [] })
   t.is(inspected.socketLink.state, 'ok')
   t.deepEqual(inspected.bin.map((f: { name: string, mode: string }) => [f.name, f.mode]), [['boxlite-shim', '0755'], ['libkrunfw.so.5', '0644']])
   t.is(inspected.bin[0].reflinked, false, 'copies on ext4 share no extents')

@@ -8,6 +8,7 @@ import path from 'node:path'
 import {
   BoxSockets, connectUnix, fitsSunPath, HomeLayout, LayoutError, listenUnix, mintBoxId, socketLinkParent,
 } from '../lib/index.ts'
+import { privateLinkUid } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
 
@@ -34,12 +35,6 @@ async function roundTrip (socket: net.Socket, text: string): Promise<string> {
   })
 }
 
-/** A private stand-in for /tmp/bl-{uid}: a uid that no other test uses. */
-function squatUid (t: ExecutionContext): number {
-  const fake = 40000 + Math.floor(Math.random() * 20000)
-  t.teardown(() => fs.rmSync(socketLinkParent(fake), { recursive: true, force: true }))
-  return fake
-}
 
 testWith([needs.tool('socat', 'socat')], 'a 200+ byte deep home: listen on readySock through the link, socat talks to it', async (t) => {
   const home = deepHome(t)
@@ -86,7 +81,7 @@ test('the dead zone: ready.sock fits but net.sock-krun.sock does not, so ensure(
 })
 
 test('squatting: /tmp/bl-{uid} as a symlink to another dir is refused (ELOOP)', (t) => {
-  const fake = squatUid(t)
+  const fake = privateLinkUid(t)
   const elsewhere = scratch(t)
   fs.symlinkSync(elsewhere, socketLinkParent(fake))
   const s = new BoxSockets('box1', path.join(elsewhere, 'sockets'), { uid: fake })
@@ -99,7 +94,7 @@ test('squatting: /tmp/bl-{uid} as a symlink to another dir is refused (ELOOP)', 
 })
 
 test('squatting: /tmp/bl-{uid} as a file is refused (ENOTDIR)', (t) => {
-  const fake = squatUid(t)
+  const fake = privateLinkUid(t)
   fs.writeFileSync(socketLinkParent(fake), 'squat')
   const e = t.throws(() => new BoxSockets('box1', '/x/sockets', { uid: fake }).ensureSync(), { instanceOf: LayoutError })
   t.is(e.code, 'ENOTDIR')
@@ -108,7 +103,7 @@ test('squatting: /tmp/bl-{uid} as a file is refused (ENOTDIR)', (t) => {
 })
 
 test('squatting: /tmp/bl-{uid} owned by another uid is refused (EPERM, naming the owner)', (t) => {
-  const fake = squatUid(t)
+  const fake = privateLinkUid(t)
   fs.mkdirSync(socketLinkParent(fake), { mode: 0o700 })
   // As root the dir is chowned to a stranger; otherwise it is simply ours, not fake's.
   if (uid === 0) fs.chownSync(socketLinkParent(fake), fake + 1, fake + 1)
@@ -121,7 +116,7 @@ test('squatting: /tmp/bl-{uid} owned by another uid is refused (EPERM, naming th
 })
 
 testWith([needs.root], 'a looser mode on /tmp/bl-{uid} is repaired to 0700', async (t) => {
-  const fake = squatUid(t)
+  const fake = privateLinkUid(t)
   fs.mkdirSync(socketLinkParent(fake))
   fs.chmodSync(socketLinkParent(fake), 0o755)
   fs.chownSync(socketLinkParent(fake), fake, fake)
@@ -201,7 +196,7 @@ test('two processes ensure() the same box at once: both succeed, one link', asyn
 })
 
 testWith([needs.root], 'sweepStale() removes only dangling links', async (t) => {
-  const fake = squatUid(t)
+  const fake = privateLinkUid(t)
   const root = scratch(t)
   fs.mkdirSync(path.join(root, 'live'))
   const live = new BoxSockets('live1', path.join(root, 'live'), { uid: fake })

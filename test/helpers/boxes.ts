@@ -3,7 +3,7 @@ import type { ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { BoxLayout, HomeLayout, mintBoxId, type BoxLayoutOptions } from '../../lib/index.ts'
+import { BoxLayout, HomeLayout, mintBoxId, socketLinkParent, type BoxLayoutOptions } from '../../lib/index.ts'
 import { repoRoot, run, scratch, tsNode } from './fixtures.ts'
 
 /** A prepared home in a scratch dir (removed, mounts first, at teardown). */
@@ -20,6 +20,16 @@ export function freshBox (t: ExecutionContext, home: HomeLayout, options: Omit<B
     try { box.sockets.removeSync() } catch { /* the test may have squatted /tmp/bl-{uid} */ }
   })
   return box
+}
+
+/**
+ * A uid no other test uses, so /tmp/bl-{uid} is this test's alone (other
+ * tests sweep the real one concurrently). Removed at teardown.
+ */
+export function privateLinkUid (t: ExecutionContext): number {
+  const fake = 40000 + Math.floor(Math.random() * 20000)
+  t.teardown(() => fs.rmSync(socketLinkParent(fake), { recursive: true, force: true }))
+  return fake
 }
 
 export interface BoxOpSpec {
@@ -61,9 +71,9 @@ function parse (stdout: string): BoxOpStep[] {
 }
 
 /** Run box-op.ts to completion and return its steps. */
-export async function runBoxOps (spec: BoxOpSpec, wrapper: Wrapper = 'none'): Promise<{ steps: BoxOpStep[], stderr: string, code: number | null }> {
+export async function runBoxOps (spec: BoxOpSpec, wrapper: Wrapper = 'none', env: NodeJS.ProcessEnv = {}): Promise<{ steps: BoxOpStep[], stderr: string, code: number | null }> {
   const [cmd, args] = command(wrapper, spec)
-  const r = await run(cmd, args, { cwd: repoRoot })
+  const r = await run(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env } })
   return { steps: parse(r.stdout), stderr: r.stderr, code: r.code }
 }
 
