@@ -276,14 +276,18 @@ export class LockManager {
     fs.closeSync(fd)
   }
 
-  /** Release (if held) and delete lock id's file. Idempotent. */
+  /**
+   * Delete lock id's file, then release it if held. Idempotent. Unlinking
+   * first means a waiter that wins the lock finds the file gone (ENOENT)
+   * instead of holding a file we are about to delete.
+   */
   free (id: number): void {
-    this.unlock(id)
     try {
-      fs.unlinkSync(this.pathFor(id))
+      fs.unlinkSync(this.pathFor(checkId(id)))
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(e, { doing: `cannot free lock ${id}` })
     }
+    this.unlock(id)
     this.#used?.delete(id)
   }
 

@@ -133,6 +133,22 @@ test('re-install skips unchanged files and replaces a changed one', async (t) =>
   t.is((await box.installShim(shim)).files[0]!.method === 'skipped', false, 'a new size is a change')
 })
 
+test('a destination hard-linked to the source is never taken as installed: a new inode replaces it', async (t) => {
+  const root = scratch(t)
+  writeShimSet(path.join(root, 'dist'), 1 << 16)
+  const home = freshHome(t, root)
+  const box = freshBox(t, home)
+  await box.prepare()
+  fs.mkdirSync(box.binDir)
+  const shim = path.join(root, 'dist', 'boxlite-shim')
+  fs.linkSync(shim, path.join(box.binDir, 'boxlite-shim'))
+  const r = await box.installShim(shim)
+  t.not(r.files[0]!.method, 'skipped')
+  t.not(fs.statSync(path.join(box.binDir, 'boxlite-shim')).ino, fs.statSync(shim).ino)
+  t.is(fs.statSync(shim).nlink, 1, 'the source lost its second name')
+  t.is(sha(path.join(box.binDir, 'boxlite-shim')), sha(shim))
+})
+
 test('a reader during the replace sees the old or the new file, never a torn one', async (t) => {
   const root = scratch(t)
   const a = path.join(root, 'a')

@@ -3,6 +3,7 @@ import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
 import { cloneFileSync, HomeLayout, LayoutError } from '../lib/index.ts'
+import { binding } from '../lib/native.ts'
 import { scratch } from './helpers/fixtures.ts'
 
 test('native errors become LayoutError with code, negative errno, syscall, path, dest', (t) => {
@@ -32,4 +33,18 @@ test('argument errors are ERR_INVALID_ARG without errno', (t) => {
   t.is(e.code, 'ERR_INVALID_ARG')
   t.is(e.errno, undefined)
   t.is(e.syscall, undefined)
+})
+
+test('the raw binding rejects bad arguments with one TypeError; a throwing getter\'s own error comes through', (t) => {
+  const b = binding() as any
+  t.throws(() => b.probe(42), { instanceOf: TypeError, message: /expected a string/ })
+  t.throws(() => b.probe('a\0b'), { instanceOf: TypeError, message: /NUL/ })
+  const boom = new Error('getter says no')
+  const paths = ['/']
+  Object.defineProperty(paths, 1, { get () { throw boom }, enumerable: true })
+  t.is(t.throws(() => b.sameFilesystem(paths)), boom)
+  const job = { dst: '/x', mode: 'auto', skipUnchanged: false, get src (): string { throw boom } }
+  t.is(t.throws(() => b.cloneFiles([job])), boom)
+  t.throws(() => b.cloneFiles([{ src: '/a', dst: '/b', mode: 'sideways', skipUnchanged: false }]), { instanceOf: TypeError, message: /auto, force or never/ })
+  t.is(typeof b.probe('/').fsName, 'string', 'the binding still works afterwards')
 })

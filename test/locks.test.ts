@@ -151,3 +151,53 @@ test('lock fds are O_CLOEXEC', (t) => {
     t.true((Number.parseInt(flags, 8) & 0o2000000) !== 0, `${file} fd has O_CLOEXEC (flags ${flags})`)
   }
 })
+
+test('a waiter on a lock that is freed gets ENOENT; freed and allocated again, ESTALE', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const owner = new LockManager(dir)
+  const waiter = new LockManager(dir)
+  t.teardown(() => { owner.releaseAll(); waiter.releaseAll() })
+  const id = owner.allocate()
+  t.true(owner.tryLock(id))
+  const gone = waiter.lock(id)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  owner.free(id)
+  const e = await t.throwsAsync(gone, { instanceOf: LayoutError })
+  t.is(e.code, 'ENOENT')
+  t.regex(e.message, /lock \d+ was freed while we waited/)
+  t.false(waiter.isHeld(id))
+
+  const again = owner.allocate()
+  t.is(again, id, 'the smallest free id again')
+  t.true(owner.tryLock(id))
+  const stale = waiter.lock(id)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  owner.free(id)
+  t.is(owner.allocate(), id) // a new file under the same name before the waiter looks
+  const e2 = await t.throwsAsync(stale, { instanceOf: LayoutError })
+  t.is(e2.code, 'ESTALE')
+  t.regex(e2.message, /freed and allocated again/)
+  // The new allocation is a working lock.
+  t.true(waiter.tryLock(id))
+})
+
+test('runtime lock: a planted .lock symlink is refused (ELOOP) and its target untouched', (t) => {
+  const root = scratch(t)
+  const home = path.join(root, 'home')
+  fs.mkdirSync(home)
+  const victim = path.join(root, 'victim')
+  fs.writeFileSync(victim, 'precious')
+  fs.symlinkSync(victim, path.join(home, '.lock'))
+  const e = t.throws(() => RuntimeLock.acquire(home), { instanceOf: LayoutError })
+  t.is(e.code, 'ELOOP')
+  t.is(e.path, path.join(home, '.lock'))
+  t.regex(e.message, /is a symlink.*remove it/)
+  t.is(fs.readFileSync(victim, 'utf8'), 'precious')
+})
+
+test('a waiter whose worker thread is terminated neither crashes the process nor keeps the lock', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const r = await run(process.execPath, tsNode('test/fixtures/orphan-waiter.ts', dir, repoRoot), { cwd: repoRoot })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim()), { survived: true, free: true })
+})

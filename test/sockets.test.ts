@@ -127,6 +127,17 @@ testWith([needs.root], 'a looser mode on /tmp/bl-{uid} is repaired to 0700', asy
   t.is(fs.statSync(socketLinkParent(fake)).mode & 0o7777, 0o700)
 })
 
+testWith([needs.root], 'root preparing for another uid creates /tmp/bl-{uid} owned by that uid, 0700', async (t) => {
+  const fake = privateLinkUid(t)
+  const s = new BoxSockets('box1', path.join(scratch(t), 'sockets'), { uid: fake })
+  await s.ensure()
+  const st = fs.lstatSync(socketLinkParent(fake))
+  t.true(st.isDirectory())
+  t.is(st.uid, fake, 'the runtime running as that uid can use it')
+  t.is(st.mode & 0o7777, 0o700)
+  t.is(fs.readlinkSync(s.bindingDir), s.realDir)
+})
+
 test('/tmp/bl-{uid} is ours and 0700', (t) => {
   const mine = new BoxSockets(mintBoxId(), path.join(scratch(t), 'sockets'))
   t.teardown(() => mine.removeSync())
@@ -293,6 +304,14 @@ test('replaceStale: a dead socket file is replaced; a live one is not', async (t
   const server = await listenUnix(p + '2', { replaceStale: true })
   await new Promise((resolve) => server.close(resolve))
   t.false(fs.existsSync(p + '2'))
+})
+
+test('replaceStale never deletes what is not a socket', async (t) => {
+  const p = path.join(scratch(t), 's.sock')
+  fs.writeFileSync(p, 'data')
+  const e = await t.throwsAsync(listenUnix(p, { replaceStale: true }), { instanceOf: LayoutError })
+  t.is(e.code, 'EADDRINUSE')
+  t.is(fs.readFileSync(p, 'utf8'), 'data')
 })
 
 test('connectUnix to nothing: ENOENT / ECONNREFUSED as LayoutError', async (t) => {
