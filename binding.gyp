@@ -12,7 +12,8 @@
         "native/core/posix/remove.cc",
         "native/core/posix/socket_link.cc",
         "native/core/posix/shared_state.cc",
-        "native/core/posix/mount_walk.cc"
+        "native/core/posix/mount_walk.cc",
+        "native/core/posix/lock.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -1,11 +1,10 @@
 // BoxLayout (SPEC §1): one box's directory, its paths, and the operations
 // that create, mount, populate and remove it.
-import crypto from 'node:crypto'
 import path from 'node:path'
 import { invalidArg, LayoutError } from './errors.ts'
 import { lockDirPlan, unlockDirPlan } from './dir-lock.ts'
 import { fsChmod, fsMkdir, fsRename, fsWriteFileAtomic } from './fs-effects.ts'
-import { validateBoxId, validateContainerId } from './ids.ts'
+import { randomPoolBytes, validateBoxId, validateContainerId } from './ids.ts'
 import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
 import {
   mountSharedPlan, sharedStatePlan, unmountSharedPlan,
@@ -326,7 +325,7 @@ export class BoxLayout {
       // gc finishes, never a half-removed box under its own id.
       const parent = path.dirname(this.root)
       let victim = this.boxId
-      const trash = `${BoxFiles.TRASH_PREFIX}${this.boxId}-${crypto.randomBytes(4).toString('hex')}`
+      const trash = `${BoxFiles.TRASH_PREFIX}${this.boxId}-${randomPoolBytes(4).toString('hex')}`
       try {
         yield * perform(fsRename([this.root, path.join(parent, trash)], ctx))
         victim = trash

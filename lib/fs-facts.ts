@@ -1,5 +1,5 @@
 // Filesystem facts (SPEC §5): one native call each, never mountinfo.
-import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+import { callNative, nativeOp, perform, runAsync, runSync, type NativeSameFilesystem, type Plan } from './native.ts'
 import { invalidArg } from './errors.ts'
 
 export interface FsFacts {
@@ -49,12 +49,17 @@ function * probePlan (path: string): Plan<FsFacts> {
   }
 }
 
-export function * sameFilesystemPlan (paths: string[]): Plan<SameFilesystemResult> {
+function checkPaths (paths: string[]): void {
   if (!Array.isArray(paths) || paths.length === 0 || paths.some((p) => typeof p !== 'string' || p === '')) {
     throw invalidArg('sameFilesystem() needs a non-empty array of paths')
   }
-  const r = yield * perform(nativeOp('sameFilesystem', [paths], { doing: 'cannot compare filesystems' }))
-  const devices = r.devices.map(([major, minor]) => `${major}:${minor}`)
+}
+
+const SAME_FS_CTX = { doing: 'cannot compare filesystems' }
+
+function sameFilesystemResult (paths: string[], r: NativeSameFilesystem): SameFilesystemResult {
+  const devices = r.devices
+  if (r.same) return { same: true, paths: [...paths], devices, odd: null }
   // The odd one out is measured against the majority, so with tmp on its
   // own tmpfs the answer is tmp, not whichever path happens to come second.
   const counts = new Map<string, number>()
@@ -70,6 +75,11 @@ export function * sameFilesystemPlan (paths: string[]): Plan<SameFilesystemResul
   }
 }
 
+export function * sameFilesystemPlan (paths: string[]): Plan<SameFilesystemResult> {
+  checkPaths(paths)
+  return sameFilesystemResult(paths, yield * perform(nativeOp('sameFilesystem', [paths], SAME_FS_CTX)))
+}
+
 export function probeSync (path: string): FsFacts {
   return runSync(probePlan(path))
 }
@@ -80,7 +90,9 @@ export function probe (path: string): Promise<FsFacts> {
 
 /** Whether all paths are on one filesystem, in one native call. */
 export function sameFilesystemSync (paths: string[]): SameFilesystemResult {
-  return runSync(sameFilesystemPlan(paths))
+  // Direct, not through a plan: this is called on hot paths.
+  checkPaths(paths)
+  return sameFilesystemResult(paths, callNative((b) => b.sameFilesystem(paths), SAME_FS_CTX))
 }
 
 export function sameFilesystem (paths: string[]): Promise<SameFilesystemResult> {

@@ -34,11 +34,26 @@ export const validateBoxId = validator('box id')
 export const validateContainerId = validator('container id')
 export const validateVolumeName = validator('volume name')
 
+// CSPRNG bytes drawn 4 KiB at a time: one getrandom per ~170 ids, not per id.
+const pool = Buffer.alloc(4096)
+let poolNext = pool.length
+
+/** n bytes from the CSPRNG (a view into the pool: use before the next call). */
+export function randomPoolBytes (n: number): Buffer {
+  if (poolNext + n > pool.length) {
+    crypto.randomFillSync(pool)
+    poolNext = 0
+  }
+  const out = pool.subarray(poolNext, poolNext + n)
+  poolNext += n
+  return out
+}
+
 /** A fresh box id: 12 base62 characters from the CSPRNG (about 71 bits). */
 export function mintBoxId (): string {
   let out = ''
   while (out.length < MINTED_ID_LENGTH) {
-    for (const byte of crypto.randomBytes(MINTED_ID_LENGTH * 2)) {
+    for (const byte of randomPoolBytes(MINTED_ID_LENGTH * 2)) {
       // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
       if (byte < 248 && out.length < MINTED_ID_LENGTH) out += BASE62[byte % 62]
     }

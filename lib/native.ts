@@ -22,7 +22,8 @@ export interface NativeFsFacts {
 export interface NativeSameFilesystem {
   same: boolean
   oddIndex: number
-  devices: Array<[number, number]>
+  /** "major:minor" per path */
+  devices: string[]
 }
 
 export type NativeSharedKind = 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
@@ -87,6 +88,10 @@ export interface NativeOps {
   socketLinkEnsure(dir: string, uid: number, name: string, target: string): NativeLinkResult
   socketLinkRemove(dir: string, name: string, target: string): boolean
   sweepDanglingLinks(dir: string, uid: number): string[]
+  /** open(O_NOFOLLOW|O_DIRECTORY) + flock + identity check; the fd is the caller's. */
+  lockDir(dir: string, wait: boolean): { fd: number, acquired: boolean }
+  /** ENOENT (detail "replaced") if dir is no longer the directory fd holds. */
+  checkDirLock(fd: number, dir: string): undefined
 }
 
 type AsyncOps = {

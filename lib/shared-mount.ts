@@ -1,10 +1,11 @@
 // mounts/ shown read-only at shared/ (SPEC §2): a read-only bind mount
 // where the kernel lets us, a reported symlink where it does not.
+import fs from 'node:fs'
 import path from 'node:path'
 import { invalidArg, LayoutError, layoutError } from './errors.ts'
 import { lockDirPlan, unlockDirPlan } from './dir-lock.ts'
 import { fsMkdir, fsRmdir, fsSymlink, fsUnlink } from './fs-effects.ts'
-import { callNative, nativeOp, perform, type Plan } from './native.ts'
+import { callNative, effect, nativeOp, perform, type Plan } from './native.ts'
 import { SharedDirs } from './shared-guest.ts'
 
 export type MountMethod = 'bind-ro' | 'bind-ro-legacy' | 'symlink'
@@ -146,8 +147,11 @@ export function * mountSharedPlan (box: SharedMountTarget, options: MountSharedO
   }
   const lock = yield * lockDirPlan(box.root, `box ${box.boxId}`)
   try {
-    const mountsExist = yield * perform(nativeOp('inspectShared', [box.root, box.mountsDir]))
-    if (mountsExist.kind !== 'directory' && mountsExist.kind !== 'mount') {
+    const mounts = yield * perform(effect(
+      () => { try { return fs.lstatSync(box.mountsDir) } catch { return undefined } },
+      async () => { try { return await fs.promises.lstat(box.mountsDir) } catch { return undefined } },
+    ))
+    if (mounts === undefined || !mounts.isDirectory()) {
       throw layoutError('ENOENT', `${box.mountsDir} is missing (or not a directory); prepare() the box first`,
         { path: box.mountsDir })
     }
@@ -212,11 +216,11 @@ export function * mountSharedPlan (box: SharedMountTarget, options: MountSharedO
 export function * unmountSharedPlan (box: SharedMountTarget): Plan<UnmountResult> {
   const lock = yield * lockDirPlan(box.root, `box ${box.boxId}`)
   try {
-    const state = yield * statePlan(box)
-    if (state.kind === 'mount') {
-      yield * perform(nativeOp('unmount', [box.sharedDir], { doing: `cannot unmount ${box.sharedDir}` }))
+    // Whatever is mounted at shared/ goes; only if nothing was do we look.
+    if (yield * perform(nativeOp('unmount', [box.sharedDir], { doing: `cannot unmount ${box.sharedDir}` }))) {
       return 'unmounted'
     }
+    const state = yield * statePlan(box)
     if (state.kind === 'symlink' && state.showsMounts) {
       yield * perform(fsUnlink([box.sharedDir], { doing: 'cannot remove the shared/ symlink' }))
       return 'unlinked'

@@ -199,12 +199,10 @@ struct SameFilesystemOp {
     Napi::Object o = Napi::Object::New(env);
     o.Set("same", out.same);
     o.Set("oddIndex", out.odd_index);
+    // "major:minor", the form users read and compare.
     Napi::Array devs = Napi::Array::New(env, out.dev_major.size());
     for (uint32_t i = 0; i < out.dev_major.size(); i++) {
-      Napi::Array d = Napi::Array::New(env, 2);
-      d.Set(0u, out.dev_major[i]);
-      d.Set(1u, out.dev_minor[i]);
-      devs.Set(i, d);
+      devs.Set(i, std::to_string(out.dev_major[i]) + ":" + std::to_string(out.dev_minor[i]));
     }
     o.Set("devices", devs);
     return o;
@@ -364,13 +362,9 @@ struct CloneFilesOp {
     return true;
   }
   Error Run() {
-    for (done = 0; done < jobs.size(); done++) {
-      if (Error e = blx::clone_file(&jobs[done])) {
-        e.detail = (e.detail.empty() ? "" : e.detail + " ") + "index=" + std::to_string(done);
-        return e;
-      }
-    }
-    return {};
+    Error e = blx::clone_files(&jobs, &done);
+    if (e) e.detail = (e.detail.empty() ? "" : e.detail + " ") + "index=" + std::to_string(done);
+    return e;
   }
   Napi::Value Result(Napi::Env env) {
     Napi::Array arr = Napi::Array::New(env, jobs.size());
@@ -436,6 +430,30 @@ struct LockFdOp {
   }
   Error Run() { return blx::lock_fd(fd, exclusive, wait, &acquired); }
   Napi::Value Result(Napi::Env env) { return Napi::Boolean::New(env, acquired); }
+};
+
+// lockDir(dir, wait) -> { fd, acquired }: open + flock + identity check in
+// one call; the fd is the caller's to close either way.
+struct LockDirOp {
+  std::string dir;
+  bool wait = false, acquired = false;
+  int fd = -1;
+  bool Parse(const Napi::CallbackInfo& info) { return GetString(info, 0, &dir) && GetBool(info, 1, &wait); }
+  Error Run() { return blx::lock_dir(dir, wait, &fd, &acquired); }
+  Napi::Value Result(Napi::Env env) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fd", Napi::Number::New(env, fd));
+    o.Set("acquired", Napi::Boolean::New(env, acquired));
+    return o;
+  }
+};
+
+struct CheckDirLockOp {
+  std::string dir;
+  int fd = -1;
+  bool Parse(const Napi::CallbackInfo& info) { return GetFd(info, 0, &fd) && GetString(info, 1, &dir); }
+  Error Run() { return blx::check_dir_lock(fd, dir); }
+  Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
 
 struct UnlockFdOp {
@@ -609,6 +627,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<SweepDanglingLinksOp>(env, exports, "sweepDanglingLinks");
   exports.Set("lockFd", Napi::Function::New(env, RunSync<LockFdOp>, "lockFd"));
   exports.Set("unlockFd", Napi::Function::New(env, RunSync<UnlockFdOp>, "unlockFd"));
+  Export<LockDirOp>(env, exports, "lockDir");
+  Export<CheckDirLockOp>(env, exports, "checkDirLock");
   exports.Set("lockFdWait", Napi::Function::New(env, LockFdWait, "lockFdWait"));
   exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
   return exports;

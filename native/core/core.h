@@ -159,6 +159,10 @@ struct CloneJob {
 // temporary file is gone and an existing dst is untouched.
 Error clone_file(CloneJob* job);
 
+// A batch: stops at the first failure; *done is the index of the failed job
+// (or jobs->size()). Shares one destination dir fd between same-dir jobs.
+Error clone_files(std::vector<CloneJob>* jobs, size_t* done);
+
 
 // ---------------------------------------------------------------------------
 // Socket binding links (SPEC §4)
@@ -191,5 +195,13 @@ Error sweep_dangling_links(const std::string& dir, uid_t uid, std::vector<std::s
 // another holder has it (EWOULDBLOCK is an answer, not an error).
 Error lock_fd(int fd, bool exclusive, bool wait, bool* acquired);
 Error unlock_fd(int fd);
+
+// Open dir (never through a symlink) and flock it exclusively, in one call.
+// *fd is the open dir either way; *acquired is false when !wait and another
+// holder has it (wait for it elsewhere, then check_dir_lock). On error no fd
+// is left open. ENOENT with detail "replaced": the dir was removed or
+// replaced while we waited.
+Error lock_dir(const std::string& dir, bool wait, int* fd, bool* acquired);
+Error check_dir_lock(int fd, const std::string& dir);
 
 }  // namespace blx

@@ -112,27 +112,4 @@ Error same_filesystem(const std::vector<std::string>& paths, SameFilesystem* out
   return {};
 }
 
-Error lock_fd(int fd, bool exclusive, bool wait, bool* acquired) {
-  int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
-  for (;;) {
-    if (::flock(fd, op) == 0) {
-      *acquired = true;
-      return {};
-    }
-    if (errno == EINTR) continue;
-    if (errno == EWOULDBLOCK) {
-      *acquired = false;
-      return {};
-    }
-    return fail_errno("flock");
-  }
-}
-
-Error unlock_fd(int fd) {
-  for (;;) {
-    if (::flock(fd, LOCK_UN) == 0) return {};
-    if (errno != EINTR) return fail_errno("flock");
-  }
-}
-
 }  // namespace blx

@@ -205,6 +205,15 @@ class Remover {
                       Fd* out, FileStat* st, const std::vector<Frame>* stack = nullptr) {
     const char* n = name.c_str();
     auto where = [&] { return stack == nullptr ? join_path(parent_path_, name) : display(*stack, name); };
+    // An empty directory goes straight to rmdir: the kernel refuses a mount
+    // point (EBUSY), and there is nothing inside to delete through.
+    if (type == DT_DIR) {
+      if (::unlinkat(dirfd, n, AT_REMOVEDIR) == 0) {
+        stats_->entries++;
+        return {};
+      }
+      if (errno == ENOENT) return {};
+    }
     // Plain files go straight to unlinkat; only a surprise costs more.
     if (type != DT_DIR && type != DT_UNKNOWN) {
       if (::unlinkat(dirfd, n, 0) == 0) {
