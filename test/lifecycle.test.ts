@@ -3,9 +3,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { mintBoxId, socketLinkParent } from '../lib/index.ts'
-import { freshHome } from './helpers/boxes.ts'
-import { privilegedSerial } from './helpers/env.ts'
-import { fdCount, mountsBelow, scratch } from './helpers/fixtures.ts'
+import { freshHome, parseBoxOpSteps } from './helpers/boxes.ts'
+import { needs, privilegedSerial, testWith } from './helpers/env.ts'
+import { fdCount, mountsBelow, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
 
 privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) leave no trace', async (t) => {
   t.timeout(180_000)
@@ -44,4 +44,31 @@ privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) lea
   t.is(fdCount(), baseline.fds, 'fd count at baseline')
   t.deepEqual(ours(), [], '/tmp/bl-{uid} at baseline')
   t.is(fs.readdirSync(home.boxesDir).length, baseline.boxes)
+})
+
+// SPEC §9/§10: cost must not grow with the mount table, so the lifecycle
+// never reads /proc/self/mountinfo (statx mount ids instead). Watched from
+// outside with strace, in a child that does the whole lifecycle twice.
+testWith([needs.linux, needs.mount, needs.tool('strace', 'strace')], 'the box lifecycle never opens /proc/self/mountinfo', async (t) => {
+  const root = scratch(t)
+  const dist = path.join(root, 'dist')
+  fs.mkdirSync(dist)
+  fs.writeFileSync(path.join(dist, 'boxlite-shim'), Buffer.alloc(64 << 10, 1), { mode: 0o755 })
+  fs.writeFileSync(path.join(dist, 'libkrunfw.so.5'), Buffer.alloc(16 << 10, 2))
+  const home = freshHome(t, root)
+  const boxId = mintBoxId()
+  t.teardown(() => fs.rmSync(path.join(socketLinkParent(), boxId), { force: true }))
+  const trace = path.join(root, 'trace')
+  const ops = ['prepare', 'mountShared', 'installShim', 'mountShared', 'unmountShared', 'mountShared', 'cleanup']
+  const spec = { home: home.home, boxId, isolateMounts: true, ops: [...ops, ...ops], shim: path.join(dist, 'boxlite-shim') }
+  const r = await run('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', trace,
+    process.execPath, ...tsNode('test/fixtures/box-op.ts', JSON.stringify(spec))], { cwd: repoRoot })
+  const steps = parseBoxOpSteps(r.stdout)
+  t.is(steps.length, spec.ops.length, r.stderr)
+  t.true(steps.every((s) => s.ok), JSON.stringify(steps))
+  t.is(steps[1]!.result.method, 'bind-ro', 'a real mount was made')
+  const opened = fs.readFileSync(trace, 'utf8')
+  t.true(opened.includes('box-op.ts'), 'strace saw the child open its files')
+  t.deepEqual(opened.split('\n').filter((l) => l.includes('mountinfo')), [])
+  t.deepEqual(mountsBelow(home.home), [])
 })

@@ -66,7 +66,8 @@ function command (wrapper: Wrapper, spec: BoxOpSpec): [string, string[]] {
   }
 }
 
-function parse (stdout: string): BoxOpStep[] {
+/** The JSON step lines box-op.ts printed. */
+export function parseBoxOpSteps (stdout: string): BoxOpStep[] {
   return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as BoxOpStep)
 }
 
@@ -74,7 +75,7 @@ function parse (stdout: string): BoxOpStep[] {
 export async function runBoxOps (spec: BoxOpSpec, wrapper: Wrapper = 'none', env: NodeJS.ProcessEnv = {}): Promise<{ steps: BoxOpStep[], stderr: string, code: number | null }> {
   const [cmd, args] = command(wrapper, spec)
   const r = await run(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env } })
-  return { steps: parse(r.stdout), stderr: r.stderr, code: r.code }
+  return { steps: parseBoxOpSteps(r.stdout), stderr: r.stderr, code: r.code }
 }
 
 /** Start box-op.ts with hold: resolves once it printed READY; kill it yourself. */
@@ -92,7 +93,7 @@ export function startHeldBoxOps (t: ExecutionContext, spec: BoxOpSpec): Promise<
     let err = ''
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
-      if (out.includes('READY\n')) resolve({ pid: child.pid!, steps: parse(out), kill })
+      if (out.includes('READY\n')) resolve({ pid: child.pid!, steps: parseBoxOpSteps(out), kill })
     })
     child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     child.once('exit', (code) => reject(new Error(`box-op exited (${String(code)}) before READY: ${err}`)))
