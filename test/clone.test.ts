@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { cloneFile, cloneFileSync, LayoutError, sharesExtentsSync } from '../lib/index.ts'
+import { cloneFile, cloneFileSync, LayoutError, sharesExtentsSync, type BoxLayout } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { mountLoopFs, mountTmpfs, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
@@ -113,13 +113,17 @@ testWith(withXfs, 'tmpfs -> XFS: force fails EXDEV; auto copies', async (t) => {
   t.is(sha(path.join(xfs, 'dst')), sha(path.join(tmp, 'src')))
 })
 
-test('re-install skips unchanged files and replaces a changed one', async (t) => {
+/** A prepared box in a scratch home, and a shim set of that size beside it. */
+async function boxWithShimSet (t: ExecutionContext, shimBytes: number): Promise<{ root: string, box: BoxLayout, shim: string }> {
   const root = scratch(t)
-  writeShimSet(path.join(root, 'dist'), 1 << 20)
-  const home = freshHome(t, root)
-  const box = freshBox(t, home)
+  writeShimSet(path.join(root, 'dist'), shimBytes)
+  const box = freshBox(t, freshHome(t, root))
   await box.prepare()
-  const shim = path.join(root, 'dist', 'boxlite-shim')
+  return { root, box, shim: path.join(root, 'dist', 'boxlite-shim') }
+}
+
+test('re-install skips unchanged files and replaces a changed one', async (t) => {
+  const { root, box, shim } = await boxWithShimSet(t, 1 << 20)
   await box.installShim(shim)
   const again = box.installShimSync(shim)
   t.deepEqual(again.files.map((f) => f.method), ['skipped', 'skipped', 'skipped'])
@@ -134,13 +138,8 @@ test('re-install skips unchanged files and replaces a changed one', async (t) =>
 })
 
 test('a destination hard-linked to the source is never taken as installed: a new inode replaces it', async (t) => {
-  const root = scratch(t)
-  writeShimSet(path.join(root, 'dist'), 1 << 16)
-  const home = freshHome(t, root)
-  const box = freshBox(t, home)
-  await box.prepare()
+  const { box, shim } = await boxWithShimSet(t, 1 << 16)
   fs.mkdirSync(box.binDir)
-  const shim = path.join(root, 'dist', 'boxlite-shim')
   fs.linkSync(shim, path.join(box.binDir, 'boxlite-shim'))
   const r = await box.installShim(shim)
   t.not(r.files[0]!.method, 'skipped')

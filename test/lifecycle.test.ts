@@ -7,13 +7,19 @@ import { freshHome, parseBoxOpSteps } from './helpers/boxes.ts'
 import { needs, privilegedSerial, testWith } from './helpers/env.ts'
 import { fdCount, mountsBelow, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
 
-privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) leave no trace', async (t) => {
-  t.timeout(180_000)
-  const root = scratch(t)
+/** root/dist with a 64 KiB shim and one libkrunfw sibling. */
+function tinyShimSet (root: string): string {
   const dist = path.join(root, 'dist')
   fs.mkdirSync(dist)
   fs.writeFileSync(path.join(dist, 'boxlite-shim'), Buffer.alloc(64 << 10, 1), { mode: 0o755 })
   fs.writeFileSync(path.join(dist, 'libkrunfw.so.5'), Buffer.alloc(16 << 10, 2))
+  return dist
+}
+
+privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) leave no trace', async (t) => {
+  t.timeout(180_000)
+  const root = scratch(t)
+  const dist = tinyShimSet(root)
   const home = freshHome(t, root)
   const linkDir = socketLinkParent()
   const ours = () => (fs.existsSync(linkDir) ? fs.readdirSync(linkDir) : []).filter((n) => ids.has(n))
@@ -51,10 +57,7 @@ privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) lea
 // outside with strace, in a child that does the whole lifecycle twice.
 testWith([needs.linux, needs.mount, needs.tool('strace', 'strace')], 'the box lifecycle never opens /proc/self/mountinfo', async (t) => {
   const root = scratch(t)
-  const dist = path.join(root, 'dist')
-  fs.mkdirSync(dist)
-  fs.writeFileSync(path.join(dist, 'boxlite-shim'), Buffer.alloc(64 << 10, 1), { mode: 0o755 })
-  fs.writeFileSync(path.join(dist, 'libkrunfw.so.5'), Buffer.alloc(16 << 10, 2))
+  const dist = tinyShimSet(root)
   const home = freshHome(t, root)
   const boxId = mintBoxId()
   t.teardown(() => fs.rmSync(path.join(socketLinkParent(), boxId), { force: true }))

@@ -57,6 +57,33 @@ static void cpu_ns(uint64_t *user, uint64_t *sys) {
   *sys = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
 }
 
+// Lifecycle timing: wall time per step, and the process's CPU split.
+struct step_times {
+  uint64_t start, user0, sys0, step[4];
+};
+
+static void step_times_begin(struct step_times *t) {
+  memset(t, 0, sizeof *t);
+  cpu_ns(&t->user0, &t->sys0);
+  t->start = now_ns();
+}
+
+static void step_times_add(struct step_times *t, uint64_t t0, uint64_t t1, uint64_t t2, uint64_t t3, uint64_t t4) {
+  t->step[0] += t1 - t0;
+  t->step[1] += t2 - t1;
+  t->step[2] += t3 - t2;
+  t->step[3] += t4 - t3;
+}
+
+static void step_times_print(const struct step_times *t, int n) {
+  uint64_t end = now_ns(), user, sys;
+  cpu_ns(&user, &sys);
+  printf("{\"n\":%d,\"ns\":%llu,\"user\":%llu,\"sys\":%llu,\"steps\":{\"prepare\":%llu,\"mount\":%llu,\"shim\":%llu,\"cleanup\":%llu}}\n", n,
+         (unsigned long long)(end - t->start), (unsigned long long)(user - t->user0), (unsigned long long)(sys - t->sys0),
+         (unsigned long long)t->step[0], (unsigned long long)t->step[1], (unsigned long long)t->step[2],
+         (unsigned long long)t->step[3]);
+}
+
 static void die(const char *what, const char *path) {
   fprintf(stderr, "blx_bench: %s %s: %s\n", what, path ? path : "", strerror(errno));
   exit(1);
@@ -114,19 +141,22 @@ static void remove_at(int dirfd, const char *name) {
   if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) die("rmdir", name);
 }
 
+// /tmp/bl-{uid}, where socket links go (created 0700 if missing).
+static void ensure_link_dir(char linkdir[64]) {
+  snprintf(linkdir, 64, "/tmp/bl-%u", (unsigned)getuid());
+  mkdir(linkdir, 0700);
+}
+
 static const char *SHIM_FILES[] = {"boxlite-shim", "libkrunfw.so.5", "libkrunfw.so.5.1.0"};
 
 static int lifecycle(const char *home, const char *shimdir, int n, const char *prefix) {
   char p[4096], q[4096], box[4096];
-  uint64_t t_prepare = 0, t_mount = 0, t_shim = 0, t_cleanup = 0;
   snprintf(p, sizeof p, "%s/boxes", home);
   mkdir_ok(p);
   char linkdir[64];
-  snprintf(linkdir, sizeof linkdir, "/tmp/bl-%u", (unsigned)getuid());
-  mkdir(linkdir, 0700);
-  uint64_t u0, s0;
-  cpu_ns(&u0, &s0);
-  uint64_t start = now_ns();
+  ensure_link_dir(linkdir);
+  struct step_times times;
+  step_times_begin(&times);
   for (int i = 0; i < n; i++) {
     uint64_t t0 = now_ns();
     snprintf(box, sizeof box, "%s/boxes/%s%06d", home, prefix, i);
@@ -165,17 +195,9 @@ static int lifecycle(const char *home, const char *shimdir, int n, const char *p
     close(dfd);
     snprintf(q, sizeof q, "%s/%s%06d", linkdir, prefix, i);
     if (unlink(q) != 0) die("unlink", q);
-    uint64_t t4 = now_ns();
-    t_prepare += t1 - t0;
-    t_mount += t2 - t1;
-    t_shim += t3 - t2;
-    t_cleanup += t4 - t3;
+    step_times_add(&times, t0, t1, t2, t3, now_ns());
   }
-  uint64_t u1, s1;
-  cpu_ns(&u1, &s1);
-  printf("{\"n\":%d,\"ns\":%llu,\"user\":%llu,\"sys\":%llu,\"steps\":{\"prepare\":%llu,\"mount\":%llu,\"shim\":%llu,\"cleanup\":%llu}}\n", n,
-         (unsigned long long)(now_ns() - start), (unsigned long long)(u1 - u0), (unsigned long long)(s1 - s0),
-         (unsigned long long)t_prepare, (unsigned long long)t_mount, (unsigned long long)t_shim, (unsigned long long)t_cleanup);
+  step_times_print(&times, n);
   return 0;
 }
 
@@ -233,33 +255,42 @@ static void remove_checked(int dirfd, const char *name, int is_dir) {
   if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0) die("rmdir", name);
 }
 
-static void install_atomic(int bindir, const char *src, const char *name, const char *stem, int seq) {
-  int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) die("open", src);
-  struct statx s, d;
-  if (statx(in, "", AT_EMPTY_PATH, SX_MASK, &s) != 0) die("statx", src);
-  if (statx(bindir, name, AT_SYMLINK_NOFOLLOW, SX_MASK, &d) == 0 || errno != ENOENT) die("statx", name);
-  char tmp[512];
-  snprintf(tmp, sizeof tmp, ".%s.blx-%s%04x", name, stem, seq);
-  int out = openat(bindir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (out < 0) die("openat", tmp);
-  if (ioctl(out, FICLONE, in) != 0) die("FICLONE", tmp);
-  if (fchmod(out, s.stx_mode & 07777) != 0) die("fchmod", tmp);
+// One getrandom per batch, as the package draws it: 12 hex digits.
+static void random_stem(char stem[13]) {
+  unsigned char r[6];
+  if (getrandom(r, sizeof r, 0) != sizeof r) die("getrandom", NULL);
+  snprintf(stem, 13, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+// The package's atomic install of srcdir/name into bd: statx (and, with
+// check_dst, statx of the destination for the skip rule), temp O_EXCL,
+// FICLONE, fchmod, futimens, renameat.
+static void install_one_atomic(int bd, const char *srcdir, const char *name, const char *stem, int seq, int check_dst) {
+  char p[4096], q[512];
+  snprintf(p, sizeof p, "%s/%s", srcdir, name);
+  int in = open(p, O_RDONLY | O_CLOEXEC);
+  if (in < 0) die("open", p);
+  struct statx s;
+  if (statx(in, "", AT_EMPTY_PATH, SX_MASK, &s) != 0) die("statx", p);
+  struct statx d;
+  if (check_dst && (statx(bd, name, AT_SYMLINK_NOFOLLOW, SX_MASK, &d) == 0 || errno != ENOENT)) die("statx", name);
+  snprintf(q, sizeof q, ".%s.blx-%s%04x", name, stem, seq);
+  int out = openat(bd, q, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) die("openat", q);
+  if (ioctl(out, FICLONE, in) != 0) die("FICLONE", q);
+  if (fchmod(out, s.stx_mode & 07777) != 0) die("fchmod", q);
   struct timespec times[2] = {{0, UTIME_OMIT}, {s.stx_mtime.tv_sec, s.stx_mtime.tv_nsec}};
-  if (futimens(out, times) != 0) die("futimens", tmp);
-  if (renameat(bindir, tmp, bindir, name) != 0) die("renameat", name);
+  if (futimens(out, times) != 0) die("futimens", q);
+  if (renameat(bd, q, bd, name) != 0) die("renameat", name);
   close(out);
   close(in);
 }
 
 static int lifecycle_same(const char *home, const char *shimdir, int n, const char *prefix) {
   char p[4096], q[4096], box[4096], id[64], linkdir[64];
-  uint64_t t_prepare = 0, t_mount = 0, t_shim = 0, t_cleanup = 0;
-  snprintf(linkdir, sizeof linkdir, "/tmp/bl-%u", (unsigned)getuid());
-  mkdir(linkdir, 0700);
-  uint64_t u0, s0;
-  cpu_ns(&u0, &s0);
-  uint64_t start = now_ns();
+  ensure_link_dir(linkdir);
+  struct step_times times;
+  step_times_begin(&times);
   for (int i = 0; i < n; i++) {
     uint64_t t0 = now_ns();
     snprintf(id, sizeof id, "%s%06d", prefix, i);
@@ -306,15 +337,12 @@ static int lifecycle_same(const char *home, const char *shimdir, int n, const ch
     int bd = -1;
     char stem[13];
     for (int k = 0; k < 3; k++) {
-      snprintf(q, sizeof q, "%s/%s", shimdir, SHIM_FILES[k]);
       if (bd < 0) {
         bd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (bd < 0) die("open", p);
-        unsigned char r[6];
-        if (getrandom(r, sizeof r, 0) != sizeof r) die("getrandom", NULL);
-        snprintf(stem, sizeof stem, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+        random_stem(stem);
       }
-      install_atomic(bd, q, SHIM_FILES[k], stem, k);
+      install_one_atomic(bd, shimdir, SHIM_FILES[k], stem, k, 1);
     }
     close(bd);
     uint64_t t3 = now_ns();
@@ -341,17 +369,9 @@ static int lifecycle_same(const char *home, const char *shimdir, int n, const ch
     remove_checked(bx, trash, 2);
     close(bx);
     close(lk);
-    uint64_t t4 = now_ns();
-    t_prepare += t1 - t0;
-    t_mount += t2 - t1;
-    t_shim += t3 - t2;
-    t_cleanup += t4 - t3;
+    step_times_add(&times, t0, t1, t2, t3, now_ns());
   }
-  uint64_t u1, s1;
-  cpu_ns(&u1, &s1);
-  printf("{\"n\":%d,\"ns\":%llu,\"user\":%llu,\"sys\":%llu,\"steps\":{\"prepare\":%llu,\"mount\":%llu,\"shim\":%llu,\"cleanup\":%llu}}\n", n,
-         (unsigned long long)(now_ns() - start), (unsigned long long)(u1 - u0), (unsigned long long)(s1 - s0),
-         (unsigned long long)t_prepare, (unsigned long long)t_mount, (unsigned long long)t_shim, (unsigned long long)t_cleanup);
+  step_times_print(&times, n);
   return 0;
 }
 
@@ -365,75 +385,43 @@ static int bindro(const char *src, const char *dst, int n) {
   return 0;
 }
 
-static int clone_set(const char *srcdir, const char *dstdir, int n, int ficlone) {
-  char names[64][256];
+// The regular files of a shim set dir (no dot files), at most 64.
+static int list_names(const char *dir, char names[64][256]) {
   int count = 0;
-  DIR *d = opendir(srcdir);
-  if (!d) die("opendir", srcdir);
+  DIR *d = opendir(dir);
+  if (!d) die("opendir", dir);
   struct dirent *e;
   while ((e = readdir(d)) != NULL && count < 64) {
     if (e->d_name[0] == '.') continue;
     snprintf(names[count++], 256, "%s", e->d_name);
   }
   closedir(d);
-  char p[4096], q[4096];
-  uint64_t total = 0;
-  for (int i = 0; i < n; i++) {
-    uint64_t t0 = now_ns();
-    for (int k = 0; k < count; k++) {
-      snprintf(p, sizeof p, "%s/%s", srcdir, names[k]);
-      snprintf(q, sizeof q, "%s/%s", dstdir, names[k]);
-      clone_one(p, q, ficlone);
-    }
-    total += now_ns() - t0;
-    for (int k = 0; k < count; k++) {  // untimed: start every round from empty
-      snprintf(q, sizeof q, "%s/%s", dstdir, names[k]);
-      unlink(q);
-    }
-  }
-  printf("{\"n\":%d,\"ns\":%llu,\"files\":%d}\n", n, (unsigned long long)total, count);
-  return 0;
+  return count;
 }
 
-static int clone_set_same(const char *srcdir, const char *dstdir, int n) {
+enum clone_kind { CLONE_CFR, CLONE_FICLONE, CLONE_SAME };
+
+static int clone_set(const char *srcdir, const char *dstdir, int n, enum clone_kind kind) {
   char names[64][256];
-  int count = 0;
-  DIR *d = opendir(srcdir);
-  if (!d) die("opendir", srcdir);
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL && count < 64) {
-    if (e->d_name[0] == '.') continue;
-    snprintf(names[count++], 256, "%s", e->d_name);
-  }
-  closedir(d);
+  int count = list_names(srcdir, names);
   char p[4096], q[4096];
   uint64_t total = 0;
   for (int i = 0; i < n; i++) {
     uint64_t t0 = now_ns();
-    int bd = open(dstdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (bd < 0) die("open", dstdir);
-    unsigned char r[6];
-    if (getrandom(r, sizeof r, 0) != sizeof r) die("getrandom", NULL);
-    char stem[13];
-    snprintf(stem, sizeof stem, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
-    for (int k = 0; k < count; k++) {
-      snprintf(p, sizeof p, "%s/%s", srcdir, names[k]);
-      int in = open(p, O_RDONLY | O_CLOEXEC);
-      if (in < 0) die("open", p);
-      struct statx s;
-      if (statx(in, "", AT_EMPTY_PATH, SX_MASK, &s) != 0) die("statx", p);
-      snprintf(q, sizeof q, ".%s.blx-%s%04x", names[k], stem, k);
-      int out = openat(bd, q, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (out < 0) die("openat", q);
-      if (ioctl(out, FICLONE, in) != 0) die("FICLONE", q);
-      if (fchmod(out, s.stx_mode & 07777) != 0) die("fchmod", q);
-      struct timespec times[2] = {{0, UTIME_OMIT}, {s.stx_mtime.tv_sec, s.stx_mtime.tv_nsec}};
-      if (futimens(out, times) != 0) die("futimens", q);
-      if (renameat(bd, q, bd, names[k]) != 0) die("renameat", names[k]);
-      close(out);
-      close(in);
+    if (kind == CLONE_SAME) {
+      int bd = open(dstdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (bd < 0) die("open", dstdir);
+      char stem[13];
+      random_stem(stem);
+      for (int k = 0; k < count; k++) install_one_atomic(bd, srcdir, names[k], stem, k, 0);
+      close(bd);
+    } else {
+      for (int k = 0; k < count; k++) {
+        snprintf(p, sizeof p, "%s/%s", srcdir, names[k]);
+        snprintf(q, sizeof q, "%s/%s", dstdir, names[k]);
+        clone_one(p, q, kind == CLONE_FICLONE);
+      }
     }
-    close(bd);
     total += now_ns() - t0;
     for (int k = 0; k < count; k++) {  // untimed: start every round from empty
       snprintf(q, sizeof q, "%s/%s", dstdir, names[k]);
@@ -502,8 +490,8 @@ int main(int argc, char **argv) {
   if (argc >= 6 && strcmp(argv[1], "lifecycle") == 0) return lifecycle(argv[2], argv[3], atoi(argv[4]), argv[5]);
   if (argc >= 6 && strcmp(argv[1], "lifecycle-same") == 0) return lifecycle_same(argv[2], argv[3], atoi(argv[4]), argv[5]);
   if (argc >= 5 && strcmp(argv[1], "bindro") == 0) return bindro(argv[2], argv[3], atoi(argv[4]));
-  if (argc >= 6 && strcmp(argv[1], "clone") == 0) return clone_set(argv[2], argv[3], atoi(argv[4]), strcmp(argv[5], "ficlone") == 0);
-  if (argc >= 5 && strcmp(argv[1], "clone-same") == 0) return clone_set_same(argv[2], argv[3], atoi(argv[4]));
+  if (argc >= 6 && strcmp(argv[1], "clone") == 0) return clone_set(argv[2], argv[3], atoi(argv[4]), strcmp(argv[5], "ficlone") == 0 ? CLONE_FICLONE : CLONE_CFR);
+  if (argc >= 5 && strcmp(argv[1], "clone-same") == 0) return clone_set(argv[2], argv[3], atoi(argv[4]), CLONE_SAME);
   if (argc >= 6 && strcmp(argv[1], "samefs") == 0) return samefs(argv[2], argv[3], argv[4], atoi(argv[5]));
   if (argc >= 4 && strcmp(argv[1], "sock") == 0) return sock(argv[2], atoi(argv[3]));
   if (argc >= 5 && strcmp(argv[1], "mountmany") == 0) return mountmany(argv[2], argv[3], atoi(argv[4]));
