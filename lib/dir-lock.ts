@@ -34,7 +34,7 @@ export function * lockDirPlan (dir: string, what: string): Plan<HeldDirLock> {
           () => { throw new Error('unreachable: a sync lockDir waits') },
           async () => {
             await callNativeAsync((b) => b.lockFdWait(fd, true), ctx)
-            await nativeOp('checkDirLock', [fd, dir], ctx).async()
+            await nativeOp('checkLockIdentity', [fd, dir], ctx).async()
           },
         ))
       } catch (e) {
@@ -44,7 +44,7 @@ export function * lockDirPlan (dir: string, what: string): Plan<HeldDirLock> {
     }
     return { fd, dir }
   } catch (e) {
-    if (e instanceof LayoutError && e.code === 'ENOENT' && e.detail === 'replaced') {
+    if (e instanceof LayoutError && e.code === 'ENOENT' && (e.detail === 'removed' || e.detail === 'replaced')) {
       throw layoutError('ENOENT', `${what} was removed or replaced while we waited for its lock (${dir}); retry`, { path: dir })
     }
     throw e

@@ -129,7 +129,9 @@ export function * gcPlan (home: HomeLayout, options: GcOptions = {}): Plan<GcRep
     for (const m of mounts) {
       const owner = path.relative(boxesReal!, m.mountPoint).split(path.sep)[0] ?? ''
       if (owner === '' || live.has(owner)) continue
-      byOwner.set(owner, [...(byOwner.get(owner) ?? []), m])
+      const list = byOwner.get(owner)
+      if (list === undefined) byOwner.set(owner, [m])
+      else list.push(m)
     }
     for (const [owner, owned] of byOwner) {
       const trash = owner.startsWith(BoxFiles.TRASH_PREFIX)

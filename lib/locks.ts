@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { fromNodeError, invalidArg, layoutError } from './errors.ts'
+import { fromNodeError, invalidArg, LayoutError, layoutError } from './errors.ts'
 import { callNative, callNativeAsync } from './native.ts'
 
 const openAsync = promisify(fs.open)
@@ -176,18 +176,16 @@ export class LockManager {
    * a new allocate() can put a new inode under the name while we waited.
    */
   #checkIdentity (id: number, fd: number): void {
-    const held = fs.fstatSync(fd)
-    let current: fs.Stats | undefined
     try {
-      current = fs.statSync(this.pathFor(id))
-    } catch {
-      current = undefined
+      callNative((b) => b.checkLockIdentity(fd, this.pathFor(id)), { doing: `cannot lock ${id}` })
+    } catch (e) {
+      fs.closeSync(fd)
+      if (!(e instanceof LayoutError) || e.code !== 'ENOENT' || e.detail === undefined) throw e
+      const again = e.detail === 'replaced'
+      throw layoutError(again ? 'ESTALE' : 'ENOENT',
+        `lock ${id} was freed${again ? ' and allocated again' : ''} while we waited for it`,
+        { path: this.pathFor(id), syscall: 'flock' })
     }
-    if (current !== undefined && held.nlink > 0 && current.ino === held.ino && current.dev === held.dev) return
-    fs.closeSync(fd)
-    throw layoutError(current === undefined ? 'ENOENT' : 'ESTALE',
-      `lock ${id} was freed${current === undefined ? '' : ' and allocated again'} while we waited for it`,
-      { path: this.pathFor(id), syscall: 'flock' })
   }
 
   #open (id: number): number {

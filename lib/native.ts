@@ -90,8 +90,8 @@ export interface NativeOps {
   sweepDanglingLinks(dir: string, uid: number): string[]
   /** open(O_NOFOLLOW|O_DIRECTORY) + flock + identity check; the fd is the caller's. */
   lockDir(dir: string, wait: boolean): { fd: number, acquired: boolean }
-  /** ENOENT (detail "replaced") if dir is no longer the directory fd holds. */
-  checkDirLock(fd: number, dir: string): undefined
+  /** ENOENT, detail "removed" or "replaced", if path no longer names what fd holds. */
+  checkLockIdentity(fd: number, path: string): undefined
 }
 
 type AsyncOps = {

@@ -1,11 +1,11 @@
 // mounts/ shown read-only at shared/ (SPEC §2): a read-only bind mount
 // where the kernel lets us, a reported symlink where it does not.
-import fs from 'node:fs'
+import type fs from 'node:fs'
 import path from 'node:path'
 import { invalidArg, LayoutError, layoutError } from './errors.ts'
 import { lockDirPlan, unlockDirPlan } from './dir-lock.ts'
-import { fsMkdir, fsRmdir, fsSymlink, fsUnlink } from './fs-effects.ts'
-import { callNative, effect, nativeOp, perform, type Plan } from './native.ts'
+import { fsLstat, fsMkdir, fsRmdir, fsSymlink, fsUnlink } from './fs-effects.ts'
+import { callNative, nativeOp, perform, type Plan } from './native.ts'
 import { SharedDirs } from './shared-guest.ts'
 
 export type MountMethod = 'bind-ro' | 'bind-ro-legacy' | 'symlink'
@@ -147,10 +147,12 @@ export function * mountSharedPlan (box: SharedMountTarget, options: MountSharedO
   }
   const lock = yield * lockDirPlan(box.root, `box ${box.boxId}`)
   try {
-    const mounts = yield * perform(effect(
-      () => { try { return fs.lstatSync(box.mountsDir) } catch { return undefined } },
-      async () => { try { return await fs.promises.lstat(box.mountsDir) } catch { return undefined } },
-    ))
+    let mounts: fs.Stats | undefined
+    try {
+      mounts = yield * perform(fsLstat([box.mountsDir], { doing: `cannot inspect ${box.mountsDir}` }))
+    } catch (e) {
+      if (!(e instanceof LayoutError) || (e.code !== 'ENOENT' && e.code !== 'ENOTDIR')) throw e
+    }
     if (mounts === undefined || !mounts.isDirectory()) {
       throw layoutError('ENOENT', `${box.mountsDir} is missing (or not a directory); prepare() the box first`,
         { path: box.mountsDir })

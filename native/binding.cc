@@ -448,11 +448,11 @@ struct LockDirOp {
   }
 };
 
-struct CheckDirLockOp {
-  std::string dir;
+struct CheckLockIdentityOp {
+  std::string path;
   int fd = -1;
-  bool Parse(const Napi::CallbackInfo& info) { return GetFd(info, 0, &fd) && GetString(info, 1, &dir); }
-  Error Run() { return blx::check_dir_lock(fd, dir); }
+  bool Parse(const Napi::CallbackInfo& info) { return GetFd(info, 0, &fd) && GetString(info, 1, &path); }
+  Error Run() { return blx::check_lock_identity(fd, path); }
   Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 };
 
@@ -628,7 +628,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFd", Napi::Function::New(env, RunSync<LockFdOp>, "lockFd"));
   exports.Set("unlockFd", Napi::Function::New(env, RunSync<UnlockFdOp>, "unlockFd"));
   Export<LockDirOp>(env, exports, "lockDir");
-  Export<CheckDirLockOp>(env, exports, "checkDirLock");
+  Export<CheckLockIdentityOp>(env, exports, "checkLockIdentity");
   exports.Set("lockFdWait", Napi::Function::New(env, LockFdWait, "lockFdWait"));
   exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
   return exports;

@@ -198,10 +198,13 @@ Error unlock_fd(int fd);
 
 // Open dir (never through a symlink) and flock it exclusively, in one call.
 // *fd is the open dir either way; *acquired is false when !wait and another
-// holder has it (wait for it elsewhere, then check_dir_lock). On error no fd
-// is left open. ENOENT with detail "replaced": the dir was removed or
-// replaced while we waited.
+// holder has it (wait for it elsewhere, then check_lock_identity). On error
+// no fd is left open.
 Error lock_dir(const std::string& dir, bool wait, int* fd, bool* acquired);
-Error check_dir_lock(int fd, const std::string& dir);
+
+// After a lock was acquired: is fd still the file or dir named path? ENOENT
+// with detail "removed" (gone, or unlinked) or "replaced" (another inode
+// under the name now).
+Error check_lock_identity(int fd, const std::string& path);
 
 }  // namespace blx

@@ -31,20 +31,25 @@ Error unlock_fd(int fd) {
   }
 }
 
-Error check_dir_lock(int fd, const std::string& dir) {
-  // Whoever held the lock before us may have removed the directory, or moved
-  // it aside (.trash-*) and made a new one under the name.
+Error check_lock_identity(int fd, const std::string& path) {
+  // Whoever held the lock before us may have removed the file or directory,
+  // or moved it aside (.trash-*, free() + allocate()) and made a new one
+  // under the name.
   FileStat held, named;
-  if (Error e = stat_at(fd, "", false, &held, dir)) return e;
-  Error ne = stat_at(AT_FDCWD, dir.c_str(), false, &named, dir);
+  if (Error e = stat_at(fd, "", false, &held, path)) return e;
+  Error ne = stat_at(AT_FDCWD, path.c_str(), false, &named, path);
   if (ne && ne.code != ENOENT && ne.code != ENOTDIR) return ne;
-  if (ne || held.nlink == 0 || held.ino != named.ino || held.dev_major != named.dev_major ||
-      held.dev_minor != named.dev_minor) {
-    Error e = fail(ENOENT, "flock", dir);
-    e.detail = "replaced";
-    return e;
+  const char* detail = nullptr;
+  if (ne) {
+    detail = "removed";
+  } else if (held.nlink == 0 || held.ino != named.ino || held.dev_major != named.dev_major ||
+             held.dev_minor != named.dev_minor) {
+    detail = "replaced";
   }
-  return {};
+  if (detail == nullptr) return {};
+  Error e = fail(ENOENT, "flock", path);
+  e.detail = detail;
+  return e;
 }
 
 Error lock_dir(const std::string& dir, bool wait, int* fd, bool* acquired) {
@@ -59,7 +64,7 @@ Error lock_dir(const std::string& dir, bool wait, int* fd, bool* acquired) {
     return e;
   }
   if (*acquired) {
-    if (Error e = check_dir_lock(dfd.get(), dir)) return e;
+    if (Error e = check_lock_identity(dfd.get(), dir)) return e;
   }
   *fd = dfd.release();
   return {};
