@@ -1,7 +1,7 @@
 // SPEC §3 and issue 4: reflink/clonefile copies, fallbacks, atomic install.
 // Real XFS (reflink=1) and ext4 on loop devices, tmpfs for cross-device.
 import test, { type ExecutionContext } from 'ava'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -156,17 +156,24 @@ test('a reader during the replace sees the old or the new file, never a torn one
   fs.writeFileSync(b, payload(16 << 20, 2))
   const dst = path.join(root, 'dst')
   cloneFileSync(a, dst)
-  const reader = run(process.execPath, tsNode('test/fixtures/reader.ts', dst, '3000', sha(a), sha(b)), { cwd: repoRoot })
-  const until = Date.now() + 2500
+  // Counted, not timed: install until the reader has read at least 20
+  // times while we were replacing the file at least 20 times.
+  const stop = path.join(root, 'stop')
+  const reader = spawn(process.execPath, tsNode('test/fixtures/reader.ts', dst, stop, sha(a), sha(b)), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  reader.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<void>((resolve) => reader.once('close', () => resolve()))
+  t.teardown(() => { reader.kill('SIGKILL') })
+  const readsSoFar = () => out.split('\n')[0]!.length
   let installs = 0
-  while (Date.now() < until) {
+  while (installs < 20 || readsSoFar() < 20) {
     await cloneFile(installs % 2 === 0 ? b : a, dst, { mode: 'never' })
     installs++
   }
-  const r = await reader
-  const stats = JSON.parse(r.stdout) as { reads: number, torn: number, missing: number }
-  t.true(installs > 5, `installs: ${installs}`)
-  t.true(stats.reads > 5, `reads: ${stats.reads}`)
+  fs.writeFileSync(stop, '')
+  await exited
+  const stats = JSON.parse(out.split('\n')[1]!) as { reads: number, torn: number, missing: number }
+  t.true(stats.reads >= 20, `reads: ${stats.reads}`)
   t.is(stats.torn, 0)
   t.is(stats.missing, 0, 'never a moment without a file')
   t.deepEqual(tempLeftovers(root), [])
