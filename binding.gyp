@@ -6,14 +6,7 @@
     {
       "target_name": "boxlite_layout",
       "sources": [
-        "native/binding.cc",
-        "native/core/posix/common.cc",
-        "native/core/posix/clone.cc",
-        "native/core/posix/remove.cc",
-        "native/core/posix/socket_link.cc",
-        "native/core/posix/shared_state.cc",
-        "native/core/posix/mount_walk.cc",
-        "native/core/posix/lock.cc"
+        "<!@(node -p \"const s = require('./native/sources.json'); [...s.binding, ...s.common].join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -29,22 +22,16 @@
       "conditions": [
         ["OS=='linux'", {
           "sources": [
-            "native/core/linux/stat.cc",
-            "native/core/linux/fsfacts.cc",
-            "native/core/linux/mount.cc",
-            "native/core/linux/clone.cc"
+            "<!@(node -p \"require('./native/sources.json').linux.join(' ')\")"
           ],
           "ldflags": ["-Wl,--as-needed"]
         }],
         ["OS=='mac'", {
           "sources": [
-            "native/core/darwin/stat.cc",
-            "native/core/darwin/fsfacts.cc",
-            "native/core/darwin/mount.cc",
-            "native/core/darwin/clone.cc"
+            "<!@(node -p \"require('./native/sources.json').darwin.join(' ')\")"
           ],
           "xcode_settings": {
-            "MACOSX_DEPLOYMENT_TARGET": "10.15",
+            "MACOSX_DEPLOYMENT_TARGET": "11.0",
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
             "GCC_SYMBOLS_PRIVATE_EXTERN": "YES"
           }

@@ -1,20 +1,21 @@
-// BoxLayout (SPEC §1): one box's directory, its paths, and the operations
-// that create, mount, populate and remove it.
-import path from 'node:path'
-import { invalidArg, LayoutError } from './errors.ts'
-import { lockDirPlan, unlockDirPlan } from './dir-lock.ts'
-import { fsChmod, fsMkdir, fsRename, fsWriteFileAtomic } from './fs-effects.ts'
-import { randomPoolBytes, validateBoxId, validateContainerId } from './ids.ts'
-import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+// BoxLayout: one box's directory, its paths (BoxLite's, join for join), and
+// the operations that create, mount, populate, inspect and remove it. Each
+// operation is one native call that opens the box once, holds its lock where
+// it changes the box, and resolves everything beneath the box's directory fd
+// without following symlinks (docs/design.md#resolve-beneath).
+import { invalidArg, layoutError, type ErrorContext, type LayoutError } from './errors.ts'
+import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
+import { validateBoxId, validateContainerId } from './ids.ts'
 import {
-  mountSharedPlan, sharedStatePlan, unmountSharedPlan,
-  type MountSharedOptions, type MountSharedResult, type SharedState, type UnmountResult,
-} from './shared-mount.ts'
-import { SharedDirs, SharedGuestLayout, type SharedContainerLayout } from './shared-guest.ts'
-import { installShimPlan, type InstallShimOptions, type InstallShimResult } from './shim.ts'
-import { BoxSockets, type EnsureResult } from './sockets.ts'
-import { ExitFile, readContainerExitPlan, writeContainerExitPlan, type ContainerExit } from './exit-record.ts'
+  nativeCall, nativeErrorValue, type BoxArgs, type DirArgs, type LinkArgs, type NativeCall, type NativeOps,
+  type NativeShared, type OpName,
+} from './native.ts'
+import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
+import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
+import { BoxSockets, type EnsureResult } from './sockets.ts'
+import type { CloneMethod, CloneMode } from './clone.ts'
+import { inspectionOf, type BoxInspection } from './inspect.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -37,22 +38,97 @@ export const BoxFiles = {
   TRASH_PREFIX: '.trash-',
 } as const
 
+/** Siblings of the shim whose name starts with this are installed with it. */
+export const SHIM_LIBRARY_PREFIX = 'libkrunfw.'
+
+/** Set by HomeLayout.box(): the box is reached from the home, boxes/ included. */
+export const homeAnchor: unique symbol = Symbol('boxlite-layout.homeAnchor')
+
 export interface BoxLayoutOptions {
-  /** Show mounts/ read-only at shared/ (when bind mounts are on). Default false. */
+  /** Show mounts/ read-only at shared/ (when bind mounts are on). Default false, as BoxLite. */
   isolateMounts?: boolean
   /** See HomeLayoutOptions.bindMounts. Default true. */
   bindMounts?: boolean
   /** uid whose /tmp/bl-{uid} holds the socket link. Default: this process's. */
   uid?: number
+  /** @internal */
+  [homeAnchor]?: string
 }
 
 export interface BoxPrepareResult {
   boxDir: string
   socketLink: EnsureResult
+  /** Directories (home, boxes, box) whose loose mode was tightened. */
+  repaired: string[]
+}
+
+export type MountMethod = 'bind-ro' | 'bind-ro-legacy' | 'symlink'
+
+export interface MountSharedOptions {
+  /**
+   * 'read-only': fail (EPERM/ENOTSUP, reason read-only-impossible) rather
+   * than fall back to a symlink, which would let the guest write the host's
+   * mounts/. Default 'any'.
+   */
+  require?: 'any' | 'read-only'
+  /**
+   * 'legacy' forces the classic mount(2) sequence even where the new mount
+   * API exists. Default: $BOXLITE_LAYOUT_MOUNT_API, else 'auto'.
+   */
+  api?: 'auto' | 'legacy'
+}
+
+export interface MountSharedResult {
+  method: MountMethod
+  /** false only for the symlink fallback. */
+  readOnly: boolean
+  /** mounts/ (what the host writes). */
+  source: string
+  /** shared/ (what the guest sees). */
+  target: string
+  /** An existing correct mount or link was kept (and re-sealed read-only). */
+  reused: boolean
+  /** Why there is no read-only mount, for method 'symlink'. */
+  fallback?: { code: string, reason: string }
+}
+
+export interface SharedState {
+  kind: 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
+  /** mount: read-only, submounts included; symlink/directory: false. */
+  readOnly: boolean
+  /** mount: its root is mounts/; symlink: it points at mounts/. */
+  showsMounts: boolean
+  /** directory: it has no entries. */
+  empty?: boolean
+  linkTarget?: string
+  /**
+   * mount: submounts that reached shared/ by propagation after the last
+   * mountShared() and are writable (mountShared() re-seals them). Read
+   * from mountinfo: a diagnostic, not for hot paths.
+   */
+  writableSubmounts?: string[]
+}
+
+export type UnmountResult = 'unmounted' | 'unlinked' | 'none'
+
+export interface InstallShimOptions {
+  /** Clone mode for every file (default 'auto'); 'force' demands reflinks. */
+  mode?: CloneMode
+}
+
+export interface InstalledFile {
+  name: string
+  method: CloneMethod
+  bytes: number
+}
+
+export interface InstallShimResult {
+  binDir: string
+  files: InstalledFile[]
 }
 
 export interface CleanupResult {
-  /** Whether a box directory was there to remove. */
+  /** Whether a box directory (or something planted in its place) was there to remove. */
   removed: boolean
   /** Files, links and directories removed. */
   entries: number
@@ -65,6 +141,20 @@ export interface CleanupResult {
 export interface CaMaterial {
   cert: string | Uint8Array
   key: string | Uint8Array
+}
+
+function mountApi (api: MountSharedOptions['api']): 'auto' | 'legacy' {
+  const chosen = api ?? process.env.BOXLITE_LAYOUT_MOUNT_API ?? 'auto'
+  if (chosen !== 'auto' && chosen !== 'legacy') {
+    throw invalidArg(`mount api must be 'auto' or 'legacy'; got ${JSON.stringify(chosen)}` +
+      (api === undefined ? ' (from BOXLITE_LAYOUT_MOUNT_API)' : ''))
+  }
+  return chosen
+}
+
+function material (data: unknown, what: string): string | Uint8Array {
+  if (typeof data === 'string' || data instanceof Uint8Array) return data
+  throw invalidArg(`${what} must be a string or bytes`)
 }
 
 export class BoxLayout {
@@ -95,26 +185,36 @@ export class BoxLayout {
   readonly exitPreviousPath: string
   readonly stderrFilePath: string
   readonly sockets: BoxSockets
-  /** The shared guest tree as the host writes it (rooted at mountsDir). */
+  /**
+   * The shared guest tree as the host writes it: rooted at mounts/ whatever
+   * the isolation setting, as BoxLite's shared_layout() is (with isolation
+   * off, mountsDir is shared/ but the container tree stays under mounts/).
+   */
   readonly sharedLayout: SharedGuestLayout
   /** shim.pid: pid, start-time fingerprint, identity check. */
   readonly pidFile: PidFile
   /** exit and exit.previous. */
   readonly exitFile: ExitFile
+  /** How the core reaches the box: the anchor opened as given, the rest beneath it. */
+  readonly #box: BoxArgs
+  readonly #link: LinkArgs
+  /** The home this box belongs to (when made by HomeLayout.box()). */
+  readonly home: string | undefined
 
   constructor (boxDir: string, options: BoxLayoutOptions = {}) {
-    if (typeof boxDir !== 'string' || !path.isAbsolute(boxDir)) {
+    if (typeof boxDir !== 'string' || !boxDir.startsWith('/')) {
       throw invalidArg(`box dir must be an absolute path; got ${JSON.stringify(boxDir)}`)
     }
-    const root = boxDir.replace(/(.)\/+$/, '$1')
-    // No normalizing: "/h/boxes/.." must not quietly become the box "h".
-    if (path.normalize(root) !== root) {
-      throw invalidArg(`box dir must be a normalized absolute path (no ".", ".." or "//"); got ${JSON.stringify(boxDir)}`)
-    }
-    this.root = root
-    this.boxId = validateBoxId(path.basename(this.root))
+    if (boxDir.includes('\0')) throw invalidArg('box dir contains a NUL byte')
+    const [parent, name] = splitLast(boxDir)
+    // The id check on the last component is what refuses "." and "..".
+    this.boxId = validateBoxId(name)
+    this.root = boxDir
+    const home = options[homeAnchor]
+    this.home = home
+    this.#box = home === undefined ? [parent, '', this.boxId] : [home, 'boxes', this.boxId]
     this.isolateMounts = (options.isolateMounts ?? false) && (options.bindMounts ?? true)
-    const at = (...parts: string[]) => path.join(this.root, ...parts)
+    const at = (...parts: string[]) => joinPath(this.root, ...parts)
     this.socketsDir = at(BoxFiles.SOCKETS)
     this.tmpDir = at(BoxFiles.TMP)
     this.sharedDir = at(SharedDirs.SHARED)
@@ -135,9 +235,11 @@ export class BoxLayout {
     this.exitPreviousPath = at(BoxFiles.EXIT_PREVIOUS)
     this.stderrFilePath = at(BoxFiles.STDERR_FILE)
     this.sockets = new BoxSockets(this.boxId, this.socketsDir, options.uid === undefined ? {} : { uid: options.uid })
-    this.sharedLayout = new SharedGuestLayout(this.mountsDir)
-    this.pidFile = new PidFile(this.pidFilePath)
-    this.exitFile = new ExitFile(this.exitFilePath, this.exitPreviousPath)
+    this.#link = [this.sockets.parentDir, this.sockets.uid, this.socketsDir]
+    this.sharedLayout = new SharedGuestLayout(at(SharedDirs.MOUNTS))
+    const files: DirArgs = [this.#box[0], joinPath(this.#box[1], this.boxId)]
+    this.pidFile = new PidFile(this.pidFilePath, { dir: files, name: BoxFiles.PID_FILE })
+    this.exitFile = new ExitFile(this.exitFilePath, this.exitPreviousPath, { dir: files })
   }
 
   /** gRPC control socket, bound through the short link. */
@@ -147,47 +249,57 @@ export class BoxLayout {
   /** Network backend socket (libkrun derives net.sock-krun.sock from it). */
   get netBackendSocketPath (): string { return this.sockets.netSock }
 
-  /** Host-side layout of one container under mountsDir. */
+  /** One operation on this box: the box's address first, then args. */
+  #call<K extends OpName, R> (name: K, args: unknown[], ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {
+    return nativeCall(name, [...this.#box, ...args] as Parameters<NativeOps[K]>, ctx, shape)
+  }
+
+  /** Host-side layout of one container, under mounts/containers/{cid}. */
   container (containerId: string): SharedContainerLayout {
-    return this.sharedLayout.container(containerId)
+    const cid = validateContainerId(containerId)
+    return new SharedContainerLayout(joinPath(this.sharedLayout.containersDir, cid), {
+      prepare: () => this.#call('containerPrepare', [cid], { doing: `cannot prepare container ${cid} of box ${this.boxId}` }, () => undefined),
+    })
   }
 
-  /** The container's exit.json as the guest publishes it under shared/. */
+  /** The container's exit.json as the guest publishes it, under shared/. */
   containerExitPath (containerId: string): string {
-    return path.join(this.sharedDir, SharedDirs.CONTAINERS, validateContainerId(containerId), SharedDirs.EXIT_FILE)
+    return joinPath(this.sharedDir, SharedDirs.CONTAINERS, validateContainerId(containerId), SharedDirs.EXIT_FILE)
   }
 
-  /** Rename exit -> exit.previous (one slot); false when there was none. */
-  rotateExit (): Promise<boolean> {
-    return this.exitFile.rotate()
+  #readContainerExit (containerId: string): NativeCall<ContainerExit | null> {
+    const cid = validateContainerId(containerId)
+    const file = this.containerExitPath(cid)
+    return this.#call('containerExitRead', [cid], { doing: `cannot read the exit record of container ${cid}` },
+      (json) => json === null ? null : parseContainerExit(json, file))
   }
 
-  rotateExitSync (): boolean {
-    return this.exitFile.rotateSync()
-  }
+  /** The container's {"exit_code":N} (read without blocking, capped), or null when it has not exited. */
+  async readContainerExit (containerId: string): Promise<ContainerExit | null> { return await this.#readContainerExit(containerId).async() }
+  readContainerExitSync (containerId: string): ContainerExit | null { return this.#readContainerExit(containerId).sync() }
 
-  /** The container's {"exit_code":N}, or null when it has not exited. */
-  readContainerExit (containerId: string): Promise<ContainerExit | null> {
-    return runAsync(readContainerExitPlan(this.containerExitPath(containerId)))
-  }
-
-  readContainerExitSync (containerId: string): ContainerExit | null {
-    return runSync(readContainerExitPlan(this.containerExitPath(containerId)))
-  }
-
-  /** Write a container's exit.json on the host-writable side (mounts dir). */
-  writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> {
-    return runAsync(writeContainerExitPlan(this.container(containerId).exitFilePath, exit))
-  }
-
-  writeContainerExitSync (containerId: string, exit: ContainerExit): void {
-    runSync(writeContainerExitPlan(this.container(containerId).exitFilePath, exit))
+  #writeContainerExit (containerId: string, exit: ContainerExit): NativeCall<void> {
+    const cid = validateContainerId(containerId)
+    return this.#call('containerExitWrite', [this.isolateMounts, cid, formatContainerExit(exit)],
+      { doing: `cannot write the exit record of container ${cid}`, hints: { 'not-prepared': 'prepare() the box first' } },
+      () => undefined)
   }
 
   /**
+   * Write a container's exit.json on the guest-visible side the host may
+   * write (mounts/ when isolating, else shared/), atomically, under the box lock.
+   */
+  async writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> { await this.#writeContainerExit(containerId, exit).async() }
+  writeContainerExitSync (containerId: string, exit: ContainerExit): void { this.#writeContainerExit(containerId, exit).sync() }
+
+  /** Rename exit -> exit.previous (one slot); false when there was none. */
+  async rotateExit (): Promise<boolean> { return await this.exitFile.rotate() }
+  rotateExitSync (): boolean { return this.exitFile.rotateSync() }
+
+  /**
    * Paths a jailer grants the shim: all inside the box dir, so a sandbox
-   * never reaches another box or the home. (The socket link in /tmp is
-   * granted separately: sockets.policyPaths().)
+   * never reaches another box or the home. sandboxPolicy() is the full,
+   * ordered policy with what is writable.
    */
   jailerPaths (): string[] {
     return [
@@ -197,165 +309,162 @@ export class BoxLayout {
     ]
   }
 
-  * #preparePlan (): Plan<BoxPrepareResult> {
+  #prepare (): NativeCall<BoxPrepareResult> {
     // Fail on a socket path that cannot work before creating anything.
     this.sockets.checkLength()
-    const ctx = { doing: `cannot prepare box ${this.boxId}` }
-    yield * perform(nativeOp('makeDirs', [[this.root, this.socketsDir], 0o777], ctx))
-    // Every socket binds through the link: it must exist before anything binds.
-    const socketLink = yield * this.sockets.ensurePlan()
-    yield * perform(nativeOp('makeDirs', [[this.tmpDir, this.disksDir, this.mountsDir, this.logsDir], 0o777], ctx))
-    return { boxDir: this.root, socketLink }
+    return this.#call('boxPrepare', [this.isolateMounts, ...this.#link], { doing: `cannot prepare box ${this.boxId}` },
+      (r) => ({
+        boxDir: this.root,
+        socketLink: this.sockets.ensureResult(r.link),
+        repaired: r.repaired,
+      }))
   }
 
   /**
-   * Creates the box dir, sockets/, the socket link, tmp/, disks/, the mounts
-   * dir and logs/, in that order. shared/ is left to mountShared() when
-   * isolating. Idempotent; repairs a partly prepared box.
+   * Under the box lock: the box dir, sockets/, the socket link, tmp/,
+   * disks/, the mounts dir and logs/, in BoxLite's order (modes 0755
+   * whatever the umask). shared/ is left to mountShared() when isolating.
+   * Idempotent; repairs a partly prepared box; a box removed by a racing
+   * cleanup is made again, so the result is always a complete box.
    */
-  prepare (): Promise<BoxPrepareResult> {
-    return runAsync(this.#preparePlan())
+  async prepare (): Promise<BoxPrepareResult> { return await this.#prepare().async() }
+  prepareSync (): BoxPrepareResult { return this.#prepare().sync() }
+
+  #mountShared (options: MountSharedOptions): NativeCall<MountSharedResult> {
+    const require = options.require ?? 'any'
+    if (require !== 'any' && require !== 'read-only') {
+      throw invalidArg(`require must be 'any' or 'read-only'; got ${JSON.stringify(require)}`)
+    }
+    const api = mountApi(options.api)
+    if (!this.isolateMounts) {
+      throw layoutError('EINVAL', 'not-isolated',
+        `box ${this.boxId} does not isolate mounts: the host writes ${this.sharedDir} directly, so there is ` +
+        'nothing to mount. Create the layout with { isolateMounts: true } to show mounts/ read-only at shared/',
+        { path: this.sharedDir })
+    }
+    const ctx: ErrorContext = {
+      doing: `cannot show ${this.mountsDir} read-only at ${this.sharedDir}`,
+      hints: { 'not-prepared': 'prepare() the box (with isolateMounts) first' },
+    }
+    return this.#call('sharedMount', [require === 'read-only', api === 'legacy'], ctx, (r) => {
+      const fallback = nativeErrorValue(r.fallback)
+      return {
+        method: r.method,
+        readOnly: r.method !== 'symlink',
+        source: this.mountsDir,
+        target: this.sharedDir,
+        reused: r.reused,
+        ...(fallback === undefined ? {} : { fallback: { code: fallback.code, reason: fallback.message } }),
+      }
+    })
   }
 
-  prepareSync (): BoxPrepareResult {
-    return runSync(this.#preparePlan())
+  /** Show mounts/ read-only at shared/ (under the box lock); see MountSharedResult. */
+  async mountShared (options: MountSharedOptions = {}): Promise<MountSharedResult> { return await this.#mountShared(options).async() }
+  mountSharedSync (options: MountSharedOptions = {}): MountSharedResult { return this.#mountShared(options).sync() }
+
+  #unmountShared (): NativeCall<UnmountResult> {
+    return this.#call('sharedUnmount', [], { doing: `cannot unmount ${this.sharedDir}` }, (r) => r)
   }
 
-  /** Show mounts/ read-only at shared/ (SPEC §2). */
-  mountShared (options: MountSharedOptions = {}): Promise<MountSharedResult> {
-    return runAsync(mountSharedPlan(this, options))
+  /** Detach the shared mount (every stacked one), or remove the symlink fallback. */
+  async unmountShared (): Promise<UnmountResult> { return await this.#unmountShared().async() }
+  unmountSharedSync (): UnmountResult { return this.#unmountShared().sync() }
+
+  #sharedState (): NativeCall<SharedState> {
+    return this.#call('sharedInspect', [true], { doing: `cannot inspect ${this.sharedDir}` }, sharedStateOf)
   }
 
-  mountSharedSync (options: MountSharedOptions = {}): MountSharedResult {
-    return runSync(mountSharedPlan(this, options))
+  /** What is at shared/ now, by statx mount ids and statvfs flags. */
+  async sharedState (): Promise<SharedState> { return await this.#sharedState().async() }
+  sharedStateSync (): SharedState { return this.#sharedState().sync() }
+
+  #installShim (shimPath: string, options: InstallShimOptions): NativeCall<InstallShimResult> {
+    if (typeof shimPath !== 'string' || shimPath === '' || !shimPath.startsWith('/')) {
+      throw invalidArg(`installShim() needs the absolute path of the shim binary; got ${JSON.stringify(shimPath)}`)
+    }
+    const mode = options.mode ?? 'auto'
+    if (mode !== 'auto' && mode !== 'force' && mode !== 'never') {
+      throw invalidArg(`clone mode must be 'auto', 'force' or 'never'; got ${JSON.stringify(mode)}`)
+    }
+    return this.#call('shimInstall', [shimPath, mode], {
+      doing: `cannot install the shim into box ${this.boxId}`,
+      hints: { 'not-prepared': 'prepare() the box first', 'not-a-regular-file': 'the shim and its libkrunfw.* siblings must be regular files' },
+    }, (files) => ({ binDir: this.binDir, files: files.map((f) => ({ name: f.name, method: f.method, bytes: f.bytes })) }))
   }
 
-  /** Detach the shared mount (or remove the symlink fallback). */
-  unmountShared (): Promise<UnmountResult> {
-    return runAsync(unmountSharedPlan(this))
-  }
-
-  unmountSharedSync (): UnmountResult {
-    return runSync(unmountSharedPlan(this))
-  }
-
-  /** What is at shared/ now, by statx mount ids (no mountinfo). */
-  sharedState (): Promise<SharedState> {
-    return runAsync(sharedStatePlan(this))
-  }
-
-  sharedStateSync (): SharedState {
-    return runSync(sharedStatePlan(this))
-  }
-
-  /** Copy the shim and its libkrunfw.* siblings into bin/ (SPEC §3). */
-  installShim (shimPath: string, options: InstallShimOptions = {}): Promise<InstallShimResult> {
-    return runAsync(installShimPlan(this.binDir, shimPath, options))
+  /**
+   * Copy the shim and every libkrunfw.* sibling into bin/ (under the box
+   * lock): reflink/clonefile, else copy_file_range, else read/write; each
+   * installed atomically with the source's mode, skipped when unchanged.
+   */
+  async installShim (shimPath: string, options: InstallShimOptions = {}): Promise<InstallShimResult> {
+    return await this.#installShim(shimPath, options).async()
   }
 
   installShimSync (shimPath: string, options: InstallShimOptions = {}): InstallShimResult {
-    return runSync(installShimPlan(this.binDir, shimPath, options))
+    return this.#installShim(shimPath, options).sync()
   }
 
-  * #writeCaPlan (ca: CaMaterial): Plan<void> {
+  #writeCa (ca: CaMaterial): NativeCall<void> {
     if (ca === null || typeof ca !== 'object' || ca.cert === undefined || ca.key === undefined) {
       throw invalidArg('writeCa() needs { cert, key }')
     }
-    const ctx = {
+    return this.#call('boxWriteCa', [material(ca.cert, 'cert'), material(ca.key, 'key')], {
       doing: `cannot write the CA of box ${this.boxId}`,
-      hints: { ENOENT: 'prepare() the box first' },
-    }
-    try {
-      yield * perform(fsMkdir([this.caDir, 0o700], ctx))
-    } catch (e) {
-      if (!(e instanceof LayoutError) || e.code !== 'EEXIST') throw e
-    }
-    yield * perform(fsChmod([this.caDir, 0o700], ctx))
-    yield * perform(fsWriteFileAtomic([this.caKeyPath, ca.key, 0o600], ctx))
-    yield * perform(fsWriteFileAtomic([this.caCertPath, ca.cert, 0o644], ctx))
+      hints: { 'not-prepared': 'prepare() the box first' },
+    }, () => undefined)
   }
 
-  /** ca/ (0700) with cert.pem (0644) and key.pem (0600), each written atomically. */
-  writeCa (ca: CaMaterial): Promise<void> {
-    return runAsync(this.#writeCaPlan(ca))
-  }
+  /** ca/ (0700) with cert.pem (0644) and key.pem (0600), each written atomically, under the box lock. */
+  async writeCa (ca: CaMaterial): Promise<void> { await this.#writeCa(ca).async() }
+  writeCaSync (ca: CaMaterial): void { this.#writeCa(ca).sync() }
 
-  writeCaSync (ca: CaMaterial): void {
-    runSync(this.#writeCaPlan(ca))
-  }
-
-  * #removeSocketLinkBestEffort (): Plan<CleanupResult['socketLink']> {
-    try {
-      return { removed: yield * this.sockets.removePlan() }
-    } catch (e) {
-      if (e instanceof LayoutError) return { removed: false, error: e }
-      throw e
-    }
-  }
-
-  * #cleanupPlan (): Plan<CleanupResult> {
-    let lock
-    try {
-      lock = yield * lockDirPlan(this.root, `box ${this.boxId}`)
-    } catch (e) {
-      if (!(e instanceof LayoutError)) throw e
-      if (e.code === 'ENOENT') {
-        const socketLink = yield * this.#removeSocketLinkBestEffort()
-        return { removed: false, entries: 0, unmounted: 0, socketLink }
+  #cleanup (): NativeCall<CleanupResult> {
+    return this.#call('boxCleanup', [...this.#link], {
+      doing: `cannot clean up box ${this.boxId}`,
+      hints: { 'mount-in-the-way': 'unmount it (as root) and run `boxlite-layout gc`' },
+    }, (r) => {
+      const error = nativeErrorValue(r.linkError, { doing: `cannot remove the socket link ${this.sockets.bindingDir}` })
+      return {
+        removed: r.removed,
+        entries: r.entries,
+        unmounted: r.unmounted,
+        socketLink: { removed: r.linkRemoved, ...(error === undefined ? {} : { error }) },
       }
-      if (e.code !== 'ELOOP' && e.code !== 'ENOTDIR') throw e
-      // Not a directory: a planted symlink or a file. Unlink it, never follow.
-      const gone = yield * perform(nativeOp('removeTree', [path.dirname(this.root), this.boxId, true], {
-        doing: `cannot clean up box ${this.boxId}`,
-      }))
-      const socketLink = yield * this.#removeSocketLinkBestEffort()
-      return { removed: true, entries: gone.entries, unmounted: gone.unmounted, socketLink }
-    }
-    let stats
-    let unmounted = 0
-    let socketLink: CleanupResult['socketLink']
-    try {
-      // Under the lock: a preparer of the same id waiting for it would
-      // otherwise have its fresh link removed by us.
-      socketLink = yield * this.#removeSocketLinkBestEffort()
-      const ctx = { doing: `cannot clean up box ${this.boxId}` }
-      // The common mount first, by name: no tree walk needed to find it.
-      if (yield * perform(nativeOp('unmount', [this.sharedDir], ctx))) unmounted++
-      // Out of sight first: a crash from here on leaves a .trash-* dir that
-      // gc finishes, never a half-removed box under its own id.
-      const parent = path.dirname(this.root)
-      let victim = this.boxId
-      const trash = `${BoxFiles.TRASH_PREFIX}${this.boxId}-${randomPoolBytes(4).toString('hex')}`
-      try {
-        yield * perform(fsRename([this.root, path.join(parent, trash)], ctx))
-        victim = trash
-      } catch (e) {
-        // EBUSY: the box dir is itself a mount point; remove in place.
-        if (!(e instanceof LayoutError) || e.code !== 'EBUSY') throw e
-      }
-      stats = yield * perform(nativeOp('removeTree', [parent, victim, true], {
-        ...ctx,
-        hints: {
-          EBUSY: 'a mount inside the box could not be detached, so nothing below it was deleted; ' +
-            'unmount it (as root) and run `boxlite-layout gc`',
-        },
-      }))
-    } finally {
-      yield * unlockDirPlan(lock)
-    }
-    return { removed: true, entries: stats.entries, unmounted: unmounted + stats.unmounted, socketLink }
+    })
   }
 
   /**
-   * Unmount every mount inside the box, then remove the tree without
-   * following symlinks or crossing into a mount, then the socket link.
-   * Idempotent. EBUSY (nothing below it deleted) if a mount cannot be detached.
+   * Under the box lock: remove the socket link, detach every mount inside
+   * the box, rename it out of sight and remove it without following
+   * symlinks or crossing into a mount. Idempotent. EBUSY (reason
+   * mount-in-the-way, nothing below it deleted) if a mount cannot be detached.
    */
-  cleanup (): Promise<CleanupResult> {
-    return runAsync(this.#cleanupPlan())
+  async cleanup (): Promise<CleanupResult> { return await this.#cleanup().async() }
+  cleanupSync (): CleanupResult { return this.#cleanup().sync() }
+
+  #inspect (): NativeCall<BoxInspection> {
+    return this.#call('boxInspect', [...this.#link], { doing: `cannot inspect box ${this.boxId}` },
+      (r) => inspectionOf(this, r))
   }
 
-  cleanupSync (): CleanupResult {
-    return runSync(this.#cleanupPlan())
+  /**
+   * Everything the layout can say about this box, read without waiting on
+   * anything: shared/ state, the socket link, bin files and whether they
+   * are reflinked, the shim's identity, the exit records.
+   */
+  async inspect (): Promise<BoxInspection> { return await this.#inspect().async() }
+  inspectSync (): BoxInspection { return this.#inspect().sync() }
+}
+
+export function sharedStateOf (s: NativeShared): SharedState {
+  return {
+    kind: s.kind,
+    readOnly: s.kind === 'mount' && s.readOnly,
+    showsMounts: (s.kind === 'mount' || s.kind === 'symlink') && s.showsMounts,
+    ...(s.kind === 'symlink' ? { linkTarget: s.linkTarget } : {}),
+    ...(s.kind === 'directory' ? { empty: s.empty } : {}),
+    ...(s.kind === 'mount' ? { writableSubmounts: s.writableSubmounts } : {}),
   }
 }

@@ -1,51 +1,102 @@
-// One error class for the whole package, shaped like Node's fs errors
-// (SPEC §7): code, errno (negative, as Node reports it), syscall, path, dest,
-// and a message that says what happened and what to do about it.
+// One error class for the whole package, shaped like Node's fs errors:
+// code, errno (negative, as Node reports it), syscall, path, dest, plus a
+// typed `reason` and a message that says what happened and what to do.
+// Native code returns the facts (errno, syscall, paths, reason); this file
+// is where they become the error a person reads. See docs/design.md#errors.
 import os from 'node:os'
-import util from 'node:util'
+
+/**
+ * Why an operation failed, beyond the errno. Stable: scripts may switch on
+ * it. `syscall-failed` is a plain syscall failure that errno and syscall
+ * describe completely.
+ */
+export type LayoutErrorReason =
+  | 'invalid-argument'        // ERR_INVALID_ARG: bad input, refused before touching the disk
+  | 'unsupported-platform'    // ERR_UNSUPPORTED_PLATFORM
+  | 'addon-missing'           // ERR_ADDON_NOT_FOUND
+  | 'syscall-failed'          // errno and syscall say it all
+  | 'symlink'                 // ELOOP: a symlink where a real directory or file must be
+  | 'not-a-directory'         // ENOTDIR
+  | 'not-a-regular-file'      // EINVAL (EISDIR for a directory): a FIFO, device or socket
+  | 'hard-linked'             // EMLINK: a file with more than one link
+  | 'too-large'               // EFBIG: over the size a record can have
+  | 'foreign-owner'           // EPERM: owned by another uid
+  | 'loose-mode'              // EPERM: writable by group or others
+  | 'removed-while-waiting'   // ENOENT: the box or lock went away while we waited for its lock
+  | 'replaced-while-waiting'  // ESTALE: another one took its name while we waited
+  | 'runtime-locked'          // EBUSY: another runtime holds the home
+  | 'box-busy'                // EBUSY: gc found a box locked and left it alone
+  | 'not-allocated'           // ENOENT: a lock id without its file
+  | 'deadlock'                // EDEADLK: waiting for a lock this manager holds
+  | 'ids-exhausted'           // EAGAIN: every lock id is taken
+  | 'different-filesystems'   // EXDEV: tmp, bases and images/disk-images on different filesystems
+  | 'mount-in-the-way'        // EBUSY: a mount could not be detached; nothing below it was touched
+  | 'not-prepared'            // ENOENT: a directory prepare() makes is missing
+  | 'not-isolated'            // EINVAL: mountShared() on a box that does not isolate mounts
+  | 'shared-not-empty'        // ENOTEMPTY: shared/ holds files a mount would hide
+  | 'shared-occupied'         // EEXIST: a file or a foreign symlink at shared/
+  | 'shared-wrong-mount'      // EBUSY: shared/ is a mount, but not of mounts/ read-only
+  | 'read-only-impossible'    // EPERM/ENOTSUP: require: 'read-only' and no privilege to mount
+  | 'no-reflink'              // ENOTSUP/EXDEV: clone mode 'force' where no clone is possible
+  | 'link-occupied'           // EEXIST: something other than a symlink at /tmp/bl-{uid}/{id}
+  | 'socket-path-too-long'    // ENAMETOOLONG: a socket path over sun_path
+  | 'malformed-record'        // EINVAL: a pid file or exit record that does not parse
+  | 'backing-chain'           // ELOOP/EINVAL: a qcow2 backing chain that loops or is too deep
+  | 'tree-moved'              // EAGAIN: a directory moved while it was being removed
+  | 'unsupported'             // ENOTSUP: not on this platform
+
+/** The codes this package documents; any other errno comes through as its name. */
+export type LayoutErrorCode =
+  | 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED_PLATFORM' | 'ERR_ADDON_NOT_FOUND'
+  | 'EACCES' | 'EAGAIN' | 'EBUSY' | 'EDEADLK' | 'EEXIST' | 'EFBIG' | 'EINVAL' | 'EISDIR' | 'ELOOP'
+  | 'EMFILE' | 'EMLINK' | 'ENAMETOOLONG' | 'ENOENT' | 'ENOSPC' | 'ENOSYS' | 'ENOTDIR' | 'ENOTEMPTY'
+  | 'ENOTSUP' | 'EPERM' | 'EROFS' | 'ESTALE' | 'EXDEV' | 'EADDRINUSE' | 'ECONNREFUSED'
+  | `E${Uppercase<string>}`
 
 export interface LayoutErrorInit {
-  code: string
+  code: LayoutErrorCode
+  reason: LayoutErrorReason
   message: string
   errno?: number
   syscall?: string
   path?: string
   dest?: string
-  detail?: string
   cause?: unknown
 }
 
 export class LayoutError extends Error {
   /** `EXDEV`, `EROFS`, `EBUSY`, … or `ERR_INVALID_ARG` for bad input. */
-  readonly code: string
-  /** Negative errno, as in Node's fs errors; absent for argument errors. */
+  readonly code: LayoutErrorCode
+  /** Why, beyond the errno: a documented string (see LayoutErrorReason). */
+  readonly reason: LayoutErrorReason
+  /** Negative errno, as in Node's fs errors; absent for ERR_* codes. */
   readonly errno?: number
   readonly syscall?: string
   readonly path?: string
   readonly dest?: string
-  /** Machine-readable detail from the native side (e.g. `owner=0`). */
-  readonly detail?: string
 
   constructor (init: LayoutErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause })
     this.name = 'LayoutError'
     this.code = init.code
+    this.reason = init.reason
     if (init.errno !== undefined) this.errno = init.errno
     if (init.syscall !== undefined) this.syscall = init.syscall
     if (init.path !== undefined) this.path = init.path
     if (init.dest !== undefined) this.dest = init.dest
-    if (init.detail !== undefined) this.detail = init.detail
   }
 }
 
-/** The fields the native binding puts on the errors it throws. */
+/** The fields the native binding puts on the errors it returns. */
 export interface NativeErrorFields {
   nativeError: true
   errno: number
   syscall?: string
+  reason?: LayoutErrorReason
   path?: string
   dest?: string
-  detail?: string
+  /** What the reason is about: an owner uid, a mode, a holder pid. */
+  value?: number
 }
 
 export function isNativeError (e: unknown): e is NativeErrorFields {
@@ -55,13 +106,14 @@ export function isNativeError (e: unknown): e is NativeErrorFields {
 const DESCRIPTIONS: Record<string, string> = {
   EACCES: 'permission denied',
   EAGAIN: 'resource temporarily unavailable',
-  EBADF: 'bad file descriptor',
   EBUSY: 'resource busy',
   EEXIST: 'file already exists',
+  EFBIG: 'file too large',
   EINVAL: 'invalid argument',
   EISDIR: 'is a directory',
   ELOOP: 'is a symbolic link',
   EMFILE: 'too many open files',
+  EMLINK: 'too many links',
   ENAMETOOLONG: 'name too long',
   ENOENT: 'no such file or directory',
   ENOSPC: 'no space left on device',
@@ -71,11 +123,12 @@ const DESCRIPTIONS: Record<string, string> = {
   ENOTSUP: 'operation not supported',
   EPERM: 'operation not permitted',
   EROFS: 'read-only file system',
+  ESTALE: 'stale: replaced meanwhile',
   EXDEV: 'cross-device link not permitted',
 }
 
-/** What a person can do about an errno, when the caller has nothing better. */
-const GENERIC_HINTS: Record<string, string> = {
+/** What a person can do about an errno, when nothing more specific applies. */
+const ERRNO_HINTS: Record<string, string> = {
   EACCES: 'check the ownership and mode of the path, or run as a user that may write it',
   EPERM: 'this needs privilege (root, or CAP_SYS_ADMIN for mounts)',
   ENOSPC: 'free space on the filesystem holding the path',
@@ -83,77 +136,175 @@ const GENERIC_HINTS: Record<string, string> = {
   EMFILE: 'raise the open-file limit (ulimit -n)',
 }
 
-export function codeForErrno (errno: number): string {
-  if (errno === 95) return 'ENOTSUP' // Linux EOPNOTSUPP == ENOTSUP
-  try {
-    return util.getSystemErrorName(-Math.abs(errno))
-  } catch {
-    return `E${errno}`
+function modeText (mode: number): string {
+  return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`
+}
+
+/** What a reason means for the path it names, and what to do. */
+function describeReason (e: NativeErrorFields): { what: string, hint?: string } | undefined {
+  const p = e.path ?? 'the path'
+  switch (e.reason) {
+    case 'symlink':
+      return {
+        what: `${p} is a symlink where a real directory or file must be (this package never follows one inside a home or box)`,
+        hint: 'find out who made it, then remove it',
+      }
+    case 'not-a-directory':
+      return { what: `${p} is not a directory`, hint: 'remove what is there' }
+    case 'not-a-regular-file':
+      return {
+        what: `${p} is not a regular file (a FIFO, device, socket or directory), so it was neither read nor written`,
+        hint: 'remove it',
+      }
+    case 'hard-linked':
+      return { what: `${p} has ${e.value ?? 'several'} hard links; writing it would change the other names too`, hint: 'remove it' }
+    case 'too-large':
+      return { what: `${p} is larger than the ${e.value ?? ''} bytes such a file holds, so it is not one this package wrote` }
+    case 'foreign-owner':
+      return {
+        what: `${p} is owned by uid ${e.value ?? '?'} (this process runs as uid ${process.getuid?.() ?? '?'}), so that user could redirect what is done inside it`,
+        hint: 'chown it to the user that runs BoxLite (or root), or use another BOXLITE_HOME',
+      }
+    case 'loose-mode':
+      return {
+        what: `${p} has mode ${e.value === undefined ? '?' : modeText(e.value)}: group or others can write it, so they could swap what is inside`,
+        hint: 'run `boxlite-layout prepare` (or prepare()) as its owner to tighten it, or `chmod go-w` it',
+      }
+    case 'removed-while-waiting':
+      return { what: `${p} was removed while we waited for its lock`, hint: 'retry' }
+    case 'replaced-while-waiting':
+      return { what: `${p} was removed and made again while we waited for its lock`, hint: 'retry' }
+    case 'runtime-locked':
+      return {
+        what: `another BoxLite runtime${e.value === undefined ? '' : ` (pid ${e.value})`} holds the home ${e.path === undefined ? '' : e.path.replace(/\/?\.lock$/, '')}`,
+        hint: 'stop it, or use a different BOXLITE_HOME',
+      }
+    case 'box-busy':
+      return { what: `${p} is locked by another process (a runtime or jailer script is working on it)`, hint: 'retry later' }
+    case 'not-allocated':
+      return { what: `${p} does not exist: that lock id is not allocated`, hint: 'allocate() it first' }
+    case 'ids-exhausted':
+      return { what: `every lock id in ${p} is taken` }
+    case 'mount-in-the-way':
+      return {
+        what: `${p} is a mount that could not be detached${e.value === undefined ? '' : ` (${codeForErrno(e.value)})`}, so nothing below it was touched`,
+        hint: 'unmount it as root, then run `boxlite-layout gc`',
+      }
+    case 'not-prepared':
+      return { what: `${p} does not exist`, hint: 'prepare it first' }
+    case 'shared-not-empty':
+      return {
+        what: `${p} holds files, so mounting over it would hide them; it was probably written by a layout without isolateMounts, where the host writes shared/ directly`,
+        hint: 'move its contents into mounts/ or clean the box up',
+      }
+    case 'shared-occupied':
+      return { what: `${p} is a file or a symlink that does not point at mounts/`, hint: 'remove it and retry' }
+    case 'shared-wrong-mount':
+      return {
+        what: `${p} is already a mount, but ${e.value === 1 ? 'a writable one' : 'not of mounts/'}`,
+        hint: 'run unmountShared() (or `boxlite-layout gc`) and mount again',
+      }
+    case 'read-only-impossible':
+      return {
+        what: `a read-only shared mount is not possible here (${e.syscall ?? 'mount'}: ${codeForErrno(e.errno)}), and require: 'read-only' refuses the symlink fallback, which would let the guest write mounts/`,
+        hint: process.platform === 'linux'
+          ? 'run as root, or with CAP_SYS_ADMIN in a user+mount namespace (unshare -Urm)'
+          : 'this platform has no bind mounts',
+      }
+    case 'no-reflink':
+      return {
+        what: e.errno === 18
+          ? 'source and destination are on different filesystems, where no clone is possible'
+          : 'this filesystem cannot reflink (ext4, tmpfs, …)',
+        hint: "use mode 'auto' to copy instead, or put both files on XFS (reflink=1), btrfs or APFS",
+      }
+    case 'link-occupied':
+      return {
+        what: `something other than a symlink occupies ${e.dest ?? p}; this package only ever puts symlinks there`,
+        hint: 'remove it after checking what it is',
+      }
+    case 'tree-moved':
+      return { what: `${p} was moved while it was being removed`, hint: 'retry' }
+    case 'unsupported':
+      return { what: `${e.syscall ?? 'this operation'} is not supported on this platform` }
+    default:
+      return undefined
   }
 }
 
-export function describeCode (code: string): string {
-  return DESCRIPTIONS[code] ?? code.toLowerCase()
+// errno number -> name, from this platform's own table (libuv's map lacks
+// some, ESTALE among them).
+const ERRNO_NAMES = new Map<number, string>()
+for (const [name, value] of Object.entries(os.constants.errno)) {
+  if (!ERRNO_NAMES.has(value)) ERRNO_NAMES.set(value, name)
+}
+ERRNO_NAMES.set(os.constants.errno.ENOTSUP, 'ENOTSUP') // == EOPNOTSUPP on Linux
+
+export function codeForErrno (errno: number): LayoutErrorCode {
+  const n = Math.abs(errno)
+  return (ERRNO_NAMES.get(n) ?? `E${n}`) as LayoutErrorCode
 }
 
-function formatTarget (syscall?: string, path?: string, dest?: string): string {
-  let out = syscall ?? ''
-  if (path !== undefined) out += ` '${path}'`
-  if (dest !== undefined) out += ` -> '${dest}'`
+function where (e: { syscall?: string | undefined, path?: string | undefined, dest?: string | undefined }): string {
+  let out = e.syscall ?? ''
+  if (e.path !== undefined) out += ` '${e.path}'`
+  if (e.dest !== undefined) out += ` -> '${e.dest}'`
   return out.trim()
 }
 
 export interface ErrorContext {
-  /** What we were doing, e.g. "cannot create the box directory". */
+  /** What we were doing, e.g. "cannot prepare box X". */
   doing?: string
-  /** Replaces the generic hint for this code. */
-  hint?: string
-  /** Hints by code; checked before `hint`. */
-  hints?: Record<string, string>
+  /** A better hint for a reason or a code than the generic one. */
+  hints?: Partial<Record<LayoutErrorReason | LayoutErrorCode, string>>
 }
 
-/** Build the public error from a native error (or pass others through). */
+/** The public error for a native error value (anything else passes through). */
 export function toLayoutError (e: unknown, ctx: ErrorContext = {}): unknown {
   if (!isNativeError(e)) return e
   const code = codeForErrno(e.errno)
-  const where = formatTarget(e.syscall, e.path, e.dest)
-  const hint = ctx.hints?.[code] ?? ctx.hint ?? GENERIC_HINTS[code]
-  const head = ctx.doing === undefined ? describeCode(code) : `${ctx.doing}: ${describeCode(code)}`
-  let message = `${code}: ${head}${where === '' ? '' : `, ${where}`}`
-  if (e.detail !== undefined && e.detail !== '') message += ` (${e.detail})`
-  if (hint !== undefined) message += `; ${hint}`
+  const reason: LayoutErrorReason = e.reason ?? 'syscall-failed'
+  const described = describeReason(e)
+  const head = ctx.doing === undefined ? '' : `${ctx.doing}: `
+  const hint = ctx.hints?.[reason] ?? ctx.hints?.[code] ?? described?.hint ?? ERRNO_HINTS[code]
+  const body = described === undefined
+    ? `${DESCRIPTIONS[code] ?? code.toLowerCase()}${where(e) === '' ? '' : `, ${where(e)}`}`
+    : `${described.what}${e.syscall === undefined ? '' : ` (${e.syscall})`}`
   return new LayoutError({
     code,
-    message,
+    reason,
+    message: `${code}: ${head}${body}${hint === undefined ? '' : `; ${hint}`}`,
     errno: -Math.abs(e.errno),
     ...(e.syscall === undefined ? {} : { syscall: e.syscall }),
     ...(e.path === undefined ? {} : { path: e.path }),
     ...(e.dest === undefined ? {} : { dest: e.dest }),
-    ...(e.detail === undefined ? {} : { detail: e.detail }),
   })
 }
 
 /** An error of ours with an errno-style code (not from a syscall). */
-export function layoutError (code: string, message: string, fields: Partial<LayoutErrorInit> = {}): LayoutError {
+export function layoutError (
+  code: LayoutErrorCode, reason: LayoutErrorReason, message: string,
+  fields: Partial<Omit<LayoutErrorInit, 'code' | 'reason' | 'message'>> = {}
+): LayoutError {
   const errno = code.startsWith('ERR_') ? undefined : errnoForCode(code)
-  return new LayoutError({ ...fields, code, message: `${code}: ${message}`, ...(errno === undefined ? {} : { errno }) })
+  return new LayoutError({ ...fields, code, reason, message: `${code}: ${message}`, ...(errno === undefined ? {} : { errno }) })
 }
 
-/** Bad input from the caller: `ERR_INVALID_ARG`, nothing touched on disk. */
+/** Bad input from the caller: ERR_INVALID_ARG, nothing touched on disk. */
 export function invalidArg (message: string): LayoutError {
-  return new LayoutError({ code: 'ERR_INVALID_ARG', message: `ERR_INVALID_ARG: ${message}` })
+  return new LayoutError({ code: 'ERR_INVALID_ARG', reason: 'invalid-argument', message: `ERR_INVALID_ARG: ${message}` })
 }
 
-/** Node's fs errors (ENOENT from fs.*) are re-labelled, keeping their fields. */
+/** Node's own fs and net errors (from listenUnix and the like), re-labelled. */
 export function fromNodeError (e: unknown, ctx: ErrorContext = {}): unknown {
   if (!(e instanceof Error) || typeof (e as NodeJS.ErrnoException).errno !== 'number') return e
-  const ne = e as NodeJS.ErrnoException
+  const ne = e as NodeJS.ErrnoException & { dest?: string }
   return toLayoutError({
     nativeError: true,
     errno: Math.abs(ne.errno!),
     ...(ne.syscall === undefined ? {} : { syscall: ne.syscall }),
     ...(ne.path === undefined ? {} : { path: ne.path }),
-    ...((ne as { dest?: string }).dest === undefined ? {} : { dest: (ne as { dest?: string }).dest! }),
+    ...(ne.dest === undefined ? {} : { dest: ne.dest }),
   }, ctx)
 }
 

@@ -1,19 +1,24 @@
-// The shim's exit record (SPEC §6), byte-compatible with BoxLite's ExitInfo:
-// JSON tagged by "type", the tag first, as serde writes an internally tagged
+// The shim's exit record, byte-compatible with BoxLite's ExitInfo: JSON
+// tagged by "type", the tag first, as serde writes an internally tagged
 // enum:
 //   {"type":"signal","exit_code":134,"signal":"SIGABRT"}
 //   {"type":"panic","exit_code":101,"message":"…","location":"main.rs:42:5"}
 //   {"type":"error","exit_code":1,"message":"…"[,"error_kind":"unsupported"]}
 // error_kind is omitted for "engine" (the historical record), and a kind this
 // version does not know reads as "engine" so a newer shim's record stays
-// readable. Plus the container's exit.json: {"exit_code":N}.
+// readable. Plus the container's exit.json: {"exit_code":N}. Both files are
+// written by others (the shim, the guest): read capped and without blocking,
+// and never quoted back in messages.
 import os from 'node:os'
-import { layoutError, LayoutError, invalidArg } from './errors.ts'
-import { fsReadFile, fsRename, fsWriteFileAtomic } from './fs-effects.ts'
-import { perform, runAsync, runSync, type Plan } from './native.ts'
+import { invalidArg, layoutError, type LayoutError } from './errors.ts'
+import { nativeCall, type NativeCall } from './native.ts'
+import { splitLast } from './paths.ts'
+import type { FilePlace } from './pid-file.ts'
 
 export const SIGNAL_EXIT_BASE = 128
 export const PANIC_EXIT_CODE = 101
+/** The most an exit record may hold; a larger file is not one the shim wrote. */
+export const EXIT_RECORD_CAP = 64 * 1024
 
 export type ExitErrorKind = 'engine' | 'unsupported'
 
@@ -29,26 +34,30 @@ export interface ContainerExit {
 const KNOWN_KINDS = new Set<ExitErrorKind>(['engine', 'unsupported'])
 
 function malformed (file: string, why: string): LayoutError {
-  return layoutError('EINVAL', `${file} is not a valid exit record: ${why}`, { path: file })
+  return layoutError('EINVAL', 'malformed-record', `${file} is not a valid exit record: ${why}`, { path: file })
 }
 
 function int32 (v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31
 }
 
-/** Parse an exit record; a malformed one is EINVAL (typed), never a crash. */
-export function parseExitRecord (text: string, file = 'exit'): ExitRecord {
-  let raw: unknown
+function json (text: string, file: string): unknown {
   try {
-    raw = JSON.parse(text)
-  } catch (e) {
-    throw malformed(file, `not JSON (${(e as Error).message})`)
+    return JSON.parse(text)
+  } catch {
+    return malformed(file, `not JSON (${text.length} bytes)`)
   }
+}
+
+/** Parse an exit record; a malformed one is EINVAL (malformed-record), never a crash. */
+export function parseExitRecord (text: string, file = 'exit'): ExitRecord {
+  const raw = json(text, file)
+  if (raw instanceof Error) throw raw
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw malformed(file, 'not a JSON object')
   const r = raw as Record<string, unknown>
   if (!int32(r.exit_code)) throw malformed(file, 'exit_code is missing or not an integer')
   const str = (key: string): string => {
-    if (typeof r[key] !== 'string') throw malformed(file, `${String(r.type)} record without a string "${key}"`)
+    if (typeof r[key] !== 'string') throw malformed(file, `a ${String(r.type)} record needs a string "${key}"`)
     return r[key] as string
   }
   switch (r.type) {
@@ -67,7 +76,7 @@ export function parseExitRecord (text: string, file = 'exit'): ExitRecord {
       }
     }
     default:
-      throw malformed(file, `unknown type ${JSON.stringify(r.type)}`)
+      throw malformed(file, 'type is not signal, panic or error')
   }
 }
 
@@ -98,46 +107,11 @@ export function signalExit (signal: NodeJS.Signals): ExitRecord {
   return { type: 'signal', exitCode: SIGNAL_EXIT_BASE + n, signal }
 }
 
-/** Read and parse a record file; null when there is none. */
-function * readRecordPlan<T> (file: string, what: string, parse: (text: string, file: string) => T): Plan<T | null> {
-  let text: string
-  try {
-    text = yield * perform(fsReadFile([file], { doing: `cannot read the ${what}` }))
-  } catch (e) {
-    if (e instanceof LayoutError && e.code === 'ENOENT') return null
-    throw e
-  }
-  return parse(text, file)
-}
-
-export function readExitPlan (file: string): Plan<ExitRecord | null> {
-  return readRecordPlan(file, 'exit record', parseExitRecord)
-}
-
-export function * writeExitPlan (file: string, record: ExitRecord): Plan<void> {
-  yield * perform(fsWriteFileAtomic([file, formatExitRecord(record), 0o644], { doing: 'cannot write the exit record' }))
-}
-
-/** exit -> exit.previous (one slot: the older one is replaced). */
-export function * rotateExitPlan (file: string, previous: string): Plan<boolean> {
-  try {
-    yield * perform(fsRename([file, previous], { doing: 'cannot rotate the exit record' }))
-    return true
-  } catch (e) {
-    if (e instanceof LayoutError && e.code === 'ENOENT') return false
-    throw e
-  }
-}
-
 export function parseContainerExit (text: string, file = 'exit.json'): ContainerExit {
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch (e) {
-    throw layoutError('EINVAL', `${file} is not JSON (${(e as Error).message})`, { path: file })
-  }
+  const raw = json(text, file)
+  if (raw instanceof Error) throw raw
   const code = (raw as { exit_code?: unknown } | null)?.exit_code
-  if (!int32(code)) throw layoutError('EINVAL', `${file} has no integer exit_code`, { path: file })
+  if (!int32(code)) throw malformed(file, 'no integer exit_code')
   return { exitCode: code }
 }
 
@@ -146,33 +120,53 @@ export function formatContainerExit (exit: ContainerExit): string {
   return JSON.stringify({ exit_code: exit.exitCode })
 }
 
-export function readContainerExitPlan (file: string): Plan<ContainerExit | null> {
-  return readRecordPlan(file, 'container exit record', parseContainerExit)
-}
-
-export function * writeContainerExitPlan (file: string, exit: ContainerExit): Plan<void> {
-  yield * perform(fsWriteFileAtomic([file, formatContainerExit(exit), 0o644], { doing: 'cannot write the container exit record' }))
-}
-
 /** The exit records of one box: exit and exit.previous. */
 export class ExitFile {
   readonly path: string
   readonly previousPath: string
+  readonly #dir: FilePlace['dir']
+  readonly #name: string
+  readonly #previousName: string
 
-  constructor (file: string, previousFile: string) {
+  constructor (file: string, previousFile: string, place?: { dir: FilePlace['dir'] }) {
+    if (typeof file !== 'string' || !file.startsWith('/') || typeof previousFile !== 'string') {
+      throw invalidArg('ExitFile needs absolute paths')
+    }
+    const [dir, name] = splitLast(file)
+    const [previousDir, previousName] = splitLast(previousFile)
+    if (previousDir !== dir) throw invalidArg('exit and exit.previous must be in one directory (the rotation is a rename)')
     this.path = file
     this.previousPath = previousFile
+    this.#dir = place?.dir ?? [dir, '']
+    this.#name = name
+    this.#previousName = previousName
   }
 
-  /** The record, or null when the shim left none; EINVAL if malformed. */
-  read (): Promise<ExitRecord | null> { return runAsync(readExitPlan(this.path)) }
-  readSync (): ExitRecord | null { return runSync(readExitPlan(this.path)) }
-  readPrevious (): Promise<ExitRecord | null> { return runAsync(readExitPlan(this.previousPath)) }
-  readPreviousSync (): ExitRecord | null { return runSync(readExitPlan(this.previousPath)) }
-  /** Write atomically (what a shim's handler would write). */
-  write (record: ExitRecord): Promise<void> { return runAsync(writeExitPlan(this.path, record)) }
-  writeSync (record: ExitRecord): void { runSync(writeExitPlan(this.path, record)) }
-  /** Move exit to exit.previous; false when there was no exit record. */
-  rotate (): Promise<boolean> { return runAsync(rotateExitPlan(this.path, this.previousPath)) }
-  rotateSync (): boolean { return runSync(rotateExitPlan(this.path, this.previousPath)) }
+  #read (name: string, file: string): NativeCall<ExitRecord | null> {
+    return nativeCall('fileRead', [...this.#dir, name, EXIT_RECORD_CAP], { doing: `cannot read the exit record ${file}` },
+      (text) => text === null ? null : parseExitRecord(text, file))
+  }
+
+  /** The record, or null when the shim left none; EINVAL (malformed-record) if it does not parse. */
+  async read (): Promise<ExitRecord | null> { return await this.#read(this.#name, this.path).async() }
+  readSync (): ExitRecord | null { return this.#read(this.#name, this.path).sync() }
+  async readPrevious (): Promise<ExitRecord | null> { return await this.#read(this.#previousName, this.previousPath).async() }
+  readPreviousSync (): ExitRecord | null { return this.#read(this.#previousName, this.previousPath).sync() }
+
+  #write (record: ExitRecord): NativeCall<void> {
+    return nativeCall('fileWrite', [...this.#dir, this.#name, formatExitRecord(record), 0o644],
+      { doing: `cannot write the exit record ${this.path}` }, () => undefined)
+  }
+
+  /** Write atomically (what a shim's handler writes). */
+  async write (record: ExitRecord): Promise<void> { await this.#write(record).async() }
+  writeSync (record: ExitRecord): void { this.#write(record).sync() }
+
+  #rotate (): NativeCall<boolean> {
+    return nativeCall('fileRename', [...this.#dir, this.#name, this.#previousName], { doing: `cannot rotate ${this.path}` })
+  }
+
+  /** Move exit to exit.previous (one slot); false when there was no exit record. */
+  async rotate (): Promise<boolean> { return await this.#rotate().async() }
+  rotateSync (): boolean { return this.#rotate().sync() }
 }

@@ -1,10 +1,12 @@
-// Filesystem facts (SPEC §5): one native call each, never mountinfo.
-import { callNative, nativeOp, perform, runAsync, runSync, type NativeSameFilesystem, type Plan } from './native.ts'
+// Filesystem facts: one native call each, never mountinfo.
 import { invalidArg } from './errors.ts'
+import { nativeCall, type NativeCall } from './native.ts'
 
 export interface FsFacts {
   /** st_dev as Node's fs.Stats reports it (comparable with fs.statSync().dev). */
   dev: number
+  /** "major:minor" */
+  device: string
   devMajor: number
   devMinor: number
   /** statx STATX_MNT_ID; null on kernels (or macOS) that have none. */
@@ -32,11 +34,15 @@ export function makeDev (major: number, minor: number): number {
   return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 2 ** 32
 }
 
-function * probePlan (path: string): Plan<FsFacts> {
-  if (typeof path !== 'string' || path === '') throw invalidArg('probe() needs a path')
-  const f = yield * perform(nativeOp('probe', [path], { doing: 'cannot probe the filesystem' }))
-  return {
+function checkPath (p: unknown, what: string): string {
+  if (typeof p !== 'string' || p === '') throw invalidArg(`${what} needs a path`)
+  return p
+}
+
+function probeCall (path: string): NativeCall<FsFacts> {
+  return nativeCall('probe', [checkPath(path, 'probe()')], { doing: 'cannot probe the filesystem' }, (f) => ({
     dev: makeDev(f.devMajor, f.devMinor),
+    device: f.device,
     devMajor: f.devMajor,
     devMinor: f.devMinor,
     mountId: f.mountId,
@@ -46,62 +52,40 @@ function * probePlan (path: string): Plan<FsFacts> {
     nodev: f.nodev,
     noexec: f.noexec,
     isMountRoot: f.isMountRoot,
-  }
+  }))
 }
 
-function checkPaths (paths: string[]): void {
-  if (!Array.isArray(paths) || paths.length === 0 || paths.some((p) => typeof p !== 'string' || p === '')) {
-    throw invalidArg('sameFilesystem() needs a non-empty array of paths')
-  }
-}
+/** Device, mount id, filesystem type and mount flags of path. */
+export async function probe (path: string): Promise<FsFacts> { return await probeCall(path).async() }
+export function probeSync (path: string): FsFacts { return probeCall(path).sync() }
 
-const SAME_FS_CTX = { doing: 'cannot compare filesystems' }
-
-function sameFilesystemResult (paths: string[], r: NativeSameFilesystem): SameFilesystemResult {
-  const devices = r.devices
-  if (r.same) return { same: true, paths: [...paths], devices, odd: null }
-  // The odd one out is measured against the majority, so with tmp on its
-  // own tmpfs the answer is tmp, not whichever path happens to come second.
+/** The result for paths whose devices are known: the odd one is off the majority's device. */
+export function sameFilesystemOf (paths: string[], devices: string[]): SameFilesystemResult {
   const counts = new Map<string, number>()
   for (const d of devices) counts.set(d, (counts.get(d) ?? 0) + 1)
   let majority = devices[0]!
   for (const d of devices) if (counts.get(d)! > counts.get(majority)!) majority = d
   const index = devices.findIndex((d) => d !== majority)
   return {
-    same: r.same,
+    same: index < 0,
     paths: [...paths],
     devices,
     odd: index < 0 ? null : { index, path: paths[index]!, device: devices[index]! },
   }
 }
 
-export function * sameFilesystemPlan (paths: string[]): Plan<SameFilesystemResult> {
-  checkPaths(paths)
-  return sameFilesystemResult(paths, yield * perform(nativeOp('sameFilesystem', [paths], SAME_FS_CTX)))
+function sameFilesystemCall (paths: string[]): NativeCall<SameFilesystemResult> {
+  if (!Array.isArray(paths) || paths.length === 0) throw invalidArg('sameFilesystem() needs a non-empty array of paths')
+  for (const p of paths) checkPath(p, 'sameFilesystem()')
+  return nativeCall('sameFilesystem', [paths], { doing: 'cannot compare filesystems' }, (devices) => sameFilesystemOf(paths, devices))
 }
 
-export function probeSync (path: string): FsFacts {
-  return runSync(probePlan(path))
-}
+/** Whether all paths are on one filesystem, in one native call; names the odd one out. */
+export async function sameFilesystem (paths: string[]): Promise<SameFilesystemResult> { return await sameFilesystemCall(paths).async() }
+export function sameFilesystemSync (paths: string[]): SameFilesystemResult { return sameFilesystemCall(paths).sync() }
 
-export function probe (path: string): Promise<FsFacts> {
-  return runAsync(probePlan(path))
-}
-
-/** Whether all paths are on one filesystem, in one native call. */
-export function sameFilesystemSync (paths: string[]): SameFilesystemResult {
-  // Direct, not through a plan: this is called on hot paths.
-  checkPaths(paths)
-  return sameFilesystemResult(paths, callNative((b) => b.sameFilesystem(paths), SAME_FS_CTX))
-}
-
-export function sameFilesystem (paths: string[]): Promise<SameFilesystemResult> {
-  return runAsync(sameFilesystemPlan(paths))
-}
-
-function * sharesExtentsPlan (path: string): Plan<boolean | null> {
-  if (typeof path !== 'string' || path === '') throw invalidArg('sharesExtents() needs a path')
-  return yield * perform(nativeOp('extentsShared', [path], { doing: 'cannot read the extent map' }))
+function extentsCall (path: string): NativeCall<boolean | null> {
+  return nativeCall('extentsShared', [checkPath(path, 'sharesExtents()')], { doing: 'cannot read the extent map' })
 }
 
 /**
@@ -109,10 +93,5 @@ function * sharesExtentsPlan (path: string): Plan<boolean | null> {
  * was reflinked from), read from the kernel's extent map (FIEMAP). null when
  * the filesystem cannot say (tmpfs, macOS).
  */
-export function sharesExtents (path: string): Promise<boolean | null> {
-  return runAsync(sharesExtentsPlan(path))
-}
-
-export function sharesExtentsSync (path: string): boolean | null {
-  return runSync(sharesExtentsPlan(path))
-}
+export async function sharesExtents (path: string): Promise<boolean | null> { return await extentsCall(path).async() }
+export function sharesExtentsSync (path: string): boolean | null { return extentsCall(path).sync() }

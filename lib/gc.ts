@@ -1,18 +1,18 @@
-// gc (SPEC §2, §10): repair what a crashed or killed runtime left behind.
-// Runs under the runtime lock, so no other runtime is mid-operation; boxes
-// whose shim is still alive (verified or legacy pid identity) are left alone.
-// Reads /proc/self/mountinfo to find mounts: gc is not a hot path.
-import fs from 'node:fs'
-import path from 'node:path'
-import { BoxFiles } from './box.ts'
+// gc: repair what a crashed or killed runtime left behind. It runs under the
+// runtime lock (no other runtime is mid-operation), never creates or
+// repairs the home, and leaves alone every box whose shim may be alive:
+// verified or legacy identity, or a pid file it cannot read (fail safe).
+//
+// One native scan gathers every fact (gcScan); the decisions below are
+// plain TypeScript; each repair is one native call beneath the home's fds.
+// The sync and Promise forms run the same plan, step by step.
 import { LayoutError } from './errors.ts'
-import { isValidId } from './ids.ts'
-import { lockDirPlan, unlockDirPlan, type HeldDirLock } from './dir-lock.ts'
-import { RuntimeLock } from './locks.ts'
-import { immediate, nativeOp, perform, type Plan } from './native.ts'
-import { identityPlan } from './pid-file.ts'
-import { currentUid, socketLinkParent } from './sockets.ts'
 import type { HomeLayout } from './home.ts'
+import { RuntimeLock } from './locks.ts'
+import { nativeCall, nativeErrorValue, type NativeCall, type NativeGcScan } from './native.ts'
+import { joinPath } from './paths.ts'
+import { identityOfRead } from './pid-file.ts'
+import { currentUid, socketLinkParent, sweepLinksCall } from './sockets.ts'
 
 export interface GcOptions {
   /** Report what would be done; change nothing (and take no lock). */
@@ -38,181 +38,179 @@ export interface GcAction {
   error?: string
 }
 
+/** Something gc saw and deliberately left alone, or could not look at. */
+export interface GcWarning {
+  kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'links'
+  path: string
+  reason: string
+}
+
 export interface GcReport {
   home: string
   dryRun: boolean
   actions: GcAction[]
-  /** Boxes left alone because their shim is alive. */
+  /** Boxes left alone because their shim is (or may be) alive. */
   liveBoxes: string[]
+  warnings: GcWarning[]
 }
 
-// bin/.{name}.blx-{16 hex}: a shim copy interrupted before its rename.
-const PARTIAL_COPY = /^\..+\.blx-[0-9a-f]{16}$/
+type Pending = Omit<GcAction, 'done' | 'error'>
 
-function * attempt (report: GcReport, action: Omit<GcAction, 'done'>, run: () => Plan<unknown>): Plan<void> {
-  if (report.dryRun) {
-    report.actions.push({ ...action, done: false })
-    return
+/** One repair: the actions it stands for and the native call that does them. */
+interface Step {
+  pending: Pending[]
+  call: NativeCall<GcAction[]>
+}
+
+function remove (home: HomeLayout, relDir: string, name: string, action: Pending): Step {
+  return {
+    pending: [action],
+    call: nativeCall('gcRemove', [home.home, relDir, name], { doing: `cannot remove ${action.path}` },
+      () => [{ ...action, done: true }]),
   }
-  try {
-    yield * run()
-    report.actions.push({ ...action, done: true })
-  } catch (e) {
-    if (!(e instanceof LayoutError)) throw e
-    report.actions.push({ ...action, done: false, error: e.message })
-  }
 }
 
-function * listDir (dir: string): Plan<string[]> {
-  return yield * perform(immediate(() => {
-    try {
-      return fs.readdirSync(dir).sort()
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return []
-      throw e
-    }
-  }))
+interface Plan {
+  report: GcReport
+  steps: Step[]
 }
 
-function * liveBoxesPlan (home: HomeLayout, ids: string[]): Plan<Set<string>> {
+function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean): Plan {
+  const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [], warnings: [] }
   const live = new Set<string>()
-  for (const id of ids) {
-    const who = yield * identityPlan(home.box(id).pidFilePath)
-    if (who.identity !== 'absent') live.add(id)
+  for (const b of scan.boxes) {
+    const path = joinPath(home.boxesDir, b.name)
+    if (b.kind === 'stray') {
+      report.warnings.push({ kind: 'stray', path, reason: 'not a box (a file, a link or a name that is not an id): left alone' })
+      continue
+    }
+    if (b.kind !== 'box') continue
+    const unreadable = nativeErrorValue(b.pidError)
+    if (unreadable !== undefined) {
+      live.add(b.name)
+      report.warnings.push({ kind: 'unreadable-pid', path, reason: `counted as live: ${unreadable.message}` })
+    } else if (identityOfRead(b.pid, joinPath(path, 'shim.pid')).identity !== 'absent') {
+      live.add(b.name)
+    }
   }
-  return live
+  report.liveBoxes = [...live].sort()
+  const steps: Step[] = []
+
+  // 1. Mounts inside boxes no live shim owns, and inside trash. A box is
+  // try-locked first (a jailer script may be mounting it right now); each
+  // mount is reached without symlinks and checked against its id.
+  const byOwner = new Map<string, NativeGcScan['mounts']>()
+  for (const m of scan.mounts) {
+    if (live.has(m.owner)) continue
+    byOwner.set(m.owner, [...(byOwner.get(m.owner) ?? []), m])
+  }
+  for (const [owner, mounts] of byOwner) {
+    const trash = owner.startsWith('.trash-')
+    const reason = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
+    const pending = mounts.map((m) => ({ kind: 'unmount' as const, path: joinPath(home.boxesDir, m.rel), reason }))
+    steps.push({
+      pending,
+      call: nativeCall('gcUnmount', [home.home, owner, !trash, mounts.map((m) => m.rel), mounts.map((m) => m.mountId)],
+        { doing: `cannot unmount inside ${joinPath(home.boxesDir, owner)}` },
+        (results) => results.map((r, i) => {
+          const error = nativeErrorValue(r.error)
+          return { ...pending[i]!, done: r.detached, ...(error === undefined ? {} : { error: error.message }) }
+        })),
+    })
+  }
+  // 2. Boxes whose cleanup was interrupted after the rename to .trash-*.
+  for (const b of scan.boxes.filter((e) => e.kind === 'trash')) {
+    steps.push(remove(home, 'boxes', b.name,
+      { kind: 'remove-trash', path: joinPath(home.boxesDir, b.name), reason: 'box removal was interrupted' }))
+  }
+  // 3. Shim copies interrupted before their rename into bin/.
+  for (const b of scan.boxes.filter((e) => e.kind === 'box' && !live.has(e.name))) {
+    for (const name of b.partialCopies) {
+      steps.push(remove(home, `boxes/${b.name}/bin`, name,
+        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'bin', name), reason: 'a shim install was interrupted' }))
+    }
+  }
+  // 4. Staging leftovers in tmp/: nobody stages while we hold the lock.
+  for (const name of scan.tmpEntries) {
+    steps.push(remove(home, 'tmp', name,
+      { kind: 'remove-tmp', path: joinPath(home.tmpDir, name), reason: 'staging leftover (no runtime holds the home)' }))
+  }
+  return { report, steps }
 }
 
-function danglingLinks (dir: string): string[] {
-  const out: string[] = []
-  let names: string[]
-  try {
-    names = fs.readdirSync(dir)
-  } catch {
-    return out
-  }
-  for (const name of names) {
-    const p = path.join(dir, name)
-    try {
-      if (!fs.lstatSync(p).isSymbolicLink()) continue
-      fs.statSync(p)
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'ENOTDIR') out.push(name)
-    }
-  }
-  return out.sort()
+function linkActions (parent: string, names: string[], done: boolean): GcAction[] {
+  return names.map((name) => ({ kind: 'remove-link', path: `${parent}/${name}`, reason: 'dangling socket link', done }))
 }
 
-export function * gcPlan (home: HomeLayout, options: GcOptions = {}): Plan<GcReport> {
-  const dryRun = options.dryRun ?? false
-  let ownLock: RuntimeLock | undefined
-  if (!dryRun && (options.runtimeLock === undefined || !options.runtimeLock.held || options.runtimeLock.home !== home.home)) {
-    ownLock = yield * perform(immediate(() => RuntimeLock.acquire(home.home)))
+function failed (step: Step, e: unknown, report: GcReport): void {
+  if (!(e instanceof LayoutError)) throw e
+  if (e.reason === 'box-busy') report.warnings.push({ kind: 'box-busy', path: e.path ?? '', reason: e.message })
+  report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e.message })))
+}
+
+function ownLockNeeded (home: HomeLayout, options: GcOptions): boolean {
+  const lock = options.runtimeLock
+  return options.dryRun !== true && (lock === undefined || !lock.held || lock.home !== home.home)
+}
+
+function scanCall (home: HomeLayout, uid: number): NativeCall<NativeGcScan> {
+  return nativeCall('gcScan', [home.home, socketLinkParent(uid), uid, ''], {
+    doing: `cannot collect garbage in ${home.home}`,
+    hints: { 'not-prepared': 'there is no BoxLite home there: check --home / BOXLITE_HOME (gc never creates one)' },
+  })
+}
+
+/**
+ * The plan for one scan, with the dry run already answered: a dry run's
+ * report is complete here, a real run's lacks what its steps will add.
+ */
+function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boolean): Plan {
+  const parent = socketLinkParent(uid)
+  const p = plan(home, scan, dryRun)
+  const linksError = nativeErrorValue(scan.linksError)
+  if (linksError !== undefined) p.report.warnings.push({ kind: 'links', path: parent, reason: linksError.message })
+  if (dryRun) {
+    p.report.actions.push(...p.steps.flatMap((s) => s.pending.map((a) => ({ ...a, done: false }))))
+    p.report.actions.push(...linkActions(parent, scan.danglingLinks, false))
+    p.steps = []
+  } else if (linksError === undefined) {
+    p.steps.push({ pending: [], call: sweepLinksCall(uid, false).map((names) => linkActions(parent, names, true)) })
   }
+  return p
+}
+
+export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<GcReport> {
+  const uid = options.uid ?? currentUid()
+  const lock = ownLockNeeded(home, options) ? await RuntimeLock.acquire(home.home) : undefined
   try {
-    const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [] }
-    const entries = yield * listDir(home.boxesDir)
-    const ids = entries.filter(isValidId)
-    const live = yield * liveBoxesPlan(home, ids)
-    report.liveBoxes = [...live].sort()
-
-    // 1. Mounts inside boxes no live shim owns, and inside trash. Each box
-    // is locked first (a jailer script may be mounting it right now), and
-    // each mount is detached through fds, its id checked against the
-    // listing, so a path swapped since then cannot redirect the unmount.
-    const boxesReal = fs.existsSync(home.boxesDir) ? fs.realpathSync(home.boxesDir) : undefined
-    const mounts = boxesReal === undefined
-      ? []
-      : yield * perform(nativeOp('mountsUnder', [boxesReal], { doing: 'cannot list mounts' }))
-    const byOwner = new Map<string, typeof mounts>()
-    for (const m of mounts) {
-      const owner = path.relative(boxesReal!, m.mountPoint).split(path.sep)[0] ?? ''
-      if (owner === '' || live.has(owner)) continue
-      const list = byOwner.get(owner)
-      if (list === undefined) byOwner.set(owner, [m])
-      else list.push(m)
-    }
-    for (const [owner, owned] of byOwner) {
-      const trash = owner.startsWith(BoxFiles.TRASH_PREFIX)
-      const reason = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
-      let lock: HeldDirLock | undefined
-      if (!dryRun && !trash) {
-        try {
-          lock = yield * lockDirPlan(path.join(home.boxesDir, owner), `box ${owner}`)
-        } catch (e) {
-          if (!(e instanceof LayoutError)) throw e
-        }
-      }
+    const { report, steps } = begin(home, await scanCall(home, uid).async(), uid, options.dryRun === true)
+    for (const step of steps) {
       try {
-        for (const m of owned) {
-          const rel = path.relative(boxesReal!, m.mountPoint)
-          yield * attempt(report, { kind: 'unmount', path: m.mountPoint, reason }, function * () {
-            yield * perform(nativeOp('unmountBeneath', [boxesReal!, rel, m.mountId], { doing: `cannot unmount ${m.mountPoint}` }))
-          })
-        }
-      } finally {
-        if (lock !== undefined) yield * unlockDirPlan(lock)
-      }
-    }
-
-    // 2. Boxes whose cleanup was interrupted after the rename to .trash-*.
-    for (const name of entries.filter((n) => n.startsWith(BoxFiles.TRASH_PREFIX))) {
-      yield * attempt(report, {
-        kind: 'remove-trash',
-        path: path.join(home.boxesDir, name),
-        reason: 'box removal was interrupted',
-      }, function * () {
-        yield * perform(nativeOp('removeTree', [home.boxesDir, name, true], { doing: `cannot remove ${name}` }))
-      })
-    }
-
-    // 3. Shim copies interrupted before their rename into bin/.
-    for (const id of ids) {
-      if (live.has(id)) continue
-      const bin = home.box(id).binDir
-      for (const name of (yield * listDir(bin)).filter((n) => PARTIAL_COPY.test(n))) {
-        yield * attempt(report, {
-          kind: 'remove-partial-copy',
-          path: path.join(bin, name),
-          reason: 'a shim install was interrupted',
-        }, function * () {
-          yield * perform(nativeOp('removeTree', [bin, name, false], { doing: `cannot remove ${name}` }))
-        })
-      }
-    }
-
-    // 4. Staging leftovers in tmp/: nobody stages while we hold the lock.
-    for (const name of yield * listDir(home.tmpDir)) {
-      yield * attempt(report, {
-        kind: 'remove-tmp',
-        path: path.join(home.tmpDir, name),
-        reason: 'staging leftover (no runtime holds the home)',
-      }, function * () {
-        yield * perform(nativeOp('removeTree', [home.tmpDir, name, true], { doing: `cannot remove ${name}` }))
-      })
-    }
-
-    // 5. Dangling socket links in /tmp/bl-{uid}.
-    const uid = options.uid ?? currentUid()
-    const linkDir = socketLinkParent(uid)
-    if (dryRun) {
-      for (const name of danglingLinks(linkDir)) {
-        report.actions.push({ kind: 'remove-link', path: path.join(linkDir, name), reason: 'dangling socket link', done: false })
-      }
-    } else {
-      try {
-        const removed = yield * perform(nativeOp('sweepDanglingLinks', [linkDir, uid], { doing: 'cannot sweep socket links' }))
-        for (const name of removed) {
-          report.actions.push({ kind: 'remove-link', path: path.join(linkDir, name), reason: 'dangling socket link', done: true })
-        }
+        report.actions.push(...await step.call.async())
       } catch (e) {
-        if (!(e instanceof LayoutError)) throw e
-        report.actions.push({ kind: 'remove-link', path: linkDir, reason: 'dangling socket links', done: false, error: e.message })
+        failed(step, e, report)
       }
     }
     return report
   } finally {
-    ownLock?.release()
+    lock?.release()
+  }
+}
+
+export function gcSync (home: HomeLayout, options: GcOptions = {}): GcReport {
+  const uid = options.uid ?? currentUid()
+  const lock = ownLockNeeded(home, options) ? RuntimeLock.acquireSync(home.home) : undefined
+  try {
+    const { report, steps } = begin(home, scanCall(home, uid).sync(), uid, options.dryRun === true)
+    for (const step of steps) {
+      try {
+        report.actions.push(...step.call.sync())
+      } catch (e) {
+        failed(step, e, report)
+      }
+    }
+    return report
+  } finally {
+    lock?.release()
   }
 }

@@ -1,15 +1,16 @@
-// HomeLayout (SPEC §1): the top of BoxLite's on-disk layout.
-import fs from 'node:fs'
+// HomeLayout: the top of BoxLite's on-disk layout, its paths (joined as
+// BoxLite joins them) and the operations on the home as a whole.
 import os from 'node:os'
 import path from 'node:path'
-import { BoxLayout, type BoxLayoutOptions } from './box.ts'
+import { BoxLayout, homeAnchor, type BoxLayoutOptions } from './box.ts'
 import { invalidArg, layoutError } from './errors.ts'
-import { sameFilesystemPlan, type SameFilesystemResult } from './fs-facts.ts'
-import { gcPlan, type GcOptions, type GcReport } from './gc.ts'
-import { isValidId, validateBoxId } from './ids.ts'
+import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
+import { gc, gcSync, type GcOptions, type GcReport } from './gc.ts'
+import { validateBoxId } from './ids.ts'
 import { ImageLayout } from './image.ts'
 import { LockManager, RuntimeLock } from './locks.ts'
-import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+import { nativeCall, type NativeCall, type NativeHomeResult } from './native.ts'
+import { joinPath } from './paths.ts'
 
 export const HomeDirs = {
   BOXLITE_DIR: '.boxlite',
@@ -25,7 +26,7 @@ export const HomeDirs = {
 } as const
 
 export interface HomeLayoutOptions {
-  /** The home directory; default: $BOXLITE_HOME, else $HOME/.boxlite. */
+  /** The home directory, kept as given; default: $BOXLITE_HOME, else $HOME/.boxlite. */
   home?: string
   /** Environment to resolve the default home from (default process.env). */
   env?: NodeJS.ProcessEnv
@@ -39,26 +40,37 @@ export interface HomeLayoutOptions {
 }
 
 function requireAbsolute (p: string, source: string): string {
-  if (!path.isAbsolute(p)) {
+  if (typeof p !== 'string' || !path.isAbsolute(p)) {
     throw invalidArg(`${source} must be an absolute path; got ${JSON.stringify(p)}. ` +
       'A relative home would move with the working directory')
   }
   if (p.includes('\0')) throw invalidArg(`${source} contains a NUL byte`)
-  return path.normalize(p).replace(/(.)\/+$/, '$1')
+  return p
 }
 
-/** BOXLITE_HOME if set and non-empty, else $HOME/.boxlite. Relative: error. */
+/**
+ * BOXLITE_HOME when set (an empty one is a relative path, refused), else
+ * $HOME/.boxlite. Kept exactly as given: never normalized.
+ */
 export function resolveHome (env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.BOXLITE_HOME
-  if (fromEnv !== undefined && fromEnv !== '') return requireAbsolute(fromEnv, 'BOXLITE_HOME')
+  if (fromEnv !== undefined) return requireAbsolute(fromEnv, 'BOXLITE_HOME')
   const userHome = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir()
   if (userHome === '') throw invalidArg('neither BOXLITE_HOME nor HOME is set; set BOXLITE_HOME to an absolute path')
-  return requireAbsolute(path.join(userHome, HomeDirs.BOXLITE_DIR), 'HOME')
+  return requireAbsolute(joinPath(userHome, HomeDirs.BOXLITE_DIR), 'HOME')
 }
 
 export interface HomePrepareResult {
   home: string
+  /** Directories whose mode was loosened (group/other writable) and is now tightened. */
+  repaired: string[]
   sameFilesystem: SameFilesystemResult
+}
+
+/** An entry of the boxes dir: a box, a box whose removal was interrupted, or something else. */
+export interface BoxEntry {
+  name: string
+  kind: 'box' | 'trash' | 'stray'
 }
 
 export class HomeLayout {
@@ -80,101 +92,98 @@ export class HomeLayout {
     const opts = typeof options === 'string' ? { home: options } : options
     this.home = opts.home === undefined ? resolveHome(opts.env) : requireAbsolute(opts.home, 'home')
     this.bindMounts = opts.bindMounts ?? true
-    this.dbDir = path.join(this.home, HomeDirs.DB)
-    this.dbPath = path.join(this.dbDir, HomeDirs.DB_FILE)
-    this.imagesDir = path.join(this.home, HomeDirs.IMAGES)
-    this.boxesDir = path.join(this.home, HomeDirs.BOXES)
-    this.basesDir = path.join(this.home, HomeDirs.BASES)
-    this.locksDir = path.join(this.home, HomeDirs.LOCKS)
-    this.logsDir = path.join(this.home, HomeDirs.LOGS)
-    this.tmpDir = path.join(this.home, HomeDirs.TMP)
-    this.runtimeLockPath = path.join(this.home, HomeDirs.RUNTIME_LOCK)
-    this.images = new ImageLayout(this.imagesDir)
+    const at = (...parts: string[]) => joinPath(this.home, ...parts)
+    this.dbDir = at(HomeDirs.DB)
+    this.dbPath = at(HomeDirs.DB, HomeDirs.DB_FILE)
+    this.imagesDir = at(HomeDirs.IMAGES)
+    this.boxesDir = at(HomeDirs.BOXES)
+    this.basesDir = at(HomeDirs.BASES)
+    this.locksDir = at(HomeDirs.LOCKS)
+    this.logsDir = at(HomeDirs.LOGS)
+    this.tmpDir = at(HomeDirs.TMP)
+    this.runtimeLockPath = at(HomeDirs.RUNTIME_LOCK)
+    this.images = new ImageLayout(this.imagesDir, { root: this.home, rel: HomeDirs.IMAGES })
   }
 
   /** The layout of one box. Validates the id; touches nothing on disk. */
   box (boxId: string, options: Omit<BoxLayoutOptions, 'bindMounts'> = {}): BoxLayout {
-    return new BoxLayout(path.join(this.boxesDir, validateBoxId(boxId)), { ...options, bindMounts: this.bindMounts })
+    return new BoxLayout(joinPath(this.boxesDir, validateBoxId(boxId)), {
+      ...options,
+      bindMounts: this.bindMounts,
+      [homeAnchor]: this.home,
+    })
   }
 
-  /** Ids of the box directories present (names that are not ids are ignored). */
-  boxIds (): string[] {
-    try {
-      return fs.readdirSync(this.boxesDir).filter(isValidId).sort()
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw e
-    }
+  #entries (): NativeCall<BoxEntry[]> {
+    return nativeCall('listBoxes', [this.home, HomeDirs.BOXES], { doing: `cannot list the boxes of ${this.home}` })
   }
 
-  * #validatePlan (): Plan<SameFilesystemResult> {
-    const paths = [this.tmpDir, this.basesDir, this.images.diskImagesDir]
-    const r = yield * sameFilesystemPlan(paths)
-    if (!r.same) {
-      const found = r.paths.map((p, i) => `${p} (device ${r.devices[i]})`).join(', ')
-      throw layoutError('EXDEV',
-        `tmp, bases and images/disk-images must be on one filesystem, because staged installs rename(2) ` +
+  /** The entries of boxes/, sorted; none when the home has no boxes dir. */
+  async boxEntries (): Promise<BoxEntry[]> { return await this.#entries().async() }
+  boxEntriesSync (): BoxEntry[] { return this.#entries().sync() }
+
+  /** Ids of the box directories present, sorted. */
+  async boxIds (): Promise<string[]> { return boxIdsOf(await this.boxEntries()) }
+  boxIdsSync (): string[] { return boxIdsOf(this.boxEntriesSync()) }
+
+  #sameFilesystem (r: NativeHomeResult): SameFilesystemResult {
+    const result = sameFilesystemOf([this.tmpDir, this.basesDir, this.images.diskImagesDir], r.devices)
+    if (result.odd !== null) {
+      const found = result.paths.map((p, i) => `${p} (device ${result.devices[i]!})`).join(', ')
+      throw layoutError('EXDEV', 'different-filesystems',
+        'tmp, bases and images/disk-images must be on one filesystem, because staged installs rename(2) ' +
         `from tmp into the others and rename cannot cross filesystems. Found: ${found}. ` +
         'Move the odd one back onto the home\'s filesystem (e.g. do not mount a tmpfs on tmp/) ' +
         'or point BOXLITE_HOME at a directory on a single filesystem',
-        { path: r.odd!.path, syscall: 'rename' })
+        { path: result.odd.path, syscall: 'rename' })
     }
-    return r
+    return result
   }
 
-  * #preparePlan (): Plan<HomePrepareResult> {
-    const dirs = [
-      this.home, this.boxesDir, this.basesDir, this.tmpDir,
-      this.images.layersDir, this.images.manifestsDir, this.images.diskImagesDir,
-    ]
-    yield * perform(nativeOp('makeDirs', [dirs, 0o777], {
+  #prepare (): NativeCall<HomePrepareResult> {
+    return nativeCall('homePrepare', [this.home], {
       doing: 'cannot prepare the BoxLite home',
       hints: { EACCES: `the user running this cannot write under ${this.home}; fix its ownership or set BOXLITE_HOME` },
-    }))
-    return { home: this.home, sameFilesystem: yield * this.#validatePlan() }
+    }, (r) => ({ home: this.home, repaired: r.repaired, sameFilesystem: this.#sameFilesystem(r) }))
   }
 
   /**
    * Creates home, boxes, bases, tmp, images/layers, images/manifests,
-   * images/disk-images (in that order), then checks that tmp, bases and
-   * images/disk-images share one filesystem (EXDEV otherwise).
+   * images/disk-images (in that order, modes 0755, tmp 0700, whatever the
+   * umask); refuses a symlink or a directory owned by another user, and
+   * tightens a group/other-writable one we own (reported in `repaired`);
+   * then checks that tmp, bases and images/disk-images share one
+   * filesystem (EXDEV otherwise).
    */
-  prepare (): Promise<HomePrepareResult> {
-    return runAsync(this.#preparePlan())
+  async prepare (): Promise<HomePrepareResult> { return await this.#prepare().async() }
+  prepareSync (): HomePrepareResult { return this.#prepare().sync() }
+
+  #validate (): NativeCall<SameFilesystemResult> {
+    return nativeCall('homeDevices', [this.home], { doing: 'cannot check the home\'s filesystems' },
+      (r) => this.#sameFilesystem(r))
   }
 
-  prepareSync (): HomePrepareResult {
-    return runSync(this.#preparePlan())
-  }
+  async validateSameFilesystem (): Promise<SameFilesystemResult> { return await this.#validate().async() }
+  validateSameFilesystemSync (): SameFilesystemResult { return this.#validate().sync() }
 
-  validateSameFilesystem (): Promise<SameFilesystemResult> {
-    return runAsync(this.#validatePlan())
-  }
-
-  validateSameFilesystemSync (): SameFilesystemResult {
-    return runSync(this.#validatePlan())
-  }
-
-  /** The per-entity lock manager on locks/ (SPEC §6). */
+  /** The per-entity lock manager on locks/. */
   lockManager (): LockManager {
-    return new LockManager(this.locksDir)
+    return new LockManager(this.locksDir, { root: this.home, rel: HomeDirs.LOCKS })
   }
 
-  /** Take {home}/.lock (non-blocking; EBUSY when another process holds it). */
-  acquireRuntimeLock (): RuntimeLock {
-    return RuntimeLock.acquire(this.home)
-  }
+  /** Take {home}/.lock without waiting (EBUSY, reason runtime-locked, when another process holds it). */
+  async acquireRuntimeLock (): Promise<RuntimeLock> { return await RuntimeLock.acquire(this.home) }
+  acquireRuntimeLockSync (): RuntimeLock { return RuntimeLock.acquireSync(this.home) }
 
   /**
-   * Repair what crashed or killed runtimes left behind (SPEC §2, §10):
-   * mounts of boxes no live shim owns, half-removed boxes, dangling socket
-   * links, tmp/ leftovers. Needs the runtime lock (pass yours, or gc takes it).
+   * Repair what crashed or killed runtimes left behind: mounts of boxes no
+   * live shim owns, half-removed boxes, interrupted shim copies, dangling
+   * socket links, tmp/ leftovers. Takes the runtime lock (or uses yours).
    */
-  gc (options: GcOptions = {}): Promise<GcReport> {
-    return runAsync(gcPlan(this, options))
-  }
+  async gc (options: GcOptions = {}): Promise<GcReport> { return await gc(this, options) }
+  gcSync (options: GcOptions = {}): GcReport { return gcSync(this, options) }
+}
 
-  gcSync (options: GcOptions = {}): GcReport {
-    return runSync(gcPlan(this, options))
-  }
+function boxIdsOf (entries: BoxEntry[]): string[] {
+  return entries.filter((e) => e.kind === 'box').map((e) => e.name)
 }

@@ -25,7 +25,7 @@ function validator (label: string) {
   return (value: unknown): string => {
     if (isValidId(value)) return value
     throw invalidArg(
-      `${label} must be 1-${ID_MAX_BYTES} characters of A-Z, a-z, 0-9, "_" and "-"; got ${describe(value)}`,
+      `${label} must be 1-${ID_MAX_BYTES} characters of A-Z, a-z, 0-9, "_" and "-"; got ${describe(value)}`
     )
   }
 }

@@ -1,8 +1,8 @@
-// The image cache under {home}/images (SPEC §1).
+// The image cache under {home}/images.
 import crypto from 'node:crypto'
-import path from 'node:path'
 import { invalidArg } from './errors.ts'
-import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+import { nativeCall, type DirArgs, type NativeCall } from './native.ts'
+import { joinPath, splitLast } from './paths.ts'
 
 // OCI digest grammar (algorithm ":" encoded), or a bare encoded part.
 const DIGEST = /^(?:[a-z0-9]+(?:[+._-][a-z0-9]+)*:)?[a-zA-Z0-9=_-]+$/
@@ -15,15 +15,22 @@ export class ImageLayout {
   readonly manifestsDir: string
   readonly configsDir: string
   readonly localDir: string
+  /** images/ reached beneath the home (HomeLayout.images) or as given. */
+  readonly #dir: DirArgs
 
-  constructor (imagesDir: string) {
+  constructor (imagesDir: string, anchor?: { root: string, rel: string }) {
+    if (typeof imagesDir !== 'string' || !imagesDir.startsWith('/')) {
+      throw invalidArg(`images dir must be an absolute path; got ${JSON.stringify(imagesDir)}`)
+    }
     this.root = imagesDir
-    this.layersDir = path.join(imagesDir, 'layers')
-    this.extractedDir = path.join(imagesDir, 'extracted')
-    this.diskImagesDir = path.join(imagesDir, 'disk-images')
-    this.manifestsDir = path.join(imagesDir, 'manifests')
-    this.configsDir = path.join(imagesDir, 'configs')
-    this.localDir = path.join(imagesDir, 'local')
+    this.layersDir = joinPath(imagesDir, 'layers')
+    this.extractedDir = joinPath(imagesDir, 'extracted')
+    this.diskImagesDir = joinPath(imagesDir, 'disk-images')
+    this.manifestsDir = joinPath(imagesDir, 'manifests')
+    this.configsDir = joinPath(imagesDir, 'configs')
+    this.localDir = joinPath(imagesDir, 'local')
+    const [parent, name] = splitLast(imagesDir)
+    this.#dir = anchor === undefined ? [parent, name] : [anchor.root, anchor.rel]
   }
 
   /**
@@ -38,21 +45,14 @@ export class ImageLayout {
     }
     const p = crypto.createHash('sha256').update(bundlePath).digest('hex').slice(0, 8)
     const stripped = manifestDigest.startsWith('sha256:') ? manifestDigest.slice('sha256:'.length) : manifestDigest
-    const m = stripped.slice(0, 8)
-    return path.join(this.localDir, `${p}-${m}`)
+    return joinPath(this.localDir, `${p}-${stripped.slice(0, 8)}`)
   }
 
-  * #preparePlan (): Plan<void> {
-    const dirs = [this.layersDir, this.extractedDir, this.diskImagesDir, this.manifestsDir, this.configsDir]
-    yield * perform(nativeOp('makeDirs', [dirs, 0o777], { doing: 'cannot prepare the image cache' }))
+  #prepare (): NativeCall<void> {
+    return nativeCall('imagesPrepare', this.#dir, { doing: 'cannot prepare the image cache' }, () => undefined)
   }
 
-  /** Creates layers, extracted, disk-images, manifests, configs. */
-  prepare (): Promise<void> {
-    return runAsync(this.#preparePlan())
-  }
-
-  prepareSync (): void {
-    runSync(this.#preparePlan())
-  }
+  /** Creates layers, extracted, disk-images, manifests, configs (0755, never through a symlink). */
+  async prepare (): Promise<void> { await this.#prepare().async() }
+  prepareSync (): void { this.#prepare().sync() }
 }

@@ -1,14 +1,25 @@
-// The raw addon: how it is loaded, what it exports (typed), and the effects
-// the rest of the package composes. Internal: the public API is index.ts.
+// The raw addon: how it is loaded, what it exports (typed), and `nativeCall`,
+// the one way the facade crosses into it. Internal: the public API is
+// index.ts. Every operation exists as `name` (runs inline) and `nameAsync`
+// (same work on the libuv pool, or on a thread of its own if it must wait
+// for a lock): the sync and Promise forms of a public method are the same
+// native work. See docs/design.md#layers.
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { LayoutError, toLayoutError, type ErrorContext } from './errors.ts'
+import { LayoutError, toLayoutError, type ErrorContext, type NativeErrorFields } from './errors.ts'
+
+/** A box as the core addresses it: root opened as given, boxes and id beneath it. */
+export type BoxArgs = [root: string, boxes: string, id: string]
+/** A directory as the core addresses it: rel resolved beneath root. */
+export type DirArgs = [root: string, rel: string]
+/** The socket link: /tmp/bl-{uid}, its owner, and the box's real sockets dir. */
+export type LinkArgs = [parent: string, uid: number, target: string]
 
 export interface NativeFsFacts {
+  device: string
   devMajor: number
   devMinor: number
-  ino: bigint
   mountId: bigint | null
   fsMagic: number
   fsName: string
@@ -19,93 +30,144 @@ export interface NativeFsFacts {
   isMountRoot: boolean
 }
 
-export interface NativeSameFilesystem {
-  same: boolean
-  oddIndex: number
-  /** "major:minor" per path */
-  devices: string[]
-}
-
-export type NativeSharedKind = 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
-
-export interface NativeSharedState {
-  kind: NativeSharedKind
-  empty: boolean
-  linkTarget: string
-  readOnly: boolean
-  showsSource: boolean
-}
-
-export interface NativeMountEntry {
-  mountId: number
-  mountPoint: string
-  fsType: string
-  readOnly: boolean
-}
-
-export interface NativeRemoveStats {
-  entries: number
-  unmounted: number
-}
-
 export type NativeCloneMode = 'auto' | 'force' | 'never'
 export type NativeCloneMethod = 'reflink' | 'clonefile' | 'copy_file_range' | 'copy' | 'skipped'
 
-export interface NativeCloneJob {
-  src: string
-  dst: string
-  mode: NativeCloneMode
-  skipUnchanged: boolean
-}
-
-export interface NativeCloneResult {
+export interface NativeClone {
+  name: string
   method: NativeCloneMethod
   bytes: number
 }
 
-export interface NativeLinkResult {
+export interface NativeHomeResult {
+  repaired: string[]
+  /** "major:minor" of tmp, bases and images/disk-images. */
+  devices: [string, string, string]
+}
+
+export interface NativeLink {
   state: 'created' | 'kept' | 'replaced'
   modeRepaired: boolean
   previousTarget: string
 }
 
-/** Operations exported in a sync form `name` and a Promise form `nameAsync`. */
-export interface NativeOps {
-  probe(path: string): NativeFsFacts
-  sameFilesystem(paths: string[]): NativeSameFilesystem
-  /** true: shares extents (reflinked); false: does not; null: cannot tell. */
-  extentsShared(path: string): boolean | null
-  makeDirs(paths: string[], mode: number): undefined
-  bindReadOnly(source: string, target: string, forceLegacy: boolean): 'bind-ro' | 'bind-ro-legacy'
-  resealReadOnly(target: string, forceLegacy: boolean): undefined
-  unmount(target: string): boolean
-  /** Detach mount `mountId` at root/rel, walking without symlinks; false if it moved. */
-  unmountBeneath(root: string, rel: string, mountId: number): boolean
-  inspectShared(source: string, target: string): NativeSharedState
-  mountsUnder(prefix: string): NativeMountEntry[]
-  removeTree(parent: string, name: string, detachMounts: boolean): NativeRemoveStats
-  cloneFiles(jobs: NativeCloneJob[]): NativeCloneResult[]
-  socketLinkEnsure(dir: string, uid: number, name: string, target: string): NativeLinkResult
-  socketLinkRemove(dir: string, name: string, target: string): boolean
-  sweepDanglingLinks(dir: string, uid: number): string[]
-  /** open(O_NOFOLLOW|O_DIRECTORY) + flock + identity check; the fd is the caller's. */
-  lockDir(dir: string, wait: boolean): { fd: number, acquired: boolean }
-  /** ENOENT, detail "removed" or "replaced", if path no longer names what fd holds. */
-  checkLockIdentity(fd: number, path: string): undefined
+export interface NativeRemoved {
+  entries: number
+  unmounted: number
 }
 
+export interface NativeShared {
+  kind: 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
+  empty: boolean
+  linkTarget: string
+  readOnly: boolean
+  showsMounts: boolean
+  writableSubmounts: string[]
+}
+
+export interface NativePid {
+  /** The file's text (capped), or null when there is none. */
+  text: string | null
+  /** Line 1, when it is a decimal pid. */
+  pid: number | null
+  alive: boolean
+  /** The live process's start time ("" when unknown or gone). */
+  startTime: string
+}
+
+export interface NativeInspection {
+  isolates: boolean
+  shared: NativeShared
+  link: { state: 'ok' | 'missing' | 'foreign' | 'not-a-link', target: string }
+  bin: Array<{ name: string, bytes: number, mode: number, sharesExtents: boolean | null }>
+  pid: NativePid
+  pidError: NativeErrorFields | null
+  exit: string | null
+  exitError: NativeErrorFields | null
+  exitPrevious: string | null
+  exitPreviousError: NativeErrorFields | null
+}
+
+export interface NativeGcScan {
+  boxes: Array<{
+    name: string
+    kind: 'box' | 'trash' | 'stray'
+    pid: NativePid
+    pidError: NativeErrorFields | null
+    partialCopies: string[]
+  }>
+  /** Deepest first; rel is relative to the boxes dir, owner its first component. */
+  mounts: Array<{ owner: string, rel: string, mountId: string }>
+  tmpEntries: string[]
+  danglingLinks: string[]
+  linksError: NativeErrorFields | null
+}
+
+/** Every operation, by its sync signature. */
+export interface NativeOps {
+  probe(path: string): NativeFsFacts
+  sameFilesystem(paths: string[]): string[]
+  /** true: shares extents (reflinked); false: does not; null: cannot tell. */
+  extentsShared(path: string): boolean | null
+  cloneFile(src: string, dst: string, mode: NativeCloneMode): NativeClone
+  homePrepare(home: string): NativeHomeResult
+  homeDevices(home: string): NativeHomeResult
+  imagesPrepare(...dir: DirArgs): string[]
+  listBoxes(...dir: DirArgs): Array<{ name: string, kind: 'box' | 'trash' | 'stray' }>
+  boxPrepare(...args: [...BoxArgs, isolate: boolean, ...LinkArgs]): { link: NativeLink, repaired: string[] }
+  boxCleanup(...args: [...BoxArgs, ...LinkArgs]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
+  boxWriteCa(...args: [...BoxArgs, cert: string | Uint8Array, key: string | Uint8Array]): undefined
+  containerPrepare(...args: [...BoxArgs, cid: string]): undefined
+  containerExitWrite(...args: [...BoxArgs, isolate: boolean, cid: string, json: string]): undefined
+  containerExitRead(...args: [...BoxArgs, cid: string]): string | null
+  sharedMount(...args: [...BoxArgs, requireReadOnly: boolean, forceLegacy: boolean]): {
+    method: 'bind-ro' | 'bind-ro-legacy' | 'symlink'
+    reused: boolean
+    fallback: NativeErrorFields | null
+  }
+  sharedUnmount(...box: BoxArgs): 'unmounted' | 'unlinked' | 'none'
+  sharedInspect(...args: [...BoxArgs, submounts: boolean]): NativeShared
+  shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
+  boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
+  socketLinkEnsure(...args: [...LinkArgs, name: string]): NativeLink
+  socketLinkRemove(...args: [...LinkArgs, name: string]): boolean
+  socketLinksSweep(...args: [...LinkArgs, reportOnly: boolean]): string[]
+  /** The fd holding {home}/.lock. */
+  runtimeLock(home: string): number
+  lockAllocate(...dir: DirArgs): number
+  /** The fd holding the lock, or null when !wait and it is taken. */
+  lockAcquire(...args: [...DirArgs, id: number, wait: boolean]): number | null
+  lockFree(...args: [...DirArgs, id: number]): undefined
+  fileRead(...args: [...DirArgs, name: string, cap: number]): string | null
+  fileWrite(...args: [...DirArgs, name: string, data: string | Uint8Array, mode: number]): undefined
+  fileRename(...args: [...DirArgs, from: string, to: string]): boolean
+  fileRemove(...args: [...DirArgs, name: string]): boolean
+  pidRead(...args: [...DirArgs, name: string]): NativePid
+  /** Returns the start time recorded ("" when unknown). */
+  pidWrite(...args: [...DirArgs, name: string, pid: number, capabilities: string[]]): string
+  gcScan(...args: [home: string, ...LinkArgs]): NativeGcScan
+  gcUnmount(home: string, owner: string, lockBox: boolean, rels: string[], mountIds: string[]): Array<{
+    rel: string
+    detached: boolean
+    error: NativeErrorFields | null
+  }>
+  gcRemove(home: string, relDir: string, name: string): NativeRemoved
+}
+
+export type OpName = keyof NativeOps
+type Args<K extends OpName> = Parameters<NativeOps[K]>
+type Raw<K extends OpName> = ReturnType<NativeOps[K]>
+
 type AsyncOps = {
-  [K in keyof NativeOps as `${K}Async`]: (...args: Parameters<NativeOps[K]>) => Promise<ReturnType<NativeOps[K]>>
+  [K in OpName as `${K}Async`]: (...args: Args<K>) => Promise<Raw<K>>
 }
 
 export interface NativeBinding extends NativeOps, AsyncOps {
   readonly sourceHash: string
   readonly platform: 'linux' | 'darwin'
-  lockFd(fd: number, exclusive: boolean, wait: boolean): boolean
-  unlockFd(fd: number): undefined
-  /** Blocking flock on a dedicated thread (never the libuv pool). */
-  lockFdWait(fd: number, exclusive: boolean): Promise<undefined>
   newMountApiAvailable(): boolean
+  /** How many operations crossed into the addon so far (a debug counter). */
+  crossings(): number
 }
 
 export const packageRoot = fileURLToPath(new URL('..', import.meta.url))
@@ -118,6 +180,7 @@ export function binding (): NativeBinding {
   if (process.platform !== 'linux' && process.platform !== 'darwin') {
     throw new LayoutError({
       code: 'ERR_UNSUPPORTED_PLATFORM',
+      reason: 'unsupported-platform',
       message: `ERR_UNSUPPORTED_PLATFORM: boxlite-layout's native addon supports Linux and macOS, not ${process.platform}. ` +
         'Path computation (HomeLayout, BoxLayout, BoxSockets paths) works here; anything that touches the disk does not.',
     })
@@ -130,6 +193,7 @@ export function binding (): NativeBinding {
     const hasGyp = fs.existsSync(new URL('../binding.gyp', import.meta.url))
     throw new LayoutError({
       code: 'ERR_ADDON_NOT_FOUND',
+      reason: 'addon-missing',
       message: `ERR_ADDON_NOT_FOUND: no boxlite-layout addon for ${process.platform}-${process.arch} (Node ${process.version}). ` +
         (hasGyp
           ? `Build it from source with \`npm run build\` in ${packageRoot} (needs python3, make and a C++17 compiler).`
@@ -141,98 +205,49 @@ export function binding (): NativeBinding {
   return loaded
 }
 
-// ---------------------------------------------------------------------------
-// Effects and plans: an operation is written once, as a generator that
-// yields effects; runSync performs them with the sync binding, runAsync
-// with the Promise binding (work on the libuv pool, off the JS thread).
-
-export interface Effect<T> {
-  sync(): T
-  async(): Promise<T>
+/**
+ * One native operation with its arguments, run inline (`sync`) or off the
+ * JS thread (`async`); native errors come back as LayoutError, the raw
+ * result is shaped by `shape`. A public method pair is `x()` =
+ * `nativeCall(...).async()` and `xSync()` = `nativeCall(...).sync()`.
+ */
+export interface NativeCall<R> {
+  sync(): R
+  async(): Promise<R>
+  /** The same call with its result shaped further. */
+  map<S>(shape: (r: R) => S): NativeCall<S>
 }
 
-export type Plan<T> = Generator<Effect<unknown>, T, unknown>
-
-export function * perform<T> (effect: Effect<T>): Plan<T> {
-  return (yield effect as Effect<unknown>) as T
-}
-
-type Outcome = { ok: true, value: unknown } | { ok: false, error: unknown }
-
-function resume<T> (plan: Plan<T>, o: Outcome): IteratorResult<Effect<unknown>, T> {
-  return o.ok ? plan.next(o.value) : plan.throw(o.error)
-}
-
-export function runSync<T> (plan: Plan<T>): T {
-  let step = plan.next()
-  while (step.done !== true) {
-    let o: Outcome
-    try { o = { ok: true, value: step.value.sync() } } catch (error) { o = { ok: false, error } }
-    step = resume(plan, o)
-  }
-  return step.value
-}
-
-export async function runAsync<T> (plan: Plan<T>): Promise<T> {
-  let step = plan.next()
-  while (step.done !== true) {
-    let o: Outcome
-    try { o = { ok: true, value: await step.value.async() } } catch (error) { o = { ok: false, error } }
-    step = resume(plan, o)
-  }
-  return step.value
-}
-
-/** An effect calling one native operation, errors turned into LayoutError. */
-export function nativeOp<K extends keyof NativeOps> (
-  name: K, args: Parameters<NativeOps[K]>, ctx: ErrorContext = {},
-): Effect<ReturnType<NativeOps[K]>> {
-  type R = ReturnType<NativeOps[K]>
+export function nativeCall<K extends OpName, R = Raw<K>> (
+  name: K, args: Args<K>, ctx: ErrorContext, shape?: (raw: Raw<K>) => R
+): NativeCall<R> {
+  const finish = shape ?? ((raw: Raw<K>) => raw as unknown as R)
   return {
+    map: (more) => nativeCall(name, args, ctx, (raw) => more(finish(raw))),
     sync: () => {
-      const b = binding()
+      const fn = binding()[name] as (...a: Args<K>) => Raw<K>
+      let raw: Raw<K>
       try {
-        return (b[name] as (...a: unknown[]) => R)(...args)
+        raw = fn(...args)
       } catch (e) {
         throw toLayoutError(e, ctx)
       }
+      return finish(raw)
     },
     async: async () => {
-      const b = binding()
-      const fn = b[`${name}Async` as keyof AsyncOps] as unknown as (...a: unknown[]) => Promise<R>
+      const fn = binding()[`${name}Async`] as unknown as (...a: Args<K>) => Promise<Raw<K>>
+      let raw: Raw<K>
       try {
-        return await fn(...args)
+        raw = await fn(...args)
       } catch (e) {
         throw toLayoutError(e, ctx)
       }
+      return finish(raw)
     },
   }
 }
 
-/** An effect from a plain sync/async pair (Node's fs, mostly). */
-export function effect<T> (sync: () => T, async: () => Promise<T>): Effect<T> {
-  return { sync, async }
-}
-
-/** A plan step that is the same either way (pure or trivially fast). */
-export function immediate<T> (fn: () => T): Effect<T> {
-  return { sync: fn, async: async () => fn() }
-}
-
-/** Call the binding directly (ops outside NativeOps), errors translated. */
-export function callNative<T> (fn: (b: NativeBinding) => T, ctx: ErrorContext = {}): T {
-  try {
-    return fn(binding())
-  } catch (e) {
-    throw toLayoutError(e, ctx)
-  }
-}
-
-/** The Promise counterpart of callNative. */
-export async function callNativeAsync<T> (fn: (b: NativeBinding) => Promise<T>, ctx: ErrorContext = {}): Promise<T> {
-  try {
-    return await fn(binding())
-  } catch (e) {
-    throw toLayoutError(e, ctx)
-  }
+/** A native error value inside a result (not thrown) as a LayoutError. */
+export function nativeErrorValue (e: NativeErrorFields | null, ctx: ErrorContext = {}): LayoutError | undefined {
+  return e === null ? undefined : toLayoutError(e, ctx) as LayoutError
 }

@@ -1,10 +1,11 @@
-// shim.pid (SPEC §6): line 1 the pid, line 2 an optional start-time
-// fingerprint (Linux: field 22 of /proc/PID/stat), then optional capability
-// lines. The fingerprint is what tells a live shim from a recycled pid.
-import fs from 'node:fs'
-import { invalidArg, layoutError, fromNodeError } from './errors.ts'
-import { fsReadFile, fsWriteFileAtomic } from './fs-effects.ts'
-import { perform, runAsync, runSync, type Plan } from './native.ts'
+// shim.pid: line 1 the pid, line 2 an optional start-time fingerprint
+// (Linux: field 22 of /proc/PID/stat), then optional capability lines. The
+// fingerprint is what tells a live shim from a recycled pid. The file is
+// one the shim writes, so it is read without blocking and with a cap: a
+// FIFO or a huge file is an error, never a hang.
+import { invalidArg, layoutError } from './errors.ts'
+import { nativeCall, type DirArgs, type NativeCall, type NativePid } from './native.ts'
+import { splitLast } from './paths.ts'
 
 export interface PidRecord {
   pid: number
@@ -19,22 +20,14 @@ export type ProcessIdentityKind = 'verified' | 'legacy' | 'absent'
 export interface ProcessIdentity {
   identity: ProcessIdentityKind
   pid?: number
-  /** Why, for 'absent' and 'legacy'. */
+  /** Why, in a few words. */
   reason: string
 }
 
-/** Field 22 of /proc/PID/stat (starttime), or undefined if PID is gone. */
-export function processStartTime (pid: number): string | undefined {
-  if (process.platform !== 'linux') return undefined
-  let stat: string
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  } catch {
-    return undefined
-  }
-  // comm (field 2) is in parentheses and may itself hold spaces and ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return rest[22 - 3]
+/** Where a record file lives: the directory the core opens, and the name in it. */
+export interface FilePlace {
+  dir: DirArgs
+  name: string
 }
 
 function checkPid (pid: unknown): number {
@@ -44,32 +37,25 @@ function checkPid (pid: unknown): number {
   return pid
 }
 
-export function formatPidFile (record: PidRecord): string {
-  checkPid(record.pid)
-  const lines = [String(record.pid)]
-  if (record.startTime !== undefined) {
-    if (!/^[0-9]+$/.test(record.startTime)) throw invalidArg(`start time must be decimal; got ${JSON.stringify(record.startTime)}`)
-    lines.push(record.startTime)
-  } else if (record.capabilities.length > 0) {
-    lines.push('')
-  }
-  for (const cap of record.capabilities) {
-    if (/[\n\r]/.test(cap)) throw invalidArg('a capability line cannot contain a newline')
-    lines.push(cap)
-  }
-  return lines.join('\n') + '\n'
+/**
+ * What a malformed line looks like, without quoting it: the file is the
+ * shim's, and its bytes have no business in a host's logs.
+ */
+function shapeOf (line: string): string {
+  return `${line.length} characters${/^[0-9]*$/.test(line) ? ', all digits' : ''}`
 }
 
+/** Parse a pid file; a malformed one is EINVAL (reason malformed-record). */
 export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   const lines = text.split('\n')
   if (lines.at(-1) === '') lines.pop()
   const first = (lines[0] ?? '').trim()
   if (!/^[1-9][0-9]{0,9}$/.test(first) || Number(first) > 0x7fffffff) {
-    throw layoutError('EINVAL', `${file} does not start with a pid (line 1 is ${JSON.stringify(first.slice(0, 40))})`, { path: file })
+    throw layoutError('EINVAL', 'malformed-record', `${file} does not start with a pid (line 1 has ${shapeOf(first)})`, { path: file })
   }
   const second = (lines[1] ?? '').trim()
-  if (second !== '' && !/^[0-9]+$/.test(second)) {
-    throw layoutError('EINVAL', `${file} line 2 is not a start-time fingerprint (${JSON.stringify(second.slice(0, 40))})`, { path: file })
+  if (second !== '' && !/^[0-9]{1,20}$/.test(second)) {
+    throw layoutError('EINVAL', 'malformed-record', `${file} line 2 is not a start-time fingerprint (it has ${shapeOf(second)})`, { path: file })
   }
   return {
     pid: Number(first),
@@ -78,100 +64,85 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   }
 }
 
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' // exists, not ours
-  }
-}
-
-/** Judge a pid record against the live process table. */
-export function identityOf (record: PidRecord): ProcessIdentity {
+/** Judge a record against what the kernel says about its pid now. */
+export function judgeIdentity (record: PidRecord, now: { alive: boolean, startTime: string }): ProcessIdentity {
   const { pid } = record
-  if (!alive(pid)) return { identity: 'absent', pid, reason: 'process is gone' }
+  if (!now.alive) return { identity: 'absent', pid, reason: 'process is gone' }
   if (record.startTime === undefined) return { identity: 'legacy', pid, reason: 'no start-time fingerprint; pid is alive' }
-  const now = processStartTime(pid)
-  if (now === undefined) {
+  if (now.startTime === '') {
     return process.platform === 'linux'
       ? { identity: 'absent', pid, reason: 'process is gone' }
       : { identity: 'legacy', pid, reason: 'fingerprint cannot be checked on this platform; pid is alive' }
   }
-  if (now !== record.startTime) {
-    return { identity: 'absent', pid, reason: `pid ${pid} was reused (start time ${now}, recorded ${record.startTime})` }
+  if (now.startTime !== record.startTime) {
+    return { identity: 'absent', pid, reason: `pid ${pid} was reused (start time ${now.startTime}, recorded ${record.startTime})` }
   }
   return { identity: 'verified', pid, reason: 'alive, same start time' }
 }
 
-export function * readPidPlan (file: string): Plan<PidRecord | null> {
+/** The identity a pid file's contents (as the core read them) establish. */
+export function identityOfRead (read: NativePid, file: string): ProcessIdentity {
+  if (read.text === null) return { identity: 'absent', reason: 'no pid file' }
+  let record: PidRecord
   try {
-    return parsePidFile(yield * perform(fsReadFile([file], { doing: 'cannot read the pid file' })), file)
+    record = parsePidFile(read.text, file)
   } catch (e) {
-    if ((e as { code?: string }).code === 'ENOENT') return null
-    throw e
+    return { identity: 'absent', reason: (e as Error).message }
   }
+  return judgeIdentity(record, read.pid === record.pid ? read : { alive: false, startTime: '' })
 }
 
-export function * identityPlan (file: string): Plan<ProcessIdentity> {
-  let record: PidRecord | null
-  try {
-    record = yield * readPidPlan(file)
-  } catch (e) {
-    if ((e as { code?: string }).code === 'EINVAL') return { identity: 'absent', reason: (e as Error).message }
-    throw e
-  }
-  if (record === null) return { identity: 'absent', reason: 'no pid file' }
-  return identityOf(record)
+function placeOf (file: string): FilePlace {
+  if (typeof file !== 'string' || !file.startsWith('/')) throw invalidArg(`pid file must be an absolute path; got ${JSON.stringify(file)}`)
+  const [dir, name] = splitLast(file)
+  return { dir: [dir, ''], name }
 }
 
-export function * writePidPlan (file: string, pid: number, capabilities: string[]): Plan<PidRecord> {
-  const startTime = processStartTime(checkPid(pid))
-  const record: PidRecord = { pid, ...(startTime === undefined ? {} : { startTime }), capabilities: [...capabilities] }
-  yield * perform(fsWriteFileAtomic([file, formatPidFile(record), 0o644], { doing: 'cannot write the pid file' }))
-  return record
-}
-
-/** Pid file of one box (or any path in the same format). */
+/** A pid file: a box's shim.pid (BoxLayout.pidFile) or any file in the same format. */
 export class PidFile {
   readonly path: string
+  readonly #place: FilePlace
 
-  constructor (file: string) {
+  constructor (file: string, place: FilePlace = placeOf(file)) {
     this.path = file
+    this.#place = place
   }
 
-  /** Write pid (default: this process) with its fingerprint, atomically. */
-  write (pid: number = process.pid, capabilities: string[] = []): Promise<PidRecord> {
-    return runAsync(writePidPlan(this.path, pid, capabilities))
+  #write (pid: number, capabilities: string[]): NativeCall<PidRecord> {
+    checkPid(pid)
+    if (!Array.isArray(capabilities) || capabilities.some((c) => typeof c !== 'string' || /[\n\r]/.test(c))) {
+      throw invalidArg('capabilities must be strings without newlines')
+    }
+    return nativeCall('pidWrite', [...this.#place.dir, this.#place.name, pid, capabilities],
+      { doing: `cannot write the pid file ${this.path}` },
+      (startTime) => ({ pid, ...(startTime === '' ? {} : { startTime }), capabilities: [...capabilities] }))
   }
 
-  writeSync (pid: number = process.pid, capabilities: string[] = []): PidRecord {
-    return runSync(writePidPlan(this.path, pid, capabilities))
+  /** Write pid (default: this process) with its start-time fingerprint, atomically. */
+  async write (pid: number = process.pid, capabilities: string[] = []): Promise<PidRecord> { return await this.#write(pid, capabilities).async() }
+  writeSync (pid: number = process.pid, capabilities: string[] = []): PidRecord { return this.#write(pid, capabilities).sync() }
+
+  #read (): NativeCall<NativePid> {
+    return nativeCall('pidRead', [...this.#place.dir, this.#place.name], { doing: `cannot read the pid file ${this.path}` })
   }
 
-  /** The record, or null when there is no file; EINVAL if malformed. */
-  read (): Promise<PidRecord | null> {
-    return runAsync(readPidPlan(this.path))
-  }
-
-  readSync (): PidRecord | null {
-    return runSync(readPidPlan(this.path))
-  }
+  /** The record, or null when there is no file; EINVAL (malformed-record) if it does not parse. */
+  async read (): Promise<PidRecord | null> { return recordOf(await this.#read().async(), this.path) }
+  readSync (): PidRecord | null { return recordOf(this.#read().sync(), this.path) }
 
   /** verified (alive, same start time) | legacy (alive, no fingerprint) | absent. */
-  identity (): Promise<ProcessIdentity> {
-    return runAsync(identityPlan(this.path))
+  async identity (): Promise<ProcessIdentity> { return identityOfRead(await this.#read().async(), this.path) }
+  identitySync (): ProcessIdentity { return identityOfRead(this.#read().sync(), this.path) }
+
+  #remove (): NativeCall<boolean> {
+    return nativeCall('fileRemove', [...this.#place.dir, this.#place.name], { doing: `cannot remove the pid file ${this.path}` })
   }
 
-  identitySync (): ProcessIdentity {
-    return runSync(identityPlan(this.path))
-  }
+  /** Remove the file; false when there was none. */
+  async remove (): Promise<boolean> { return await this.#remove().async() }
+  removeSync (): boolean { return this.#remove().sync() }
+}
 
-  removeSync (): void {
-    try {
-      fs.unlinkSync(this.path)
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fromNodeError(e, { doing: 'cannot remove the pid file' })
-    }
-  }
+function recordOf (read: NativePid, file: string): PidRecord | null {
+  return read.text === null ? null : parsePidFile(read.text, file)
 }

@@ -1,8 +1,10 @@
-// The guest-visible shared tree (SPEC §1): rooted at a box's mounts dir on
-// the host and at /run/boxlite/shared in the guest. Same names both sides.
-import path from 'node:path'
+// The guest-visible shared tree: rooted at a box's mounts/ on the host and
+// at /run/boxlite/shared in the guest. Same names both sides. Pure paths,
+// except a container's prepare(), which a BoxLayout binds to its box.
+import { invalidArg } from './errors.ts'
 import { validateContainerId, validateVolumeName } from './ids.ts'
-import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+import type { NativeCall } from './native.ts'
+import { joinPath, splitLast } from './paths.ts'
 
 export const GUEST_SHARED_ROOT = '/run/boxlite/shared'
 
@@ -26,7 +28,7 @@ export class SharedGuestLayout {
 
   constructor (base: string) {
     this.base = base
-    this.containersDir = path.join(base, SharedDirs.CONTAINERS)
+    this.containersDir = joinPath(base, SharedDirs.CONTAINERS)
   }
 
   /** The layout as the guest sees it. */
@@ -35,8 +37,13 @@ export class SharedGuestLayout {
   }
 
   container (containerId: string): SharedContainerLayout {
-    return new SharedContainerLayout(path.join(this.containersDir, validateContainerId(containerId)))
+    return new SharedContainerLayout(joinPath(this.containersDir, validateContainerId(containerId)))
   }
+}
+
+/** What BoxLayout.container() gives a container layout: its prepare, as one native call. */
+export interface ContainerBinding {
+  prepare: () => NativeCall<void>
 }
 
 export class SharedContainerLayout {
@@ -51,36 +58,38 @@ export class SharedContainerLayout {
   readonly layersDir: string
   /** `{"exit_code":N}`, written by the guest when the container exits. */
   readonly exitFilePath: string
+  readonly #binding: ContainerBinding | undefined
 
-  constructor (root: string) {
+  constructor (root: string, binding?: ContainerBinding) {
     this.root = root
-    this.containerId = validateContainerId(path.basename(root))
-    this.overlayfsDir = path.join(root, SharedDirs.OVERLAYFS)
-    this.upperDir = path.join(this.overlayfsDir, SharedDirs.UPPER)
-    this.workDir = path.join(this.overlayfsDir, SharedDirs.WORK)
-    this.diffDir = path.join(this.overlayfsDir, SharedDirs.DIFF)
-    this.rootfsDir = path.join(root, SharedDirs.ROOTFS)
-    this.volumesDir = path.join(root, SharedDirs.VOLUMES)
-    this.layersDir = path.join(root, SharedDirs.LAYERS)
-    this.exitFilePath = path.join(root, SharedDirs.EXIT_FILE)
+    this.containerId = validateContainerId(splitLast(root)[1])
+    this.overlayfsDir = joinPath(root, SharedDirs.OVERLAYFS)
+    this.upperDir = joinPath(this.overlayfsDir, SharedDirs.UPPER)
+    this.workDir = joinPath(this.overlayfsDir, SharedDirs.WORK)
+    this.diffDir = joinPath(this.overlayfsDir, SharedDirs.DIFF)
+    this.rootfsDir = joinPath(root, SharedDirs.ROOTFS)
+    this.volumesDir = joinPath(root, SharedDirs.VOLUMES)
+    this.layersDir = joinPath(root, SharedDirs.LAYERS)
+    this.exitFilePath = joinPath(root, SharedDirs.EXIT_FILE)
+    this.#binding = binding
   }
 
   volumeDir (name: string): string {
-    return path.join(this.volumesDir, validateVolumeName(name))
+    return joinPath(this.volumesDir, validateVolumeName(name))
   }
 
-  * #preparePlan (): Plan<void> {
-    yield * perform(nativeOp('makeDirs', [[this.upperDir, this.workDir, this.rootfsDir, this.volumesDir], 0o777], {
-      doing: `cannot prepare container ${this.containerId}`,
-    }))
+  #prepare (): NativeCall<void> {
+    if (this.#binding === undefined) {
+      throw invalidArg('this container layout is not bound to a box; use box.container(id).prepare()')
+    }
+    return this.#binding.prepare()
   }
 
-  /** Creates overlayfs/upper, overlayfs/work, rootfs and volumes. */
-  prepare (): Promise<void> {
-    return runAsync(this.#preparePlan())
-  }
-
-  prepareSync (): void {
-    runSync(this.#preparePlan())
-  }
+  /**
+   * Creates overlayfs/upper, overlayfs/work, rootfs and volumes under the
+   * box lock, each beneath the box without following a symlink (the guest
+   * may have planted one).
+   */
+  async prepare (): Promise<void> { await this.#prepare().async() }
+  prepareSync (): void { this.#prepare().sync() }
 }

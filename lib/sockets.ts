@@ -1,11 +1,10 @@
-// BoxSockets (SPEC §4): where a box's Unix sockets are bound. Sockets live
-// in the box's real sockets/ dir but are bound through a short symlink,
-// /tmp/bl-{uid}/{box_id}, so the path handed to bind() fits sun_path even for
-// a deep home. Computing paths never touches the disk.
-import path from 'node:path'
+// BoxSockets: where a box's Unix sockets are bound. Sockets live in the
+// box's real sockets/ dir but are bound through a short symlink,
+// /tmp/bl-{uid}/{box_id}, so the path handed to bind() fits sun_path even
+// for a deep home. Computing paths never touches the disk.
 import { invalidArg, layoutError } from './errors.ts'
 import { validateBoxId } from './ids.ts'
-import { nativeOp, perform, runAsync, runSync, type Plan } from './native.ts'
+import { nativeCall, type LinkArgs, type NativeCall, type NativeLink } from './native.ts'
 
 /**
  * The bound every binding path is held to, in bytes including the NUL:
@@ -49,6 +48,26 @@ export function socketLinkParent (uid: number = currentUid()): string {
   return `/tmp/bl-${uid}`
 }
 
+function checkUid (uid: unknown): number {
+  if (typeof uid !== 'number' || !Number.isInteger(uid) || uid < 0 || uid > 0xfffffffe) {
+    throw invalidArg(`uid must be an integer in 0..4294967294; got ${String(uid)}`)
+  }
+  return uid
+}
+
+const LINK_HINTS = {
+  symlink: 'a symlink there could redirect every box\'s sockets; find out who created it, remove it, and retry',
+  'foreign-owner': 'it must be yours, mode 0700: someone may be squatting it; remove it as root and retry',
+  'not-a-directory': 'remove it and retry',
+}
+
+/** The sweep of dangling links in /tmp/bl-{uid}, or just their names (reportOnly). */
+export function sweepLinksCall (uid: number, reportOnly: boolean): NativeCall<string[]> {
+  // The target is only compared when a link is removed by name: unused here.
+  return nativeCall('socketLinksSweep', [socketLinkParent(uid), checkUid(uid), '', reportOnly],
+    { doing: 'cannot sweep stale socket links', hints: LINK_HINTS })
+}
+
 export class BoxSockets {
   readonly boxId: string
   /** The real sockets/ directory of the box (where socket inodes live). */
@@ -65,17 +84,21 @@ export class BoxSockets {
 
   constructor (boxId: string, realSocketsDir: string, options: { uid?: number } = {}) {
     this.boxId = validateBoxId(boxId)
-    if (typeof realSocketsDir !== 'string' || !path.isAbsolute(realSocketsDir)) {
+    if (typeof realSocketsDir !== 'string' || !realSocketsDir.startsWith('/')) {
       throw invalidArg(`the real sockets dir must be an absolute path; got ${JSON.stringify(realSocketsDir)}`)
     }
     this.realDir = realSocketsDir
-    this.uid = options.uid ?? currentUid()
+    this.uid = checkUid(options.uid ?? currentUid())
     this.parentDir = socketLinkParent(this.uid)
     this.bindingDir = `${this.parentDir}/${this.boxId}`
     this.boxSock = `${this.bindingDir}/${SocketNames.BOX}`
     this.readySock = `${this.bindingDir}/${SocketNames.READY}`
     this.netSock = `${this.bindingDir}/${SocketNames.NET}`
     this.netKrunSock = `${this.bindingDir}/${SocketNames.NET_KRUN}`
+  }
+
+  get #link (): LinkArgs {
+    return [this.parentDir, this.uid, this.realDir]
   }
 
   /** Bytes to spare before the longest binding path hits the limit (< 0: too long). */
@@ -92,30 +115,18 @@ export class BoxSockets {
     ]
   }
 
-  /** Throws ENAMETOOLONG when the longest binding path would not fit. */
+  /** Throws ENAMETOOLONG (socket-path-too-long) when the longest binding path would not fit. */
   checkLength (): void {
     if (this.headroom() >= 0) return
-    throw layoutError('ENAMETOOLONG',
+    throw layoutError('ENAMETOOLONG', 'socket-path-too-long',
       `socket path ${this.netKrunSock} is ${Buffer.byteLength(this.netKrunSock)} bytes; ` +
       `it must stay under ${SOCKET_PATH_LIMIT} (sun_path) or libkrun's bind fails and the box hangs. ` +
       `Use a shorter box id (at most ${Buffer.byteLength(this.boxId) + this.headroom()} bytes for uid ${this.uid})`,
       { path: this.netKrunSock, syscall: 'bind' })
   }
 
-  * ensurePlan (): Plan<EnsureResult> {
-    this.checkLength()
-    const r = yield * perform(nativeOp('socketLinkEnsure', [this.parentDir, this.uid, this.boxId, this.realDir], {
-      doing: `cannot set up the socket link ${this.bindingDir}`,
-      hints: {
-        ELOOP: `${this.parentDir} is a symlink, which could redirect every box's sockets; ` +
-          'find out who created it, remove it, and retry',
-        ENOTDIR: `${this.parentDir} is not a directory; remove it and retry`,
-        EPERM: `${this.parentDir} belongs to another user (it must be yours, uid ${this.uid}, mode 0700); ` +
-          'someone may be squatting it: remove it as root and retry',
-        EEXIST: `something other than a symlink occupies ${this.bindingDir}; this package only puts symlinks ` +
-          'there, so remove it after checking what it is',
-      },
-    }))
+  /** The public form of what the core reports about the link. */
+  ensureResult (r: NativeLink): EnsureResult {
     return {
       link: r.state,
       modeRepaired: r.modeRepaired,
@@ -123,10 +134,10 @@ export class BoxSockets {
     }
   }
 
-  * removePlan (): Plan<boolean> {
-    return yield * perform(nativeOp('socketLinkRemove', [this.parentDir, this.boxId, this.realDir], {
-      doing: `cannot remove the socket link ${this.bindingDir}`,
-    }))
+  #ensure (): NativeCall<EnsureResult> {
+    this.checkLength()
+    return nativeCall('socketLinkEnsure', [...this.#link, this.boxId],
+      { doing: `cannot set up the socket link ${this.bindingDir}`, hints: LINK_HINTS }, (r) => this.ensureResult(r))
   }
 
   /**
@@ -134,35 +145,18 @@ export class BoxSockets {
    * needed, refuses a squatted one, replaces a stale link, tolerates a
    * concurrent creator. Must run before anything binds.
    */
-  ensure (): Promise<EnsureResult> {
-    return runAsync(this.ensurePlan())
-  }
+  async ensure (): Promise<EnsureResult> { return await this.#ensure().async() }
+  ensureSync (): EnsureResult { return this.#ensure().sync() }
 
-  ensureSync (): EnsureResult {
-    return runSync(this.ensurePlan())
+  #remove (): NativeCall<boolean> {
+    return nativeCall('socketLinkRemove', [...this.#link, this.boxId], { doing: `cannot remove the socket link ${this.bindingDir}` })
   }
 
   /** Remove the link if it is ours (points at realDir). Idempotent. */
-  remove (): Promise<boolean> {
-    return runAsync(this.removePlan())
-  }
-
-  removeSync (): boolean {
-    return runSync(this.removePlan())
-  }
+  async remove (): Promise<boolean> { return await this.#remove().async() }
+  removeSync (): boolean { return this.#remove().sync() }
 
   /** Unlink every dangling link in /tmp/bl-{uid}; returns the box ids removed. */
-  static sweepStale (uid: number = currentUid()): Promise<string[]> {
-    return runAsync(sweepPlan(uid))
-  }
-
-  static sweepStaleSync (uid: number = currentUid()): string[] {
-    return runSync(sweepPlan(uid))
-  }
-}
-
-function * sweepPlan (uid: number): Plan<string[]> {
-  return yield * perform(nativeOp('sweepDanglingLinks', [socketLinkParent(uid), uid], {
-    doing: 'cannot sweep stale socket links',
-  }))
+  static async sweepStale (uid: number = currentUid()): Promise<string[]> { return await sweepLinksCall(uid, false).async() }
+  static sweepStaleSync (uid: number = currentUid()): string[] { return sweepLinksCall(uid, false).sync() }
 }

@@ -1,4 +1,4 @@
-// listenUnix / connectUnix (SPEC §4): Unix sockets at any path length,
+// listenUnix / connectUnix: Unix sockets at any path length,
 // never truncated. Node 20/22 cut a path longer than sun_path to fit and
 // bind or connect somewhere else without an error; here a path that fits is
 // used as is, a longer one is reached through a directory fd
@@ -44,7 +44,7 @@ function route (p: string, options: UnixSocketOptions, syscall: 'bind' | 'connec
   const longPaths = options.longPaths ?? process.platform === 'linux'
   const bytes = Buffer.byteLength(p)
   if (!longPaths || process.platform !== 'linux') {
-    throw layoutError('ENAMETOOLONG',
+    throw layoutError('ENAMETOOLONG', 'socket-path-too-long',
       `socket path is ${bytes} bytes, over sun_path (${SUN_PATH_MAX - 1} plus NUL)` +
       (process.platform === 'linux' ? ' and longPaths is off' : '') +
       '; bind through a shorter path (BoxSockets links /tmp/bl-{uid}/{box_id} for this)',
@@ -61,7 +61,7 @@ function route (p: string, options: UnixSocketOptions, syscall: 'bind' | 'connec
   const address = `/proc/self/fd/${dirFd}/${name}`
   if (!fitsSunPath(address)) {
     fs.closeSync(dirFd)
-    throw layoutError('ENAMETOOLONG', `socket file name ${JSON.stringify(name)} is too long even through a directory fd`, { path: p, syscall })
+    throw layoutError('ENAMETOOLONG', 'socket-path-too-long', `socket file name ${JSON.stringify(name)} is too long even through a directory fd`, { path: p, syscall })
   }
   return { address, dirFd }
 }

@@ -16,7 +16,7 @@ function sourceFiles () {
       const rel = path.posix.join(dir, entry.name)
       if (entry.isDirectory()) {
         if (rel !== 'native/test') walk(rel)
-      } else if (/\.(cc|h)$/.test(entry.name)) {
+      } else if (/\.(cc|h|json)$/.test(entry.name)) {
         out.push(rel)
       }
     }

@@ -199,7 +199,7 @@ test('gc needs the runtime lock: EBUSY while another process holds it; accepts t
   const home = freshHome(t)
   const holder = `
     const { RuntimeLock } = await import(${JSON.stringify(path.join(repoRoot, 'lib/index.ts'))})
-    RuntimeLock.acquire(process.argv[1]); console.log('HELD'); setInterval(() => {}, 1e9)`
+    RuntimeLock.acquireSync(process.argv[1]); console.log('HELD'); setInterval(() => {}, 1e9)`
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', holder, home.home], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('HELD')) resolve() }))
@@ -209,7 +209,7 @@ test('gc needs the runtime lock: EBUSY while another process holds it; accepts t
   t.regex(e.message, new RegExp(`pid ${child.pid!}`))
   child.kill('SIGKILL')
   await new Promise((resolve) => child.once('exit', resolve))
-  const lock = RuntimeLock.acquire(home.home)
+  const lock = await RuntimeLock.acquire(home.home)
   t.teardown(() => lock.release())
   t.is((await home.gc({ runtimeLock: lock })).actions.filter((a) => a.kind !== 'remove-link').length, 0)
   t.true(lock.held, 'gc leaves the caller\'s lock held')
@@ -325,19 +325,18 @@ privileged('gc never unmounts through a path swapped for a symlink since the lis
   await box.prepare()
   mountTmpfs(t, path.join(box.mountsDir, 'vol', 'data'), 'size=1m')
   const elsewhere = mountTmpfs(t, path.join(root, 'elsewhere', 'data'), 'size=1m')
-  const boxesReal = fs.realpathSync(home.boxesDir)
   const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .find((l) => l.split(' ')[4] === fs.realpathSync(path.join(box.mountsDir, 'vol', 'data')))!
-  const mountId = Number(line.split(' ')[0])
+  const mountId = line.split(' ')[0]!
   // The swap: vol becomes a symlink to a directory holding another mount.
   fs.renameSync(path.join(box.mountsDir, 'vol'), path.join(box.mountsDir, 'vol.old'))
   fs.symlinkSync(path.join(root, 'elsewhere'), path.join(box.mountsDir, 'vol'))
-  const rel = path.relative(boxesReal, path.join(fs.realpathSync(box.mountsDir), 'vol', 'data'))
-  const e = t.throws(() => binding().unmountBeneath(boxesReal, rel, mountId)) as { errno?: number }
-  t.truthy(e.errno, 'refused (ELOOP/ENOTDIR on the symlinked component)')
+  const unmount = (rel: string, id: string) => binding().gcUnmount(home.home, box.boxId, true, [`${box.boxId}/mounts/${rel}`], [id])[0]!
+  const swapped = unmount('vol/data', mountId)
+  t.false(swapped.detached)
+  t.is(swapped.error?.reason, 'symlink', 'refused: ELOOP on the symlinked component')
   t.true(mountsBelow(elsewhere).length === 1, 'the unrelated mount is still there')
   // The listed mount, at its real place, is detached; a wrong id is left alone.
-  const relOld = path.relative(boxesReal, path.join(fs.realpathSync(box.mountsDir), 'vol.old', 'data'))
-  t.false(binding().unmountBeneath(boxesReal, relOld, mountId + 100000), 'another id: not ours, left alone')
-  t.true(binding().unmountBeneath(boxesReal, relOld, mountId))
+  t.false(unmount('vol.old/data', String(Number(mountId) + 100000)).detached, 'another id: not ours, left alone')
+  t.true(unmount('vol.old/data', mountId).detached)
 })

@@ -1,4 +1,4 @@
-// SPEC §7: one LayoutError, shaped like Node's fs errors.
+// One LayoutError, shaped like Node's fs errors, with a typed reason.
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -15,6 +15,7 @@ test('native errors become LayoutError with code, negative errno, syscall, path,
   t.is(e.errno, -2)
   t.is(e.syscall, 'open')
   t.is(e.path, path.join(dir, 'nope'))
+  t.is(e.reason, 'syscall-failed')
   t.regex(e.message, /^ENOENT: cannot install the file: no such file or directory, open '.*nope'/)
 })
 
@@ -26,11 +27,13 @@ test('messages tell a person what to do', (t) => {
   t.is(e.code, 'ENOTDIR')
   t.is(e.syscall, 'mkdir')
   t.true(e.message.includes('cannot prepare the BoxLite home'))
+  t.false(fs.existsSync(path.join(dir, 'file', 'home')))
 })
 
 test('argument errors are ERR_INVALID_ARG without errno', (t) => {
   const e = t.throws(() => new HomeLayout({ home: 'relative' }), { instanceOf: LayoutError })
   t.is(e.code, 'ERR_INVALID_ARG')
+  t.is(e.reason, 'invalid-argument')
   t.is(e.errno, undefined)
   t.is(e.syscall, undefined)
 })
@@ -43,8 +46,8 @@ test('the raw binding rejects bad arguments with one TypeError; a throwing gette
   const paths = ['/']
   Object.defineProperty(paths, 1, { get () { throw boom }, enumerable: true })
   t.is(t.throws(() => b.sameFilesystem(paths)), boom)
-  const job = { dst: '/x', mode: 'auto', skipUnchanged: false, get src (): string { throw boom } }
-  t.is(t.throws(() => b.cloneFiles([job])), boom)
-  t.throws(() => b.cloneFiles([{ src: '/a', dst: '/b', mode: 'sideways', skipUnchanged: false }]), { instanceOf: TypeError, message: /auto, force or never/ })
+  t.throws(() => b.cloneFile('/a', '/b', 'sideways'), { instanceOf: TypeError, message: /auto, force or never/ })
+  t.throws(() => b.lockAcquire('/a', '', 1.5, true), { instanceOf: TypeError, message: /integer/ })
+  t.throws(() => b.boxPrepareAsync('/h', 'boxes'), { instanceOf: TypeError, message: /expected a string/ })
   t.is(typeof b.probe('/').fsName, 'string', 'the binding still works afterwards')
 })

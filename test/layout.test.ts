@@ -1,5 +1,6 @@
-// SPEC §1: the layout, path by path, and the reference module's own tests
-// (BoxLite layout.rs) re-expressed against this API.
+// The layout, path by path, and the reference module's own tests (BoxLite's
+// layout.rs) re-expressed against this API. Literal expectations for unusual
+// homes are in paths.test.ts.
 import test from 'ava'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -171,9 +172,9 @@ test('box prepare creates tmp', (t) => {
 })
 
 // ---------------------------------------------------------------------------
-// SPEC §1, name by name
+// The layout, name by name
 
-test('home paths: every name of SPEC §1', (t) => {
+test('home paths: every name', (t) => {
   const home = new HomeLayout({ home: '/srv/bl' })
   t.is(home.home, '/srv/bl')
   t.is(home.runtimeLockPath, '/srv/bl/.lock')
@@ -196,7 +197,7 @@ test('home paths: every name of SPEC §1', (t) => {
   t.is(home.box('b1').root, '/srv/bl/boxes/b1')
 })
 
-test('box paths: every name of the SPEC §1 table', (t) => {
+test('box paths: every name', (t) => {
   const b = '/srv/bl/boxes/b1'
   const box = new HomeLayout({ home: '/srv/bl' }).box('b1', { isolateMounts: true })
   t.is(box.boxId, 'b1')
@@ -246,6 +247,8 @@ test('mountsDir is mounts/ only when bind mounts are on and the box isolates', (
   t.is(off.box('b', { isolateMounts: true }).mountsDir, '/h/boxes/b/shared')
   t.false(off.box('b', { isolateMounts: true }).isolateMounts)
   t.is(on.box('b', { isolateMounts: true }).sharedLayout.base, '/h/boxes/b/mounts')
+  t.is(on.box('b').sharedLayout.base, '/h/boxes/b/mounts', 'BoxLite roots the container tree at mounts/ always')
+  t.is(off.box('b').container('c1').root, '/h/boxes/b/mounts/containers/c1')
 })
 
 test('shared guest layout: containers/{cid} with overlayfs, rootfs, volumes, layers, exit.json', (t) => {
@@ -264,8 +267,13 @@ test('shared guest layout: containers/{cid} with overlayfs, rootfs, volumes, lay
   t.is(c.exitFilePath, '/run/boxlite/shared/containers/c1/exit.json')
 })
 
-test('container prepare creates upper, work, rootfs and volumes only', async (t) => {
-  const c = new SharedGuestLayout(path.join(scratch(t), 'mounts')).container('c1')
+test('container prepare creates upper, work, rootfs and volumes only, under mounts/', async (t) => {
+  const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
+  const box = home.box(mintBoxId())
+  t.teardown(() => box.sockets.removeSync())
+  await box.prepare()
+  const c = box.container('c1')
+  t.is(c.root, path.join(box.root, 'mounts', 'containers', 'c1'), 'mounts/ even without isolation, as BoxLite')
   await c.prepare()
   for (const d of [c.upperDir, c.workDir, c.rootfsDir, c.volumesDir]) t.true(fs.statSync(d).isDirectory(), d)
   t.false(fs.existsSync(c.diffDir))
@@ -275,7 +283,7 @@ test('container prepare creates upper, work, rootfs and volumes only', async (t)
 // ---------------------------------------------------------------------------
 // prepare: exact order and contents
 
-test('home prepare creates exactly the SPEC §1 directories (no db, locks, logs)', (t) => {
+test('home prepare creates exactly the home directories (no db, locks, logs)', (t) => {
   const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
   home.prepareSync()
   t.deepEqual(fs.readdirSync(home.home).sort(), ['bases', 'boxes', 'images', 'tmp'])
@@ -327,6 +335,7 @@ test('writeCa: ca/ 0700, cert.pem 0644, key.pem 0600, outside shared/', async (t
   t.teardown(() => box.sockets.removeSync())
   const early = await t.throwsAsync(box.writeCa({ cert: 'C', key: 'K' }), { instanceOf: LayoutError })
   t.is(early.code, 'ENOENT')
+  t.is(early.reason, 'not-prepared')
   t.regex(early.message, /prepare\(\) the box first/)
   await box.prepare()
   await box.writeCa({ cert: 'CERT', key: 'KEY' })
@@ -345,8 +354,8 @@ test('writeCa: ca/ 0700, cert.pem 0644, key.pem 0600, outside shared/', async (t
 test('home: BOXLITE_HOME wins, else $HOME/.boxlite', (t) => {
   t.is(resolveHome({ BOXLITE_HOME: '/data/bl', HOME: '/home/u' }), '/data/bl')
   t.is(resolveHome({ HOME: '/home/u' }), '/home/u/.boxlite')
-  t.is(resolveHome({ BOXLITE_HOME: '', HOME: '/home/u' }), '/home/u/.boxlite')
-  t.is(new HomeLayout({ env: { BOXLITE_HOME: '/data/bl/' } }).home, '/data/bl')
+  t.is(resolveHome({ HOME: '/home/u/' }), '/home/u/.boxlite')
+  t.is(new HomeLayout({ env: { BOXLITE_HOME: '/data/bl/' } }).home, '/data/bl/', 'kept as given, as BoxLite does')
 })
 
 test('home: a relative BOXLITE_HOME or home is ERR_INVALID_ARG', (t) => {
@@ -354,6 +363,7 @@ test('home: a relative BOXLITE_HOME or home is ERR_INVALID_ARG', (t) => {
     () => resolveHome({ BOXLITE_HOME: 'relative/home' }),
     () => new HomeLayout({ home: 'rel' }),
     () => new HomeLayout({ env: { BOXLITE_HOME: './x' } }),
+    () => resolveHome({ BOXLITE_HOME: '', HOME: '/home/u' }),
   ]) {
     const e = t.throws(make, { instanceOf: LayoutError })
     t.is(e.code, 'ERR_INVALID_ARG')

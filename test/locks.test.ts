@@ -1,10 +1,11 @@
-// SPEC §6 and issue 6: flock-based locks across real processes.
+// flock-based locks across real processes: the runtime lock and the lock manager.
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { LayoutError, LockManager, RuntimeLock } from '../lib/index.ts'
 import { repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
+import { blockedOn } from './helpers/locks.ts'
 
 function locker (t: ExecutionContext, ...args: string[]): Promise<{ pid: number, kill: () => Promise<void>, exited: Promise<void> }> {
   const child = spawn(process.execPath, tsNode('test/fixtures/locker.ts', ...args), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -34,32 +35,32 @@ function lockFdOf (file: string): number | undefined {
 test('lock exclusion across processes; a SIGKILLed holder releases its lock', async (t) => {
   const dir = path.join(scratch(t), 'locks')
   const m = new LockManager(dir)
-  const id = m.allocate()
+  const id = m.allocateSync()
   const holder = await locker(t, 'hold', dir, String(id))
-  t.false(m.tryLock(id), 'another process holds it')
+  t.false(m.tryLockSync(id), 'another process holds it')
   let got = false
   const waiting = m.lock(id).then(() => { got = true })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await blockedOn(m.pathFor(id))
   t.false(got, 'lock() waits while the holder lives')
   await holder.kill()
   await waiting
   t.true(got, 'the kernel dropped the dead holder\'s lock')
   t.true(m.isHeld(id))
   m.unlock(id)
-  t.true(m.tryLock(id))
+  t.true(m.tryLockSync(id))
   m.unlock(id)
 })
 
 test('in one process, waiters queue like separate processes; lockSync on a held id is EDEADLK', async (t) => {
   const dir = path.join(scratch(t), 'locks')
   const a = new LockManager(dir)
-  const id = a.allocate()
+  const id = a.allocateSync()
   await a.lock(id)
   const b = new LockManager(dir)
-  t.false(b.tryLock(id))
+  t.false(b.tryLockSync(id))
   let bGot = false
   const bWait = b.lock(id).then(() => { bGot = true })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await blockedOn(b.pathFor(id))
   t.false(bGot)
   t.throws(() => a.lockSync(id), { code: 'EDEADLK' })
   a.unlock(id)
@@ -100,49 +101,52 @@ test('allocate scans existing files; free() releases and deletes; ids are decima
   fs.mkdirSync(dir)
   for (const name of ['0', '1', '3', 'junk', '007']) fs.writeFileSync(path.join(dir, name), '')
   const m = new LockManager(dir)
-  t.deepEqual(m.allocated(), [0, 1, 3])
-  t.is(m.allocate(), 2)
-  t.is(m.allocate(), 4)
-  t.true(m.tryLock(4))
-  m.free(4)
+  t.is(m.allocateSync(), 2)
+  t.is(m.allocateSync(), 4)
+  t.true(m.tryLockSync(4))
+  m.freeSync(4)
   t.false(fs.existsSync(path.join(dir, '4')))
   t.false(m.isHeld(4))
-  t.is(m.allocate(), 4)
-  m.free(99) // idempotent
-  const e = t.throws(() => m.tryLock(42), { instanceOf: LayoutError })
+  t.is(m.allocateSync(), 4)
+  m.freeSync(99) // idempotent
+  const e = t.throws(() => m.tryLockSync(42), { instanceOf: LayoutError })
   t.is(e.code, 'ENOENT')
+  t.is(e.reason, 'not-allocated')
   t.regex(e.message, /not allocated.*allocate\(\) it first/)
-  t.throws(() => m.tryLock(-1), { code: 'ERR_INVALID_ARG' })
-  t.throws(() => m.tryLock(2 ** 32), { code: 'ERR_INVALID_ARG' })
-  t.throws(() => m.tryLock(1.5), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => m.tryLockSync(-1), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => m.tryLockSync(2 ** 32), { code: 'ERR_INVALID_ARG' })
+  t.throws(() => m.tryLockSync(1.5), { code: 'ERR_INVALID_ARG' })
 })
 
 test('runtime lock: a second holder gets EBUSY naming the home and the holder pid; exit releases it', async (t) => {
   const home = path.join(scratch(t), 'home')
+  fs.mkdirSync(home)
   const holder = await locker(t, 'runtime', home)
-  const e = t.throws(() => RuntimeLock.acquire(home), { instanceOf: LayoutError })
+  const e = t.throws(() => RuntimeLock.acquireSync(home), { instanceOf: LayoutError })
   t.is(e.code, 'EBUSY')
+  t.is(e.reason, 'runtime-locked')
   t.is(e.path, path.join(home, '.lock'))
   t.true(e.message.includes(home))
   t.true(e.message.includes(`pid ${holder.pid}`))
   await holder.kill()
-  const lock = RuntimeLock.acquire(home)
+  const lock = RuntimeLock.acquireSync(home)
   t.true(lock.held)
-  t.throws(() => RuntimeLock.acquire(home), { code: 'EBUSY' }, 'in-process second holder too')
+  t.throws(() => RuntimeLock.acquireSync(home), { code: 'EBUSY' }, 'in-process second holder too')
   lock.release()
   lock.release()
   t.false(lock.held)
-  RuntimeLock.acquire(home).release()
+  RuntimeLock.acquireSync(home).release()
 })
 
 test('lock fds are O_CLOEXEC', (t) => {
   const home = path.join(scratch(t), 'home')
-  const lock = RuntimeLock.acquire(home)
+  fs.mkdirSync(home)
+  const lock = RuntimeLock.acquireSync(home)
   t.teardown(() => lock.release())
   const dir = path.join(home, 'locks')
   const m = new LockManager(dir)
-  const id = m.allocate()
-  t.true(m.tryLock(id))
+  const id = m.allocateSync()
+  t.true(m.tryLockSync(id))
   t.teardown(() => m.unlock(id))
   for (const file of [path.join(home, '.lock'), path.join(dir, String(id))]) {
     const fd = lockFdOf(file)
@@ -157,28 +161,33 @@ test('a waiter on a lock that is freed gets ENOENT; freed and allocated again, E
   const owner = new LockManager(dir)
   const waiter = new LockManager(dir)
   t.teardown(() => { owner.releaseAll(); waiter.releaseAll() })
-  const id = owner.allocate()
-  t.true(owner.tryLock(id))
+  const id = owner.allocateSync()
+  t.true(owner.tryLockSync(id))
   const gone = waiter.lock(id)
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  owner.free(id)
+  await blockedOn(owner.pathFor(id))
+  owner.freeSync(id)
   const e = await t.throwsAsync(gone, { instanceOf: LayoutError })
   t.is(e.code, 'ENOENT')
-  t.regex(e.message, /lock \d+ was freed while we waited/)
+  t.is(e.reason, 'removed-while-waiting')
+  t.regex(e.message, /was removed while we waited for its lock.*; retry/)
   t.false(waiter.isHeld(id))
 
-  const again = owner.allocate()
+  const again = owner.allocateSync()
   t.is(again, id, 'the smallest free id again')
-  t.true(owner.tryLock(id))
+  t.true(owner.tryLockSync(id))
   const stale = waiter.lock(id)
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  owner.free(id)
-  t.is(owner.allocate(), id) // a new file under the same name before the waiter looks
+  await blockedOn(owner.pathFor(id))
+  // Freed and allocated again before the waiter wakes: unlink, a new file
+  // under the same name, then the old holder lets go.
+  fs.unlinkSync(owner.pathFor(id))
+  t.is(owner.allocateSync(), id)
+  owner.unlock(id)
   const e2 = await t.throwsAsync(stale, { instanceOf: LayoutError })
   t.is(e2.code, 'ESTALE')
-  t.regex(e2.message, /freed and allocated again/)
+  t.is(e2.reason, 'replaced-while-waiting')
+  t.regex(e2.message, /removed and made again while we waited for its lock/)
   // The new allocation is a working lock.
-  t.true(waiter.tryLock(id))
+  t.true(waiter.tryLockSync(id))
 })
 
 test('runtime lock: a planted .lock symlink is refused (ELOOP) and its target untouched', (t) => {
@@ -188,8 +197,9 @@ test('runtime lock: a planted .lock symlink is refused (ELOOP) and its target un
   const victim = path.join(root, 'victim')
   fs.writeFileSync(victim, 'precious')
   fs.symlinkSync(victim, path.join(home, '.lock'))
-  const e = t.throws(() => RuntimeLock.acquire(home), { instanceOf: LayoutError })
+  const e = t.throws(() => RuntimeLock.acquireSync(home), { instanceOf: LayoutError })
   t.is(e.code, 'ELOOP')
+  t.is(e.reason, 'symlink')
   t.is(e.path, path.join(home, '.lock'))
   t.regex(e.message, /is a symlink.*remove it/)
   t.is(fs.readFileSync(victim, 'utf8'), 'precious')

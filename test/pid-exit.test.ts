@@ -1,10 +1,10 @@
-// SPEC §6: shim.pid identity and exit records, byte-compatible with BoxLite.
+// shim.pid identity and exit records, byte-compatible with BoxLite.
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  formatContainerExit, formatExitRecord, LayoutError, parseExitRecord, parsePidFile, PidFile, processStartTime,
+  formatContainerExit, formatExitRecord, LayoutError, parseExitRecord, parsePidFile, PidFile,
   signalExit, type ExitRecord,
 } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
@@ -30,7 +30,8 @@ test('pid file: a legacy file (pid only, as older BoxLite writes) reads as legac
 
 test('pid file: pid reuse is detected through the fingerprint', (t) => {
   const file = path.join(scratch(t), 'shim.pid')
-  const real = processStartTime(process.pid)!
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8')
+  const real = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]!
   fs.writeFileSync(file, `${process.pid}\n${BigInt(real) + 1n}\n`)
   const who = new PidFile(file).identitySync()
   t.is(who.identity, 'absent')
@@ -56,6 +57,7 @@ test('pid file: malformed files are a typed error on read and absent for identit
     fs.writeFileSync(file, text)
     const e = await t.throwsAsync(new PidFile(file).read(), { instanceOf: LayoutError }, JSON.stringify(text))
     t.is(e.code, 'EINVAL')
+    t.is(e.reason, 'malformed-record')
     t.is(new PidFile(file).identitySync().identity, 'absent')
   }
   t.throws(() => new PidFile(path.join(dir, 'w')).writeSync(0), { code: 'ERR_INVALID_ARG' })

@@ -6,9 +6,10 @@ import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { BoxLayout, HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
-import { freshBox, freshHome, handToNobody, runBoxOps } from './helpers/boxes.ts'
+import { freshBox, freshHome, runBoxOps } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
-import { mountsBelow, mountTmpfs, scratch } from './helpers/fixtures.ts'
+import { mountsBelow, mountTmpfs, run, scratch } from './helpers/fixtures.ts'
+import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
 
 function mountEntry (mountPoint: string): { root: string, options: string } | undefined {
   const real = fs.realpathSync(mountPoint)
@@ -166,28 +167,34 @@ for (const api of ['auto', 'legacy'] as const) {
 
 testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')],
   'unprivileged: symlink fallback is reported; require read-only fails with EPERM', async (t) => {
+    const pkg = packageForNobody(t)
     const root = scratch(t)
     const home = path.join(root, 'home')
-    handToNobody(home)
+    fs.chmodSync(root, 0o755)
+    fs.mkdirSync(home)
+    fs.chownSync(home, NOBODY, NOBODY)
     const boxId = mintBoxId()
-    t.teardown(() => fs.rmSync(`/tmp/bl-65534/${boxId}`, { force: true }))
-    const strict = await runBoxOps({ home, boxId, require: 'read-only', ops: ['prepareHome', 'prepare', 'mountShared'] }, 'nobody')
-    const refused = strict.steps.find((s) => s.op === 'mountShared')
-    t.truthy(refused, strict.stderr)
-    t.false(refused!.ok)
-    t.is(refused!.code, 'EPERM')
-    t.regex(refused!.message!, /require: 'read-only'/)
-    const shared = path.join(home, 'boxes', boxId, 'shared')
-    t.false(fs.existsSync(shared), 'no symlink left behind by the refusal')
+    t.teardown(() => fs.rmSync(`/tmp/bl-${NOBODY}/${boxId}`, { force: true }))
+    const cli = (...args: string[]) => run(asNobody[0]!, [...asNobody.slice(1), process.execPath, path.join(pkg, 'dist', 'cli.js'),
+      ...args, '--home', home, '--json'], { cwd: '/' })
+    const strict = await cli('box', 'prepare', boxId, '--isolate-mounts', '--require-read-only')
+    t.is(strict.code, 1, strict.stderr)
+    const refused = JSON.parse(strict.stdout).boxes[0].error
+    t.is(refused.code, 'EPERM')
+    t.is(refused.reason, 'read-only-impossible')
+    t.regex(refused.message, /require: 'read-only'/)
+    t.false(fs.existsSync(path.join(home, 'boxes', boxId, 'shared')), 'no symlink left behind by the refusal')
 
-    const lax = await runBoxOps({ home, boxId, ops: ['mountShared', 'cleanup'] }, 'nobody')
-    const fell = lax.steps.find((s) => s.op === 'mountShared')!
-    t.true(fell.ok, fell.message)
-    t.is(fell.result.method, 'symlink')
-    t.false(fell.result.readOnly)
-    t.is(fell.result.fallback.code, 'EPERM')
-    const cleaned = lax.steps.find((s) => s.op === 'cleanup')!
-    t.true(cleaned.ok, cleaned.message)
+    const lax = await cli('box', 'prepare', boxId, '--isolate-mounts')
+    t.is(lax.code, 0, lax.stderr)
+    const shared = JSON.parse(lax.stdout).boxes[0].shared
+    t.is(shared.method, 'symlink')
+    t.false(shared.readOnly)
+    t.is(shared.fallback.code, 'EPERM')
+    t.is(fs.readlinkSync(path.join(home, 'boxes', boxId, 'shared')), 'mounts')
+    const cleaned = await cli('box', 'cleanup', boxId)
+    t.is(cleaned.code, 0, cleaned.stderr)
+    t.true(JSON.parse(cleaned.stdout).boxes[0].removed)
   })
 
 test('mountShared on a box that does not isolate mounts is EINVAL', (t) => {
@@ -223,7 +230,7 @@ test('mountShared refuses a foreign symlink at shared/', (t) => {
   const box = freshBox(t, home)
   box.prepareSync()
   fs.symlinkSync('/etc', box.sharedDir)
-  t.throws(() => box.mountSharedSync(), { code: 'EEXIST', message: /not to mounts/ })
+  t.is(t.throws(() => box.mountSharedSync(), { instanceOf: LayoutError, code: 'EEXIST', message: /does not point at mounts/ }).reason, 'shared-occupied')
   t.is(fs.readlinkSync(box.sharedDir), '/etc')
 })
 
@@ -234,7 +241,8 @@ privileged('mountShared reports a foreign mount at shared/ instead of reusing it
   mountTmpfs(t, box.sharedDir, 'size=1m')
   const e = t.throws(() => box.mountSharedSync(), { instanceOf: LayoutError })
   t.is(e.code, 'EBUSY')
-  t.regex(e.message, /something else is mounted there/)
+  t.is(e.reason, 'shared-wrong-mount')
+  t.regex(e.message, /already a mount, but not of mounts\//)
 })
 
 privileged('mountShared upgrades a symlink left by an unprivileged run', (t) => {

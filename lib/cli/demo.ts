@@ -1,15 +1,19 @@
 // `boxlite-layout demo`: the whole lifecycle on a throw-away home, timed
-// step by step, ending with what fell back and why.
+// step by step, ending with what fell back and why. With --vm, a small QEMU
+// guest shows what a VM sees of the read-only shared/.
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import type { BoxLayout } from '../box.ts'
 import { LayoutError } from '../errors.ts'
-import { probeSync } from '../fs-facts.ts'
+import { probe } from '../fs-facts.ts'
 import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
-import { callNative } from '../native.ts'
 import { connectUnix, listenUnix } from '../unix-socket.ts'
-import { inspectBox } from './inspect.ts'
+import { hostWriteProbe, PROBE_TEXT, readProbeStep, seedProbeFiles, writeProbeSteps } from './guest-probes.ts'
+import { bootGuest, guestAvailability } from './guest-vm.ts'
+import type { Context } from './main.ts'
+import { shellQuote, type Status } from './output.ts'
 
 export interface DemoStep {
   step: string
@@ -21,14 +25,10 @@ export interface DemoReport {
   home: string
   boxId: string
   kept: boolean
+  /** With --keep: the command that removes what was kept. */
+  cleanup?: string
   steps: DemoStep[]
   fallbacks: Array<{ what: string, reason: string }>
-}
-
-export interface DemoOptions {
-  keep?: boolean
-  /** Where the throw-away home is created (default /tmp). */
-  parent?: string
 }
 
 async function timed (steps: DemoStep[], step: string, fn: () => Promise<string> | string): Promise<void> {
@@ -47,17 +47,35 @@ function writeShimSet (dir: string): string {
   return shim
 }
 
-export async function demo (options: DemoOptions = {}): Promise<DemoReport> {
+/** What the guest saw, or why there is no guest here. */
+async function guestView (box: BoxLayout): Promise<string> {
+  const available = await guestAvailability()
+  if (!available.ok) return `skipped: ${available.reason}`
+  await seedProbeFiles(box.mountsDir)
+  const hostWrite = hostWriteProbe(box.mountsDir)
+  const run = await bootGuest({
+    sharedDir: box.sharedDir,
+    steps: [readProbeStep(), ...writeProbeSteps(), hostWrite.step],
+    onMarker: hostWrite.onMarker,
+  })
+  const [read, ...rest] = run.steps
+  const seen = rest.pop()!
+  const writes = rest.map((s) => `${s.name} ${s.exitCode === 0 ? 'SUCCEEDED' : s.errno ?? `exit ${s.exitCode}`}`)
+  return `read ${read!.exitCode === 0 && read!.stdout === PROBE_TEXT ? 'ok' : 'FAILED'}; ${writes.join(', ')}; ` +
+    `host write ${seen.exitCode === 0 ? seen.stdout.split('\n')[0]! : 'NOT seen'} (${(run.durationMs / 1000).toFixed(1)} s boot)`
+}
+
+export async function demoReport (options: { keep: boolean, parent?: string, vm: boolean }): Promise<DemoReport> {
   const root = fs.mkdtempSync(path.join(options.parent ?? '/tmp', 'blx-demo-'))
   const home = new HomeLayout({ home: path.join(root, 'home') })
   const box = home.box(mintBoxId(), { isolateMounts: true })
-  const report: DemoReport = { home: home.home, boxId: box.boxId, kept: options.keep === true, steps: [], fallbacks: [] }
+  const report: DemoReport = { home: home.home, boxId: box.boxId, kept: options.keep, steps: [], fallbacks: [] }
   const steps = report.steps
   let cleaned = false
   try {
     await timed(steps, 'home prepare', async () => {
       await home.prepare()
-      return `${home.home} (${probeSync(root).fsType.name})`
+      return `${home.home} (${(await probe(root)).fsType.name})`
     })
     await timed(steps, 'box prepare', async () => {
       const r = await box.prepare()
@@ -86,6 +104,7 @@ export async function demo (options: DemoOptions = {}): Promise<DemoReport> {
       }
       return `host file ${seen ? 'visible' : 'NOT visible'} in shared/; ${write}`
     })
+    if (options.vm) await timed(steps, 'guest view (VM)', () => guestView(box))
     let shim = ''
     await timed(steps, 'shim set', () => {
       shim = writeShimSet(path.join(home.tmpDir, 'dist'))
@@ -98,7 +117,7 @@ export async function demo (options: DemoOptions = {}): Promise<DemoReport> {
       if (!methods.includes('reflink') && !methods.includes('clonefile')) {
         report.fallbacks.push({
           what: `shim copied with ${methods.join('/')}, not reflinked`,
-          reason: `${probeSync(home.tmpDir).fsType.name} cannot reflink; XFS (reflink=1), btrfs or APFS can`,
+          reason: `${(await probe(home.tmpDir)).fsType.name} cannot reflink; XFS (reflink=1), btrfs or APFS can`,
         })
       }
       return `${r.files.length} files, ${mb.toFixed(0)} MiB by ${methods.join(', ')}`
@@ -122,13 +141,13 @@ export async function demo (options: DemoOptions = {}): Promise<DemoReport> {
         await new Promise((resolve) => server.close(resolve))
       }
     })
-    await timed(steps, 'inspect', () => {
-      const i = inspectBox(home, box.boxId)
+    await timed(steps, 'inspect', async () => {
+      const i = await box.inspect()
       const reflinked = i.bin.filter((f) => f.reflinked === true).length
       return `shared ${i.shared.kind}${i.shared.readOnly ? ' (ro)' : ''}; link ${i.socketLink.state}; ` +
         `${i.bin.length} bin files, ${reflinked} sharing extents; shim ${i.shim.identity}`
     })
-    if (options.keep !== true) {
+    if (!options.keep) {
       await timed(steps, 'cleanup', async () => {
         const r = await box.cleanup()
         cleaned = true
@@ -136,15 +155,40 @@ export async function demo (options: DemoOptions = {}): Promise<DemoReport> {
       })
     }
   } catch (e) {
-    if (!(e instanceof LayoutError)) throw e
-    steps.push({ step: 'failed', result: e.message, ms: 0 })
+    if (e instanceof LayoutError) steps.push({ step: 'failed', result: e.message, ms: 0 })
     throw e
   } finally {
-    if (options.keep !== true) {
-      if (!cleaned) await box.cleanup().catch(() => undefined)
-      // The same safe removal as cleanup: never through a mount.
-      callNative((b) => b.removeTree(path.dirname(root), path.basename(root), true))
+    if (options.keep) {
+      report.cleanup = `boxlite-layout box cleanup ${box.boxId} --home ${shellQuote(home.home)} && rm -r ${shellQuote(root)}`
+    } else {
+      if (!cleaned) await box.cleanup()
+      // The box (and its mount) is gone: what is left is plain directories.
+      fs.rmSync(root, { recursive: true, force: true })
     }
   }
   return report
+}
+
+export async function demo (ctx: Context): Promise<number> {
+  const { options } = ctx.parsed
+  const report = await demoReport({
+    keep: options.keep === true,
+    vm: options.vm === true,
+    ...(typeof options.dir === 'string' ? { parent: options.dir } : {}),
+  })
+  const { out } = ctx
+  out.result(report, () => {
+    out.line(`boxlite-layout demo: throw-away home ${report.home}`)
+    out.line()
+    out.table(['STEP', 'MS', 'RESULT'], report.steps.map((s) => [s.step, s.ms.toFixed(2).padStart(8), s.result]))
+    out.line()
+    const total = report.steps.reduce((n, s) => n + s.ms, 0)
+    out.line(`total ${total.toFixed(2)} ms; ${report.kept ? 'kept' : 'throw-away home removed'}`)
+    if (report.cleanup !== undefined) out.line(`remove it with: ${report.cleanup}`)
+    const status: Status = report.fallbacks.length === 0 ? 'ok' : 'warn'
+    out.line(report.fallbacks.length === 0
+      ? `${out.status(status)} no fallbacks: read-only bind mount and reflinked shim copies`
+      : `${out.status(status)} fell back: ${report.fallbacks.map((f) => `${f.what} (${f.reason})`).join('; ')}`)
+  })
+  return 0
 }

@@ -1,22 +1,25 @@
 // `boxlite-layout doctor`: what works on this host, each answer tried rather
-// than guessed (a real read-only bind, a real clone on the home's filesystem).
+// than guessed: a real read-only bind in a scratch box, a real clone on the
+// home's filesystem, the home checked by the same code every operation uses.
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { cloneFileSync } from '../clone.ts'
+import { cloneFile } from '../clone.ts'
 import { LayoutError } from '../errors.ts'
-import { probeSync } from '../fs-facts.ts'
-import type { HomeLayout } from '../home.ts'
+import { probe } from '../fs-facts.ts'
+import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
 import { binding } from '../native.ts'
 import { BoxSockets, currentUid, SOCKET_PATH_LIMIT, SocketNames } from '../sockets.ts'
+import type { Context } from './main.ts'
 import type { Status } from './output.ts'
 
 export interface Check {
   name: string
   status: Status
   detail: string
+  /** What to do, runnable as pasted where it is a command. */
   hint?: string
 }
 
@@ -57,55 +60,51 @@ function privilegeCheck (): Check {
   const uid = currentUid()
   if (hasSysAdmin()) return check('privilege', 'ok', `uid ${uid} with CAP_SYS_ADMIN: read-only bind mounts possible`)
   return check('privilege', 'warn', `uid ${uid} without CAP_SYS_ADMIN: shared/ falls back to a symlink the guest could write through`,
-    'run as root, or inside a user+mount namespace (unshare -Urm), or use require: \'read-only\' to refuse the fallback')
+    'run as root, or inside a user+mount namespace (unshare -Urm), or pass require: \'read-only\' to refuse the fallback')
 }
 
-/** A scratch dir on the home's filesystem (or its nearest existing ancestor). */
-function scratchNear (home: HomeLayout): { dir: string, base: string, remove: () => void } {
+/** A scratch dir on the home's filesystem (or its nearest existing ancestor's). */
+function scratchNear (home: HomeLayout): { dir: string, base: string } {
   let base = fs.existsSync(home.tmpDir) ? home.tmpDir : home.home
   while (!fs.existsSync(base)) base = path.dirname(base)
-  const dir = fs.mkdtempSync(path.join(base, '.blx-doctor-'))
-  return { dir, base, remove: () => fs.rmSync(dir, { recursive: true, force: true }) }
+  return { dir: fs.mkdtempSync(path.join(base, '.blx-doctor-')), base }
 }
 
-function mountChecks (dir: string): Check[] {
+async function mountChecks (dir: string): Promise<Check[]> {
   if (process.platform !== 'linux') return [check('mount api', 'warn', 'no bind mounts on this platform: shared/ will be a symlink')]
   const api = binding().newMountApiAvailable()
     ? check('mount api', 'ok', 'new mount API (open_tree + mount_setattr + move_mount): read-only before visible')
     : check('mount api', 'warn', 'classic mount(2) only (kernel < 5.12): read-only is applied mount by mount after the bind',
       'a kernel >= 5.12 makes the tree read-only before it becomes visible')
   if (!hasSysAdmin()) return [api, check('read-only bind', 'warn', 'not tried: no privilege to mount')]
-  const src = path.join(dir, 'mounts')
-  const dst = path.join(dir, 'shared')
-  fs.mkdirSync(src)
-  fs.mkdirSync(dst)
-  let method: string
+  // The real thing, in a scratch home: prepare, mount, try a write, clean up.
+  const box = new HomeLayout({ home: path.join(dir, 'home') }).box(mintBoxId(), { isolateMounts: true })
   try {
-    method = binding().bindReadOnly(src, dst, false)
+    await box.prepare()
+    const r = await box.mountShared({ require: 'read-only' })
+    let writable = true
+    try {
+      fs.writeFileSync(path.join(box.sharedDir, 'probe'), 'x')
+    } catch (e) {
+      writable = (e as NodeJS.ErrnoException).code !== 'EROFS'
+    }
+    return [api, writable
+      ? check('read-only bind', 'fail', `tried: ${r.method} mount, but writes succeeded`, 'report this: the kernel ignored the read-only flag')
+      : check('read-only bind', 'ok', `tried: ${r.method} mount, writes fail with EROFS`)]
   } catch (e) {
-    const code = (e as { errno?: number }).errno
-    return [api, check('read-only bind', 'warn', `tried and failed (errno ${String(code)}): shared/ will fall back to a symlink`,
+    return [api, check('read-only bind', 'warn', `tried and failed: ${describe(e)}; shared/ would fall back to a symlink`,
       'check for a seccomp or LSM policy that blocks mount syscalls')]
-  }
-  let ro = false
-  try {
-    fs.writeFileSync(path.join(dst, 'probe'), 'x')
-  } catch (e) {
-    ro = (e as NodeJS.ErrnoException).code === 'EROFS'
   } finally {
-    binding().unmount(dst)
+    await box.cleanup()
   }
-  return [api, ro
-      ? check('read-only bind', 'ok', `tried: ${method} mount, writes fail with EROFS`)
-      : check('read-only bind', 'fail', `tried: ${method} mount, but writes succeeded`, 'report this: the kernel ignored MOUNT_ATTR_RDONLY')]
 }
 
-function reflinkCheck (dir: string, base: string): Check {
+async function reflinkCheck (dir: string, base: string): Promise<Check> {
   const src = path.join(dir, 'src')
   fs.writeFileSync(src, crypto.randomBytes(64 * 1024))
-  const fsName = probeSync(dir).fsType.name
+  const fsName = (await probe(dir)).fsType.name
   try {
-    const r = cloneFileSync(src, path.join(dir, 'dst'), { mode: 'force' })
+    const r = await cloneFile(src, path.join(dir, 'dst'), { mode: 'force' })
     return check('reflink', 'ok', `tried: ${r.method} works on ${fsName} (${base}): shim copies cost almost nothing`)
   } catch (e) {
     const code = e instanceof LayoutError ? e.code : 'error'
@@ -114,28 +113,28 @@ function reflinkCheck (dir: string, base: string): Check {
   }
 }
 
-function homeChecks (home: HomeLayout): Check[] {
-  const out: Check[] = []
+async function homeChecks (ctx: Context, home: HomeLayout): Promise<Check[]> {
   if (!fs.existsSync(home.home)) {
-    out.push(check('home', 'warn', `${home.home} does not exist yet`, 'run `boxlite-layout prepare`'))
+    return [check('home', 'warn', `${home.home} does not exist yet`, `run \`${ctx.suggest('prepare')}\``)]
+  }
+  const out: Check[] = []
+  try {
+    // The same checks every operation makes: real directories, ours or
+    // root's, not writable by group or others.
+    await home.gc({ dryRun: true })
+    out.push(check('home', 'ok', `${home.home} (${(await probe(home.home)).fsType.name}): its directories are real, yours and not writable by others`))
+  } catch (e) {
+    out.push(check('home', 'fail', describe(e), `fix it as the message says, then run \`${ctx.suggest('prepare')}\``))
     return out
   }
   try {
-    fs.accessSync(home.home, fs.constants.W_OK)
-    out.push(check('home', 'ok', `${home.home} (${probeSync(home.home).fsType.name})`))
-  } catch {
-    out.push(check('home', 'fail', `${home.home} is not writable by uid ${currentUid()}`, 'fix its ownership or set BOXLITE_HOME'))
-  }
-  const dirs = [home.tmpDir, home.basesDir, home.images.diskImagesDir]
-  if (dirs.every((d) => fs.existsSync(d))) {
-    try {
-      home.validateSameFilesystemSync()
-      out.push(check('same filesystem', 'ok', 'tmp, bases and images/disk-images share one filesystem (atomic rename works)'))
-    } catch (e) {
-      out.push(check('same filesystem', 'fail', describe(e), 'keep tmp/, bases/ and images/disk-images/ on one filesystem'))
-    }
-  } else {
-    out.push(check('same filesystem', 'warn', 'home not fully prepared', 'run `boxlite-layout prepare`'))
+    await home.validateSameFilesystem()
+    out.push(check('same filesystem', 'ok', 'tmp, bases and images/disk-images share one filesystem (atomic rename works)'))
+  } catch (e) {
+    const notPrepared = e instanceof LayoutError && e.reason === 'not-prepared'
+    out.push(notPrepared
+      ? check('same filesystem', 'warn', 'home not fully prepared', `run \`${ctx.suggest('prepare')}\``)
+      : check('same filesystem', 'fail', describe(e), 'keep tmp/, bases/ and images/disk-images/ on one filesystem'))
   }
   return out
 }
@@ -152,51 +151,73 @@ function socketChecks (home: HomeLayout): Check[] {
     out.push(check('sun_path headroom', 'fail', `even 12-char ids overflow ${SOCKET_PATH_LIMIT} bytes under ${sample.parentDir}`))
   }
   const parent = sample.parentDir
-  let st: fs.Stats | undefined
+  let st: fs.Stats
   try {
     st = fs.lstatSync(parent)
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      out.push(check('socket link dir', 'fail', `cannot look at ${parent}: ${(e as Error).message}`))
+      return out
+    }
     out.push(check('socket link dir', 'ok', `${parent} will be created (0700) on first prepare`))
     return out
   }
   if (st.isSymbolicLink()) {
     out.push(check('socket link dir', 'fail', `${parent} is a symlink (possible squatting)`, 'find out who made it, then remove it'))
   } else if (!st.isDirectory()) {
-    out.push(check('socket link dir', 'fail', `${parent} is not a directory`, 'remove it'))
+    out.push(check('socket link dir', 'fail', `${parent} is not a directory`, `remove it: rm ${parent}`))
   } else if (st.uid !== currentUid()) {
-    out.push(check('socket link dir', 'fail', `${parent} belongs to uid ${st.uid}`, 'remove it as root; it must be yours'))
+    out.push(check('socket link dir', 'fail', `${parent} belongs to uid ${st.uid}`, `remove it as root: rm -r ${parent}`))
   } else if ((st.mode & 0o777) !== 0o700) {
-    out.push(check('socket link dir', 'warn', `${parent} has mode ${(st.mode & 0o777).toString(8)}`, 'prepare repairs it to 0700'))
+    out.push(check('socket link dir', 'warn', `${parent} has mode ${(st.mode & 0o777).toString(8)}`, 'the next box prepare tightens it to 0700'))
   } else {
     out.push(check('socket link dir', 'ok', `${parent} is yours, 0700`))
   }
   return out
 }
 
-function staleCheck (home: HomeLayout): Check {
+async function staleCheck (ctx: Context, home: HomeLayout): Promise<Check> {
   if (!fs.existsSync(home.boxesDir)) return check('stale state', 'ok', 'nothing to look at yet')
   try {
-    const report = home.gcSync({ dryRun: true })
+    const report = await home.gc({ dryRun: true })
     if (report.actions.length === 0) return check('stale state', 'ok', 'no leaked mounts, dangling links or leftovers')
     const counts = new Map<string, number>()
     for (const a of report.actions) counts.set(a.kind, (counts.get(a.kind) ?? 0) + 1)
     const summary = [...counts].map(([k, n]) => `${n} ${k}`).join(', ')
-    return check('stale state', 'warn', `gc would do: ${summary}`, 'run `boxlite-layout gc`')
+    return check('stale state', 'warn', `gc would do: ${summary}`, `run \`${ctx.suggest('gc')}\``)
   } catch (e) {
     return check('stale state', 'warn', `could not check: ${describe(e)}`)
   }
 }
 
-export function doctor (home: HomeLayout): DoctorReport {
+export async function doctorReport (ctx: Context): Promise<DoctorReport> {
+  const home = ctx.home()
   const checks: Check[] = [platformCheck(), privilegeCheck()]
   const scratch = scratchNear(home)
-  try {
-    checks.push(...mountChecks(scratch.dir))
-    checks.push(reflinkCheck(scratch.dir, scratch.base))
-  } finally {
-    scratch.remove()
-  }
-  checks.push(...homeChecks(home), ...socketChecks(home), staleCheck(home))
+  // mountChecks detaches its mount or throws, so the scratch dir is removed
+  // only once nothing can be mounted inside it.
+  checks.push(...await mountChecks(scratch.dir))
+  checks.push(await reflinkCheck(scratch.dir, scratch.base))
+  fs.rmSync(scratch.dir, { recursive: true, force: true })
+  checks.push(...await homeChecks(ctx, home), ...socketChecks(home), await staleCheck(ctx, home))
   const count = (s: Status) => checks.filter((c) => c.status === s).length
   return { home: home.home, checks, ok: count('ok'), warn: count('warn'), fail: count('fail') }
+}
+
+export async function doctor (ctx: Context): Promise<number> {
+  const report = await doctorReport(ctx)
+  const { out } = ctx
+  out.result(report, () => {
+    out.line(`boxlite-layout doctor: home ${report.home}`)
+    out.line()
+    out.table(['CHECK', 'STATUS', 'DETAIL'], report.checks.map((c) => [c.name, out.status(c.status), c.detail]))
+    const todo = report.checks.filter((c) => c.hint !== undefined && c.status !== 'ok')
+    if (todo.length > 0) {
+      out.line()
+      for (const c of todo) out.line(`${out.status(c.status)} ${c.name}: ${c.hint!}`)
+    }
+    out.line()
+    out.line(`${report.ok} ok, ${report.warn} warn, ${report.fail} fail`)
+  })
+  return report.fail > 0 ? 1 : 0
 }

@@ -1,9 +1,13 @@
 // CLI output: aligned tables for people, one stable JSON document for
-// scripts. Colour only on a TTY, and never when NO_COLOR is set.
+// scripts (schemas in docs/cli-json/). Colour when stdout is a TTY or
+// FORCE_COLOR asks for it, never when NO_COLOR is set.
 import type { Writable } from 'node:stream'
 import { LayoutError } from '../errors.ts'
 
 export type Status = 'ok' | 'warn' | 'fail'
+
+// eslint-disable-next-line no-control-regex -- matching the escape codes we emit is the point
+const ANSI = /\u001b\[[0-9;]*m/g
 
 const COLORS: Record<string, [number, number]> = {
   ok: [32, 39], warn: [33, 39], fail: [31, 39], bold: [1, 22], dim: [2, 22],
@@ -16,16 +20,23 @@ export interface OutputOptions {
   env?: NodeJS.ProcessEnv
 }
 
+/** A usage error: bad arguments; exit code 2. */
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE'
+}
+
 function jsonReplacer (_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString()
   if (value instanceof LayoutError) return errorObject(value)
   return value
 }
 
+/** The JSON form of an error (docs/cli-json/error.schema.json). */
 export function errorObject (e: unknown): Record<string, unknown> {
   if (e instanceof LayoutError) {
     return {
       code: e.code,
+      reason: e.reason,
       message: e.message,
       ...(e.errno === undefined ? {} : { errno: e.errno }),
       ...(e.syscall === undefined ? {} : { syscall: e.syscall }),
@@ -33,8 +44,16 @@ export function errorObject (e: unknown): Record<string, unknown> {
       ...(e.dest === undefined ? {} : { dest: e.dest }),
     }
   }
-  const err = e as { code?: unknown, message?: unknown }
-  return { code: typeof err?.code === 'string' ? err.code : 'ERR_INTERNAL', message: String(err?.message ?? e) }
+  if (e instanceof UsageError) return { code: e.code, reason: 'usage', message: e.message }
+  const err = e as { message?: unknown }
+  return { code: 'ERR_INTERNAL', reason: 'internal', message: String(err?.message ?? e) }
+}
+
+function colorWanted (stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
+  const force = env.FORCE_COLOR
+  if (force !== undefined && force !== '') return force !== '0' && force !== 'false'
+  return stream.isTTY === true
 }
 
 export class Output {
@@ -47,8 +66,7 @@ export class Output {
     this.json = options.json
     this.#stdout = options.stdout ?? process.stdout
     this.#stderr = options.stderr ?? process.stderr
-    const env = options.env ?? process.env
-    this.#color = this.#stdout.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === '')
+    this.#color = colorWanted(this.#stdout, options.env ?? process.env)
   }
 
   paint (style: string, text: string): string {
@@ -64,6 +82,11 @@ export class Output {
     this.#stdout.write(text + '\n')
   }
 
+  /** A line for people on stderr (help after a usage error, progress). */
+  note (text = ''): void {
+    this.#stderr.write(text + '\n')
+  }
+
   /** The command's result: JSON in --json mode, else the human rendering. */
   result (data: unknown, human: () => void): void {
     if (this.json) this.#stdout.write(JSON.stringify(data, jsonReplacer, 2) + '\n')
@@ -72,7 +95,7 @@ export class Output {
 
   /** Columns padded to their widest cell; ANSI codes do not count. */
   table (header: string[], rows: string[][]): void {
-    const visible = (s: string) => s.replace(/\u001b\[[0-9;]*m/g, '').length
+    const visible = (s: string) => s.replace(ANSI, '').length
     const widths = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))))
     const render = (cells: string[]) => cells.map((c, i) =>
       i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - visible(c))).join('  ').trimEnd()
@@ -88,7 +111,11 @@ export class Output {
 
   /** One line on stderr (human) or {"error": …} on stdout (--json). */
   error (e: unknown): void {
-    const obj = errorObject(e)
+    this.printError(errorObject(e))
+  }
+
+  /** error() for an error already in its JSON form. */
+  printError (obj: Record<string, unknown>): void {
     if (this.json) {
       this.#stdout.write(JSON.stringify({ error: obj }, jsonReplacer, 2) + '\n')
       return
@@ -99,6 +126,7 @@ export class Output {
   }
 }
 
-export function ms (start: bigint): string {
-  return (Number(process.hrtime.bigint() - start) / 1e6).toFixed(2)
+/** A shell word, quoted only when it needs to be. */
+export function shellQuote (word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, '\'\\\'\'')}'`
 }

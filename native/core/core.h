@@ -1,46 +1,396 @@
-// boxlite-layout native core: the syscalls behind the layout, free of Node.
+// boxlite-layout native core: every disk operation of the layout as one
+// function, free of Node.
 //
-// Every operation returns an Error value (errno + the syscall that failed +
-// the paths involved) instead of throwing; the binding turns it into a JS
-// object and TypeScript builds the user-facing LayoutError from it. Nothing
-// here allocates global state, so the same code runs under the Node binding,
-// the native unit tests and the benchmarks.
+// An operation opens the home or box directory once, holds the fds,
+// resolves everything beneath them without following symlinks (internal.h),
+// performs its whole syscall sequence and returns a result struct, or an
+// Error value: errno, the syscall that failed, the paths involved and a
+// documented reason. The binding turns that value into a JS object and the
+// TypeScript facade builds the LayoutError a person reads. Nothing here
+// keeps global state, so the same code runs under the Node binding, the
+// native unit tests (ctest) and the benchmarks.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace blx {
 
+// Documented reasons (lib/errors.ts mirrors this list as a string union).
+// nullptr means a plain syscall failure: errno and syscall say it all.
+namespace reason {
+constexpr const char* kSymlink = "symlink";  // a symlink where a real dir/file must be
+constexpr const char* kNotDirectory = "not-a-directory";
+constexpr const char* kNotRegularFile = "not-a-regular-file";  // a FIFO, device, socket or dir
+constexpr const char* kHardLinked = "hard-linked";             // a file with more than one link
+constexpr const char* kTooLarge = "too-large";                 // over the read cap
+constexpr const char* kForeignOwner = "foreign-owner";         // owned by another uid (value: owner)
+constexpr const char* kLooseMode = "loose-mode";               // writable by group/others (value: mode)
+constexpr const char* kWouldBlock = "would-block";             // internal: retry where waiting is allowed
+constexpr const char* kRemovedWhileWaiting = "removed-while-waiting";
+constexpr const char* kReplacedWhileWaiting = "replaced-while-waiting";
+constexpr const char* kRuntimeLocked = "runtime-locked";  // value: the holder's pid, or -1
+constexpr const char* kNotAllocated = "not-allocated";    // a lock id without its file
+constexpr const char* kIdsExhausted = "ids-exhausted";
+constexpr const char* kMountInTheWay = "mount-in-the-way";  // a mount that could not be detached
+constexpr const char* kNotPrepared = "not-prepared";        // a directory prepare() makes is missing
+constexpr const char* kSharedNotEmpty = "shared-not-empty";
+constexpr const char* kSharedOccupied = "shared-occupied";           // a file or foreign symlink at shared/
+constexpr const char* kSharedWrongMount = "shared-wrong-mount";      // a mount that is not mounts/ read-only
+constexpr const char* kReadOnlyImpossible = "read-only-impossible";  // no privilege to mount, and no fallback wanted
+constexpr const char* kNoReflink = "no-reflink";                     // clone mode force on a fs without it
+constexpr const char* kLinkOccupied = "link-occupied";               // a non-symlink at /tmp/bl-{uid}/{id}
+constexpr const char* kBoxBusy = "box-busy";                         // gc found a box locked: left alone
+constexpr const char* kTreeMoved = "tree-moved";                     // a directory moved during removal
+constexpr const char* kUnsupported = "unsupported";                  // not on this platform
+}  // namespace reason
+
 struct Error {
-  int code = 0;                 // errno; 0 means success
+  int code = 0;  // errno; 0 means success
   const char* syscall = nullptr;
+  const char* reason = nullptr;  // one of namespace reason, or nullptr
   std::string path;
   std::string dest;
-  // Machine-readable reason when errno alone does not say what was wrong
-  // (e.g. "owner=0" for a squatted /tmp/bl-{uid}).
-  std::string detail;
+  int64_t value = -1;  // what the reason is about: an owner uid, a mode, a pid
 
   explicit operator bool() const { return code != 0; }
 };
 
-Error fail(int code, const char* syscall, std::string path = {}, std::string dest = {});
-// fail() with the current errno.
-Error fail_errno(const char* syscall, std::string path = {}, std::string dest = {});
+// ---------------------------------------------------------------------------
+// Addresses
+
+// Where a box lives: `root` is the operator's path, opened as given (the
+// kernel resolves it); `boxes` ("boxes", or "" for a box dir given alone) is
+// resolved beneath it without symlinks, and so is `id`.
+struct BoxRef {
+  std::string root;
+  std::string boxes;
+  std::string id;
+};
+
+// A directory holding files such as shim.pid or lock files: `rel` ("" or
+// "a/b") is resolved beneath `root` without symlinks, every step checked.
+struct DirRef {
+  std::string root;
+  std::string rel;
+};
+
+// The per-user socket link: parent (/tmp/bl-{uid}), its owner, and where the
+// link {parent}/{box id} points (the box's real sockets/ dir, as a string).
+struct LinkSpec {
+  std::string parent;
+  uid_t uid = 0;
+  std::string target;
+};
+
+struct Device {
+  uint32_t major = 0;
+  uint32_t minor = 0;
+};
 
 // ---------------------------------------------------------------------------
-// Filesystem facts (SPEC §5)
+// The home (home_ops.cc)
+
+struct HomePrepareResult {
+  std::vector<std::string> repaired;  // directories whose loose mode was tightened
+  Device tmp, bases, disk_images;
+};
+
+// Creates the home, boxes, bases, tmp, images/layers, images/manifests and
+// images/disk-images, in that order, with explicit modes (0755; tmp 0700);
+// checks each is a real directory owned by us or root and tightens a loose
+// mode we own; the result has the devices of tmp, bases and
+// images/disk-images, which must be one filesystem (the facade checks).
+Error home_prepare(const std::string& home, HomePrepareResult* out);
+
+// Those devices alone, on an existing home.
+Error home_devices(const std::string& home, HomePrepareResult* out);
+
+// layers, extracted, disk-images, manifests, configs under root/rel.
+Error images_prepare(const DirRef& images, std::vector<std::string>* repaired);
+
+enum class EntryKind { kBox, kTrash, kStray };
+
+struct BoxEntry {
+  std::string name;
+  EntryKind kind;  // kBox: a directory with a valid id; kTrash: .trash-*; kStray: anything else
+};
+
+// The entries of the boxes dir (root/rel), sorted by name; none when it is
+// missing.
+Error list_boxes(const DirRef& boxes, std::vector<BoxEntry>* out);
+
+// ---------------------------------------------------------------------------
+// One box (box_ops.cc)
+
+enum class LinkState { kCreated, kKept, kReplaced };
+
+struct LinkResult {
+  LinkState state = LinkState::kCreated;
+  bool mode_repaired = false;   // /tmp/bl-{uid} had a looser mode, now 0700
+  std::string previous_target;  // kReplaced: where the stale link pointed
+};
+
+struct BoxPrepareResult {
+  LinkResult link;
+  std::vector<std::string> repaired;
+};
+
+// Under the box lock: the box dir, sockets/, the socket link, tmp/, disks/,
+// the mounts dir (mounts/ when isolating, else shared/) and logs/, in that
+// order. A box removed by a racing cleanup is made again: the result is
+// always a complete box.
+Error box_prepare(const BoxRef& ref, bool isolate, const LinkSpec& link, bool may_block, BoxPrepareResult* out);
+
+struct RemoveStats {
+  uint64_t entries = 0;    // files, links and directories removed
+  uint64_t unmounted = 0;  // mounts detached on the way
+};
+
+struct CleanupResult {
+  bool removed = false;  // a box dir (or a planted non-directory) was there
+  RemoveStats stats;
+  bool link_removed = false;
+  Error link_error;  // removing the socket link is best effort: reported, never thrown
+};
+
+// Under the box lock: remove the socket link, detach shared/, rename the box
+// to .trash-{id}-{hex} (a crash leaves trash for gc, never half a box under
+// its id), remove it without following symlinks or crossing into a mount.
+Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, CleanupResult* out);
+
+// Under the box lock: ca/ (0700) with key.pem (0600) and cert.pem (0644).
+Error box_write_ca(const BoxRef& ref, const std::string& cert, const std::string& key, bool may_block);
+
+// Under the box lock: mounts/containers/{cid}/ with overlayfs/upper,
+// overlayfs/work, rootfs and volumes.
+Error container_prepare(const BoxRef& ref, const std::string& cid, bool may_block);
+
+// Under the box lock: {mounts dir}/containers/{cid}/exit.json, atomically
+// (the directories made beneath the box if missing).
+Error container_exit_write(const BoxRef& ref, bool isolate, const std::string& cid, const std::string& json,
+                           bool may_block);
+
+// shared/containers/{cid}/exit.json as the guest wrote it (capped read).
+Error container_exit_read(const BoxRef& ref, const std::string& cid, std::string* json, bool* present);
+
+// ---------------------------------------------------------------------------
+// shared/ (shared_mount.cc)
+
+enum class BindMethod { kNewApi, kLegacy };
+enum class MountMethod { kBindRo, kBindRoLegacy, kSymlink };
+
+struct MountResult {
+  MountMethod method = MountMethod::kBindRo;
+  bool reused = false;
+  Error fallback;  // kSymlink: why no read-only mount was possible
+};
+
+// Under the box lock: shared/ shows mounts/ read-only (a bind mount), or,
+// where mounting is refused (EPERM/EACCES/ENOTSUP) and !require_read_only,
+// becomes a symlink to mounts/ (reported in the result). A correct mount is
+// reused and re-sealed read-only; anything else at shared/ is an error.
+Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy, bool may_block, MountResult* out);
+
+enum class UnmountOutcome { kUnmounted, kUnlinked, kNone };
+
+// Under the box lock: detach shared/ (every stacked mount), or remove the
+// symlink fallback.
+Error shared_unmount(const BoxRef& ref, bool may_block, UnmountOutcome* out);
+
+enum class SharedKind { kMissing, kDirectory, kSymlink, kMount, kOther };
+
+struct SharedState {
+  SharedKind kind = SharedKind::kMissing;
+  bool empty = false;                           // kDirectory: no entries
+  std::string link_target;                      // kSymlink
+  bool read_only = false;                       // kMount: statvfs ST_RDONLY
+  bool shows_mounts = false;                    // kMount: its root is mounts/; kSymlink: points at mounts
+  std::vector<std::string> writable_submounts;  // kMount, when asked: from mountinfo
+};
+
+// What is at shared/, by mount ids and statvfs; with submounts, also the
+// writable mounts below it (reads mountinfo: diagnostics only).
+Error shared_inspect(const BoxRef& ref, bool submounts, SharedState* out);
+
+// ---------------------------------------------------------------------------
+// Copies (shim_install.cc)
+
+enum class CloneMode { kAuto, kForce, kNever };
+enum class CloneMethod { kReflink, kClonefile, kCopyFileRange, kCopy, kSkipped };
+
+struct CloneResult {
+  std::string name;
+  CloneMethod method = CloneMethod::kCopy;
+  uint64_t bytes = 0;
+};
+
+// Copy src to dst (operator paths): FICLONE/clonefile, copy_file_range,
+// read/write as `mode` allows, to an O_EXCL temporary beside dst, given
+// src's mode and mtime, renamed into place. Only regular sources.
+Error clone_file(const std::string& src, const std::string& dst, CloneMode mode, CloneResult* out);
+
+// Under the box lock: the shim and every regular sibling named libkrunfw.*
+// into bin/ (made without following a symlink), each skipped when bin/
+// already has it with the same size, mtime and mode.
+Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, bool may_block,
+                   std::vector<CloneResult>* out);
+
+// ---------------------------------------------------------------------------
+// Sockets (sockets.cc)
+
+// link.parent is a real directory owned by link.uid, mode 0700 (looser
+// modes repaired), and {parent}/{name} is a symlink to link.target.
+Error socket_link_ensure(const LinkSpec& link, const std::string& name, LinkResult* out);
+
+// Remove {parent}/{name} if it is a symlink to link.target.
+Error socket_link_remove(const LinkSpec& link, const std::string& name, bool* removed);
+
+// Every dangling symlink directly in link.parent; unlinked unless report_only.
+Error socket_links_sweep(const LinkSpec& link, bool report_only, std::vector<std::string>* names);
+
+// ---------------------------------------------------------------------------
+// Locks (locks.cc). Every fd returned is O_CLOEXEC and the caller's.
+
+// {home}/.lock: O_NOFOLLOW, a regular file with one link owned by us,
+// flocked without waiting (EBUSY, reason runtime-locked, value the holder's
+// pid), then our pid written through the fd. The home must exist.
+Error runtime_lock(const std::string& home, int* fd);
+
+// The smallest free lock id, its file created O_EXCL in dir (made if missing).
+Error lock_allocate(const DirRef& dir, uint32_t* id);
+
+// Open lock id's file (O_NOFOLLOW, a regular file) and flock it; *acquired is
+// false when !wait and another holder has it. When waiting is needed and
+// !may_block: would-block. After the wait the file must still be id's
+// (ENOENT removed-while-waiting, ESTALE replaced-while-waiting).
+Error lock_acquire(const DirRef& dir, uint32_t id, bool wait, bool may_block, int* fd, bool* acquired);
+
+// Unlink lock id's file (a waiter that then wins finds it gone). Idempotent.
+Error lock_free(const DirRef& dir, uint32_t id);
+
+// ---------------------------------------------------------------------------
+// Records: pid file, exit records, any small file of a box (records.cc)
+
+// A regular file's contents, at most cap bytes (FIFOs and devices are
+// refused, never waited on). *present false when absent.
+Error file_read(const DirRef& dir, const std::string& name, size_t cap, std::string* out, bool* present);
+
+Error file_write(const DirRef& dir, const std::string& name, const std::string& data, mode_t mode);
+
+// rename dir/from -> dir/to; *renamed false when from is absent.
+Error file_rename(const DirRef& dir, const std::string& from, const std::string& to, bool* renamed);
+
+// unlink dir/name (never a directory); *removed false when absent.
+Error file_remove(const DirRef& dir, const std::string& name, bool* removed);
+
+struct ProcessFacts {
+  bool alive = false;      // kill(pid, 0) finds it (or EPERM: it exists)
+  std::string start_time;  // field 22 of /proc/PID/stat; "" when unknown
+};
+
+// The start time and liveness of pid.
+void process_facts(int64_t pid, ProcessFacts* out);
+
+struct PidRead {
+  bool present = false;
+  std::string text;  // capped
+  int64_t pid = -1;  // line 1 when it is a decimal pid
+  ProcessFacts process;
+};
+
+// shim.pid read without blocking and with a cap, plus the facts about the
+// pid on its first line (the facade parses and judges).
+Error pid_read(const DirRef& dir, const std::string& name, PidRead* out);
+
+// Write "pid\n[start time]\n[capability lines]" atomically; *start_time is
+// what was recorded ("" when unknown).
+Error pid_write(const DirRef& dir, const std::string& name, int64_t pid, const std::vector<std::string>& caps,
+                std::string* start_time);
+
+// ---------------------------------------------------------------------------
+// Inspection and gc (gc.cc)
+
+struct BinFile {
+  std::string name;
+  uint64_t bytes = 0;
+  uint32_t mode = 0;
+  int shares_extents = -1;  // 1 reflinked, 0 not, -1 cannot tell
+};
+
+struct LinkInfo {
+  enum class State { kOk, kMissing, kForeign, kNotALink } state = State::kMissing;
+  std::string target;
+};
+
+struct BoxInspection {
+  bool isolates = false;  // mounts/ exists
+  SharedState shared;
+  LinkInfo link;
+  std::vector<BinFile> bin;
+  PidRead pid;
+  Error pid_error;  // the pid file could not be read (a FIFO, too large…)
+  std::string exit_text, exit_previous_text;
+  bool exit_present = false, exit_previous_present = false;
+  Error exit_error, exit_previous_error;
+};
+
+// Everything about one box, read without waiting on anything.
+Error box_inspect(const BoxRef& ref, const LinkSpec& link, BoxInspection* out);
+
+struct GcBox {
+  std::string name;
+  EntryKind kind;
+  PidRead pid;                              // kBox
+  Error pid_error;                          // kBox: unreadable pid file (the box counts as live)
+  std::vector<std::string> partial_copies;  // kBox: bin/.{name}.blx-{16 hex}
+};
+
+struct GcMount {
+  std::string owner;  // the boxes entry the mount is in
+  std::string rel;    // relative to the boxes dir
+  uint64_t mount_id;
+};
+
+struct GcScan {
+  std::vector<GcBox> boxes;
+  std::vector<GcMount> mounts;           // parents first
+  std::vector<std::string> tmp_entries;  // {home}/tmp
+  std::vector<std::string> dangling_links;
+  Error links_error;  // /tmp/bl-{uid} could not be read
+};
+
+// What gc needs to decide, in one pass, changing nothing. The home must
+// exist and pass the trust checks (never created, never repaired).
+Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out);
+
+struct GcUnmount {
+  std::string rel;
+  bool detached = false;
+  Error error;
+};
+
+// Detach the listed mounts of one boxes entry, each reached beneath the
+// boxes dir without symlinks and checked against its mount id first. A box
+// (not trash) is try-locked first: busy is EBUSY, reason box-busy.
+Error gc_unmount(const std::string& home, const std::string& owner, bool lock_box, const std::vector<GcMount>& mounts,
+                 std::vector<GcUnmount>* out);
+
+// remove_tree of dir/name (dir resolved beneath the home without symlinks).
+Error gc_remove(const std::string& home, const std::string& rel_dir, const std::string& name, RemoveStats* out);
+
+// ---------------------------------------------------------------------------
+// Filesystem facts (fsfacts.cc, per platform)
 
 struct FsFacts {
-  uint32_t dev_major = 0;
-  uint32_t dev_minor = 0;
-  uint64_t ino = 0;
-  uint64_t mount_id = 0;        // statx STATX_MNT_ID; 0 when the kernel has none
+  Device dev;
+  uint64_t mount_id = 0;  // statx STATX_MNT_ID; 0 when the kernel has none
   bool mount_id_known = false;
-  int64_t fs_magic = 0;         // statfs f_type (Linux) or 0 (macOS)
-  std::string fs_name;          // "ext4", "xfs", ...; "unknown(0x...)" when unnamed
+  int64_t fs_magic = 0;  // statfs f_type
+  std::string fs_name;   // "ext4", "xfs", ...; "unknown(0x...)" when unnamed
   bool read_only = false;
   bool nosuid = false;
   bool nodev = false;
@@ -50,161 +400,14 @@ struct FsFacts {
 
 Error probe(const std::string& path, FsFacts* out);
 
-struct SameFilesystem {
-  bool same = true;
-  // Index of the first path whose device differs from path[0]; -1 when same.
-  int odd_index = -1;
-  std::vector<uint32_t> dev_major;
-  std::vector<uint32_t> dev_minor;
-};
-
-Error same_filesystem(const std::vector<std::string>& paths, SameFilesystem* out);
+// st_dev of each path, in one call.
+Error same_filesystem(const std::vector<std::string>& paths, std::vector<Device>* devices);
 
 // Whether the file's data shares extents with another file (a reflink),
 // from FIEMAP: 1 shared, 0 not shared, -1 the filesystem cannot say.
 Error extents_shared(const std::string& path, int* out);
 
-// ---------------------------------------------------------------------------
-// Directories
-
-// create_dir_all() for each path, in order. An existing non-directory is
-// ENOTDIR; an existing directory (or a symlink to one) is fine.
-Error make_dirs(const std::vector<std::string>& paths, mode_t mode);
-
-// ---------------------------------------------------------------------------
-// Mounts (SPEC §2)
-
-enum class BindMethod { kNewApi, kLegacy };
-
-// Bind `source` read-only (recursively, submounts included) onto `target`,
-// propagation slave. The new mount API is used unless it is missing (ENOSYS)
-// or force_legacy is set. On any failure nothing stays mounted at target.
-Error bind_readonly(const std::string& source, const std::string& target,
-                    bool force_legacy, BindMethod* used);
-
-// Re-apply read-only to an existing mount tree at target (submounts that
-// arrived later through slave propagation come in writable).
-Error reseal_readonly(const std::string& target, bool force_legacy);
-
-// Lazily detach the mount at target without following a final symlink.
-// *was_mounted is false (and no error) when target is not a mount point.
-Error unmount(const std::string& target, bool* was_mounted);
-
-enum class SharedKind { kMissing, kDirectory, kSymlink, kMount, kOther };
-
-struct SharedState {
-  SharedKind kind = SharedKind::kMissing;
-  bool empty = false;            // kDirectory: no entries
-  std::string link_target;       // kSymlink
-  bool read_only = false;        // kMount: statvfs ST_RDONLY
-  bool shows_source = false;     // kMount: root is the source directory
-};
-
-// What occupies `target` (the box's shared/) relative to `source` (mounts/),
-// decided with statx mount ids and statvfs flags, never mountinfo.
-Error inspect_shared(const std::string& source, const std::string& target, SharedState* out);
-
-struct MountEntry {
-  uint64_t mount_id;
-  std::string mount_point;
-  std::string fs_type;
-  bool read_only;  // the per-mount "ro" option
-};
-
-// Mounts whose mount point is `prefix` or below it, deepest first. Reads
-// /proc/self/mountinfo: for gc and diagnostics only, never the hot path.
-Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out);
-
-// Detach the mount with id mount_id at root/rel (as mountinfo listed it),
-// reaching it component by component without following symlinks and
-// checking the id first, so a path swapped since the listing is left alone.
-Error unmount_beneath(const std::string& root, const std::string& rel, uint64_t mount_id, bool* detached);
-
 // Whether the new mount API (open_tree/mount_setattr/move_mount) exists here.
 bool new_mount_api_available();
-
-// ---------------------------------------------------------------------------
-// Safe removal (SPEC §2 cleanup)
-
-struct RemoveStats {
-  uint64_t entries = 0;      // files, links and directories removed
-  uint64_t unmounted = 0;    // mounts detached on the way
-};
-
-// Remove parent/name and everything below it: never follows a symlink,
-// never descends into a mount. A mount met on the way is detached first when
-// detach_mounts is set; a mount that stays (or any mount when not detaching)
-// fails with EBUSY and nothing below it is touched. Missing name: success.
-Error remove_tree(const std::string& parent, const std::string& name,
-                  bool detach_mounts, RemoveStats* stats);
-
-// ---------------------------------------------------------------------------
-// File cloning (SPEC §3)
-
-enum class CloneMode { kAuto, kForce, kNever };
-enum class CloneMethod { kReflink, kClonefile, kCopyFileRange, kCopy, kSkipped };
-
-struct CloneJob {
-  std::string src;
-  std::string dst;
-  CloneMode mode = CloneMode::kAuto;
-  bool skip_unchanged = false;   // skip when dst has src's size and mtime
-  // results
-  CloneMethod method = CloneMethod::kCopy;
-  uint64_t bytes = 0;
-};
-
-// Copy src to dst atomically: written under a temporary name in dst's
-// directory, given src's mode and mtime, renamed into place. On failure the
-// temporary file is gone and an existing dst is untouched.
-Error clone_file(CloneJob* job);
-
-// A batch: stops at the first failure; *done is the index of the failed job
-// (or jobs->size()). Shares one destination dir fd between same-dir jobs.
-Error clone_files(std::vector<CloneJob>* jobs, size_t* done);
-
-
-// ---------------------------------------------------------------------------
-// Socket binding links (SPEC §4)
-
-enum class LinkState { kCreated, kKept, kReplaced };
-
-// Ensure `dir` (e.g. /tmp/bl-1000) is a real directory owned by `uid`, mode
-// 0700 (looser modes are repaired), and that dir/name is a symlink to target.
-struct LinkResult {
-  LinkState state = LinkState::kCreated;
-  bool mode_repaired = false;     // dir had a looser mode and is now 0700
-  std::string previous_target;    // kReplaced: what the link pointed at
-};
-
-Error socket_link_ensure(const std::string& dir, uid_t uid, const std::string& name,
-                         const std::string& target, LinkResult* out);
-
-// Remove dir/name if it is a symlink to target. *removed tells whether it did.
-Error socket_link_remove(const std::string& dir, const std::string& name,
-                         const std::string& target, bool* removed);
-
-// Unlink every dangling symlink directly inside dir (which must pass the same
-// ownership checks as socket_link_ensure); names go to *removed.
-Error sweep_dangling_links(const std::string& dir, uid_t uid, std::vector<std::string>* removed);
-
-// ---------------------------------------------------------------------------
-// Locks (SPEC §6)
-
-// flock() on an fd. Non-blocking unless wait is set; *acquired is false when
-// another holder has it (EWOULDBLOCK is an answer, not an error).
-Error lock_fd(int fd, bool exclusive, bool wait, bool* acquired);
-Error unlock_fd(int fd);
-
-// Open dir (never through a symlink) and flock it exclusively, in one call.
-// *fd is the open dir either way; *acquired is false when !wait and another
-// holder has it (wait for it elsewhere, then check_lock_identity). On error
-// no fd is left open.
-Error lock_dir(const std::string& dir, bool wait, int* fd, bool* acquired);
-
-// After a lock was acquired: is fd still the file or dir named path? ENOENT
-// with detail "removed" (gone, or unlinked) or "replaced" (another inode
-// under the name now).
-Error check_lock_identity(int fd, const std::string& path);
 
 }  // namespace blx

@@ -1,12 +1,23 @@
-// Helpers shared by the platform files of the core. Not part of core.h.
+// What the core's operation files share: owned fds, file facts, the
+// resolve-beneath primitives and the platform hooks. Not part of core.h.
+//
+// The rule every operation follows (docs/design.md, "Resolve beneath"): a
+// home or box is reached from a directory fd the operation holds; every path
+// below it is resolved beneath that fd without following a symlink; mkdir,
+// create, chmod, rename and unlink are *at() calls on held fds; chmod is only
+// ever fchmod on an fd opened O_NOFOLLOW; files a guest or shim can reach are
+// opened O_NOFOLLOW | O_NONBLOCK, checked to be regular files and read with a
+// size cap.
 #pragma once
 
-#include "core.h"
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <string>
-#include <unistd.h>
 #include <vector>
+
+#include "core.h"
 
 namespace blx {
 
@@ -40,6 +51,35 @@ class Fd {
   int fd_ = -1;
 };
 
+// ---------------------------------------------------------------------------
+// Errors and paths
+
+Error fail(int code, const char* syscall, std::string path = {}, std::string dest = {});
+// fail() with the current errno.
+Error fail_errno(const char* syscall, std::string path = {}, std::string dest = {});
+// An error with a documented reason (core.h, namespace reason).
+Error fail_reason(int code, const char* reason, const char* syscall, std::string path, int64_t value = -1);
+
+// dir + "/" + name, unless dir already ends with "/" (Rust's PathBuf::join,
+// which is how BoxLite builds every path); an empty name adds nothing.
+std::string join_path(const std::string& dir, const std::string& name);
+
+// "/a/b/c" -> "/a/b" and "c" (trailing slashes ignored); "c" -> "." and "c".
+void split_path(const std::string& path, std::string* dir, std::string* name);
+
+// Whether name is one plain path component: not empty, ".", ".." and
+// without "/".
+bool is_plain_name(const std::string& name);
+
+// 16 hex chars from the kernel's CSPRNG, for temporary names.
+std::string random_suffix();
+
+// readlinkat into a string; false (errno set) when not a symlink etc.
+bool read_link_at(int dirfd, const char* name, std::string* out);
+
+// ---------------------------------------------------------------------------
+// File facts
+
 // What the core needs to know about one directory entry or open file.
 struct FileStat {
   uint32_t mode = 0;
@@ -61,55 +101,198 @@ struct FileStat {
 // mount id; other systems fstatat, where the device stands in for the mount.
 Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std::string& display);
 
+bool same_inode(const FileStat& a, const FileStat& b);
+
+// Whether a and b (each stat'ed with stat_at) live on different mounts.
+bool different_mount(const FileStat& a, const FileStat& b);
+
 #if defined(__linux__)
 // The mount id by name_to_handle_at, the fallback stat_at uses on kernels
 // whose statx has no STATX_MNT_ID (< 5.8). Exposed for the native tests.
 bool mount_id_via_handle(int dirfd, const char* name, bool follow, uint64_t* out);
 #endif
 
-// Whether a and b (each stat'ed with stat_at) live on different mounts.
-bool different_mount(const FileStat& a, const FileStat& b);
+// ---------------------------------------------------------------------------
+// Resolve beneath
 
-// Detach the mount whose mount point is dirfd/name, never following name.
-Error detach_mount_at(int dirfd, const char* name, const std::string& display);
+// What an operation demands of the directories on its way to a box: the
+// home, its own directories and the box dir itself.
+enum class Trust {
+  kNone,    // only "a real directory" (inside a box)
+  kCheck,   // a real directory owned by us or root, not writable by group or others
+  kRepair,  // kCheck, but a loose mode on a directory we own is tightened and reported
+};
 
-// Platform hook for clone_file(): create dirfd/tmp_name exclusively with
-// the contents of src_fd by the fastest method `mode` allows, leaving it open
-// in *out. On error nothing is left at dirfd/tmp_name.
+// Collects the directories whose loose mode an operation tightened.
+using Repairs = std::vector<std::string>;
+
+// The trust check on an open directory (see Trust). `sticky_ok` lets a
+// world-writable sticky directory (/tmp) pass, for the operator's own root.
+Error check_trusted_dir(int fd, const std::string& display, Trust trust, bool sticky_ok, Repairs* repairs);
+
+// Open an operator-given root directory as given: the kernel resolves it,
+// symlinks and ".." included (it is configuration, not content). With
+// create, missing directories are made first (mode applies to the last).
+Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, Fd* out, Repairs* repairs);
+
+// Open the directory rel ("a/b", "" for dirfd itself) beneath dirfd, never
+// through a symlink and never above dirfd. With trust other than kNone each
+// component is opened and checked on the way (a walk); otherwise openat2
+// (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) does it in
+// one call where the kernel has it. display is dirfd's path, for messages.
+Error open_dir_beneath(int dirfd, const std::string& rel, const std::string& display, Trust trust, Fd* out,
+                       Repairs* repairs);
+
+// mkdir -p of rel beneath dirfd: each missing component is made with
+// mkdirat and given `mode` exactly (fchmod: the umask does not apply), each
+// existing one must be a real directory (ELOOP for a symlink). *created
+// tells whether the last component was made now.
+Error make_dir_beneath(int dirfd, const std::string& rel, mode_t mode, const std::string& display, Trust trust, Fd* out,
+                       Repairs* repairs, bool* created = nullptr);
+
+// Open the file rel beneath dirfd with flags (O_NOFOLLOW, O_CLOEXEC and
+// O_NOCTTY are added): no symlink anywhere on the way, the final component
+// included.
+Error open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode, const std::string& display, Fd* out);
+
+// The contents of the regular file rel beneath dirfd, at most cap bytes.
+// Opened O_NOFOLLOW | O_NONBLOCK, so a FIFO or device answers at once
+// (reason not-a-regular-file) instead of hanging; larger files are
+// too-large. *present is false (no error) when it does not exist.
+Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const std::string& display, std::string* out,
+                           bool* present);
+
+// Readers see the old or the new file, never a partial one: data goes to an
+// O_CREAT | O_EXCL | O_NOFOLLOW temporary in dirfd, gets `mode` by fchmod,
+// and is renamed over name.
+Error write_atomic_at(int dirfd, const std::string& name, const std::string& data, mode_t mode,
+                      const std::string& display);
+
+// Fill pid and process from the text of a pid file (records.cc).
+void read_pid_facts(PidRead* out);
+
+// Open a DirRef's directory: root as given, rel beneath it, every step
+// trust-checked (kCheck). With create, missing directories are made (0755).
+Error open_dir_ref(const DirRef& dir, bool create, Fd* out, std::string* display);
+
+// Platform hook: openat2(dirfd, rel, flags | O_CLOEXEC, RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). Returns the fd, or -1 with
+// errno; ENOSYS where the kernel (or platform) has no openat2.
+int openat2_beneath(int dirfd, const char* rel, int flags, mode_t mode);
+
+// ---------------------------------------------------------------------------
+// Box directories
+
+// The fds an operation on one box holds: the anchor root, the boxes dir and
+// the box dir. box is flocked when opened with a lock.
+struct BoxDirs {
+  Fd root;
+  Fd boxes;
+  Fd box;
+  std::string boxes_display;  // path of the boxes dir, for messages
+  std::string box_display;    // path of the box dir
+};
+
+enum class BoxOpen {
+  kExisting,  // the box must exist (ENOENT otherwise)
+  kCreate,    // make it (and the home and boxes dir) when missing
+};
+
+// Open a box's directories (trust-checked), and with lock the box dir's
+// flock: when !may_block and another holder has it, EWOULDBLOCK with
+// reason would-block (the caller retries where it may block). After the
+// lock, the box dir must still be the one under its name; kCreate makes a
+// new one when a cleanup removed it meanwhile, kExisting fails ENOENT
+// (removed-while-waiting) or ESTALE (replaced-while-waiting).
+Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust trust, BoxDirs* out, Repairs* repairs);
+
+// The entries of an open boxes dir, classified and sorted (home_ops.cc).
+Error list_box_entries(int boxes_fd, const std::string& display, std::vector<BoxEntry>* out);
+
+// The box's shared root for reading what the guest wrote: shared/ itself
+// (a directory or the read-only mount), or mounts/ when shared/ is the
+// symlink fallback this package made (the only symlink it ever follows,
+// because it made it).
+Error open_shared_root(int box_fd, const std::string& box_display, Fd* out, std::string* display);
+
+// ---------------------------------------------------------------------------
+// Platform hooks
+
+// FIEMAP on an open file: 1 shares extents (a reflink), 0 not, -1 the
+// filesystem cannot say.
+Error extents_shared_fd(int fd, const std::string& display, int* out);
+
+// Create dirfd/tmp_name exclusively with the contents of src_fd by the
+// fastest method `mode` allows, leaving it open in *out. On error nothing is
+// left at dirfd/tmp_name. src and dst are for messages.
 Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_name, CloneMode mode,
-                 const CloneJob& job, CloneMethod* method, Fd* out);
+                 const std::string& src_display, const std::string& dst_display, CloneMethod* method, Fd* out);
 
 // Portable read/write copy, the last resort of every platform.
-Error copy_read_write(int src_fd, int dst_fd, const CloneJob& job);
+Error copy_read_write(int src_fd, int dst_fd, const std::string& src_display, const std::string& dst_display);
 
-// Platform hook: fill buf from the kernel's CSPRNG.
+// The start time of pid as the kernel records it (Linux: field 22 of
+// /proc/PID/stat); "" when gone or unknown.
+std::string process_start_time(int64_t pid);
+
+// Fill buf from the kernel's CSPRNG.
 void random_bytes(unsigned char* buf, size_t n);
-
-// 16 hex chars from the kernel's CSPRNG, for temporary names.
-std::string random_suffix();
-
-// Whether mountinfo lists path (resolved) as a mount point; true when the
-// table cannot be read (fail closed). For kernels without mount ids only.
-bool mountinfo_lists(const std::string& path);
-
-// Platform hook: whether path (already stat'ed into st, not followed) is a
-// mount point.
-bool mounted_at(const std::string& path, const FileStat& st);
 
 struct DirEntry {
   std::string name;
   unsigned char type;  // d_type; DT_UNKNOWN when the filesystem does not say
 };
 
-// Platform hook: the entries of an open directory (without "." and ".."),
-// read from the fd's current offset: pass a freshly opened fd.
+// The entries of an open directory (without "." and ".."), read from the
+// fd's current offset: pass a freshly opened fd.
 Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out);
 
-// readlinkat into a string; false (errno set) when not a symlink etc.
-bool read_link_at(int dirfd, const char* name, std::string* out);
+// Whether dirfd/name (already stat'ed into st, not followed; parent is
+// dirfd's own stat) is a mount point. Mount ids where the kernel has them,
+// mountinfo only on kernels that do not (fail closed).
+bool is_mount_point_at(int dirfd, const char* name, const FileStat& st, const FileStat& parent,
+                       const std::string& display);
 
-std::string join_path(const std::string& dir, const std::string& name);
-std::string dir_name(const std::string& path);
-std::string base_name(const std::string& path);
+// Detach the mount whose mount point is dirfd/name, never following name.
+Error detach_mount_at(int dirfd, const char* name, const std::string& display);
+
+// What is at box/shared (shared_mount.cc); with submounts, also the
+// writable mounts below a mount there (mountinfo: diagnostics only).
+Error shared_state_at(int box_fd, const std::string& box_display, bool submounts, SharedState* out);
+
+// Detach every mount stacked at dirfd/name (shared_mount.cc); *detached
+// counts them. Not a mount, or missing: nothing to do.
+Error detach_stack_at(int dirfd, const char* name, const std::string& display, uint64_t* detached);
+
+// The path the kernel has for an open fd (/proc/self/fd or F_GETPATH).
+Error fd_path(int fd, const std::string& display, std::string* out);
+
+// Mounts whose mount point is the directory `dirfd` or below it, parents
+// first, as paths relative to it ("" for dirfd itself). Reads
+// /proc/self/mountinfo (getmntinfo on macOS): gc, diagnostics and the
+// classic mount API only, never a hot path.
+struct MountBelow {
+  uint64_t mount_id;
+  std::string rel;
+  bool read_only;
+};
+Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out);
+
+// Platform mount primitives (linux/mount.cc; darwin answers ENOTSUP).
+// Bind the directory source_fd read-only (submounts included) onto
+// target_dir/target_name, propagation slave; nothing stays mounted on error.
+Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
+                       const std::string& source_display, const std::string& target_display, BindMethod* used);
+// Re-apply read-only to every mount at or below the mount root `fd`.
+Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display);
+// Whether the mount whose root is `fd` is read-only (statvfs ST_RDONLY).
+Error mount_read_only(int fd, const std::string& display, bool* read_only);
+
+// Remove dirfd/name and everything below it: never follows a symlink, never
+// descends into a mount; a mount met on the way is detached first when
+// detach_mounts is set, otherwise (or if it stays) EBUSY, reason
+// mount-in-the-way, and nothing below it is touched. Missing: success.
+Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
+                     RemoveStats* stats);
 
 }  // namespace blx

@@ -55,15 +55,11 @@ export interface BoxOpStep {
   message?: string
 }
 
-export type Wrapper = 'none' | 'userns' | 'nobody'
+export type Wrapper = 'none' | 'userns'
 
 function command (wrapper: Wrapper, spec: BoxOpSpec): [string, string[]] {
   const node = [process.execPath, ...tsNode('test/fixtures/box-op.ts', JSON.stringify(spec))]
-  switch (wrapper) {
-    case 'userns': return ['unshare', ['-Urm', ...node]]
-    case 'nobody': return ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...node]]
-    default: return [node[0]!, node.slice(1)]
-  }
+  return wrapper === 'userns' ? ['unshare', ['-Urm', ...node]] : [node[0]!, node.slice(1)]
 }
 
 /** The JSON step lines box-op.ts printed. */
@@ -98,11 +94,4 @@ export function startHeldBoxOps (t: ExecutionContext, spec: BoxOpSpec): Promise<
     child.stderr.on('data', (d: Buffer) => { err += d.toString() })
     child.once('exit', (code) => reject(new Error(`box-op exited (${String(code)}) before READY: ${err}`)))
   })
-}
-
-/** Make a dir (and its scratch parent) usable by uid/gid 65534. */
-export function handToNobody (dir: string): void {
-  fs.mkdirSync(dir, { recursive: true })
-  fs.chmodSync(path.dirname(dir), 0o755)
-  fs.chownSync(dir, 65534, 65534)
 }

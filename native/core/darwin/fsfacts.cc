@@ -1,10 +1,11 @@
 // probe() for macOS: stat + statfs.
-#include "../internal.h"
-
-#include <cerrno>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/param.h>
+
+#include <cerrno>
+
+#include "../internal.h"
 
 namespace blx {
 
@@ -13,9 +14,7 @@ Error probe(const std::string& path, FsFacts* out) {
   if (Error e = stat_at(AT_FDCWD, path.c_str(), true, &st, path)) return e;
   struct statfs sf;
   if (::statfs(path.c_str(), &sf) != 0) return fail_errno("statfs", path);
-  out->dev_major = st.dev_major;
-  out->dev_minor = st.dev_minor;
-  out->ino = st.ino;
+  out->dev = Device{st.dev_major, st.dev_minor};
   out->mount_id = 0;
   out->mount_id_known = false;
   out->fs_magic = sf.f_type;
@@ -32,7 +31,7 @@ Error probe(const std::string& path, FsFacts* out) {
   return {};
 }
 
-Error extents_shared(const std::string&, int* out) {
+Error extents_shared_fd(int, const std::string&, int* out) {
   *out = -1;  // APFS does not report shared extents to user space
   return {};
 }

@@ -1,50 +1,49 @@
-// macOS has no bind mounts: bind_readonly answers ENOTSUP and the TypeScript
-// side makes shared/ a symlink to mounts/ (SPEC §2, reported, never silent).
-#include "../internal.h"
-
-#include <cerrno>
-#include <climits>
-#include <fcntl.h>
+// macOS has no bind mounts: bind_readonly_at answers ENOTSUP and the box
+// operation makes shared/ a symlink to mounts/ (reported, never silent).
 #include <sys/mount.h>
 #include <sys/param.h>
-#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+
+#include "../internal.h"
 
 namespace blx {
 
 bool new_mount_api_available() { return false; }
 
-Error bind_readonly(const std::string& source, const std::string& target, bool, BindMethod*) {
-  return fail(ENOTSUP, "mount", source, target);
+Error bind_readonly_at(int, int, const char*, bool, const std::string& source_display,
+                       const std::string& target_display, BindMethod*) {
+  Error e = fail(ENOTSUP, "mount", source_display, target_display);
+  e.reason = reason::kUnsupported;
+  return e;
 }
 
-Error reseal_readonly(const std::string& target, bool) { return fail(ENOTSUP, "mount", target); }
-
-Error unmount(const std::string& target, bool* was_mounted) {
-  *was_mounted = false;
-  for (int i = 0; i < 64; i++) {
-    if (::unmount(target.c_str(), MNT_NOFOLLOW) == 0) {
-      *was_mounted = true;
-      continue;
-    }
-    if (errno == EINVAL || errno == ENOENT) return {};
-    return fail_errno("unmount", target);
-  }
-  return fail(EBUSY, "unmount", target);
+Error reseal_readonly_at(int, bool, const std::string& display) {
+  return fail_reason(ENOTSUP, reason::kUnsupported, "mount", display);
 }
 
-Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out) {
+Error mount_read_only(int fd, const std::string& display, bool* read_only) {
+  struct statvfs sv;
+  if (::fstatvfs(fd, &sv) != 0) return fail_errno("statvfs", display);
+  *read_only = (sv.f_flag & ST_RDONLY) != 0;
+  return {};
+}
+
+Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
   out->clear();
-  char resolved[PATH_MAX];
-  if (::realpath(prefix.c_str(), resolved) == nullptr) return fail_errno("realpath", prefix);
-  std::string root = resolved;
+  std::string root;
+  if (Error e = fd_path(dirfd, display, &root)) return e;
   struct statfs* mounts = nullptr;
   int n = ::getmntinfo(&mounts, MNT_NOWAIT);
-  if (n <= 0) return fail_errno("getmntinfo", prefix);
-  for (int i = n - 1; i >= 0; i--) {
+  if (n <= 0) return fail_errno("getmntinfo", display);
+  for (int i = 0; i < n; i++) {
     std::string mp = mounts[i].f_mntonname;
-    if (mp == root || (mp.size() > root.size() && mp.compare(0, root.size(), root) == 0 && mp[root.size()] == '/')) {
-      out->push_back(MountEntry{0, mp, mounts[i].f_fstypename, (mounts[i].f_flags & MNT_RDONLY) != 0});
-    }
+    bool inside = mp == root || (mp.size() > root.size() && mp.compare(0, root.size(), root) == 0 &&
+                                 (root == "/" || mp[root.size()] == '/'));
+    if (!inside) continue;
+    std::string rel = mp == root ? std::string() : mp.substr(root == "/" ? 1 : root.size() + 1);
+    out->push_back(MountBelow{0, rel, (mounts[i].f_flags & MNT_RDONLY) != 0});
   }
   return {};
 }

@@ -1,20 +1,21 @@
-// File facts for macOS: fstatat, with the device standing in for the mount.
-#include "../internal.h"
-
-#include <cerrno>
+// File facts for macOS: fstatat, with the device standing in for the mount;
+// paths of fds by F_GETPATH; no openat2.
 #include <dirent.h>
-#include <cstdlib>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/param.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstdlib>
+
+#include "../internal.h"
+
 namespace blx {
 
 Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std::string& display) {
   struct stat st;
-  int rc = name[0] == '\0' ? ::fstat(dirfd, &st)
-                           : ::fstatat(dirfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW);
+  int rc = name[0] == '\0' ? ::fstat(dirfd, &st) : ::fstatat(dirfd, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW);
   if (rc != 0) return fail_errno("stat", display);
   out->mode = st.st_mode;
   out->uid = st.st_uid;
@@ -32,12 +33,23 @@ Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std
   return {};
 }
 
-Error detach_mount_at(int dirfd, const char* name, const std::string& display) {
+Error fd_path(int fd, const std::string& display, std::string* out) {
   char dir[MAXPATHLEN];
-  if (::fcntl(dirfd, F_GETPATH, dir) != 0) return fail_errno("fcntl", display);
-  std::string path = join_path(dir, name);
-  if (::unmount(path.c_str(), MNT_NOFOLLOW) != 0) return fail_errno("unmount", display);
+  if (::fcntl(fd, F_GETPATH, dir) != 0) return fail_errno("fcntl", display);
+  *out = dir;
   return {};
+}
+
+Error detach_mount_at(int dirfd, const char* name, const std::string& display) {
+  std::string dir;
+  if (Error e = fd_path(dirfd, display, &dir)) return e;
+  if (::unmount(join_path(dir, name).c_str(), MNT_NOFOLLOW) != 0) return fail_errno("unmount", display);
+  return {};
+}
+
+int openat2_beneath(int, const char*, int, mode_t) {
+  errno = ENOSYS;  // no openat2: the component walk does it
+  return -1;
 }
 
 void random_bytes(unsigned char* buf, size_t n) { ::arc4random_buf(buf, n); }
@@ -64,10 +76,7 @@ Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out
   return {};
 }
 
-bool mounted_at(const std::string& path, const FileStat& st) {
-  FileStat parent;
-  std::string up = dir_name(path);
-  if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
+bool is_mount_point_at(int, const char*, const FileStat& st, const FileStat& parent, const std::string&) {
   return different_mount(st, parent);
 }
 

@@ -1,11 +1,12 @@
 // clone_into() for Linux: FICLONE, then copy_file_range, then read/write.
-#include "../internal.h"
-
-#include <cerrno>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+
+#include <cerrno>
+
+#include "../internal.h"
 
 #ifndef FICLONE
 #define FICLONE _IOW(0x94, 9, int)
@@ -22,7 +23,8 @@ bool reflink_unsupported(int err) {
 
 // copy_file_range; *unsupported when the very first call says it cannot
 // (then nothing was written and read/write takes over).
-Error copy_range(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, bool* unsupported) {
+Error copy_range(int src_fd, int dst_fd, uint64_t size, const std::string& src, const std::string& dst,
+                 bool* unsupported) {
   *unsupported = false;
   loff_t in = 0;
   loff_t out = 0;
@@ -30,12 +32,11 @@ Error copy_range(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, boo
     ssize_t n = ::copy_file_range(src_fd, &in, dst_fd, &out, size - static_cast<uint64_t>(in), 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (in == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
-                      errno == EBADF)) {
+      if (in == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)) {
         *unsupported = true;
         return {};
       }
-      return fail_errno("copy_file_range", job.src, job.dst);
+      return fail_errno("copy_file_range", src, dst);
     }
     if (n == 0) break;  // the source shrank under us
   }
@@ -43,7 +44,8 @@ Error copy_range(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, boo
 }
 
 // A real data copy without reflink (mode 'never'), in the kernel.
-Error copy_sendfile(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, bool* unsupported) {
+Error copy_sendfile(int src_fd, int dst_fd, uint64_t size, const std::string& src, const std::string& dst,
+                    bool* unsupported) {
   *unsupported = false;
   off_t in = 0;
   while (static_cast<uint64_t>(in) < size) {
@@ -54,7 +56,7 @@ Error copy_sendfile(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, 
         *unsupported = true;
         return {};
       }
-      return fail_errno("sendfile", job.src, job.dst);
+      return fail_errno("sendfile", src, dst);
     }
     if (n == 0) break;
   }
@@ -64,9 +66,9 @@ Error copy_sendfile(int src_fd, int dst_fd, uint64_t size, const CloneJob& job, 
 }  // namespace
 
 Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_name, CloneMode mode,
-                 const CloneJob& job, CloneMethod* method, Fd* out) {
-  Fd dst(::openat(dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!dst.valid()) return fail_errno("open", job.dst);
+                 const std::string& src_display, const std::string& dst_display, CloneMethod* method, Fd* out) {
+  Fd dst(::openat(dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!dst.valid()) return fail_errno("open", dst_display);
 
   Error e;
   if (mode != CloneMode::kNever) {
@@ -77,24 +79,23 @@ Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_nam
     }
     int err = errno;
     if (mode == CloneMode::kForce) {
-      e = fail(err == EXDEV ? EXDEV : reflink_unsupported(err) ? ENOTSUP : err, "ioctl", job.src, job.dst);
-      e.detail = "FICLONE";
+      e = fail(err == EXDEV ? EXDEV : reflink_unsupported(err) ? ENOTSUP : err, "ioctl", src_display, dst_display);
+      e.reason = reason::kNoReflink;
     } else if (err != EXDEV && !reflink_unsupported(err)) {
-      e = fail(err, "ioctl", job.src, job.dst);
-      e.detail = "FICLONE";
+      e = fail(err, "ioctl", src_display, dst_display);
     }
   }
   if (!e) {
     bool unsupported = true;
     if (mode == CloneMode::kAuto) {
-      e = copy_range(src_fd, dst.get(), src.size, job, &unsupported);
+      e = copy_range(src_fd, dst.get(), src.size, src_display, dst_display, &unsupported);
       if (!e && !unsupported) *method = CloneMethod::kCopyFileRange;
     } else {
-      e = copy_sendfile(src_fd, dst.get(), src.size, job, &unsupported);
+      e = copy_sendfile(src_fd, dst.get(), src.size, src_display, dst_display, &unsupported);
       if (!e && !unsupported) *method = CloneMethod::kCopy;
     }
     if (!e && unsupported) {
-      e = copy_read_write(src_fd, dst.get(), job);
+      e = copy_read_write(src_fd, dst.get(), src_display, dst_display);
       *method = CloneMethod::kCopy;
     }
   }

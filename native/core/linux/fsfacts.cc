@@ -1,15 +1,16 @@
 // probe() for Linux: statx + statfs + statvfs.
-#include "../internal.h"
-
-#include <cerrno>
-#include <cinttypes>
-#include <cstdio>
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+
+#include "../internal.h"
 
 namespace blx {
 
@@ -22,19 +23,16 @@ struct Magic {
 
 // statfs f_type values (include/uapi/linux/magic.h and filesystem sources).
 constexpr Magic kMagics[] = {
-    {0xEF53, "ext4"},            {0x58465342, "xfs"},      {0x9123683E, "btrfs"},
-    {0x01021994, "tmpfs"},       {0x794C7630, "overlay"},  {0x858458F6, "ramfs"},
-    {0x6969, "nfs"},             {0x2FC12FC1, "zfs"},      {0xF2F52010, "f2fs"},
-    {0x65735546, "fuse"},        {0x73717368, "squashfs"}, {0xE0F5E1E2, "erofs"},
-    {0x4D44, "vfat"},            {0x2011BAB0, "exfat"},    {0x5346544E, "ntfs"},
-    {0xCA451A4E, "bcachefs"},    {0x00C36400, "ceph"},     {0x01021997, "9p"},
-    {0xFF534D42, "cifs"},        {0xFE534D42, "smb2"},     {0x9FA0, "proc"},
-    {0x62656572, "sysfs"},       {0x63677270, "cgroup2"},  {0x27E0EB, "cgroup"},
-    {0x1CD1, "devpts"},          {0x42494E4D, "binfmt_misc"}, {0x64626720, "debugfs"},
-    {0x74726163, "tracefs"},     {0xCAFE4A11, "bpf"},      {0x73636673, "securityfs"},
-    {0x6E736673, "nsfs"},        {0x19800202, "mqueue"},   {0x958458F6, "hugetlbfs"},
-    {0x3153464A, "jfs"},         {0x52654973, "reiserfs"}, {0x5A3C69F0, "aufs"},
-    {0x47504653, "gpfs"},        {0x0BD00BD0, "lustre"},   {0x24051905, "ubifs"},
+    {0xEF53, "ext4"},          {0x58465342, "xfs"},         {0x9123683E, "btrfs"},    {0x01021994, "tmpfs"},
+    {0x794C7630, "overlay"},   {0x858458F6, "ramfs"},       {0x6969, "nfs"},          {0x2FC12FC1, "zfs"},
+    {0xF2F52010, "f2fs"},      {0x65735546, "fuse"},        {0x73717368, "squashfs"}, {0xE0F5E1E2, "erofs"},
+    {0x4D44, "vfat"},          {0x2011BAB0, "exfat"},       {0x5346544E, "ntfs"},     {0xCA451A4E, "bcachefs"},
+    {0x00C36400, "ceph"},      {0x01021997, "9p"},          {0xFF534D42, "cifs"},     {0xFE534D42, "smb2"},
+    {0x9FA0, "proc"},          {0x62656572, "sysfs"},       {0x63677270, "cgroup2"},  {0x27E0EB, "cgroup"},
+    {0x1CD1, "devpts"},        {0x42494E4D, "binfmt_misc"}, {0x64626720, "debugfs"},  {0x74726163, "tracefs"},
+    {0xCAFE4A11, "bpf"},       {0x73636673, "securityfs"},  {0x6E736673, "nsfs"},     {0x19800202, "mqueue"},
+    {0x958458F6, "hugetlbfs"}, {0x3153464A, "jfs"},         {0x52654973, "reiserfs"}, {0x5A3C69F0, "aufs"},
+    {0x47504653, "gpfs"},      {0x0BD00BD0, "lustre"},      {0x24051905, "ubifs"},
 };
 
 std::string fs_name_for(int64_t magic) {
@@ -57,9 +55,7 @@ Error probe(const std::string& path, FsFacts* out) {
   // saves the extra statfs that statvfs() would make.
   unsigned long flags = static_cast<unsigned long>(sf.f_flags);
 
-  out->dev_major = st.dev_major;
-  out->dev_minor = st.dev_minor;
-  out->ino = st.ino;
+  out->dev = Device{st.dev_major, st.dev_minor};
   out->mount_id = st.mount_id;
   out->mount_id_known = st.mount_id_known;
   out->fs_magic = static_cast<int64_t>(static_cast<uint32_t>(sf.f_type));
@@ -81,10 +77,8 @@ Error probe(const std::string& path, FsFacts* out) {
   return {};
 }
 
-Error extents_shared(const std::string& path, int* out) {
+Error extents_shared_fd(int fd, const std::string& display, int* out) {
   *out = -1;
-  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return fail_errno("open", path);
   // The first extents are enough: a reflinked copy shares all of them.
   // struct fiemap ends in a flexible array: room for 32 extents after it.
   constexpr unsigned kExtents = 32;
@@ -94,9 +88,9 @@ Error extents_shared(const std::string& path, int* out) {
   map->fm_length = ~0ULL;
   map->fm_flags = FIEMAP_FLAG_SYNC;
   map->fm_extent_count = kExtents;
-  if (::ioctl(fd.get(), FS_IOC_FIEMAP, map) != 0) {
+  if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) {
     if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL) return {};
-    return fail_errno("ioctl", path);
+    return fail_errno("ioctl", display);
   }
   *out = 0;
   for (unsigned i = 0; i < map->fm_mapped_extents && i < kExtents; i++) {

@@ -1,37 +1,43 @@
-// Read-only bind mounts for Linux: new mount API first, classic mount(2)
-// when the kernel lacks it, lazy detach, and inspection by statx mount ids.
-#include "../internal.h"
-#include "sys.h"
-
-#include <algorithm>
-#include <cerrno>
-#include <climits>
-#include <cstdio>
-#include <cstdlib>
+// Read-only bind mounts for Linux on held fds: the new mount API first,
+// classic mount(2) through /proc/self/fd paths when the kernel lacks it,
+// and the mountinfo reader the classic path (and gc) needs.
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "../internal.h"
+#include "sys.h"
+
 namespace blx {
 
 namespace {
 
+std::string proc_fd(int fd) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+  return buf;
+}
+
 // The open_tree clone is detached until move_mount, so read-only is in place
 // (submounts included) before anything can see the tree.
-Error bind_new_api(const std::string& source, const std::string& target) {
-  Fd tree(sys::open_tree(AT_FDCWD, source.c_str(),
-                         sys::kOpenTreeClone | sys::kOpenTreeCloexec | sys::kAtRecursive |
-                             AT_SYMLINK_NOFOLLOW));
+Error bind_new_api(int source_fd, int target_dir, const char* target_name, const std::string& source,
+                   const std::string& target) {
+  Fd tree(
+      sys::open_tree(source_fd, "", sys::kOpenTreeClone | sys::kOpenTreeCloexec | sys::kAtRecursive | AT_EMPTY_PATH));
   if (!tree.valid()) return fail_errno("open_tree", source);
-
   sys::MountAttr ro{};
   ro.attr_set = sys::kMountAttrRdonly;
   if (sys::mount_setattr(tree.get(), "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) != 0) {
     return fail_errno("mount_setattr", source);
   }
-  if (sys::move_mount(tree.get(), "", AT_FDCWD, target.c_str(), sys::kMoveMountFEmptyPath) != 0) {
+  // No MOVE_MOUNT_T_SYMLINKS: target_name itself is never followed.
+  if (sys::move_mount(tree.get(), "", target_dir, target_name, sys::kMoveMountFEmptyPath) != 0) {
     return fail_errno("move_mount", source, target);
   }
   // Propagation only after the move: attaching under a shared parent makes
@@ -40,7 +46,7 @@ Error bind_new_api(const std::string& source, const std::string& target) {
   slave.propagation = MS_SLAVE;
   if (sys::mount_setattr(tree.get(), "", AT_EMPTY_PATH | sys::kAtRecursive, &slave) != 0) {
     Error e = fail_errno("mount_setattr", target);
-    ::umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+    detach_mount_at(target_dir, target_name, target);
     return e;
   }
   return {};
@@ -65,46 +71,48 @@ unsigned long locked_flags(unsigned long st) {
   return f;
 }
 
-Error remount_readonly(const std::string& mount_point) {
-  struct statfs sf;
-  if (::statfs(mount_point.c_str(), &sf) != 0) return fail_errno("statfs", mount_point);
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(static_cast<unsigned long>(sf.f_flags));
-  if (::mount(nullptr, mount_point.c_str(), nullptr, flags, nullptr) != 0) {
-    return fail_errno("mount", mount_point);
+// Every mount at or below the mount root `fd`, made read-only one by one
+// (parents first): the classic API has no recursive read-only. Each is
+// reached beneath fd without symlinks and addressed through its own fd.
+Error remount_tree_readonly(int fd, const std::string& display) {
+  std::vector<MountBelow> mounts;
+  if (Error e = mounts_below(fd, display, &mounts)) return e;
+  if (mounts.empty()) return fail(EINVAL, "mount", display);
+  for (const MountBelow& m : mounts) {
+    const std::string where = join_path(display, m.rel);
+    Fd at;
+    if (Error e = open_dir_beneath(fd, m.rel, display, Trust::kNone, &at, nullptr)) return e;
+    struct statfs sf;
+    if (::fstatfs(at.get(), &sf) != 0) return fail_errno("statfs", where);
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(static_cast<unsigned long>(sf.f_flags));
+    if (::mount(nullptr, proc_fd(at.get()).c_str(), nullptr, flags, nullptr) != 0) {
+      return fail_errno("mount", where);
+    }
   }
   return {};
 }
 
-// Every mount at or below target, made read-only one by one: the classic
-// API has no recursive read-only. Uses mountinfo (legacy path only).
-Error remount_tree_readonly(const std::string& target) {
-  std::vector<MountEntry> mounts;
-  if (Error e = mounts_under(target, &mounts)) return e;
-  if (mounts.empty()) return fail(EINVAL, "mount", target);
-  // mounts_under lists deepest first; parents first is the natural order.
-  for (auto it = mounts.rbegin(); it != mounts.rend(); ++it) {
-    if (Error e = remount_readonly(it->mount_point)) return e;
-  }
-  return {};
-}
-
-Error bind_legacy(const std::string& source, const std::string& target) {
-  // Mount onto the directory we checked, not whatever the path names by the
-  // time mount(2) resolves it: an O_PATH fd with O_NOFOLLOW pins it.
-  Fd at(::open(target.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!at.valid()) return fail_errno("open", target);
-  char pinned[64];
-  std::snprintf(pinned, sizeof pinned, "/proc/self/fd/%d", at.get());
-  if (::mount(source.c_str(), pinned, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+Error bind_legacy(int source_fd, int target_dir, const char* target_name, const std::string& source,
+                  const std::string& target) {
+  // Mount onto the directory we hold, not whatever the path names by the
+  // time mount(2) resolves it: both ends go through /proc/self/fd.
+  Fd at(::openat(target_dir, target_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!at.valid()) return fail_errno("openat", target);
+  if (::mount(proc_fd(source_fd).c_str(), proc_fd(at.get()).c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return fail_errno("mount", source, target);
   }
+  // The fd above names the covered directory; the new mount's root is what
+  // a fresh lookup of the name finds now.
   Error e;
-  if (::mount(nullptr, target.c_str(), nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
+  Fd root(::openat(target_dir, target_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!root.valid()) {
+    e = fail_errno("openat", target);
+  } else if (::mount(nullptr, proc_fd(root.get()).c_str(), nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
     e = fail_errno("mount", target);
   } else {
-    e = remount_tree_readonly(target);
+    e = remount_tree_readonly(root.get(), target);
   }
-  if (e) ::umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+  if (e) detach_mount_at(target_dir, target_name, target);
   return e;
 }
 
@@ -131,25 +139,19 @@ std::string unescape_mountinfo(const std::string& s) {
   return out;
 }
 
-Error read_file(const char* path, std::string* out) {
-  Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return fail_errno("open", path);
+Error read_mountinfo(std::string* out) {
+  Fd fd(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return fail_errno("open", "/proc/self/mountinfo");
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return fail_errno("read", path);
+      return fail_errno("read", "/proc/self/mountinfo");
     }
-    if (n == 0) break;
+    if (n == 0) return {};
     out->append(buf, static_cast<size_t>(n));
   }
-  return {};
-}
-
-bool is_mount_point(const std::string& path) {
-  FileStat st;
-  return !stat_at(AT_FDCWD, path.c_str(), false, &st, path) && mounted_at(path, st);
 }
 
 }  // namespace
@@ -167,10 +169,10 @@ bool new_mount_api_available() {
   return !(rc != 0 && errno == ENOSYS);
 }
 
-Error bind_readonly(const std::string& source, const std::string& target, bool force_legacy,
-                    BindMethod* used) {
+Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
+                       const std::string& source_display, const std::string& target_display, BindMethod* used) {
   if (!force_legacy) {
-    Error e = bind_new_api(source, target);
+    Error e = bind_new_api(source_fd, target_dir, target_name, source_display, target_display);
     if (!e) {
       *used = BindMethod::kNewApi;
       return e;
@@ -180,7 +182,7 @@ Error bind_readonly(const std::string& source, const std::string& target, bool f
     // allowing mount(2); try it before anyone falls back to a symlink.
     if (e.code != ENOSYS && e.code != EPERM && e.code != EACCES) return e;
     if (e.code != ENOSYS) {
-      Error legacy = bind_legacy(source, target);
+      Error legacy = bind_legacy(source_fd, target_dir, target_name, source_display, target_display);
       if (!legacy) {
         *used = BindMethod::kLegacy;
         return legacy;
@@ -189,83 +191,62 @@ Error bind_readonly(const std::string& source, const std::string& target, bool f
     }
   }
   *used = BindMethod::kLegacy;
-  return bind_legacy(source, target);
+  return bind_legacy(source_fd, target_dir, target_name, source_display, target_display);
 }
 
-Error reseal_readonly(const std::string& target, bool force_legacy) {
+Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display) {
   if (!force_legacy) {
-    Fd tree(sys::open_tree(AT_FDCWD, target.c_str(), sys::kOpenTreeCloexec | AT_SYMLINK_NOFOLLOW));
-    if (tree.valid()) {
-      sys::MountAttr ro{};
-      ro.attr_set = sys::kMountAttrRdonly;
-      if (sys::mount_setattr(tree.get(), "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
-      if (errno != ENOSYS) return fail_errno("mount_setattr", target);
-    } else if (errno != ENOSYS) {
-      return fail_errno("open_tree", target);
-    }
+    sys::MountAttr ro{};
+    ro.attr_set = sys::kMountAttrRdonly;
+    if (sys::mount_setattr(fd, "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
+    if (errno != ENOSYS) return fail_errno("mount_setattr", display);
   }
-  return remount_tree_readonly(target);
+  return remount_tree_readonly(fd, display);
 }
 
-Error unmount(const std::string& target, bool* was_mounted) {
-  *was_mounted = false;
-  // Loop: two racing binders (without the box lock) could have stacked mounts.
-  for (int i = 0; i < 64; i++) {
-    if (::umount2(target.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) {
-      *was_mounted = true;
-      continue;
-    }
-    int err = errno;
-    if (err == EINVAL || err == ENOENT) return {};
-    if (err == EPERM && !is_mount_point(target)) return {};  // unprivileged: EPERM comes before "not mounted"
-    return fail(err, "umount2", target);
-  }
-  return fail(EBUSY, "umount2", target);
+Error mount_read_only(int fd, const std::string& display, bool* read_only) {
+  struct statvfs sv;
+  if (::fstatvfs(fd, &sv) != 0) return fail_errno("statvfs", display);
+  *read_only = (sv.f_flag & ST_RDONLY) != 0;
+  return {};
 }
 
-Error mounts_under(const std::string& prefix, std::vector<MountEntry>* out) {
+Error fd_path(int fd, const std::string& display, std::string* out) {
+  if (!read_link_at(AT_FDCWD, proc_fd(fd).c_str(), out)) return fail_errno("readlink", display);
+  return {};
+}
+
+Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
   out->clear();
-  char resolved[PATH_MAX];
-  if (::realpath(prefix.c_str(), resolved) == nullptr) return fail_errno("realpath", prefix);
-  std::string root = resolved;
+  std::string root;
+  if (Error e = fd_path(dirfd, display, &root)) return e;
   std::string text;
-  if (Error e = read_file("/proc/self/mountinfo", &text)) return e;
-
+  if (Error e = read_mountinfo(&text)) return e;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
     if (eol == std::string::npos) eol = text.size();
-    std::string line = text.substr(pos, eol - pos);
-    pos = eol + 1;
     // id parent major:minor root mount-point options [optional...] - fstype source super
     std::vector<std::string> f;
-    size_t a = 0;
-    while (a <= line.size()) {
-      size_t b = line.find(' ', a);
-      if (b == std::string::npos) b = line.size();
-      f.push_back(line.substr(a, b - a));
+    size_t a = pos;
+    while (a <= eol && f.size() < 6) {
+      size_t b = text.find(' ', a);
+      if (b == std::string::npos || b > eol) b = eol;
+      f.push_back(text.substr(a, b - a));
       a = b + 1;
     }
-    if (f.size() < 7) continue;
+    pos = eol + 1;
+    if (f.size() < 6) continue;
     std::string mp = unescape_mountinfo(f[4]);
     bool inside = mp == root || (mp.size() > root.size() && mp.compare(0, root.size(), root) == 0 &&
                                  (root == "/" || mp[root.size()] == '/'));
     if (!inside) continue;
-    MountEntry m;
+    MountBelow m;
     m.mount_id = std::strtoull(f[0].c_str(), nullptr, 10);
-    m.mount_point = mp;
+    m.rel = mp == root ? std::string() : mp.substr(root == "/" ? 1 : root.size() + 1);
     m.read_only = f[5] == "ro" || f[5].compare(0, 3, "ro,") == 0;
-    for (size_t i = 6; i + 1 < f.size(); i++) {
-      if (f[i] == "-") {
-        m.fs_type = f[i + 1];
-        break;
-      }
-    }
     out->push_back(std::move(m));
   }
-  // mountinfo lists parents before children and older mounts before the
-  // ones stacked on them: reversed, it is a safe unmount order.
-  std::reverse(out->begin(), out->end());
   return {};
 }
 

@@ -1,15 +1,17 @@
-// statx-based file facts and mount-point handling for Linux.
-#include "../internal.h"
-#include "sys.h"
+// statx-based file facts, mount points, openat2 and directory listing for
+// Linux.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/random.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
-#include <sys/mount.h>
-#include <sys/random.h>
+
+#include "../internal.h"
+#include "sys.h"
 
 namespace blx {
 
@@ -54,8 +56,8 @@ MountIdMode mount_id_mode() {
 Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std::string& display) {
   sys::Statx sx{};
   int flags = AT_STATX_SYNC_AS_STAT | (follow ? 0 : AT_SYMLINK_NOFOLLOW) | (name[0] == '\0' ? AT_EMPTY_PATH : 0);
-  unsigned mask = sys::kStatxType | sys::kStatxMode | sys::kStatxNlink | sys::kStatxUid |
-                  sys::kStatxMtime | sys::kStatxIno | sys::kStatxSize | sys::kStatxMntId;
+  unsigned mask = sys::kStatxType | sys::kStatxMode | sys::kStatxNlink | sys::kStatxUid | sys::kStatxMtime |
+                  sys::kStatxIno | sys::kStatxSize | sys::kStatxMntId;
   if (sys::statx(dirfd, name, flags, mask, &sx) != 0) return fail_errno("statx", display);
   out->mode = sx.stx_mode;
   out->uid = sx.stx_uid;
@@ -140,16 +142,38 @@ Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out
 
 // statx's MOUNT_ROOT attribute, or on pre-5.8 kernels a mount id differing
 // from the parent's.
-bool mounted_at(const std::string& path, const FileStat& st) {
+bool is_mount_point_at(int dirfd, const char* name, const FileStat& st, const FileStat& parent,
+                       const std::string& display) {
   if (st.mount_root_known) return st.mount_root;
-  FileStat parent;
-  std::string up = dir_name(path);
-  if (stat_at(AT_FDCWD, up.c_str(), true, &parent, up)) return false;
   if (different_mount(st, parent)) return true;
   if (st.mount_id_known && parent.mount_id_known) return false;
   // Same device, mount ids unknown: a bind mount would look exactly like
-  // this. Only mountinfo can tell; it is read on such old kernels alone.
-  return mountinfo_lists(path);
+  // this. Only mountinfo can tell; it is read on such old kernels alone,
+  // and when it cannot be read the answer is "a mount" (never descend).
+  std::vector<MountBelow> mounts;
+  if (mounts_below(dirfd, display, &mounts)) return true;
+  for (const MountBelow& m : mounts) {
+    if (m.rel == name) return true;
+  }
+  return false;
+}
+
+int openat2_beneath(int dirfd, const char* rel, int flags, mode_t mode) {
+  // BOXLITE_LAYOUT_RESOLVE=walk: behave like a kernel without openat2, so
+  // tests can run the component walk that such kernels get.
+  static const bool walk_only = [] {
+    const char* v = ::getenv("BOXLITE_LAYOUT_RESOLVE");
+    return v != nullptr && std::strcmp(v, "walk") == 0;
+  }();
+  if (walk_only) {
+    errno = ENOSYS;
+    return -1;
+  }
+  sys::OpenHow how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC | O_NOCTTY);
+  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+  how.resolve = sys::kResolveBeneath | sys::kResolveNoSymlinks | sys::kResolveNoMagiclinks;
+  return sys::openat2(dirfd, rel, &how);
 }
 
 }  // namespace blx

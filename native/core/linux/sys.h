@@ -2,10 +2,11 @@
 // links against nothing newer than glibc 2.28 and builds on old headers.
 #pragma once
 
-#include <cstdint>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cstdint>
 
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
@@ -15,6 +16,9 @@
 #endif
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
 #endif
 #ifndef SYS_statx
 #if defined(__x86_64__)
@@ -75,6 +79,17 @@ struct Statx {
 };
 static_assert(sizeof(Statx) == 256, "struct statx layout");
 
+constexpr uint64_t kResolveNoMagiclinks = 0x02;
+constexpr uint64_t kResolveNoSymlinks = 0x04;
+constexpr uint64_t kResolveBeneath = 0x08;
+
+// struct open_how (include/uapi/linux/openat2.h).
+struct OpenHow {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+
 struct MountAttr {
   uint64_t attr_set;
   uint64_t attr_clr;
@@ -86,14 +101,16 @@ inline int statx(int dirfd, const char* path, int flags, unsigned mask, Statx* o
   return static_cast<int>(::syscall(SYS_statx, dirfd, path, flags, mask, out));
 }
 
+inline int openat2(int dirfd, const char* path, OpenHow* how) {
+  return static_cast<int>(::syscall(SYS_openat2, dirfd, path, how, sizeof(*how)));
+}
+
 inline int open_tree(int dirfd, const char* path, unsigned flags) {
   return static_cast<int>(::syscall(SYS_open_tree, dirfd, path, flags));
 }
 
-inline int move_mount(int from_dirfd, const char* from_path, int to_dirfd, const char* to_path,
-                      unsigned flags) {
-  return static_cast<int>(
-      ::syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags));
+inline int move_mount(int from_dirfd, const char* from_path, int to_dirfd, const char* to_path, unsigned flags) {
+  return static_cast<int>(::syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags));
 }
 
 inline int mount_setattr(int dirfd, const char* path, unsigned flags, MountAttr* attr) {

@@ -1,11 +1,8 @@
-// Errors, path helpers, directory creation, same-device checks and flock: the same on every POSIX.
-#include "../internal.h"
-
+// Error values and path helpers, the same on every POSIX system.
 #include <cerrno>
 #include <climits>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
+
+#include "../internal.h"
 
 namespace blx {
 
@@ -22,26 +19,34 @@ Error fail_errno(const char* syscall, std::string path, std::string dest) {
   return fail(errno, syscall, std::move(path), std::move(dest));
 }
 
+Error fail_reason(int code, const char* why, const char* syscall, std::string path, int64_t value) {
+  Error e = fail(code, syscall, std::move(path));
+  e.reason = why;
+  e.value = value;
+  return e;
+}
+
 std::string join_path(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
+  if (name.empty()) return dir;
+  if (dir.empty() || dir.back() == '/') return dir + name;
   return dir + "/" + name;
 }
 
-std::string dir_name(const std::string& path) {
+void split_path(const std::string& path, std::string* dir, std::string* name) {
   size_t end = path.size();
   while (end > 1 && path[end - 1] == '/') end--;
-  size_t slash = path.rfind('/', end - 1);
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
+  size_t slash = end == 0 ? std::string::npos : path.rfind('/', end - 1);
+  if (slash == std::string::npos) {
+    *dir = ".";
+    *name = path.substr(0, end);
+    return;
+  }
+  *dir = slash == 0 ? "/" : path.substr(0, slash);
+  *name = path.substr(slash + 1, end - slash - 1);
 }
 
-std::string base_name(const std::string& path) {
-  size_t end = path.size();
-  while (end > 1 && path[end - 1] == '/') end--;
-  size_t slash = path.rfind('/', end - 1);
-  return path.substr(slash == std::string::npos ? 0 : slash + 1, end - (slash == std::string::npos ? 0 : slash + 1));
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos;
 }
 
 std::string random_suffix() {
@@ -64,52 +69,14 @@ bool read_link_at(int dirfd, const char* name, std::string* out) {
   return true;
 }
 
+bool same_inode(const FileStat& a, const FileStat& b) {
+  return a.ino == b.ino && a.dev_major == b.dev_major && a.dev_minor == b.dev_minor;
+}
+
 bool different_mount(const FileStat& a, const FileStat& b) {
   if (a.dev_major != b.dev_major || a.dev_minor != b.dev_minor) return true;
   if (a.mount_id_known && b.mount_id_known) return a.mount_id != b.mount_id;
   return false;
-}
-
-static Error make_dir_all(const std::string& path, mode_t mode, int depth) {
-  if (::mkdir(path.c_str(), mode) == 0) return {};
-  int err = errno;
-  if (err == EEXIST) {
-    FileStat st;
-    if (Error e = stat_at(AT_FDCWD, path.c_str(), true, &st, path)) return e;
-    if (!S_ISDIR(st.mode)) return fail(ENOTDIR, "mkdir", path);
-    return {};
-  }
-  if (err != ENOENT || depth > 4096) return fail(err, "mkdir", path);
-  std::string parent = dir_name(path);
-  if (parent == path) return fail(err, "mkdir", path);
-  if (Error e = make_dir_all(parent, mode, depth + 1)) return e;
-  if (::mkdir(path.c_str(), mode) == 0) return {};
-  // Someone else created it between our two attempts: fine if it is a dir.
-  if (errno == EEXIST) return make_dir_all(path, mode, depth + 1);
-  return fail_errno("mkdir", path);
-}
-
-Error make_dirs(const std::vector<std::string>& paths, mode_t mode) {
-  for (const std::string& p : paths) {
-    if (p.empty()) return fail(EINVAL, "mkdir", p);
-    if (Error e = make_dir_all(p, mode, 0)) return e;
-  }
-  return {};
-}
-
-Error same_filesystem(const std::vector<std::string>& paths, SameFilesystem* out) {
-  *out = SameFilesystem{};
-  for (size_t i = 0; i < paths.size(); i++) {
-    FileStat st;
-    if (Error e = stat_at(AT_FDCWD, paths[i].c_str(), true, &st, paths[i])) return e;
-    out->dev_major.push_back(st.dev_major);
-    out->dev_minor.push_back(st.dev_minor);
-    if (out->same && i > 0 && (st.dev_major != out->dev_major[0] || st.dev_minor != out->dev_minor[0])) {
-      out->same = false;
-      out->odd_index = static_cast<int>(i);
-    }
-  }
-  return {};
 }
 
 }  // namespace blx

@@ -4,33 +4,30 @@
 // unlinked, never followed. Iterative, with a bounded number of open fds, so
 // a hostile 100 000-level tree neither overflows the stack nor runs out of
 // fds: below kKeepFds levels a parent is reopened through ".." and verified.
-#include "../internal.h"
-
-#include <cerrno>
-#include <climits>
-#include <cstdlib>
-#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+
+#include <cerrno>
+
+#include "../internal.h"
 
 namespace blx {
 
 namespace {
 
-constexpr size_t kKeepFds = 64;          // parent fds kept open while descending
-constexpr int kMaxAttempts = 64;         // per entry: stacked mounts, a racing writer
-constexpr int kMaxRelists = 64;          // per directory: a writer adding entries
+constexpr size_t kKeepFds = 64;   // parent fds kept open while descending
+constexpr int kMaxAttempts = 64;  // per entry: stacked mounts, a racing writer
+constexpr int kMaxRelists = 64;   // per directory: a writer adding entries
 
 bool same_dir(const FileStat& a, const FileStat& b) {
-  return a.ino == b.ino && a.dev_major == b.dev_major && a.dev_minor == b.dev_minor &&
-         (!a.mount_id_known || !b.mount_id_known || a.mount_id == b.mount_id);
+  return same_inode(a, b) && (!a.mount_id_known || !b.mount_id_known || a.mount_id == b.mount_id);
 }
 
 struct Frame {
-  std::string name;              // its name in the parent directory
-  FileStat st;                   // its identity
-  Fd fd;                         // open while this frame is current or shallow
+  std::string name;  // its name in the parent directory
+  FileStat st;       // its identity
+  Fd fd;             // open while this frame is current or shallow
   std::vector<DirEntry> entries;
   size_t next = 0;
   int relists = 0;
@@ -79,7 +76,7 @@ class Remover {
           FileStat got;
           if (!up.valid() || stat_at(up.get(), "", false, &got, "..") || !same_dir(got, p.st)) {
             // The tree was moved under us: stop rather than guess.
-            return fail(EAGAIN, "openat", display(stack, ".."));
+            return fail_reason(EAGAIN, reason::kTreeMoved, "openat", display(stack, ".."));
           }
           p.fd = std::move(up);
         }
@@ -139,70 +136,27 @@ class Remover {
     return e;
   }
 
-  // Mount ids unknown (pre-5.8 kernel, filesystem without file handles):
-  // ask mountinfo rather than assume "same device, same mount". Fail closed.
-  // After a detach the cached table is stale for that path: drop one entry
-  // (stacked mounts are listed once each).
-  void forget_mount(const std::string& path) {
-    if (!mount_table_loaded_) return;
-    std::string real = real_parent_ + path.substr(parent_path_.size());
-    for (auto it = mount_points_.begin(); it != mount_points_.end(); ++it) {
-      if (*it == real) {
-        mount_points_.erase(it);
-        return;
-      }
-    }
-  }
-
-  bool listed_mount(const std::string& path) {
-    if (!mount_table_loaded_) {
-      mount_table_loaded_ = true;
-      char real[PATH_MAX];
-      std::string base = ::realpath(parent_path_.c_str(), real) != nullptr ? std::string(real) : parent_path_;
-      real_parent_ = base;
-      std::vector<MountEntry> mounts;
-      if (!mounts_under(base, &mounts)) {
-        for (const MountEntry& m : mounts) mount_points_.push_back(m.mount_point);
-      } else {
-        mount_table_failed_ = true;
-      }
-    }
-    std::string real = real_parent_ + path.substr(parent_path_.size());
-    for (const std::string& mp : mount_points_) {
-      if (mp == real) return true;
-    }
-    return mount_table_failed_;  // cannot tell: treat as a mount, never descend
-  }
-
-  bool is_mount(const FileStat& st, const FileStat& parent, const std::vector<Frame>* stack, const std::string& name) {
-    if (st.mount_root_known && st.mount_root) return true;
-    if (different_mount(st, parent)) return true;
-    if (st.mount_id_known && parent.mount_id_known) return false;
-    return listed_mount(stack == nullptr ? join_path(parent_path_, name) : display(*stack, name));
+  bool is_mount(int dirfd, const FileStat& st, const FileStat& parent, const std::string& name,
+                const std::vector<Frame>* stack) {
+    auto where = [&] { return stack == nullptr ? join_path(parent_path_, name) : display(*stack, name); };
+    return is_mount_point_at(dirfd, name.c_str(), st, parent, where());
   }
 
   Error detach(int dirfd, const std::string& name, const std::string& where) {
-    if (!detach_) {
-      Error e = fail(EBUSY, "umount2", where);
-      e.detail = "mounted";
-      return e;
-    }
+    if (!detach_) return fail_reason(EBUSY, reason::kMountInTheWay, "umount2", where);
     if (Error e = detach_mount_at(dirfd, name.c_str(), where)) {
       // Whatever the reason, the answer is the same: it is still mounted
       // and nothing below it was touched.
-      e.detail = std::string("umount2 failed: ") + std::strerror(e.code);
-      e.code = EBUSY;
-      return e;
+      return fail_reason(EBUSY, reason::kMountInTheWay, e.syscall, where, e.code);
     }
-    forget_mount(where);
     stats_->unmounted++;
     return {};
   }
 
   // Remove dirfd/name if it is not a directory; if it is one (and not a
   // mount, after detaching any), open it for descent.
-  Step open_or_remove(int dirfd, const FileStat& parent, const std::string& name, unsigned char type,
-                      Fd* out, FileStat* st, const std::vector<Frame>* stack = nullptr) {
+  Step open_or_remove(int dirfd, const FileStat& parent, const std::string& name, unsigned char type, Fd* out,
+                      FileStat* st, const std::vector<Frame>* stack = nullptr) {
     const char* n = name.c_str();
     auto where = [&] { return stack == nullptr ? join_path(parent_path_, name) : display(*stack, name); };
     // An empty directory goes straight to rmdir: the kernel refuses a mount
@@ -243,7 +197,7 @@ class Remover {
         continue;
       }
       if (Error e = stat_at(fd.get(), "", false, st, where())) return {e};
-      if (is_mount(*st, parent, stack, name)) {
+      if (is_mount(dirfd, *st, parent, name, stack)) {
         fd.reset();
         if (Error e = detach(dirfd, name, where())) return {e};
         continue;
@@ -251,7 +205,7 @@ class Remover {
       *out = std::move(fd);
       return {Error{}, true};
     }
-    return {fail(EBUSY, "unlinkat", where())};
+    return {fail_reason(EBUSY, reason::kMountInTheWay, "unlinkat", where())};
   }
 
   std::string parent_path_;
@@ -259,29 +213,18 @@ class Remover {
   RemoveStats* stats_;
   int parent_fd_ = -1;
   FileStat parent_st_;
-  bool mount_table_loaded_ = false;
-  bool mount_table_failed_ = false;
-  std::string real_parent_;
-  std::vector<std::string> mount_points_;
 };
 
 }  // namespace
 
-Error remove_tree(const std::string& parent, const std::string& name, bool detach_mounts,
-                  RemoveStats* stats) {
+Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
+                     RemoveStats* stats) {
   *stats = RemoveStats{};
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
-    return fail(EINVAL, "unlinkat", join_path(parent, name));
-  }
-  Fd pfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!pfd.valid()) {
-    if (errno == ENOENT) return {};
-    return fail_errno("open", parent);
-  }
+  if (!is_plain_name(name)) return fail(EINVAL, "unlinkat", join_path(display, name));
   FileStat pst;
-  if (Error e = stat_at(pfd.get(), "", false, &pst, parent)) return e;
-  Remover r(parent, detach_mounts, stats);
-  return r.run(pfd.get(), pst, name);
+  if (Error e = stat_at(dirfd, "", false, &pst, display)) return e;
+  Remover r(display, detach_mounts, stats);
+  return r.run(dirfd, pst, name);
 }
 
 }  // namespace blx

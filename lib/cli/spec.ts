@@ -1,0 +1,313 @@
+// The CLI as data: every command, its arguments and options, in one table
+// that the parser, --help and the man page (boxlite-layout.1) are all made
+// from, so they cannot disagree. Parsing uses Node's own util.parseArgs.
+import { parseArgs } from 'node:util'
+import { UsageError } from './output.ts'
+
+export interface OptionSpec {
+  /** Long name without dashes. */
+  name: string
+  /** Placeholder when the option takes a value (e.g. "PATH"). */
+  value?: string
+  /** May be given more than once (collected in order). */
+  multiple?: boolean
+  help: string
+}
+
+export interface CommandSpec {
+  /** "doctor", "box prepare", … */
+  name: string
+  /** Positional arguments as shown in usage, e.g. "ID..." */
+  args: string
+  /** How many positionals (before any "--"). */
+  arity: [min: number, max: number]
+  summary: string
+  /** A paragraph for the man page and --help. */
+  description: string
+  options: OptionSpec[]
+  /** Whether --home applies. */
+  home: boolean
+  /** Takes a command after "--" (box jail). */
+  trailing?: string
+  examples: string[]
+}
+
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  { name: 'json', help: 'print one JSON document on stdout (schemas: docs/cli-json/)' },
+  { name: 'help', help: 'show help for the command' },
+]
+
+export const HOME_OPTION: OptionSpec = {
+  name: 'home', value: 'DIR', help: 'the BoxLite home (default: $BOXLITE_HOME, else $HOME/.boxlite)',
+}
+
+export const EXIT_CODES: Array<[number, string]> = [
+  [0, 'success'],
+  [1, 'failure: the operation could not be done (the message says why and what to do)'],
+  [2, 'usage: unknown command or option, missing or bad arguments or ids'],
+]
+
+export const ENVIRONMENT: Array<[string, string]> = [
+  ['BOXLITE_HOME', 'the home when --home is not given (an empty value is refused, as BoxLite does)'],
+  ['NO_COLOR', 'set (non-empty): never colour the output'],
+  ['FORCE_COLOR', 'set (not 0): colour the output even when it is not a terminal'],
+  ['BOXLITE_LAYOUT_MOUNT_API', 'legacy: use the classic mount(2) sequence instead of the new mount API'],
+]
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'doctor',
+    args: '',
+    arity: [0, 0],
+    summary: 'what works on this host: privilege, mount API, reflink, same-fs, sun_path headroom, stale state',
+    description: 'Tries each capability rather than guessing: a real read-only bind mount in a scratch box, a real ' +
+      'reflink clone on the home\'s filesystem. Exits 1 when a check fails.',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout doctor --home /srv/boxlite'],
+  },
+  {
+    name: 'prepare',
+    args: '',
+    arity: [0, 0],
+    summary: 'create the home: boxes, bases, tmp, images/{layers,manifests,disk-images}; check one filesystem',
+    description: 'Creates the home\'s directories with explicit modes (0755; tmp 0700) whatever the umask, tightens a ' +
+      'group- or other-writable directory you own, refuses a symlink or a directory owned by another user, and ' +
+      'checks that tmp, bases and images/disk-images share one filesystem.',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout prepare --home /srv/boxlite'],
+  },
+  {
+    name: 'box prepare',
+    args: 'ID...',
+    arity: [1, Infinity],
+    summary: 'create boxes: dirs and socket link; optionally mount shared/ and install the shim',
+    description: 'Prepares the home, then each box in turn: the box dir, sockets/ and the /tmp/bl-{uid}/{id} link, ' +
+      'tmp/, disks/, the mounts dir and logs/. With --isolate-mounts, shared/ then shows mounts/ read-only; with ' +
+      '--shim, the shim and its libkrunfw.* siblings are copied into bin/. Several ids share one start-up.',
+    options: [
+      { name: 'isolate-mounts', help: 'write into mounts/ and show it read-only at shared/' },
+      { name: 'require-read-only', help: 'fail rather than fall back to a writable symlink (needs --isolate-mounts)' },
+      { name: 'shim', value: 'PATH', help: 'copy this shim and its libkrunfw.* siblings into bin/' },
+    ],
+    home: true,
+    examples: [
+      'boxlite-layout box prepare "$(boxlite-layout id)" --isolate-mounts --shim /opt/boxlite/bin/boxlite-shim',
+    ],
+  },
+  {
+    name: 'box inspect',
+    args: 'ID',
+    arity: [1, 1],
+    summary: 'paths, shared/ state, socket link, bin files and how they were copied, shim identity, exit records',
+    description: 'Reads everything without waiting on anything: a FIFO planted at shim.pid or exit is reported, not read.',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout box inspect b1 --json'],
+  },
+  {
+    name: 'box cleanup',
+    args: 'ID...',
+    arity: [1, Infinity],
+    summary: 'unmount everything in each box, remove it without following symlinks, remove its socket link',
+    description: 'Idempotent. A mount that cannot be detached stops that box\'s removal with nothing below it deleted.',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout box cleanup b1 b2'],
+  },
+  {
+    name: 'box list',
+    args: '',
+    arity: [0, 0],
+    summary: 'one row per box: state, shared mount, socket link, shim pid, bin files',
+    description: 'State is live (its shim runs), mounted (shared/ is a mount), prepared, trash (a removal was ' +
+      'interrupted; gc finishes it) or stray (not a box; gc leaves it alone).',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout box list', 'boxlite-layout box list --json | jq -r \'.boxes[] | select(.state == "trash") | .name\''],
+  },
+  {
+    name: 'gc',
+    args: '',
+    arity: [0, 0],
+    summary: 'unmount leaked mounts, finish interrupted removals, drop dangling links and tmp leftovers',
+    description: 'Takes the runtime lock; leaves alone every box whose shim may be alive (a pid file it cannot read ' +
+      'counts as alive). Never creates the home. Exits 1 when an action failed.',
+    options: [{ name: 'dry-run', help: 'report what would be done; change nothing' }],
+    home: true,
+    examples: ['boxlite-layout gc --dry-run'],
+  },
+  {
+    name: 'id',
+    args: '',
+    arity: [0, 0],
+    summary: 'mint a box id (12 base62 characters from the CSPRNG)',
+    description: 'Prints one fresh id.',
+    options: [],
+    home: false,
+    examples: ['id=$(boxlite-layout id)'],
+  },
+  {
+    name: 'demo',
+    args: '',
+    arity: [0, 0],
+    summary: 'the whole lifecycle on a throw-away home, as a timed table',
+    description: 'Prepares a throw-away home and box, mounts shared/ read-only, shows what a guest sees, installs a ' +
+      'generated shim set, round-trips a socket, inspects and cleans up, then says what fell back and why.',
+    options: [
+      { name: 'keep', help: 'keep the throw-away home and box (prints the command that removes them)' },
+      { name: 'dir', value: 'PARENT', help: 'make the throw-away home under this directory (default /tmp)' },
+      { name: 'vm', help: 'also boot a small guest (QEMU) and show what it sees of shared/' },
+    ],
+    home: false,
+    examples: ['boxlite-layout demo --dir /mnt/xfs', 'boxlite-layout demo --vm'],
+  },
+]
+
+export interface Parsed {
+  command: CommandSpec
+  positionals: string[]
+  /** After "--" (commands with `trailing`). */
+  trailing: string[]
+  options: Record<string, string | boolean | string[] | undefined>
+}
+
+function optionsOf (command: CommandSpec | undefined): OptionSpec[] {
+  if (command === undefined) return [...GLOBAL_OPTIONS, HOME_OPTION]
+  return [...command.options, ...(command.home ? [HOME_OPTION] : []), ...GLOBAL_OPTIONS]
+}
+
+/** The command words of argv: its positionals up to "--", skipping option values. */
+function commandWords (argv: string[]): string[] {
+  const takesValue = new Set(COMMANDS.flatMap((c) => c.options).concat(HOME_OPTION).filter((o) => o.value !== undefined).map((o) => `--${o.name}`))
+  const words: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') break
+    if (takesValue.has(a)) i++
+    else if (!a.startsWith('-')) words.push(a)
+  }
+  return words
+}
+
+/** The command argv names, or the group ("box") it starts, or undefined. */
+export function findCommand (argv: string[]): { command?: CommandSpec, group?: string } {
+  const words = commandWords(argv)
+  const two = COMMANDS.find((c) => c.name === words.slice(0, 2).join(' '))
+  if (two !== undefined) return { command: two }
+  const one = COMMANDS.find((c) => c.name === words[0])
+  if (one !== undefined) return { command: one }
+  if (words[0] === 'box') return { group: 'box' }
+  return {}
+}
+
+export function parse (command: CommandSpec, argv: string[]): Parsed {
+  const specs = optionsOf(command)
+  const config: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {}
+  for (const o of specs) {
+    config[o.name] = { type: o.value === undefined ? 'boolean' : 'string', ...(o.multiple === true ? { multiple: true } : {}) }
+  }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true, tokens: true })
+  } catch (e) {
+    throw new UsageError(String((e as Error).message).replace(/\s*To specify a positional argument.*$/s, ''))
+  }
+  const end = parsed.tokens.find((t) => t.kind === 'option-terminator')
+  const all = parsed.positionals
+  const before = end === undefined ? all : parsed.tokens.filter((t) => t.kind === 'positional' && t.index < end.index).map((t) => (t as { value: string }).value)
+  const trailing = end === undefined ? [] : all.slice(before.length)
+  const words = command.name.split(' ').length
+  const positionals = before.slice(words)
+  const [min, max] = command.arity
+  if (positionals.length < min) throw new UsageError(`${command.name} needs ${command.args || 'no arguments'}`)
+  if (positionals.length > max) throw new UsageError(`${command.name} takes ${max === 0 ? 'no arguments' : command.args}; unexpected ${JSON.stringify(positionals[max])}`)
+  if (command.trailing === undefined && trailing.length > 0) throw new UsageError(`${command.name} takes nothing after --`)
+  if (command.trailing !== undefined && trailing.length === 0 && parsed.values.print !== true) {
+    throw new UsageError(`${command.name} needs a command after --: ${command.trailing}`)
+  }
+  return { command, positionals, trailing, options: parsed.values as Parsed['options'] }
+}
+
+function optionLine (o: OptionSpec): [string, string] {
+  return [`--${o.name}${o.value === undefined ? '' : ` ${o.value}`}`, o.help]
+}
+
+function usageOf (c: CommandSpec): string {
+  return ['boxlite-layout', c.name, '[options]', c.args, c.trailing === undefined ? '' : `-- ${c.trailing}`]
+    .filter((s) => s !== '').join(' ')
+}
+
+function columns (rows: Array<[string, string]>, indent = '  '): string[] {
+  const width = Math.max(...rows.map(([k]) => k.length))
+  return rows.map(([k, v]) => `${indent}${k.padEnd(width)}  ${v}`)
+}
+
+/** --help text for a command, the "box" group, or the whole CLI. */
+export function helpText (version: string, command?: CommandSpec, group?: string): string {
+  const exit = `Exit codes: ${EXIT_CODES.map(([n, what]) => `${n} ${what.split(':')[0]!}`).join(', ')}`
+  if (command !== undefined) {
+    return [
+      `Usage: ${usageOf(command)}`, '', command.summary + '.', '', command.description, '',
+      'Options:', ...columns(optionsOf(command).map(optionLine)), '',
+      'Examples:', ...command.examples.map((e) => `  ${e}`), '', exit, '',
+    ].join('\n')
+  }
+  const listed = COMMANDS.filter((c) => group === undefined || c.name.startsWith(`${group} `))
+  return [
+    `Usage: boxlite-layout ${group === undefined ? '[options] <command>' : `${group} <command>`} [options]`, '',
+    ...(group === undefined
+      ? [`boxlite-layout ${version}: BoxLite's host-side layout: read-only shared mounts, reflink shim copies, ` +
+          'sun_path-safe sockets, locks, pid and exit files, gc.', '']
+      : []),
+    'Commands:', ...columns(listed.map((c) => [c.name, c.summary])), '',
+    'Options:', ...columns([...(group === undefined ? [['--version', 'print the version'] as [string, string]] : []),
+      ...[HOME_OPTION, ...GLOBAL_OPTIONS].map(optionLine)]), '',
+    'Run `boxlite-layout <command> --help` for a command\'s options.', '', exit, '',
+  ].join('\n')
+}
+
+function roff (text: string): string {
+  return text.replace(/\\/g, '\\e').replace(/^([.'])/gm, '\\&$1').replace(/-/g, '\\-')
+}
+
+/** The man page, boxlite-layout(1), in roff. */
+export function manPage (version: string): string {
+  const out: string[] = [
+    `.TH BOXLITE-LAYOUT 1 "" "boxlite-layout ${version}" "User Commands"`,
+    '.SH NAME',
+    'boxlite\\-layout \\- BoxLite\'s host\\-side filesystem layout and its privileged syscalls',
+    '.SH SYNOPSIS',
+    '.B boxlite\\-layout',
+    '.I command',
+    '[\\fIoptions\\fR] [\\fIarguments\\fR]',
+    '.SH DESCRIPTION',
+    roff('Prepares, mounts, inspects and removes the host-side layout of BoxLite microVM sandboxes, path for path ' +
+      'as BoxLite lays it out: read-only bind mounts of a box\'s mounts/ at shared/, reflink copies of the shim, ' +
+      'sun_path-safe socket links, locks, pid files and exit records. Every path below a home is resolved without ' +
+      'following symlinks, so a guest or a jailed shim cannot redirect what it does.'),
+    '.SH COMMANDS',
+  ]
+  for (const c of COMMANDS) {
+    out.push('.SS ' + roff(usageOf(c)), roff(c.summary + '.'), '.PP', roff(c.description))
+    for (const o of optionsOf(c).filter((o) => o.name !== 'help' && o.name !== 'json')) {
+      const [flag, help] = optionLine(o)
+      out.push('.TP', `.B ${roff(flag)}`, roff(help))
+    }
+    for (const e of c.examples) out.push('.PP', '.nf', '.RS 4', roff(e), '.RE', '.fi')
+  }
+  out.push('.SH OPTIONS')
+  for (const o of [HOME_OPTION, ...GLOBAL_OPTIONS]) {
+    const [flag, help] = optionLine(o)
+    out.push('.TP', `.B ${roff(flag)}`, roff(help))
+  }
+  out.push('.SH EXIT STATUS')
+  for (const [n, what] of EXIT_CODES) out.push('.TP', `.B ${n}`, roff(what))
+  out.push('.SH ENVIRONMENT')
+  for (const [name, what] of ENVIRONMENT) out.push('.TP', `.B ${roff(name)}`, roff(what))
+  out.push('.SH FILES', '.TP', '.I /tmp/bl\\-{uid}/{box_id}',
+    roff('the short symlink every socket of a box binds through (0700 directory, owned by the user)'),
+    '.SH SEE ALSO', '.BR mount (8),', '.BR bwrap (1),', '.BR findmnt (8)', '')
+  return out.join('\n')
+}

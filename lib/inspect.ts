@@ -1,0 +1,94 @@
+// BoxLayout.inspect(): everything the layout can say about one box, from one
+// native call that reads without waiting on anything (pid file and exit
+// records capped and non-blocking, a FIFO reported rather than waited on).
+import type { BoxLayout, SharedState } from './box.ts'
+import { sharedStateOf } from './box.ts'
+import { LayoutError } from './errors.ts'
+import { parseExitRecord, type ExitRecord } from './exit-record.ts'
+import { nativeErrorValue, type NativeInspection } from './native.ts'
+import { joinPath } from './paths.ts'
+import { identityOfRead, type ProcessIdentity } from './pid-file.ts'
+
+export interface BinFile {
+  name: string
+  bytes: number
+  /** Octal, e.g. "0755". */
+  mode: string
+  /** Shares extents with another file (reflinked); null: the filesystem cannot say. */
+  reflinked: boolean | null
+}
+
+export interface SocketLinkState {
+  path: string
+  /** ok: points at this box's sockets/; foreign: elsewhere; not-a-link: something else is there. */
+  state: 'ok' | 'missing' | 'foreign' | 'not-a-link'
+  target?: string
+}
+
+/** A record as read: parsed, absent (null), malformed, or unreadable (a FIFO, too large…). */
+export type ExitView = ExitRecord | null | { malformed: string } | { unreadable: string }
+
+/** The shim's identity, or why the pid file could not be read (then gc counts the box live). */
+export type ShimState = ProcessIdentity | { identity: 'unreadable', reason: string }
+
+export interface BoxInspection {
+  boxId: string
+  boxDir: string
+  /** mounts/ exists: the box was prepared isolating mounts. */
+  isolateMounts: boolean
+  paths: Record<'sockets' | 'mounts' | 'shared' | 'bin' | 'logs' | 'disks' | 'pidFile' | 'exitFile' | 'bindingDir', string>
+  shared: SharedState
+  socketLink: SocketLinkState
+  bin: BinFile[]
+  shim: ShimState
+  exit: ExitView
+  exitPrevious: ExitView
+}
+
+function exitView (text: string | null, error: LayoutError | undefined, file: string): ExitView {
+  if (error !== undefined) return { unreadable: error.message }
+  if (text === null) return null
+  try {
+    return parseExitRecord(text, file)
+  } catch (e) {
+    if (e instanceof LayoutError) return { malformed: e.message }
+    throw e
+  }
+}
+
+export function inspectionOf (box: BoxLayout, r: NativeInspection): BoxInspection {
+  const pidError = nativeErrorValue(r.pidError)
+  return {
+    boxId: box.boxId,
+    boxDir: box.root,
+    isolateMounts: r.isolates,
+    paths: {
+      sockets: box.socketsDir,
+      mounts: joinPath(box.root, r.isolates ? 'mounts' : 'shared'),
+      shared: box.sharedDir,
+      bin: box.binDir,
+      logs: box.logsDir,
+      disks: box.disksDir,
+      pidFile: box.pidFilePath,
+      exitFile: box.exitFilePath,
+      bindingDir: box.sockets.bindingDir,
+    },
+    shared: sharedStateOf(r.shared),
+    socketLink: {
+      path: box.sockets.bindingDir,
+      state: r.link.state,
+      ...(r.link.state === 'ok' || r.link.state === 'foreign' ? { target: r.link.target } : {}),
+    },
+    bin: r.bin.map((f) => ({
+      name: f.name,
+      bytes: f.bytes,
+      mode: `0${(f.mode & 0o7777).toString(8).padStart(3, '0')}`,
+      reflinked: f.sharesExtents,
+    })),
+    shim: pidError !== undefined
+      ? { identity: 'unreadable', reason: pidError.message }
+      : identityOfRead(r.pid, box.pidFilePath),
+    exit: exitView(r.exit, nativeErrorValue(r.exitError), box.exitFilePath),
+    exitPrevious: exitView(r.exitPrevious, nativeErrorValue(r.exitPreviousError), box.exitPreviousPath),
+  }
+}

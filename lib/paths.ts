@@ -1,0 +1,26 @@
+// Paths are joined the way BoxLite's Rust code joins them (PathBuf::join):
+// the base is kept exactly as given and one "/" is added unless the base
+// already ends with one. Nothing is normalized: "/h/a/../b" stays as it is
+// and the kernel resolves it (after symlinks, which a lexical normalizer
+// would get wrong). See docs/design.md#paths.
+
+/** base joined with each part in turn, Rust-style. Parts are relative. */
+export function joinPath (base: string, ...parts: string[]): string {
+  let out = base
+  for (const part of parts) {
+    if (part === '') continue
+    out = out === '' || out.endsWith('/') ? out + part : `${out}/${part}`
+  }
+  return out
+}
+
+/**
+ * The last component of a path and what comes before it, trailing slashes
+ * ignored (Rust's file_name / parent): "/h/boxes/b1/" -> ["/h/boxes", "b1"].
+ */
+export function splitLast (p: string): [parent: string, name: string] {
+  const trimmed = p.replace(/(.)\/+$/, '$1')
+  const slash = trimmed.lastIndexOf('/')
+  if (slash < 0) return ['', trimmed]
+  return [slash === 0 ? '/' : trimmed.slice(0, slash), trimmed.slice(slash + 1)]
+}

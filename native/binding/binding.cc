@@ -1,0 +1,851 @@
+// The Node-API binding: one table of operations around the Node-free core.
+//
+// Each operation is a Job (job.h): Parse (JS thread) reads its arguments,
+// Run (any thread) calls one core function, Result (JS thread) builds the
+// value. Every operation is exported twice by the same code: `name` runs it
+// inline, `nameAsync` returns a Promise and runs it on the libuv pool; a run
+// there that would have to wait for a lock is handed, from scratch, to a
+// thread of its own (dedicated_thread.cc). One public operation of the
+// library is one call here: `crossings()` counts them, for the tests.
+#include <napi.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+
+#include "job.h"
+
+#ifndef BLX_SOURCE_HASH
+#error "BLX_SOURCE_HASH must be defined by the build (scripts/source-hash.cjs)"
+#endif
+
+namespace blx::binding {
+
+namespace {
+
+std::atomic<uint64_t> g_crossings{0};
+
+// ---------------------------------------------------------------------------
+// Arguments: a cursor over info[]. The first bad argument throws a TypeError
+// and makes every later read a no-op, so Parse reads straight through and
+// returns ok().
+
+class Args {
+ public:
+  explicit Args(const Napi::CallbackInfo& info) : info_(info) {}
+  bool ok() const { return ok_; }
+
+  std::string Str() {
+    Napi::Value v = Next();
+    if (!ok_ || !v.IsString()) return Bad("expected a string argument"), std::string();
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s.find('\0') != std::string::npos) Bad("a path contains a NUL byte");
+    return s;
+  }
+
+  // A string (as UTF-8) or the bytes of a Buffer/Uint8Array, unchanged.
+  std::string Bytes() {
+    Napi::Value v = Next();
+    if (ok_ && v.IsTypedArray()) {
+      Napi::TypedArray t = v.As<Napi::TypedArray>();
+      if (t.TypedArrayType() == napi_uint8_array) {
+        Napi::Uint8Array u = t.As<Napi::Uint8Array>();
+        return std::string(reinterpret_cast<const char*>(u.Data()), u.ByteLength());
+      }
+    }
+    if (!ok_ || !v.IsString()) return Bad("expected a string or a Uint8Array"), std::string();
+    return v.As<Napi::String>().Utf8Value();
+  }
+
+  std::vector<std::string> Strs() {
+    std::vector<std::string> out;
+    Napi::Value v = Next();
+    if (!ok_ || !v.IsArray()) {
+      Bad("expected an array of strings");
+      return out;
+    }
+    Napi::Array arr = v.As<Napi::Array>();
+    for (uint32_t k = 0; k < arr.Length() && ok_; k++) {
+      Napi::Value item = arr.Get(k);
+      if (Env().IsExceptionPending() || !item.IsString()) {
+        Bad("expected an array of strings");
+        break;
+      }
+      out.push_back(item.As<Napi::String>().Utf8Value());
+      if (out.back().find('\0') != std::string::npos) Bad("a path contains a NUL byte");
+    }
+    return out;
+  }
+
+  bool Bool() {
+    Napi::Value v = Next();
+    if (!ok_ || !v.IsBoolean()) return Bad("expected a boolean argument"), false;
+    return v.As<Napi::Boolean>().Value();
+  }
+
+  double Num() {
+    Napi::Value v = Next();
+    if (!ok_ || !v.IsNumber()) return Bad("expected a number argument"), 0;
+    return v.As<Napi::Number>().DoubleValue();
+  }
+
+  uint32_t U32() {
+    double d = Num();
+    if (ok_ && (d < 0 || d > 4294967295.0 || d != static_cast<double>(static_cast<uint32_t>(d)))) {
+      Bad("expected an integer in 0..2^32-1");
+    }
+    return ok_ ? static_cast<uint32_t>(d) : 0;
+  }
+
+  CloneMode Clone() {
+    std::string m = Str();
+    if (m == "auto") return CloneMode::kAuto;
+    if (m == "force") return CloneMode::kForce;
+    if (m == "never") return CloneMode::kNever;
+    if (ok_) Bad("clone mode must be auto, force or never");
+    return CloneMode::kAuto;
+  }
+
+  // (root, boxes, id)
+  BoxRef Box() {
+    BoxRef r;
+    r.root = Str();
+    r.boxes = Str();
+    r.id = Str();
+    return r;
+  }
+
+  // (root, rel)
+  DirRef Dir() {
+    DirRef r;
+    r.root = Str();
+    r.rel = Str();
+    return r;
+  }
+
+  // A check of the arguments as a whole.
+  void Require(bool cond, const char* what) {
+    if (!cond) Bad(what);
+  }
+
+  // (parent, uid, target)
+  LinkSpec Link() {
+    LinkSpec l;
+    l.parent = Str();
+    l.uid = static_cast<uid_t>(U32());
+    l.target = Str();
+    return l;
+  }
+
+ private:
+  Napi::Env Env() const { return info_.Env(); }
+  Napi::Value Next() { return info_[index_++]; }
+  void Bad(const char* what) {
+    // A throwing getter may already have left an exception pending: a
+    // second one would abort the process.
+    if (ok_ && !Env().IsExceptionPending()) Napi::TypeError::New(Env(), what).ThrowAsJavaScriptException();
+    ok_ = false;
+  }
+
+  const Napi::CallbackInfo& info_;
+  size_t index_ = 0;
+  bool ok_ = true;
+};
+
+// ---------------------------------------------------------------------------
+// Result helpers
+
+Napi::Value Str(Napi::Env env, const std::string& s) { return Napi::String::New(env, s); }
+Napi::Value Num(Napi::Env env, double n) { return Napi::Number::New(env, n); }
+
+Napi::Array StrArray(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (uint32_t i = 0; i < v.size(); i++) a.Set(i, v[i]);
+  return a;
+}
+
+Napi::Value ErrorOrNull(Napi::Env env, const Error& e) { return e ? Napi::Value(NativeError(env, e)) : env.Null(); }
+
+Napi::Value TextOrNull(Napi::Env env, const std::string& text, bool present) {
+  return present ? Str(env, text) : env.Null();
+}
+
+std::string DeviceName(const Device& d) { return std::to_string(d.major) + ":" + std::to_string(d.minor); }
+
+Napi::Object LinkObject(Napi::Env env, const LinkResult& r) {
+  static const char* states[] = {"created", "kept", "replaced"};
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", states[static_cast<int>(r.state)]);
+  o.Set("modeRepaired", r.mode_repaired);
+  o.Set("previousTarget", r.previous_target);
+  return o;
+}
+
+Napi::Object SharedObject(Napi::Env env, const SharedState& s) {
+  static const char* kinds[] = {"missing", "directory", "symlink", "mount", "other"};
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", kinds[static_cast<int>(s.kind)]);
+  o.Set("empty", s.empty);
+  o.Set("linkTarget", s.link_target);
+  o.Set("readOnly", s.read_only);
+  o.Set("showsMounts", s.shows_mounts);
+  o.Set("writableSubmounts", StrArray(env, s.writable_submounts));
+  return o;
+}
+
+Napi::Object PidObject(Napi::Env env, const PidRead& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("text", TextOrNull(env, p.text, p.present));
+  o.Set("pid", p.pid > 0 ? Num(env, static_cast<double>(p.pid)) : env.Null());
+  o.Set("alive", p.process.alive);
+  o.Set("startTime", p.process.start_time);
+  return o;
+}
+
+Napi::Object RemoveObject(Napi::Env env, const RemoveStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("entries", Num(env, static_cast<double>(s.entries)));
+  o.Set("unmounted", Num(env, static_cast<double>(s.unmounted)));
+  return o;
+}
+
+const char* CloneMethodName(CloneMethod m) {
+  switch (m) {
+    case CloneMethod::kReflink:
+      return "reflink";
+    case CloneMethod::kClonefile:
+      return "clonefile";
+    case CloneMethod::kCopyFileRange:
+      return "copy_file_range";
+    case CloneMethod::kCopy:
+      return "copy";
+    case CloneMethod::kSkipped:
+      return "skipped";
+  }
+  return "copy";
+}
+
+Napi::Object CloneObject(Napi::Env env, const CloneResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", r.name);
+  o.Set("method", CloneMethodName(r.method));
+  o.Set("bytes", Num(env, static_cast<double>(r.bytes)));
+  return o;
+}
+
+// An fd the JS side takes over in Result; closed here (releasing its lock)
+// if the result is never delivered.
+class HeldFd {
+ public:
+  ~HeldFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int* out() { return &fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------------------
+// Operations: filesystem facts
+
+struct Probe : Job {
+  std::string path;
+  FsFacts f;
+  bool Parse(Args& a) { return path = a.Str(), a.ok(); }
+  Error Run(bool) override { return probe(path, &f); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("device", DeviceName(f.dev));
+    o.Set("devMajor", f.dev.major);
+    o.Set("devMinor", f.dev.minor);
+    o.Set("mountId", f.mount_id_known ? Napi::Value(Napi::BigInt::New(env, f.mount_id)) : env.Null());
+    o.Set("fsMagic", Num(env, static_cast<double>(f.fs_magic)));
+    o.Set("fsName", f.fs_name);
+    o.Set("readOnly", f.read_only);
+    o.Set("nosuid", f.nosuid);
+    o.Set("nodev", f.nodev);
+    o.Set("noexec", f.noexec);
+    o.Set("isMountRoot", f.is_mount_root);
+    return o;
+  }
+};
+
+struct SameFilesystem : Job {
+  std::vector<std::string> paths;
+  std::vector<Device> devices;
+  bool Parse(Args& a) { return paths = a.Strs(), a.ok(); }
+  Error Run(bool) override { return same_filesystem(paths, &devices); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array arr = Napi::Array::New(env, devices.size());
+    for (uint32_t i = 0; i < devices.size(); i++) arr.Set(i, DeviceName(devices[i]));
+    return arr;
+  }
+};
+
+struct ExtentsShared : Job {
+  std::string path;
+  int shared = -1;
+  bool Parse(Args& a) { return path = a.Str(), a.ok(); }
+  Error Run(bool) override { return extents_shared(path, &shared); }
+  Napi::Value Result(Napi::Env env) override {
+    return shared < 0 ? env.Null() : Napi::Value(Napi::Boolean::New(env, shared == 1));
+  }
+};
+
+struct CloneFile : Job {
+  std::string src, dst;
+  CloneMode mode = CloneMode::kAuto;
+  CloneResult r;
+  bool Parse(Args& a) { return src = a.Str(), dst = a.Str(), mode = a.Clone(), a.ok(); }
+  Error Run(bool) override { return clone_file(src, dst, mode, &r); }
+  Napi::Value Result(Napi::Env env) override { return CloneObject(env, r); }
+};
+
+// ---------------------------------------------------------------------------
+// The home
+
+Napi::Object HomeObject(Napi::Env env, const HomePrepareResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("repaired", StrArray(env, r.repaired));
+  Napi::Array devices = Napi::Array::New(env, 3);
+  devices.Set(0u, DeviceName(r.tmp));
+  devices.Set(1u, DeviceName(r.bases));
+  devices.Set(2u, DeviceName(r.disk_images));
+  o.Set("devices", devices);
+  return o;
+}
+
+struct HomePrepare : Job {
+  std::string home;
+  HomePrepareResult r;
+  bool Parse(Args& a) { return home = a.Str(), a.ok(); }
+  Error Run(bool) override { return home_prepare(home, &r); }
+  Napi::Value Result(Napi::Env env) override { return HomeObject(env, r); }
+};
+
+struct HomeDevices : Job {
+  std::string home;
+  HomePrepareResult r;
+  bool Parse(Args& a) { return home = a.Str(), a.ok(); }
+  Error Run(bool) override { return home_devices(home, &r); }
+  Napi::Value Result(Napi::Env env) override { return HomeObject(env, r); }
+};
+
+struct ImagesPrepare : Job {
+  DirRef dir;
+  std::vector<std::string> repaired;
+  bool Parse(Args& a) { return dir = a.Dir(), a.ok(); }
+  Error Run(bool) override { return images_prepare(dir, &repaired); }
+  Napi::Value Result(Napi::Env env) override { return StrArray(env, repaired); }
+};
+
+struct ListBoxes : Job {
+  DirRef dir;
+  std::vector<BoxEntry> entries;
+  bool Parse(Args& a) { return dir = a.Dir(), a.ok(); }
+  Error Run(bool) override { return list_boxes(dir, &entries); }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* kinds[] = {"box", "trash", "stray"};
+    Napi::Array arr = Napi::Array::New(env, entries.size());
+    for (uint32_t i = 0; i < entries.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", entries[i].name);
+      o.Set("kind", kinds[static_cast<int>(entries[i].kind)]);
+      arr.Set(i, o);
+    }
+    return arr;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// One box
+
+struct BoxPrepare : Job {
+  BoxRef ref;
+  bool isolate = false;
+  LinkSpec link;
+  BoxPrepareResult r;
+  bool Parse(Args& a) { return ref = a.Box(), isolate = a.Bool(), link = a.Link(), a.ok(); }
+  Error Run(bool may_block) override { return box_prepare(ref, isolate, link, may_block, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("link", LinkObject(env, r.link));
+    o.Set("repaired", StrArray(env, r.repaired));
+    return o;
+  }
+};
+
+struct BoxCleanup : Job {
+  BoxRef ref;
+  LinkSpec link;
+  CleanupResult r;
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
+  Error Run(bool may_block) override { return box_cleanup(ref, link, may_block, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = RemoveObject(env, r.stats);
+    o.Set("removed", r.removed);
+    o.Set("linkRemoved", r.link_removed);
+    o.Set("linkError", ErrorOrNull(env, r.link_error));
+    return o;
+  }
+};
+
+struct BoxWriteCa : Job {
+  BoxRef ref;
+  std::string cert, key;
+  bool Parse(Args& a) { return ref = a.Box(), cert = a.Bytes(), key = a.Bytes(), a.ok(); }
+  Error Run(bool may_block) override { return box_write_ca(ref, cert, key, may_block); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
+struct ContainerPrepare : Job {
+  BoxRef ref;
+  std::string cid;
+  bool Parse(Args& a) { return ref = a.Box(), cid = a.Str(), a.ok(); }
+  Error Run(bool may_block) override { return container_prepare(ref, cid, may_block); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
+struct ContainerExitWrite : Job {
+  BoxRef ref;
+  bool isolate = false;
+  std::string cid, json;
+  bool Parse(Args& a) { return ref = a.Box(), isolate = a.Bool(), cid = a.Str(), json = a.Str(), a.ok(); }
+  Error Run(bool may_block) override { return container_exit_write(ref, isolate, cid, json, may_block); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
+struct ContainerExitRead : Job {
+  BoxRef ref;
+  std::string cid, json;
+  bool present = false;
+  bool Parse(Args& a) { return ref = a.Box(), cid = a.Str(), a.ok(); }
+  Error Run(bool) override { return container_exit_read(ref, cid, &json, &present); }
+  Napi::Value Result(Napi::Env env) override { return TextOrNull(env, json, present); }
+};
+
+struct SharedMount : Job {
+  BoxRef ref;
+  bool require_read_only = false, force_legacy = false;
+  MountResult r;
+  bool Parse(Args& a) { return ref = a.Box(), require_read_only = a.Bool(), force_legacy = a.Bool(), a.ok(); }
+  Error Run(bool may_block) override { return shared_mount(ref, require_read_only, force_legacy, may_block, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* methods[] = {"bind-ro", "bind-ro-legacy", "symlink"};
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("method", methods[static_cast<int>(r.method)]);
+    o.Set("reused", r.reused);
+    o.Set("fallback", ErrorOrNull(env, r.fallback));
+    return o;
+  }
+};
+
+struct SharedUnmount : Job {
+  BoxRef ref;
+  UnmountOutcome outcome = UnmountOutcome::kNone;
+  bool Parse(Args& a) { return ref = a.Box(), a.ok(); }
+  Error Run(bool may_block) override { return shared_unmount(ref, may_block, &outcome); }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* names[] = {"unmounted", "unlinked", "none"};
+    return Str(env, names[static_cast<int>(outcome)]);
+  }
+};
+
+struct SharedInspect : Job {
+  BoxRef ref;
+  bool submounts = false;
+  SharedState s;
+  bool Parse(Args& a) { return ref = a.Box(), submounts = a.Bool(), a.ok(); }
+  Error Run(bool) override { return shared_inspect(ref, submounts, &s); }
+  Napi::Value Result(Napi::Env env) override { return SharedObject(env, s); }
+};
+
+struct ShimInstall : Job {
+  BoxRef ref;
+  std::string shim;
+  CloneMode mode = CloneMode::kAuto;
+  std::vector<CloneResult> files;
+  bool Parse(Args& a) { return ref = a.Box(), shim = a.Str(), mode = a.Clone(), a.ok(); }
+  Error Run(bool may_block) override { return shim_install(ref, shim, mode, may_block, &files); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array arr = Napi::Array::New(env, files.size());
+    for (uint32_t i = 0; i < files.size(); i++) arr.Set(i, CloneObject(env, files[i]));
+    return arr;
+  }
+};
+
+struct BoxInspect : Job {
+  BoxRef ref;
+  LinkSpec link;
+  BoxInspection r;
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
+  Error Run(bool) override { return box_inspect(ref, link, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* link_states[] = {"ok", "missing", "foreign", "not-a-link"};
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("isolates", r.isolates);
+    o.Set("shared", SharedObject(env, r.shared));
+    Napi::Object link_info = Napi::Object::New(env);
+    link_info.Set("state", link_states[static_cast<int>(r.link.state)]);
+    link_info.Set("target", r.link.target);
+    o.Set("link", link_info);
+    Napi::Array bin = Napi::Array::New(env, r.bin.size());
+    for (uint32_t i = 0; i < r.bin.size(); i++) {
+      Napi::Object f = Napi::Object::New(env);
+      f.Set("name", r.bin[i].name);
+      f.Set("bytes", Num(env, static_cast<double>(r.bin[i].bytes)));
+      f.Set("mode", r.bin[i].mode);
+      f.Set("sharesExtents", r.bin[i].shares_extents < 0
+                                 ? env.Null()
+                                 : Napi::Value(Napi::Boolean::New(env, r.bin[i].shares_extents == 1)));
+      bin.Set(i, f);
+    }
+    o.Set("bin", bin);
+    o.Set("pid", PidObject(env, r.pid));
+    o.Set("pidError", ErrorOrNull(env, r.pid_error));
+    o.Set("exit", TextOrNull(env, r.exit_text, r.exit_present));
+    o.Set("exitError", ErrorOrNull(env, r.exit_error));
+    o.Set("exitPrevious", TextOrNull(env, r.exit_previous_text, r.exit_previous_present));
+    o.Set("exitPreviousError", ErrorOrNull(env, r.exit_previous_error));
+    return o;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Sockets
+
+struct SocketLinkEnsure : Job {
+  LinkSpec link;
+  std::string name;
+  LinkResult r;
+  bool Parse(Args& a) { return link = a.Link(), name = a.Str(), a.ok(); }
+  Error Run(bool) override { return socket_link_ensure(link, name, &r); }
+  Napi::Value Result(Napi::Env env) override { return LinkObject(env, r); }
+};
+
+struct SocketLinkRemove : Job {
+  LinkSpec link;
+  std::string name;
+  bool removed = false;
+  bool Parse(Args& a) { return link = a.Link(), name = a.Str(), a.ok(); }
+  Error Run(bool) override { return socket_link_remove(link, name, &removed); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, removed); }
+};
+
+struct SocketLinksSweep : Job {
+  LinkSpec link;
+  bool report_only = false;
+  std::vector<std::string> names;
+  bool Parse(Args& a) { return link = a.Link(), report_only = a.Bool(), a.ok(); }
+  Error Run(bool) override { return socket_links_sweep(link, report_only, &names); }
+  Napi::Value Result(Napi::Env env) override { return StrArray(env, names); }
+};
+
+// ---------------------------------------------------------------------------
+// Locks
+
+struct RuntimeLock : Job {
+  std::string home;
+  HeldFd fd;
+  bool Parse(Args& a) { return home = a.Str(), a.ok(); }
+  Error Run(bool) override { return runtime_lock(home, fd.out()); }
+  Napi::Value Result(Napi::Env env) override { return Num(env, fd.release()); }
+};
+
+struct LockAllocate : Job {
+  DirRef dir;
+  uint32_t id = 0;
+  bool Parse(Args& a) { return dir = a.Dir(), a.ok(); }
+  Error Run(bool) override { return lock_allocate(dir, &id); }
+  Napi::Value Result(Napi::Env env) override { return Num(env, id); }
+};
+
+struct LockAcquire : Job {
+  DirRef dir;
+  uint32_t id = 0;
+  bool wait = false, acquired = false;
+  HeldFd fd;
+  bool Parse(Args& a) { return dir = a.Dir(), id = a.U32(), wait = a.Bool(), a.ok(); }
+  Error Run(bool may_block) override { return lock_acquire(dir, id, wait, may_block, fd.out(), &acquired); }
+  Napi::Value Result(Napi::Env env) override { return acquired ? Num(env, fd.release()) : env.Null(); }
+};
+
+struct LockFree : Job {
+  DirRef dir;
+  uint32_t id = 0;
+  bool Parse(Args& a) { return dir = a.Dir(), id = a.U32(), a.ok(); }
+  Error Run(bool) override { return lock_free(dir, id); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
+// ---------------------------------------------------------------------------
+// Records
+
+struct FileRead : Job {
+  DirRef dir;
+  std::string name, text;
+  double cap = 0;
+  bool present = false;
+  bool Parse(Args& a) { return dir = a.Dir(), name = a.Str(), cap = a.Num(), a.ok(); }
+  Error Run(bool) override { return file_read(dir, name, static_cast<size_t>(cap), &text, &present); }
+  Napi::Value Result(Napi::Env env) override { return TextOrNull(env, text, present); }
+};
+
+struct FileWrite : Job {
+  DirRef dir;
+  std::string name, data;
+  uint32_t mode = 0644;
+  bool Parse(Args& a) { return dir = a.Dir(), name = a.Str(), data = a.Bytes(), mode = a.U32(), a.ok(); }
+  Error Run(bool) override { return file_write(dir, name, data, static_cast<mode_t>(mode)); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
+struct FileRename : Job {
+  DirRef dir;
+  std::string from, to;
+  bool renamed = false;
+  bool Parse(Args& a) { return dir = a.Dir(), from = a.Str(), to = a.Str(), a.ok(); }
+  Error Run(bool) override { return file_rename(dir, from, to, &renamed); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, renamed); }
+};
+
+struct FileRemove : Job {
+  DirRef dir;
+  std::string name;
+  bool removed = false;
+  bool Parse(Args& a) { return dir = a.Dir(), name = a.Str(), a.ok(); }
+  Error Run(bool) override { return file_remove(dir, name, &removed); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, removed); }
+};
+
+struct PidFileRead : Job {
+  DirRef dir;
+  std::string name;
+  PidRead r;
+  bool Parse(Args& a) { return dir = a.Dir(), name = a.Str(), a.ok(); }
+  Error Run(bool) override { return pid_read(dir, name, &r); }
+  Napi::Value Result(Napi::Env env) override { return PidObject(env, r); }
+};
+
+struct PidFileWrite : Job {
+  DirRef dir;
+  std::string name, start_time;
+  double pid = 0;
+  std::vector<std::string> caps;
+  bool Parse(Args& a) { return dir = a.Dir(), name = a.Str(), pid = a.Num(), caps = a.Strs(), a.ok(); }
+  Error Run(bool) override { return pid_write(dir, name, static_cast<int64_t>(pid), caps, &start_time); }
+  Napi::Value Result(Napi::Env env) override { return Str(env, start_time); }
+};
+
+// ---------------------------------------------------------------------------
+// gc
+
+struct GcScanOp : Job {
+  std::string home;
+  LinkSpec link;
+  GcScan r;
+  bool Parse(Args& a) { return home = a.Str(), link = a.Link(), a.ok(); }
+  Error Run(bool) override { return gc_scan(home, link, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* kinds[] = {"box", "trash", "stray"};
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array boxes = Napi::Array::New(env, r.boxes.size());
+    for (uint32_t i = 0; i < r.boxes.size(); i++) {
+      const GcBox& b = r.boxes[i];
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("name", b.name);
+      e.Set("kind", kinds[static_cast<int>(b.kind)]);
+      e.Set("pid", PidObject(env, b.pid));
+      e.Set("pidError", ErrorOrNull(env, b.pid_error));
+      e.Set("partialCopies", StrArray(env, b.partial_copies));
+      boxes.Set(i, e);
+    }
+    o.Set("boxes", boxes);
+    Napi::Array mounts = Napi::Array::New(env, r.mounts.size());
+    for (uint32_t i = 0; i < r.mounts.size(); i++) {
+      Napi::Object m = Napi::Object::New(env);
+      m.Set("owner", r.mounts[i].owner);
+      m.Set("rel", r.mounts[i].rel);
+      m.Set("mountId", std::to_string(r.mounts[i].mount_id));
+      mounts.Set(i, m);
+    }
+    o.Set("mounts", mounts);
+    o.Set("tmpEntries", StrArray(env, r.tmp_entries));
+    o.Set("danglingLinks", StrArray(env, r.dangling_links));
+    o.Set("linksError", ErrorOrNull(env, r.links_error));
+    return o;
+  }
+};
+
+struct GcUnmountOp : Job {
+  std::string home, owner;
+  bool lock_box = false;
+  std::vector<GcMount> mounts;
+  std::vector<GcUnmount> r;
+  bool Parse(Args& a) {
+    home = a.Str();
+    owner = a.Str();
+    lock_box = a.Bool();
+    std::vector<std::string> rels = a.Strs();
+    std::vector<std::string> ids = a.Strs();  // decimal mount ids (exact beyond 2^53)
+    a.Require(rels.size() == ids.size(), "mount paths and ids differ in length");
+    for (size_t i = 0; i < rels.size() && a.ok(); i++) {
+      mounts.push_back(GcMount{owner, rels[i], std::strtoull(ids[i].c_str(), nullptr, 10)});
+    }
+    return a.ok();
+  }
+  Error Run(bool) override { return gc_unmount(home, owner, lock_box, mounts, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array arr = Napi::Array::New(env, r.size());
+    for (uint32_t i = 0; i < r.size(); i++) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("rel", r[i].rel);
+      o.Set("detached", r[i].detached);
+      o.Set("error", ErrorOrNull(env, r[i].error));
+      arr.Set(i, o);
+    }
+    return arr;
+  }
+};
+
+struct GcRemove : Job {
+  std::string home, rel_dir, name;
+  RemoveStats r;
+  bool Parse(Args& a) { return home = a.Str(), rel_dir = a.Str(), name = a.Str(), a.ok(); }
+  Error Run(bool) override { return gc_remove(home, rel_dir, name, &r); }
+  Napi::Value Result(Napi::Env env) override { return RemoveObject(env, r); }
+};
+
+// ---------------------------------------------------------------------------
+// Runners
+
+template <class Op>
+Napi::Value RunSync(const Napi::CallbackInfo& info) {
+  g_crossings.fetch_add(1);
+  Napi::Env env = info.Env();
+  Op op;
+  Args args(info);
+  if (!op.Parse(args)) return env.Undefined();
+  if (Error e = op.Run(true)) {
+    napi_throw(env, NativeError(env, e));
+    return env.Undefined();
+  }
+  return op.Result(env);
+}
+
+class PoolWorker : public Napi::AsyncWorker {
+ public:
+  PoolWorker(Napi::Env env, Job* job, napi_deferred deferred)
+      : Napi::AsyncWorker(env, "boxlite-layout"), job_(job), deferred_(deferred) {}
+
+ protected:
+  void Execute() override { error_ = job_->Run(false); }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    if (error_.reason == reason::kWouldBlock) {
+      // Someone holds the lock: wait for it where waiting harms nobody.
+      RunOnDedicatedThread(Env(), deferred_, job_.release());
+      return;
+    }
+    Settle(Env(), deferred_, *job_, error_);
+  }
+
+ private:
+  std::unique_ptr<Job> job_;
+  napi_deferred deferred_;
+  Error error_;
+};
+
+template <class Op>
+Napi::Value RunAsync(const Napi::CallbackInfo& info) {
+  g_crossings.fetch_add(1);
+  Napi::Env env = info.Env();
+  auto op = std::make_unique<Op>();
+  Args args(info);
+  if (!op->Parse(args)) return env.Undefined();
+  napi_deferred deferred;
+  napi_value promise;
+  napi_create_promise(env, &deferred, &promise);
+  (new PoolWorker(env, op.release(), deferred))->Queue();
+  return Napi::Value(env, promise);
+}
+
+template <class Op>
+void Export(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New(env, RunSync<Op>, name));
+  std::string async_name = std::string(name) + "Async";
+  exports.Set(async_name, Napi::Function::New(env, RunAsync<Op>, async_name));
+}
+
+Napi::Value NewMountApiAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), new_mount_api_available());
+}
+
+Napi::Value Crossings(const Napi::CallbackInfo& info) {
+  return Num(info.Env(), static_cast<double>(g_crossings.load()));
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("sourceHash", BLX_SOURCE_HASH);
+#if defined(__linux__)
+  exports.Set("platform", "linux");
+#elif defined(__APPLE__)
+  exports.Set("platform", "darwin");
+#endif
+  Export<Probe>(env, exports, "probe");
+  Export<SameFilesystem>(env, exports, "sameFilesystem");
+  Export<ExtentsShared>(env, exports, "extentsShared");
+  Export<CloneFile>(env, exports, "cloneFile");
+  Export<HomePrepare>(env, exports, "homePrepare");
+  Export<HomeDevices>(env, exports, "homeDevices");
+  Export<ImagesPrepare>(env, exports, "imagesPrepare");
+  Export<ListBoxes>(env, exports, "listBoxes");
+  Export<BoxPrepare>(env, exports, "boxPrepare");
+  Export<BoxCleanup>(env, exports, "boxCleanup");
+  Export<BoxWriteCa>(env, exports, "boxWriteCa");
+  Export<ContainerPrepare>(env, exports, "containerPrepare");
+  Export<ContainerExitWrite>(env, exports, "containerExitWrite");
+  Export<ContainerExitRead>(env, exports, "containerExitRead");
+  Export<SharedMount>(env, exports, "sharedMount");
+  Export<SharedUnmount>(env, exports, "sharedUnmount");
+  Export<SharedInspect>(env, exports, "sharedInspect");
+  Export<ShimInstall>(env, exports, "shimInstall");
+  Export<BoxInspect>(env, exports, "boxInspect");
+  Export<SocketLinkEnsure>(env, exports, "socketLinkEnsure");
+  Export<SocketLinkRemove>(env, exports, "socketLinkRemove");
+  Export<SocketLinksSweep>(env, exports, "socketLinksSweep");
+  Export<RuntimeLock>(env, exports, "runtimeLock");
+  Export<LockAllocate>(env, exports, "lockAllocate");
+  Export<LockAcquire>(env, exports, "lockAcquire");
+  Export<LockFree>(env, exports, "lockFree");
+  Export<FileRead>(env, exports, "fileRead");
+  Export<FileWrite>(env, exports, "fileWrite");
+  Export<FileRename>(env, exports, "fileRename");
+  Export<FileRemove>(env, exports, "fileRemove");
+  Export<PidFileRead>(env, exports, "pidRead");
+  Export<PidFileWrite>(env, exports, "pidWrite");
+  Export<GcScanOp>(env, exports, "gcScan");
+  Export<GcUnmountOp>(env, exports, "gcUnmount");
+  Export<GcRemove>(env, exports, "gcRemove");
+  exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
+  exports.Set("crossings", Napi::Function::New(env, Crossings, "crossings"));
+  return exports;
+}
+
+}  // namespace blx::binding
+
+namespace {
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return blx::binding::Init(env, exports); }
+}  // namespace
+
+NODE_API_MODULE(boxlite_layout, InitModule)

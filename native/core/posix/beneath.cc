@@ -1,0 +1,342 @@
+// The resolve-beneath primitives every operation is built from (internal.h):
+// open, make and read paths below a directory fd the operation holds,
+// without following a symlink and without leaving that directory.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+// The components of a relative path; empty ones ("a//b") are skipped.
+// ".." never appears in the paths the facade builds; refuse it anyway.
+bool split_rel(const std::string& rel, std::vector<std::string>* out) {
+  size_t start = 0;
+  while (start <= rel.size()) {
+    size_t slash = rel.find('/', start);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string comp = rel.substr(start, slash - start);
+    if (comp == "..") return false;
+    if (!comp.empty() && comp != ".") out->push_back(std::move(comp));
+    start = slash + 1;
+  }
+  return true;
+}
+
+// Why opening dirfd/name as a directory failed, told precisely: a symlink
+// (whatever errno the platform chose for it), something else, or errno.
+Error open_dir_error(int err, int dirfd, const std::string& name, const std::string& where) {
+  if (err == ELOOP || err == ENOTDIR || err == EMLINK) {
+    FileStat st;
+    if (!stat_at(dirfd, name.c_str(), false, &st, where)) {
+      if (S_ISLNK(st.mode)) return fail_reason(ELOOP, reason::kSymlink, "openat", where);
+      if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, reason::kNotDirectory, "openat", where);
+    }
+  }
+  return fail(err, "openat", where);
+}
+
+// mkdir -p of an operator path, as given (the kernel resolves "..").
+Error make_path(const std::string& path, mode_t mode, int depth, bool* created) {
+  if (::mkdir(path.c_str(), mode) == 0) {
+    *created = true;
+    return {};
+  }
+  int err = errno;
+  if (err == EEXIST) return {};
+  if (err != ENOENT || depth > 256) return fail(err, "mkdir", path);
+  std::string parent, name;
+  split_path(path, &parent, &name);
+  if (parent == path || name.empty()) return fail(err, "mkdir", path);
+  bool ignored = false;
+  if (Error e = make_path(parent, 0755, depth + 1, &ignored)) return e;
+  if (::mkdir(path.c_str(), mode) == 0) {
+    *created = true;
+    return {};
+  }
+  if (errno == EEXIST) return {};
+  return fail_errno("mkdir", path);
+}
+
+// One step of a walk: open (making it first when mode != 0) the directory
+// name beneath cur, then check it.
+Error step_into(int cur, const std::string& name, mode_t make_mode, const std::string& where, Trust trust, Fd* out,
+                Repairs* repairs, bool* created) {
+  *created = false;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    Fd fd(::openat(cur, name.c_str(), kDirFlags));
+    if (!fd.valid()) {
+      int err = errno;
+      if (err != ENOENT || make_mode == 0) return open_dir_error(err, cur, name, where);
+      if (::mkdirat(cur, name.c_str(), make_mode) != 0) {
+        if (errno == EEXIST) continue;  // a racing creator: open theirs
+        return fail_errno("mkdirat", where);
+      }
+      *created = true;
+      continue;
+    }
+    // Exactly the mode we promise, whatever the umask.
+    if (*created && ::fchmod(fd.get(), make_mode) != 0) return fail_errno("fchmod", where);
+    if (Error e = check_trusted_dir(fd.get(), where, trust, false, repairs)) return e;
+    *out = std::move(fd);
+    return {};
+  }
+  return fail(EAGAIN, "mkdirat", where);
+}
+
+Error walk(int dirfd, const std::string& rel, mode_t make_mode, const std::string& display, Trust trust, Fd* out,
+           Repairs* repairs, bool* created) {
+  std::vector<std::string> comps;
+  if (!split_rel(rel, &comps)) return fail(EINVAL, "openat", join_path(display, rel));
+  Fd cur(::openat(dirfd, ".", kDirFlags));
+  if (!cur.valid()) return fail_errno("openat", display);
+  std::string where = display;
+  bool made = false;
+  for (const std::string& comp : comps) {
+    where = join_path(where, comp);
+    Fd next;
+    if (Error e = step_into(cur.get(), comp, make_mode, where, trust, &next, repairs, &made)) return e;
+    cur = std::move(next);
+  }
+  if (created != nullptr) *created = made;
+  *out = std::move(cur);
+  return {};
+}
+
+}  // namespace
+
+Error check_trusted_dir(int fd, const std::string& display, Trust trust, bool sticky_ok, Repairs* repairs) {
+  FileStat st;
+  if (Error e = stat_at(fd, "", false, &st, display)) return e;
+  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, reason::kNotDirectory, "open", display);
+  if (trust == Trust::kNone) return {};
+  const uid_t me = ::geteuid();
+  if (st.uid != me && st.uid != 0) return fail_reason(EPERM, reason::kForeignOwner, "open", display, st.uid);
+  if ((st.mode & 022) == 0) return {};
+  if (sticky_ok && (st.mode & S_ISVTX) != 0) return {};
+  if (trust == Trust::kRepair && st.uid == me) {
+    if (::fchmod(fd, (st.mode & 07777) & ~022u) != 0) return fail_errno("fchmod", display);
+    if (repairs != nullptr) repairs->push_back(display);
+    return {};
+  }
+  return fail_reason(EPERM, reason::kLooseMode, "open", display, st.mode & 07777);
+}
+
+Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, Fd* out, Repairs* repairs) {
+  if (path.empty()) return fail(EINVAL, "open", path);
+  bool created = false;
+  if (create) {
+    if (Error e = make_path(path, mode, 0, &created)) return e;
+  }
+  Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ENOTDIR) return fail_reason(ENOTDIR, reason::kNotDirectory, "open", path);
+    return fail(err, "open", path);
+  }
+  if (created && ::fchmod(fd.get(), mode) != 0) return fail_errno("fchmod", path);
+  if (Error e = check_trusted_dir(fd.get(), path, trust, true, repairs)) return e;
+  *out = std::move(fd);
+  return {};
+}
+
+Error open_dir_beneath(int dirfd, const std::string& rel, const std::string& display, Trust trust, Fd* out,
+                       Repairs* repairs) {
+  if (trust == Trust::kNone && !rel.empty()) {
+    // One syscall where the kernel can; on any failure the walk below
+    // answers, precisely and just as safely.
+    int fd = openat2_beneath(dirfd, rel.c_str(), O_RDONLY | O_DIRECTORY, 0);
+    if (fd >= 0) {
+      *out = Fd(fd);
+      return {};
+    }
+  }
+  return walk(dirfd, rel, 0, display, trust, out, repairs, nullptr);
+}
+
+Error make_dir_beneath(int dirfd, const std::string& rel, mode_t mode, const std::string& display, Trust trust, Fd* out,
+                       Repairs* repairs, bool* created) {
+  return walk(dirfd, rel, mode, display, trust, out, repairs, created);
+}
+
+Error open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode, const std::string& display, Fd* out) {
+  size_t slash = rel.rfind('/');
+  std::string dir = slash == std::string::npos ? std::string() : rel.substr(0, slash);
+  std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  std::string where = join_path(display, rel);
+  if (!is_plain_name(name)) return fail(EINVAL, "openat", where);
+  Fd parent;
+  int at = dirfd;
+  if (!dir.empty()) {
+    if (Error e = open_dir_beneath(dirfd, dir, display, Trust::kNone, &parent, nullptr)) return e;
+    at = parent.get();
+  }
+  Fd fd(::openat(at, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ELOOP) return fail_reason(ELOOP, reason::kSymlink, "openat", where);
+    return fail(err, "openat", where);
+  }
+  *out = std::move(fd);
+  return {};
+}
+
+Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const std::string& display, std::string* out,
+                           bool* present) {
+  out->clear();
+  *present = false;
+  std::string where = join_path(display, rel);
+  Fd fd;
+  if (Error e = open_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK, 0, display, &fd)) {
+    return e.code == ENOENT ? Error{} : e;
+  }
+  FileStat st;
+  if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
+  if (!S_ISREG(st.mode)) return fail_reason(EINVAL, reason::kNotRegularFile, "open", where, st.mode & S_IFMT);
+  if (st.size > cap) return fail_reason(EFBIG, reason::kTooLarge, "read", where, static_cast<int64_t>(cap));
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno("read", where);
+    }
+    if (n == 0) break;
+    out->append(buf, static_cast<size_t>(n));
+    // It grew since the fstat: still capped.
+    if (out->size() > cap) return fail_reason(EFBIG, reason::kTooLarge, "read", where, static_cast<int64_t>(cap));
+  }
+  *present = true;
+  return {};
+}
+
+Error write_atomic_at(int dirfd, const std::string& name, const std::string& data, mode_t mode,
+                      const std::string& display) {
+  std::string where = join_path(display, name);
+  if (!is_plain_name(name)) return fail(EINVAL, "openat", where);
+  // The same temporary-name shape as shim copies, so gc recognises both.
+  std::string tmp = "." + name.substr(0, 200) + ".blx-" + random_suffix();
+  Fd fd(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) return fail_errno("openat", where);
+  Error e;
+  size_t done = 0;
+  while (!e && done < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno != EINTR) e = fail_errno("write", where);
+      continue;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (!e && ::fchmod(fd.get(), mode) != 0) e = fail_errno("fchmod", where);
+  fd.reset();
+  if (!e && ::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) e = fail_errno("rename", where);
+  if (e) ::unlinkat(dirfd, tmp.c_str(), 0);
+  return e;
+}
+
+Error open_dir_ref(const DirRef& dir, bool create, Fd* out, std::string* display) {
+  *display = join_path(dir.root, dir.rel);
+  Fd root;
+  if (Error e = open_root(dir.root, create, 0755, Trust::kCheck, &root, nullptr)) return e;
+  if (create) return make_dir_beneath(root.get(), dir.rel, 0755, dir.root, Trust::kCheck, out, nullptr);
+  return open_dir_beneath(root.get(), dir.rel, dir.root, Trust::kCheck, out, nullptr);
+}
+
+namespace {
+
+Error open_boxes(const BoxRef& ref, BoxOpen how, Trust trust, BoxDirs* out, Repairs* repairs) {
+  if (!is_plain_name(ref.id)) return fail(EINVAL, "openat", join_path(join_path(ref.root, ref.boxes), ref.id));
+  const bool create = how == BoxOpen::kCreate;
+  if (Error e = open_root(ref.root, create, 0755, trust, &out->root, repairs)) {
+    if (e.code == ENOENT && !create) e.reason = reason::kNotPrepared;
+    return e;
+  }
+  out->boxes_display = join_path(ref.root, ref.boxes);
+  Error e = create ? make_dir_beneath(out->root.get(), ref.boxes, 0755, ref.root, trust, &out->boxes, repairs)
+                   : open_dir_beneath(out->root.get(), ref.boxes, ref.root, trust, &out->boxes, repairs);
+  if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+  return e;
+}
+
+}  // namespace
+
+Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust trust, BoxDirs* out, Repairs* repairs) {
+  if (Error e = open_boxes(ref, how, trust, out, repairs)) return e;
+  out->box_display = join_path(out->boxes_display, ref.id);
+  const char* id = ref.id.c_str();
+  const std::string& where = out->box_display;
+  for (int attempt = 0; attempt < 16; attempt++) {
+    bool created = false;
+    if (how == BoxOpen::kCreate) {
+      if (::mkdirat(out->boxes.get(), id, 0755) == 0) {
+        created = true;
+      } else if (errno != EEXIST) {
+        return fail_errno("mkdirat", where);
+      }
+    }
+    Fd box(::openat(out->boxes.get(), id, kDirFlags));
+    if (!box.valid()) {
+      int err = errno;
+      if (err == ENOENT && how == BoxOpen::kCreate) continue;  // a cleanup took it between mkdir and open
+      Error e = open_dir_error(err, out->boxes.get(), ref.id, where);
+      if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+      return e;
+    }
+    if (created && ::fchmod(box.get(), 0755) != 0) return fail_errno("fchmod", where);
+    if (Error e = check_trusted_dir(box.get(), where, trust, false, repairs)) return e;
+    if (lock) {
+      int rc;
+      do {
+        rc = ::flock(box.get(), LOCK_EX | (may_block ? 0 : LOCK_NB));
+      } while (rc != 0 && errno == EINTR);
+      if (rc != 0) {
+        if (errno == EWOULDBLOCK) return fail_reason(EWOULDBLOCK, reason::kWouldBlock, "flock", where);
+        return fail_errno("flock", where);
+      }
+      // Whoever held the lock may have removed the box (cleanup renames it
+      // to trash) or made a new one under the name.
+      FileStat held, named;
+      if (Error e = stat_at(box.get(), "", false, &held, where)) return e;
+      Error ne = stat_at(out->boxes.get(), id, false, &named, where);
+      if (ne && ne.code != ENOENT) return ne;
+      const bool gone = static_cast<bool>(ne);
+      if (gone || !same_inode(held, named)) {
+        if (how == BoxOpen::kCreate) continue;
+        return gone ? fail_reason(ENOENT, reason::kRemovedWhileWaiting, "flock", where)
+                    : fail_reason(ESTALE, reason::kReplacedWhileWaiting, "flock", where);
+      }
+    }
+    out->box = std::move(box);
+    return {};
+  }
+  return fail_reason(ESTALE, reason::kReplacedWhileWaiting, "flock", where);
+}
+
+Error open_shared_root(int box_fd, const std::string& box_display, Fd* out, std::string* display) {
+  *display = join_path(box_display, "shared");
+  Fd fd(::openat(box_fd, "shared", kDirFlags));
+  if (fd.valid()) {
+    *out = std::move(fd);
+    return {};
+  }
+  int err = errno;
+  std::string target;
+  if ((err == ELOOP || err == ENOTDIR) && read_link_at(box_fd, "shared", &target) && target == "mounts") {
+    *display = join_path(box_display, "mounts");
+    fd.reset(::openat(box_fd, "mounts", kDirFlags));
+    if (!fd.valid()) return open_dir_error(errno, box_fd, "mounts", *display);
+    *out = std::move(fd);
+    return {};
+  }
+  return open_dir_error(err, box_fd, "shared", *display);
+}
+
+}  // namespace blx

@@ -1,0 +1,244 @@
+// What the CLI's inspect and gc read, and the repairs gc makes. gc decides
+// in TypeScript (which boxes are live, what to do); every fact it decides on
+// comes from one gc_scan, and every repair is one call here, beneath the
+// home's fds. Nothing here waits: pid files and exit records are read
+// without blocking and with a cap, box locks are only ever tried.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+constexpr size_t kPidFileCap = 4096;
+constexpr size_t kExitRecordCap = 64 * 1024;
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+// bin/.{name}.blx-{16 hex}: a copy interrupted before its rename.
+bool is_partial_copy(const std::string& name) {
+  static const std::string kMark = ".blx-";
+  if (name.size() < 1 + 1 + kMark.size() + 16 || name[0] != '.') return false;
+  size_t mark = name.size() - 16 - kMark.size();
+  if (name.compare(mark, kMark.size(), kMark) != 0 || mark < 2) return false;
+  return std::all_of(name.end() - 16, name.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+void read_pid(int box_fd, const std::string& box_display, PidRead* pid, Error* error) {
+  *error = read_regular_beneath(box_fd, "shim.pid", kPidFileCap, box_display, &pid->text, &pid->present);
+  if (!*error && pid->present) read_pid_facts(pid);
+}
+
+Error list_partial_copies(int box_fd, const std::string& box_display, std::vector<std::string>* out) {
+  Fd bin;
+  if (Error e = open_dir_beneath(box_fd, "bin", box_display, Trust::kNone, &bin, nullptr)) {
+    return e.code == ENOENT ? Error{} : e;
+  }
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(bin.get(), join_path(box_display, "bin"), &entries)) return e;
+  for (const DirEntry& d : entries) {
+    if (is_partial_copy(d.name)) out->push_back(d.name);
+  }
+  std::sort(out->begin(), out->end());
+  return {};
+}
+
+void link_info(const LinkSpec& link, const std::string& id, LinkInfo* out) {
+  *out = LinkInfo{};
+  Fd dir(::open(link.parent.c_str(), kDirFlags));
+  if (!dir.valid()) return;
+  if (!read_link_at(dir.get(), id.c_str(), &out->target)) {
+    out->state = errno == EINVAL ? LinkInfo::State::kNotALink : LinkInfo::State::kMissing;
+    return;
+  }
+  out->state = out->target == link.target ? LinkInfo::State::kOk : LinkInfo::State::kForeign;
+}
+
+Error bin_files(int box_fd, const std::string& box_display, std::vector<BinFile>* out) {
+  Fd bin;
+  if (Error e = open_dir_beneath(box_fd, "bin", box_display, Trust::kNone, &bin, nullptr)) {
+    return e.code == ENOENT ? Error{} : e;
+  }
+  const std::string display = join_path(box_display, "bin");
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(bin.get(), display, &entries)) return e;
+  for (const DirEntry& d : entries) {
+    const std::string where = join_path(display, d.name);
+    Fd fd(::openat(bin.get(), d.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+    if (!fd.valid()) continue;  // a symlink or gone: not an installed file
+    FileStat st;
+    if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
+    if (!S_ISREG(st.mode)) continue;
+    BinFile f;
+    f.name = d.name;
+    f.bytes = st.size;
+    f.mode = st.mode & 07777;
+    if (Error e = extents_shared_fd(fd.get(), where, &f.shares_extents)) return e;
+    out->push_back(std::move(f));
+  }
+  std::sort(out->begin(), out->end(), [](const BinFile& a, const BinFile& b) { return a.name < b.name; });
+  return {};
+}
+
+// The home gc works on: it must exist (never created) and every home
+// directory that exists must pass the trust checks (never repaired here).
+Error open_home_for_gc(const std::string& home, Fd* root) {
+  if (Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr)) {
+    if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+    return e;
+  }
+  for (const char* rel : {"boxes", "bases", "tmp", "images", "locks", "logs"}) {
+    Fd fd;
+    Error e = open_dir_beneath(root->get(), rel, home, Trust::kCheck, &fd, nullptr);
+    if (e && e.code != ENOENT) return e;
+  }
+  return {};
+}
+
+// Detach the mount mount_id at rel beneath dirfd, reached without symlinks
+// and checked against its id first, so a path swapped since the listing is
+// left alone.
+Error unmount_beneath(int dirfd, const std::string& display, const std::string& rel, uint64_t mount_id,
+                      bool* detached) {
+  *detached = false;
+  size_t slash = rel.rfind('/');
+  std::string dir = slash == std::string::npos ? std::string() : rel.substr(0, slash);
+  std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  const std::string where = join_path(display, rel);
+  if (!is_plain_name(name)) return fail(EINVAL, "umount2", where);
+  Fd at;
+  if (Error e = open_dir_beneath(dirfd, dir, display, Trust::kNone, &at, nullptr)) {
+    return e.code == ENOENT ? Error{} : e;
+  }
+  FileStat st;
+  if (Error e = stat_at(at.get(), name.c_str(), false, &st, where)) return e.code == ENOENT ? Error{} : e;
+  if (!st.mount_id_known) return fail_reason(ENOTSUP, reason::kUnsupported, "statx", where);
+  if (st.mount_id != mount_id) return {};  // moved or already gone
+  if (Error e = detach_mount_at(at.get(), name.c_str(), where)) return e;
+  *detached = true;
+  return {};
+}
+
+}  // namespace
+
+Error box_inspect(const BoxRef& ref, const LinkSpec& link, BoxInspection* out) {
+  *out = BoxInspection{};
+  BoxDirs d;
+  if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
+  FileStat m;
+  out->isolates = !stat_at(d.box.get(), "mounts", false, &m, d.box_display) && S_ISDIR(m.mode);
+  if (Error e = shared_state_at(d.box.get(), d.box_display, true, &out->shared)) return e;
+  link_info(link, ref.id, &out->link);
+  if (Error e = bin_files(d.box.get(), d.box_display, &out->bin)) return e;
+  read_pid(d.box.get(), d.box_display, &out->pid, &out->pid_error);
+  out->exit_error =
+      read_regular_beneath(d.box.get(), "exit", kExitRecordCap, d.box_display, &out->exit_text, &out->exit_present);
+  out->exit_previous_error = read_regular_beneath(d.box.get(), "exit.previous", kExitRecordCap, d.box_display,
+                                                  &out->exit_previous_text, &out->exit_previous_present);
+  return {};
+}
+
+Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
+  *out = GcScan{};
+  Fd root;
+  if (Error e = open_home_for_gc(home, &root)) return e;
+  const std::string boxes_display = join_path(home, "boxes");
+  Fd boxes;
+  Error be = open_dir_beneath(root.get(), "boxes", home, Trust::kCheck, &boxes, nullptr);
+  if (be && be.code != ENOENT) return be;
+  if (!be) {
+    std::vector<BoxEntry> entries;
+    if (Error e = list_box_entries(boxes.get(), boxes_display, &entries)) return e;
+    for (const BoxEntry& entry : entries) {
+      GcBox b;
+      b.name = entry.name;
+      b.kind = entry.kind;
+      if (entry.kind == EntryKind::kBox) {
+        const std::string box_display = join_path(boxes_display, entry.name);
+        Fd box(::openat(boxes.get(), entry.name.c_str(), kDirFlags));
+        if (!box.valid()) {
+          b.pid_error = fail_errno("openat", box_display);
+        } else {
+          read_pid(box.get(), box_display, &b.pid, &b.pid_error);
+          if (Error e = list_partial_copies(box.get(), box_display, &b.partial_copies)) b.pid_error = e;
+        }
+      }
+      out->boxes.push_back(std::move(b));
+    }
+    std::vector<MountBelow> mounts;
+    if (Error e = mounts_below(boxes.get(), boxes_display, &mounts)) return e;
+    for (const MountBelow& mb : mounts) {
+      if (mb.rel.empty()) continue;  // the boxes dir itself: not ours to detach
+      out->mounts.push_back(GcMount{mb.rel.substr(0, mb.rel.find('/')), mb.rel, mb.mount_id});
+    }
+    // Deepest (and most recently stacked) first: a safe unmount order.
+    std::reverse(out->mounts.begin(), out->mounts.end());
+  }
+  Fd tmp;
+  Error te = open_dir_beneath(root.get(), "tmp", home, Trust::kCheck, &tmp, nullptr);
+  if (te && te.code != ENOENT) return te;
+  if (!te) {
+    std::vector<DirEntry> entries;
+    if (Error e = list_dir(tmp.get(), join_path(home, "tmp"), &entries)) return e;
+    for (const DirEntry& d : entries) out->tmp_entries.push_back(d.name);
+    std::sort(out->tmp_entries.begin(), out->tmp_entries.end());
+  }
+  out->links_error = socket_links_sweep(link, true, &out->dangling_links);
+  std::sort(out->dangling_links.begin(), out->dangling_links.end());
+  return {};
+}
+
+Error gc_unmount(const std::string& home, const std::string& owner, bool lock_box, const std::vector<GcMount>& mounts,
+                 std::vector<GcUnmount>* out) {
+  out->clear();
+  Fd root;
+  if (Error e = open_home_for_gc(home, &root)) return e;
+  const std::string boxes_display = join_path(home, "boxes");
+  Fd boxes;
+  if (Error e = open_dir_beneath(root.get(), "boxes", home, Trust::kCheck, &boxes, nullptr)) return e;
+  Fd box;
+  if (lock_box) {
+    // A jailer script may be mounting this box right now: only a box whose
+    // lock is free is touched.
+    const std::string where = join_path(boxes_display, owner);
+    if (!is_plain_name(owner)) return fail(EINVAL, "openat", where);
+    box.reset(::openat(boxes.get(), owner.c_str(), kDirFlags));
+    if (!box.valid()) return fail_errno("openat", where);
+    if (::flock(box.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) return fail_reason(EBUSY, reason::kBoxBusy, "flock", where);
+      return fail_errno("flock", where);
+    }
+  }
+  for (const GcMount& m : mounts) {
+    GcUnmount u;
+    u.rel = m.rel;
+    u.error = unmount_beneath(boxes.get(), boxes_display, m.rel, m.mount_id, &u.detached);
+    out->push_back(std::move(u));
+  }
+  return {};
+}
+
+Error gc_remove(const std::string& home, const std::string& rel_dir, const std::string& name, RemoveStats* out) {
+  *out = RemoveStats{};
+  Fd root;
+  if (Error e = open_home_for_gc(home, &root)) return e;
+  // The home's own directory (boxes, tmp) is trust-checked; inside a box
+  // (boxes/ID/bin) only "never through a symlink" applies.
+  size_t slash = rel_dir.find('/');
+  std::string top = rel_dir.substr(0, slash);
+  std::string rest = slash == std::string::npos ? std::string() : rel_dir.substr(slash + 1);
+  Fd dir;
+  if (Error e = open_dir_beneath(root.get(), top, home, Trust::kCheck, &dir, nullptr)) return e;
+  const std::string top_display = join_path(home, top);
+  Fd inner;
+  if (Error e = open_dir_beneath(dir.get(), rest, top_display, Trust::kNone, &inner, nullptr)) return e;
+  return remove_tree_at(inner.get(), join_path(top_display, rest), name, true, out);
+}
+
+}  // namespace blx

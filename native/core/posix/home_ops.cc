@@ -1,0 +1,123 @@
+// The home's own directories: prepare, the same-filesystem check, the image
+// cache and the list of boxes.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+// The home's directories, in the order BoxLite's prepare() makes them.
+struct HomeDir {
+  const char* rel;
+  mode_t mode;
+};
+constexpr HomeDir kHomeDirs[] = {
+    {"boxes", 0755},
+    {"bases", 0755},
+    {"tmp", 0700},
+    {"images/layers", 0755},
+    {"images/manifests", 0755},
+    {"images/disk-images", 0755},
+};
+
+// The devices of tmp, bases and images/disk-images (the facade judges them:
+// staged installs rename(2) from tmp into the others, and rename cannot
+// cross filesystems).
+Error devices_of(int home_fd, const std::string& home, Trust trust, HomePrepareResult* out) {
+  const char* rels[] = {"tmp", "bases", "images/disk-images"};
+  Device* devs[] = {&out->tmp, &out->bases, &out->disk_images};
+  for (int i = 0; i < 3; i++) {
+    Fd fd;
+    std::string where = join_path(home, rels[i]);
+    if (Error e = open_dir_beneath(home_fd, rels[i], home, trust, &fd, &out->repaired)) {
+      if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+      return e;
+    }
+    FileStat st;
+    if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
+    *devs[i] = Device{st.dev_major, st.dev_minor};
+  }
+  return {};
+}
+
+bool valid_id(const std::string& name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+}  // namespace
+
+Error home_prepare(const std::string& home, HomePrepareResult* out) {
+  *out = HomePrepareResult{};
+  Fd root;
+  if (Error e = open_root(home, true, 0755, Trust::kRepair, &root, &out->repaired)) return e;
+  for (const HomeDir& d : kHomeDirs) {
+    Fd fd;
+    if (Error e = make_dir_beneath(root.get(), d.rel, d.mode, home, Trust::kRepair, &fd, &out->repaired)) return e;
+  }
+  return devices_of(root.get(), home, Trust::kCheck, out);
+}
+
+Error home_devices(const std::string& home, HomePrepareResult* out) {
+  *out = HomePrepareResult{};
+  Fd root;
+  if (Error e = open_root(home, false, 0, Trust::kCheck, &root, nullptr)) return e;
+  return devices_of(root.get(), home, Trust::kCheck, out);
+}
+
+Error images_prepare(const DirRef& images, std::vector<std::string>* repaired) {
+  repaired->clear();
+  Fd root;
+  if (Error e = open_root(images.root, true, 0755, Trust::kRepair, &root, repaired)) return e;
+  Fd dir;
+  if (Error e = make_dir_beneath(root.get(), images.rel, 0755, images.root, Trust::kRepair, &dir, repaired)) return e;
+  const std::string display = join_path(images.root, images.rel);
+  for (const char* rel : {"layers", "extracted", "disk-images", "manifests", "configs"}) {
+    Fd fd;
+    if (Error e = make_dir_beneath(dir.get(), rel, 0755, display, Trust::kRepair, &fd, repaired)) return e;
+  }
+  return {};
+}
+
+Error list_box_entries(int boxes_fd, const std::string& display, std::vector<BoxEntry>* out) {
+  out->clear();
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(boxes_fd, display, &entries)) return e;
+  for (const DirEntry& d : entries) {
+    EntryKind kind = EntryKind::kStray;
+    if (d.name.compare(0, 7, ".trash-") == 0) {
+      kind = EntryKind::kTrash;
+    } else if (valid_id(d.name)) {
+      unsigned char type = d.type;
+      if (type == DT_UNKNOWN) {
+        FileStat st;
+        if (!stat_at(boxes_fd, d.name.c_str(), false, &st, join_path(display, d.name)) && S_ISDIR(st.mode)) {
+          type = DT_DIR;
+        }
+      }
+      if (type == DT_DIR) kind = EntryKind::kBox;
+    }
+    out->push_back(BoxEntry{d.name, kind});
+  }
+  std::sort(out->begin(), out->end(), [](const BoxEntry& a, const BoxEntry& b) { return a.name < b.name; });
+  return {};
+}
+
+Error list_boxes(const DirRef& boxes, std::vector<BoxEntry>* out) {
+  out->clear();
+  Fd dir;
+  std::string display;
+  if (Error e = open_dir_ref(boxes, false, &dir, &display)) return e.code == ENOENT ? Error{} : e;
+  return list_box_entries(dir.get(), display, out);
+}
+
+}  // namespace blx

@@ -1,0 +1,164 @@
+// flock locks: the runtime lock on {home}/.lock and per-entity lock files.
+// Every lock file is opened O_NOFOLLOW | O_NONBLOCK and must be a regular
+// file, so a planted symlink, FIFO or device is refused, never followed or
+// waited on. The box lock lives with the box (beneath.cc open_box).
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+constexpr uint64_t kMaxLockId = 0xffffffffull;
+
+Error check_lock_file(int fd, const std::string& where) {
+  FileStat st;
+  if (Error e = stat_at(fd, "", false, &st, where)) return e;
+  if (!S_ISREG(st.mode)) return fail_reason(EINVAL, reason::kNotRegularFile, "open", where, st.mode & S_IFMT);
+  return {};
+}
+
+Error open_lock_file(int dirfd, const std::string& name, int flags, const std::string& where, Fd* out) {
+  out->reset(::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644));
+  if (!out->valid()) {
+    if (errno == ELOOP) return fail_reason(ELOOP, reason::kSymlink, "open", where);
+    return fail_errno("open", where);
+  }
+  return check_lock_file(out->get(), where);
+}
+
+// After the lock: is the file still the one under its name? free() and a
+// new allocate() can put another inode there while we waited.
+Error check_still_named(int dirfd, const std::string& name, int fd, const std::string& where) {
+  FileStat held, named;
+  if (Error e = stat_at(fd, "", false, &held, where)) return e;
+  Error ne = stat_at(dirfd, name.c_str(), false, &named, where);
+  if (ne && ne.code != ENOENT) return ne;
+  if (ne) return fail_reason(ENOENT, reason::kRemovedWhileWaiting, "flock", where);
+  if (!same_inode(held, named)) return fail_reason(ESTALE, reason::kReplacedWhileWaiting, "flock", where);
+  return {};
+}
+
+int flock_retry(int fd, int op) {
+  int rc;
+  do {
+    rc = ::flock(fd, op);
+  } while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+// The pid a runtime lock's holder wrote, or -1.
+int64_t holder_pid(int fd) {
+  char buf[24] = {};
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return -1;
+  char* end = nullptr;
+  long long pid = std::strtoll(buf, &end, 10);
+  return end != buf && pid > 0 && pid <= 0x7fffffff ? pid : -1;
+}
+
+}  // namespace
+
+Error runtime_lock(const std::string& home, int* out) {
+  *out = -1;
+  Fd root;
+  if (Error e = open_root(home, false, 0, Trust::kCheck, &root, nullptr)) {
+    if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+    return e;
+  }
+  const std::string where = join_path(home, ".lock");
+  Fd fd;
+  if (Error e = open_lock_file(root.get(), ".lock", O_RDWR | O_CREAT, where, &fd)) return e;
+  FileStat st;
+  if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
+  // Hard-linked: writing our pid would truncate whatever else it names.
+  if (st.nlink > 1) return fail_reason(EMLINK, reason::kHardLinked, "open", where, static_cast<int64_t>(st.nlink));
+  if (st.uid != ::geteuid()) return fail_reason(EPERM, reason::kForeignOwner, "open", where, st.uid);
+  if (flock_retry(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return fail_reason(EBUSY, reason::kRuntimeLocked, "flock", where, holder_pid(fd.get()));
+    return fail_errno("flock", where);
+  }
+  // The holder's pid, for the message whoever comes next reads; written
+  // through the fd we hold, only once the lock is ours.
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) != 0) return fail_errno("ftruncate", where);
+  if (::pwrite(fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    return fail_errno("write", where);
+  }
+  *out = fd.release();
+  return {};
+}
+
+Error lock_allocate(const DirRef& dir, uint32_t* id) {
+  Fd dirfd;
+  std::string display;
+  if (Error e = open_dir_ref(dir, true, &dirfd, &display)) return e;
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(dirfd.get(), display, &entries)) return e;
+  std::vector<bool> used;
+  for (const DirEntry& d : entries) {
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(d.name.c_str(), &end, 10);
+    if (*end != '\0' || d.name.empty() || (d.name[0] == '0' && d.name.size() > 1)) continue;
+    if (n < entries.size() + 1) {
+      if (used.size() <= n) used.resize(n + 1, false);
+      used[n] = true;
+    }
+  }
+  // The smallest free id; O_EXCL settles a race with another allocator.
+  for (uint64_t n = 0; n <= kMaxLockId; n++) {
+    if (n < used.size() && used[n]) continue;
+    const std::string name = std::to_string(n);
+    Fd fd(::openat(dirfd.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (fd.valid()) {
+      *id = static_cast<uint32_t>(n);
+      return {};
+    }
+    if (errno != EEXIST) return fail_errno("open", join_path(display, name));
+  }
+  return fail_reason(EAGAIN, reason::kIdsExhausted, "open", display);
+}
+
+Error lock_acquire(const DirRef& dir, uint32_t id, bool wait, bool may_block, int* out, bool* acquired) {
+  *out = -1;
+  *acquired = false;
+  Fd dirfd;
+  std::string display;
+  if (Error e = open_dir_ref(dir, false, &dirfd, &display)) return e;
+  const std::string name = std::to_string(id);
+  const std::string where = join_path(display, name);
+  Fd fd;
+  if (Error e = open_lock_file(dirfd.get(), name, O_RDWR, where, &fd)) {
+    if (e.code == ENOENT) e.reason = reason::kNotAllocated;
+    return e;
+  }
+  if (flock_retry(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) return fail_errno("flock", where);
+    if (!wait) return {};
+    if (!may_block) return fail_reason(EWOULDBLOCK, reason::kWouldBlock, "flock", where);
+    if (flock_retry(fd.get(), LOCK_EX) != 0) return fail_errno("flock", where);
+  }
+  if (Error e = check_still_named(dirfd.get(), name, fd.get(), where)) return e;
+  *acquired = true;
+  *out = fd.release();
+  return {};
+}
+
+Error lock_free(const DirRef& dir, uint32_t id) {
+  Fd dirfd;
+  std::string display;
+  if (Error e = open_dir_ref(dir, false, &dirfd, &display)) return e.code == ENOENT ? Error{} : e;
+  const std::string name = std::to_string(id);
+  if (::unlinkat(dirfd.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+    return fail_errno("unlink", join_path(display, name));
+  }
+  return {};
+}
+
+}  // namespace blx

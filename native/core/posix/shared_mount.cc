@@ -1,0 +1,199 @@
+// shared/ shows mounts/ read-only: the operations around the platform's
+// bind primitives (linux/mount.cc), decided by mount ids and statvfs flags,
+// never by reading mountinfo on the way.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+// What is at box/shared, relative to box/mounts.
+Error inspect_at(int box_fd, const std::string& box_display, SharedState* out) {
+  *out = SharedState{};
+  const std::string where = join_path(box_display, "shared");
+  FileStat t;
+  if (Error e = stat_at(box_fd, "shared", false, &t, where)) return e.code == ENOENT ? Error{} : e;
+  if (S_ISLNK(t.mode)) {
+    out->kind = SharedKind::kSymlink;
+    if (!read_link_at(box_fd, "shared", &out->link_target)) return fail_errno("readlink", where);
+    out->shows_mounts = out->link_target == "mounts" || out->link_target == join_path(box_display, "mounts");
+    return {};
+  }
+  if (!S_ISDIR(t.mode)) {
+    out->kind = SharedKind::kOther;
+    return {};
+  }
+  FileStat box;
+  if (Error e = stat_at(box_fd, "", false, &box, box_display)) return e;
+  Fd fd(::openat(box_fd, "shared", kDirFlags));
+  if (!fd.valid()) return fail_errno("openat", where);
+  if (!is_mount_point_at(box_fd, "shared", t, box, where)) {
+    out->kind = SharedKind::kDirectory;
+    std::vector<DirEntry> entries;
+    if (Error e = list_dir(fd.get(), where, &entries)) return e;
+    out->empty = entries.empty();
+    return {};
+  }
+  out->kind = SharedKind::kMount;
+  if (Error e = mount_read_only(fd.get(), where, &out->read_only)) return e;
+  FileStat m;
+  Error me = stat_at(box_fd, "mounts", false, &m, join_path(box_display, "mounts"));
+  if (me && me.code != ENOENT) return me;
+  out->shows_mounts = !me && S_ISDIR(m.mode) && same_inode(m, t);
+  return {};
+}
+
+// Make the empty directory box/shared show mounts read-only, or, where
+// mounting is refused, a symlink to it. `prior` is what shared/ was before
+// this call, put back when a read-only mount is required and impossible.
+Error bind_or_link(const BoxDirs& d, int mounts_fd, SharedKind prior, bool require_read_only, bool force_legacy,
+                   MountResult* out) {
+  const std::string source = join_path(d.box_display, "mounts");
+  const std::string target = join_path(d.box_display, "shared");
+  BindMethod used = BindMethod::kNewApi;
+  Error e = bind_readonly_at(mounts_fd, d.box.get(), "shared", force_legacy, source, target, &used);
+  if (!e) {
+    out->method = used == BindMethod::kNewApi ? MountMethod::kBindRo : MountMethod::kBindRoLegacy;
+    return {};
+  }
+  if (e.code != EPERM && e.code != EACCES && e.code != ENOTSUP) return e;
+  if (require_read_only) {
+    if (prior != SharedKind::kDirectory) ::unlinkat(d.box.get(), "shared", AT_REMOVEDIR);
+    if (prior == SharedKind::kSymlink) ::symlinkat("mounts", d.box.get(), "shared");
+    e.reason = reason::kReadOnlyImpossible;
+    e.path = source;
+    e.dest = target;
+    return e;
+  }
+  if (::unlinkat(d.box.get(), "shared", AT_REMOVEDIR) != 0) return fail_errno("rmdir", target);
+  if (::symlinkat("mounts", d.box.get(), "shared") != 0) return fail_errno("symlink", "mounts", target);
+  out->method = MountMethod::kSymlink;
+  out->fallback = e;
+  return {};
+}
+
+Error make_shared_dir(const BoxDirs& d) {
+  Fd fd;
+  return make_dir_beneath(d.box.get(), "shared", 0755, d.box_display, Trust::kNone, &fd, nullptr);
+}
+
+}  // namespace
+
+Error detach_stack_at(int dirfd, const char* name, const std::string& display, uint64_t* detached) {
+  *detached = 0;
+  // Two racing binders without the box lock could have stacked mounts.
+  for (int i = 0; i < 64; i++) {
+    Error e = detach_mount_at(dirfd, name, display);
+    if (!e) {
+      (*detached)++;
+      continue;
+    }
+    if (e.code == EINVAL || e.code == ENOENT) return {};
+    if (e.code == EPERM) {
+      // Unprivileged, umount2 says EPERM before "not mounted": find out.
+      FileStat st, parent;
+      if (Error se = stat_at(dirfd, name, false, &st, display)) return se.code == ENOENT ? Error{} : se;
+      if (Error pe = stat_at(dirfd, "", false, &parent, display)) return pe;
+      if (!S_ISDIR(st.mode) || !is_mount_point_at(dirfd, name, st, parent, display)) return {};
+    }
+    return e;
+  }
+  return fail_reason(EBUSY, reason::kMountInTheWay, "umount2", display);
+}
+
+Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy, bool may_block, MountResult* out) {
+  *out = MountResult{};
+  BoxDirs d;
+  if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
+  const std::string mounts_display = join_path(d.box_display, "mounts");
+  Fd mounts;
+  if (Error e = open_dir_beneath(d.box.get(), "mounts", d.box_display, Trust::kNone, &mounts, nullptr)) {
+    if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+    return e;
+  }
+  SharedState state;
+  if (Error e = inspect_at(d.box.get(), d.box_display, &state)) return e;
+  const std::string target = join_path(d.box_display, "shared");
+  switch (state.kind) {
+    case SharedKind::kMount: {
+      if (!state.shows_mounts || !state.read_only) {
+        return fail_reason(EBUSY, reason::kSharedWrongMount, "mount", target, state.shows_mounts ? 1 : 0);
+      }
+      // Submounts that reached shared/ later by slave propagation arrive
+      // writable: re-seal the whole tree read-only on every call.
+      Fd shared(::openat(d.box.get(), "shared", kDirFlags));
+      if (!shared.valid()) return fail_errno("openat", target);
+      if (Error e = reseal_readonly_at(shared.get(), force_legacy, target)) return e;
+      out->method = !force_legacy && new_mount_api_available() ? MountMethod::kBindRo : MountMethod::kBindRoLegacy;
+      out->reused = true;
+      return {};
+    }
+    case SharedKind::kSymlink: {
+      if (!state.shows_mounts) return fail_reason(EEXIST, reason::kSharedOccupied, "mount", target);
+      // A symlink left by an earlier unprivileged run: try to upgrade it.
+      if (::unlinkat(d.box.get(), "shared", 0) != 0) return fail_errno("unlink", target);
+      if (Error e = make_shared_dir(d)) return e;
+      Error e = bind_or_link(d, mounts.get(), SharedKind::kSymlink, require_read_only, force_legacy, out);
+      if (!e && out->method == MountMethod::kSymlink) out->reused = true;
+      return e;
+    }
+    case SharedKind::kDirectory:
+      if (!state.empty) return fail_reason(ENOTEMPTY, reason::kSharedNotEmpty, "mount", target);
+      return bind_or_link(d, mounts.get(), SharedKind::kDirectory, require_read_only, force_legacy, out);
+    case SharedKind::kMissing:
+      if (Error e = make_shared_dir(d)) return e;
+      return bind_or_link(d, mounts.get(), SharedKind::kMissing, require_read_only, force_legacy, out);
+    case SharedKind::kOther:
+      break;
+  }
+  return fail_reason(EEXIST, reason::kSharedOccupied, "mount", target);
+}
+
+Error shared_unmount(const BoxRef& ref, bool may_block, UnmountOutcome* out) {
+  *out = UnmountOutcome::kNone;
+  BoxDirs d;
+  if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
+  const std::string target = join_path(d.box_display, "shared");
+  uint64_t detached = 0;
+  if (Error e = detach_stack_at(d.box.get(), "shared", target, &detached)) return e;
+  if (detached > 0) {
+    *out = UnmountOutcome::kUnmounted;
+    return {};
+  }
+  std::string link;
+  if (read_link_at(d.box.get(), "shared", &link) && link == "mounts") {
+    if (::unlinkat(d.box.get(), "shared", 0) != 0) return fail_errno("unlink", target);
+    *out = UnmountOutcome::kUnlinked;
+  }
+  return {};
+}
+
+Error shared_state_at(int box_fd, const std::string& box_display, bool submounts, SharedState* out) {
+  if (Error e = inspect_at(box_fd, box_display, out)) return e;
+  if (out->kind != SharedKind::kMount || !submounts) return {};
+  const std::string where = join_path(box_display, "shared");
+  Fd shared(::openat(box_fd, "shared", kDirFlags));
+  if (!shared.valid()) return fail_errno("openat", where);
+  std::vector<MountBelow> mounts;
+  if (Error e = mounts_below(shared.get(), where, &mounts)) return e;
+  for (const MountBelow& m : mounts) {
+    if (!m.read_only) out->writable_submounts.push_back(join_path(where, m.rel));
+  }
+  if (!out->writable_submounts.empty()) out->read_only = false;
+  return {};
+}
+
+Error shared_inspect(const BoxRef& ref, bool submounts, SharedState* out) {
+  BoxDirs d;
+  if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
+  return shared_state_at(d.box.get(), d.box_display, submounts, out);
+}
+
+}  // namespace blx

@@ -1,0 +1,166 @@
+// The /tmp/bl-{uid}/{box_id} symlinks that keep socket paths short. /tmp is
+// world-writable, so the directory is opened with O_NOFOLLOW and checked on
+// the fd, and every link operation is relative to that fd.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+// Open (creating if asked) the private link directory: a real directory,
+// owned by uid, mode 0700. A looser mode is repaired; anything else refused.
+Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) {
+  const std::string& dir = link.parent;
+  bool created = false;
+  if (create) {
+    if (::mkdir(dir.c_str(), 0700) == 0) {
+      created = true;
+    } else if (errno != EEXIST) {
+      return fail_errno("mkdir", dir);
+    }
+  }
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    if (err == ELOOP || err == ENOTDIR) {
+      FileStat what;
+      bool is_link = !stat_at(AT_FDCWD, dir.c_str(), false, &what, dir) && S_ISLNK(what.mode);
+      return is_link ? fail_reason(ELOOP, reason::kSymlink, "open", dir)
+                     : fail_reason(ENOTDIR, reason::kNotDirectory, "open", dir);
+    }
+    return fail(err, "open", dir);
+  }
+  FileStat st;
+  if (Error e = stat_at(fd.get(), "", false, &st, dir)) return e;
+  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, reason::kNotDirectory, "open", dir);
+  // Root preparing boxes for a runtime user: the directory we just made is
+  // theirs, not root's (or their own runtime would refuse it).
+  if (created && st.uid != link.uid && ::geteuid() == 0) {
+    if (::fchown(fd.get(), link.uid, static_cast<gid_t>(-1)) != 0) return fail_errno("fchown", dir);
+    st.uid = link.uid;
+  }
+  if (st.uid != link.uid) return fail_reason(EPERM, reason::kForeignOwner, "open", dir, st.uid);
+  if ((st.mode & 07777) != 0700) {
+    if (::fchmod(fd.get(), 0700) != 0) return fail_errno("fchmod", dir);
+    if (repaired != nullptr) *repaired = true;
+  }
+  *out = std::move(fd);
+  return {};
+}
+
+}  // namespace
+
+Error socket_link_ensure(const LinkSpec& link, const std::string& name, LinkResult* out) {
+  *out = LinkResult{};
+  std::string display = join_path(link.parent, name);
+  if (!is_plain_name(name)) return fail(EINVAL, "symlink", link.target, display);
+  Fd fd;
+  if (Error e = open_link_dir(link, true, &fd, &out->mode_repaired)) return e;
+
+  for (int attempt = 0; attempt < 8; attempt++) {
+    if (::symlinkat(link.target.c_str(), fd.get(), name.c_str()) == 0) {
+      out->state = LinkState::kCreated;
+      return {};
+    }
+    if (errno != EEXIST) return fail_errno("symlink", link.target, display);
+
+    std::string current;
+    if (!read_link_at(fd.get(), name.c_str(), &current)) {
+      if (errno == ENOENT) continue;  // removed under us: try again
+      if (errno != EINVAL) return fail_errno("readlink", display);
+      FileStat st;
+      if (Error e = stat_at(fd.get(), name.c_str(), false, &st, display)) {
+        if (e.code == ENOENT) continue;
+        return e;
+      }
+      Error e = fail_reason(EEXIST, reason::kLinkOccupied, "symlink", display, st.mode & S_IFMT);
+      e.dest = display;
+      e.path = link.target;
+      return e;
+    }
+    if (current == link.target) {
+      out->state = LinkState::kKept;
+      return {};
+    }
+    // Stale (another home, or dangling): swap atomically via a temp link.
+    std::string tmp = "." + name + "." + random_suffix();
+    if (::symlinkat(link.target.c_str(), fd.get(), tmp.c_str()) != 0) {
+      return fail_errno("symlink", link.target, join_path(link.parent, tmp));
+    }
+    if (::renameat(fd.get(), tmp.c_str(), fd.get(), name.c_str()) != 0) {
+      Error e = fail_errno("rename", join_path(link.parent, tmp), display);
+      ::unlinkat(fd.get(), tmp.c_str(), 0);
+      return e;
+    }
+    out->state = LinkState::kReplaced;
+    out->previous_target = current;
+    return {};
+  }
+  return fail(EAGAIN, "symlink", link.target, display);
+}
+
+Error socket_link_remove(const LinkSpec& link, const std::string& name, bool* removed) {
+  *removed = false;
+  std::string display = join_path(link.parent, name);
+  if (!is_plain_name(name)) return fail(EINVAL, "unlink", display);
+  Fd fd(::open(link.parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return {};
+    return fail_errno("open", link.parent);
+  }
+  std::string current;
+  if (!read_link_at(fd.get(), name.c_str(), &current)) {
+    // Missing, or not a link (not ours to delete).
+    if (errno == ENOENT || errno == EINVAL) return {};
+    return fail_errno("readlink", display);
+  }
+  if (current != link.target) return {};  // belongs to another home's box
+  if (::unlinkat(fd.get(), name.c_str(), 0) != 0) {
+    if (errno == ENOENT) return {};
+    return fail_errno("unlink", display);
+  }
+  *removed = true;
+  return {};
+}
+
+Error socket_links_sweep(const LinkSpec& link, bool report_only, std::vector<std::string>* names) {
+  names->clear();
+  Fd fd;
+  if (Error e = open_link_dir(link, false, &fd, nullptr)) return e.code == ENOENT ? Error{} : e;
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(fd.get(), link.parent, &entries)) return e;
+  for (const DirEntry& d : entries) {
+    if (d.type != DT_LNK && d.type != DT_UNKNOWN) continue;
+    const char* name = d.name.c_str();
+    std::string target;
+    if (!read_link_at(fd.get(), name, &target)) continue;
+    FileStat through;
+    Error e = stat_at(fd.get(), name, true, &through, join_path(link.parent, d.name));
+    if (!e || (e.code != ENOENT && e.code != ENOTDIR)) continue;  // live
+    if (report_only) {
+      names->push_back(d.name);
+      continue;
+    }
+    // Re-read right before unlinking: a link re-pointed meanwhile is live.
+    std::string again;
+    if (!read_link_at(fd.get(), name, &again) || again != target) continue;
+    if (::unlinkat(fd.get(), name, 0) != 0) continue;
+    // A box prepared again between the check and the unlink made the same
+    // link, now live: put it back rather than break its sockets.
+    FileStat revived;
+    if (!stat_at(AT_FDCWD, target.c_str(), true, &revived, target)) {
+      ::symlinkat(target.c_str(), fd.get(), name);  // EEXIST: already back
+      continue;
+    }
+    names->push_back(d.name);
+  }
+  return {};
+}
+
+}  // namespace blx
