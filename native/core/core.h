@@ -230,7 +230,8 @@ struct CloneResult {
 
 // Copy src to dst (operator paths): FICLONE/clonefile, copy_file_range,
 // read/write as `mode` allows, to an O_EXCL temporary beside dst, given
-// src's mode and mtime, renamed into place. Only regular sources.
+// src's mode (less group/other write) and mtime, renamed into place. Only
+// regular sources.
 Error clone_file(const std::string& src, const std::string& dst, CloneMode mode, CloneResult* out);
 
 // Under the box lock: the shim and every regular sibling named libkrunfw.*

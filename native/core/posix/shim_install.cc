@@ -80,8 +80,12 @@ struct Source {
   FileStat st;
 };
 
+// The mode a copy gets: the source's, without write for group and others
+// (a shim or library anyone could rewrite is code anyone could inject).
+mode_t copy_mode(const FileStat& s) { return static_cast<mode_t>(s.mode & 07777 & ~022u); }
+
 // Install src as dirfd/name: built aside under a temporary name, given
-// src's mode and mtime, renamed into place.
+// src's mode (copy_mode) and mtime, renamed into place.
 Error install_at(Source& src, int dirfd, const std::string& dir_display, const std::string& name, CloneMode mode,
                  bool skip_unchanged, TempNames* temps, CloneResult* out) {
   const std::string dst = join_path(dir_display, name);
@@ -96,7 +100,7 @@ Error install_at(Source& src, int dirfd, const std::string& dir_display, const s
     // Never "unchanged" when dst is the source itself (a hard link): the
     // box would share, and could write, the host's binary.
     if (!de && !same_inode(d, s) && S_ISREG(d.mode) && d.size == s.size && d.mtime_sec == s.mtime_sec &&
-        d.mtime_nsec == s.mtime_nsec && (d.mode & 07777) == (s.mode & 07777)) {
+        d.mtime_nsec == s.mtime_nsec && (d.mode & 07777) == copy_mode(s)) {
       out->method = CloneMethod::kSkipped;
       out->bytes = s.size;
       return {};
@@ -115,7 +119,7 @@ Error install_at(Source& src, int dirfd, const std::string& dir_display, const s
   times[1].tv_nsec = s.mtime_nsec;
   // The mode goes on after the data: a clone may strip set-id bits, and the
   // temp file was created 0600 so nobody runs it half-written.
-  if (::fchmod(copy.get(), s.mode & 07777) != 0) {
+  if (::fchmod(copy.get(), copy_mode(s)) != 0) {
     e = fail_errno("fchmod", dst);
   } else if (::futimens(copy.get(), times) != 0) {
     e = fail_errno("futimens", dst);
