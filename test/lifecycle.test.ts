@@ -6,7 +6,7 @@ import path from 'node:path'
 import { mintBoxId, socketLinkParent } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
-import { needs, privileged, privilegedSerial, testWith } from './helpers/env.ts'
+import { needs, privilegedSerial, testWith } from './helpers/env.ts'
 import { fdCount, mountsBelow, repoRoot, run, scratch } from './helpers/fixtures.ts'
 
 /** root/dist with a 64 KiB shim and one libkrunfw sibling. */
