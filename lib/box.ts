@@ -8,7 +8,7 @@ import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile }
 import { validateBoxId, validateContainerId } from './ids.ts'
 import {
   nativeCall, nativeErrorValue, type BoxArgs, type DirArgs, type LinkArgs, type NativeCall, type NativeOps,
-  type NativeShared, type OpName,
+  type NativePolicyFacts, type NativeShared, type OpName,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
@@ -16,6 +16,9 @@ import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-g
 import { BoxSockets, type EnsureResult } from './sockets.ts'
 import type { CloneMethod, CloneMode } from './clone.ts'
 import { inspectionOf, type BoxInspection } from './inspect.ts'
+import {
+  bwrapArgsOf, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
+} from './policy.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -456,6 +459,42 @@ export class BoxLayout {
    */
   async inspect (): Promise<BoxInspection> { return await this.#inspect().async() }
   inspectSync (): BoxInspection { return this.#inspect().sync() }
+
+  #policy<R> (options: SandboxPolicyOptions, shape: (facts: NativePolicyFacts) => R): NativeCall<R> {
+    return this.#call('boxPolicyFacts', [policyHostPaths(this, options)], POLICY_CONTEXT(this), shape)
+  }
+
+  /**
+   * The ordered grants BoxLite's jailer gives this box's shim, for the paths
+   * that exist now: tmp/ and logs/ (rw); sockets/, its link (rw) and
+   * /tmp/bl-{uid} (ro); exit and the two disks (rw); each disk's backing
+   * chain (ro, parent dir then file); bin/ and boot/ (ro); shared/ (rw);
+   * {home}/bases, the system CA stores (ro); the volumes given. Never
+   * mounts/, shim.pid or shim.stderr; never a symlink.
+   */
+  async sandboxPolicy (options: SandboxPolicyOptions = {}): Promise<PolicyGrant[]> {
+    return await this.#policy(options, (f) => grantsOf(this, f, options)).async()
+  }
+
+  sandboxPolicySync (options: SandboxPolicyOptions = {}): PolicyGrant[] {
+    return this.#policy(options, (f) => grantsOf(this, f, options)).sync()
+  }
+
+  /** bubblewrap's argv running command under sandboxPolicy(), as BoxLite's Linux jailer does. */
+  async bwrapArgs (command: string[], options: BwrapOptions = {}): Promise<string[]> {
+    return await this.#policy(options, (f) => bwrapArgsOf(this, f, checkCommand(command), options)).async()
+  }
+
+  bwrapArgsSync (command: string[], options: BwrapOptions = {}): string[] {
+    return this.#policy(options, (f) => bwrapArgsOf(this, f, checkCommand(command), options)).sync()
+  }
+}
+
+function checkCommand (command: unknown): string[] {
+  if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+    throw invalidArg('the command to jail must be a non-empty array of strings')
+  }
+  return command as string[]
 }
 
 export function sharedStateOf (s: NativeShared): SharedState {

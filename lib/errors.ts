@@ -223,6 +223,11 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
         what: `something other than a symlink occupies ${e.dest ?? p}; this package only ever puts symlinks there`,
         hint: 'remove it after checking what it is',
       }
+    case 'backing-chain':
+      return {
+        what: `the backing chain of ${p} ${Math.abs(e.errno) === os.constants.errno.ELOOP ? 'loops' : 'is malformed or deeper than 16 images'}${e.dest === undefined ? '' : `: ${e.dest}`}`,
+        hint: 'rebuild the image or fix its backing file name (qemu-img rebase)',
+      }
     case 'tree-moved':
       return { what: `${p} was moved while it was being removed`, hint: 'retry' }
     case 'unsupported':

@@ -19,6 +19,9 @@ export type {
 
 export type { BoxInspection, BinFile, SocketLinkState, ExitView, ShimState } from './inspect.ts'
 
+export { CA_STORES, SYSTEM_RO_BINDS, DEVICE_BINDS } from './policy.ts'
+export type { PolicyGrant, VolumeGrant, SandboxPolicyOptions, BwrapOptions } from './policy.ts'
+
 export { SharedGuestLayout, SharedContainerLayout, SharedDirs, GUEST_SHARED_ROOT } from './shared-guest.ts'
 
 export { BoxSockets, SocketNames, SOCKET_PATH_LIMIT, SUN_PATH_MAX, socketLinkParent } from './sockets.ts'

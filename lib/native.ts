@@ -103,6 +103,15 @@ export interface NativeGcScan {
   linksError: NativeErrorFields | null
 }
 
+export type NativePathKind = 'missing' | 'directory' | 'file' | 'symlink' | 'other'
+
+export interface NativePolicyFacts {
+  /** By path relative to the box dir; never followed. */
+  entries: Record<string, NativePathKind>
+  chains: Array<{ image: string, files: string[], error: NativeErrorFields | null }>
+  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, linkTarget: string }>
+}
+
 /** Every operation, by its sync signature. */
 export interface NativeOps {
   probe(path: string): NativeFsFacts
@@ -129,6 +138,8 @@ export interface NativeOps {
   sharedInspect(...args: [...BoxArgs, submounts: boolean]): NativeShared
   shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
   boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
+  /** The box's grantable paths by relative name, and its disks' backing chains. */
+  boxPolicyFacts(...args: [...BoxArgs, hosts: string[]]): NativePolicyFacts
   socketLinkEnsure(...args: [...LinkArgs, name: string]): NativeLink
   socketLinkRemove(...args: [...LinkArgs, name: string]): boolean
   socketLinksSweep(...args: [...LinkArgs, reportOnly: boolean]): string[]

@@ -140,6 +140,25 @@ privileged('box prepare several ids with --isolate-mounts --require-read-only --
   t.regex(twice.stdout, /nothing there/)
 })
 
+test('box jail --print: the bwrap argv, human (shell-quoted) and JSON; a command is required', async (t) => {
+  const home = path.join(scratch(t), 'home')
+  const id = mintBoxId()
+  const link = `/tmp/bl-${process.getuid!()}/${id}`
+  t.teardown(() => fs.rmSync(link, { force: true }))
+  t.is((await blx(['box', 'prepare', id, '--home', home])).code, 0)
+  // --json before "--": everything after it belongs to the command.
+  const r = await blx(['box', 'jail', id, '--home', home, '--print', '--json', '--', '/bin/echo', 'two words'])
+  t.is(r.code, 0, r.stderr)
+  const argv = JSON.parse(r.stdout) as string[]
+  conforms(t, 'box-jail', argv)
+  t.is(argv[0], 'bwrap')
+  t.deepEqual(argv.slice(-3), ['--', '/bin/echo', 'two words'])
+  const human = await blx(['box', 'jail', id, '--home', home, '--print', '--', '/bin/echo', 'two words'])
+  t.true(human.stdout.trim().endsWith("-- /bin/echo 'two words'"), human.stdout)
+  t.is((await blx(['box', 'jail', id, '--home', home, '--print'])).code, 2, 'no command: usage')
+  t.is((await blx(['box', 'cleanup', id, '--home', home])).code, 0)
+})
+
 test('gc --dry-run and gc: human and JSON; a missing home is refused, not created', async (t) => {
   const root = scratch(t)
   const home = path.join(root, 'home')

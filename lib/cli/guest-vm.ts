@@ -178,6 +178,9 @@ const ERRNO_TEXTS: ReadonlyArray<readonly [string, string]> = [
   ['EBUSY', 'Device or resource busy'],
   ['EOPNOTSUPP', 'Operation not supported'],
   ['EIO', 'Input/output error'],
+  // QEMU's 9p server refuses to open special files it made (CVE-2023-2861),
+  // so a guest's mkfifo or mknod on a passthrough/none share fails with it.
+  ['ENXIO', 'No such device or address'],
 ]
 
 /** The errno whose text comes first in a failed command's stderr. */

@@ -73,6 +73,7 @@ const HANDLERS: Record<string, Handler> = {
   'box inspect': boxInspect,
   'box cleanup': boxCleanup,
   'box list': boxList,
+  'box jail': async (ctx) => await (await import('./jail.ts')).boxJail(ctx),
   gc,
   id,
   demo: async (ctx) => await (await import('./demo.ts')).demo(ctx),
@@ -89,8 +90,14 @@ function contextFor (parsed: Parsed, out: Output): Context {
   }
 }
 
+/** The CLI's own arguments: what comes before "--" (after it is a jailed command's). */
+function own (argv: string[]): string[] {
+  const end = argv.indexOf('--')
+  return end < 0 ? argv : argv.slice(0, end)
+}
+
 /** Run the CLI; resolves to the exit code. */
-export async function main (argv: string[], out = new Output({ json: argv.includes('--json') })): Promise<number> {
+export async function main (argv: string[], out = new Output({ json: own(argv).includes('--json') })): Promise<number> {
   try {
     if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h'))) {
       const text = helpText(version)
@@ -107,7 +114,7 @@ export async function main (argv: string[], out = new Output({ json: argv.includ
     }
     const found = findCommand(argv)
     if (found.command === undefined) {
-      const wantsHelp = argv.includes('--help') || argv.includes('-h')
+      const wantsHelp = own(argv).includes('--help') || own(argv).includes('-h')
       if (found.group !== undefined && wantsHelp) {
         out.line(helpText(version, undefined, found.group))
         return 0
@@ -115,9 +122,9 @@ export async function main (argv: string[], out = new Output({ json: argv.includ
       if (found.group !== undefined) out.note(helpText(version, undefined, found.group))
       throw new UsageError(found.group === undefined
         ? `unknown command ${JSON.stringify(argv.find((a) => !a.startsWith('-')) ?? argv[0])}; run \`boxlite-layout --help\``
-        : `${found.group} needs a command: prepare, inspect, cleanup or list`)
+        : `${found.group} needs a command: prepare, inspect, cleanup, list or jail`)
     }
-    if (argv.includes('--help') || argv.includes('-h')) {
+    if (own(argv).includes('--help') || own(argv).includes('-h')) {
       out.line(helpText(version, found.command))
       return 0
     }

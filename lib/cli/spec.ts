@@ -128,6 +128,23 @@ export const COMMANDS: CommandSpec[] = [
     examples: ['boxlite-layout box list', 'boxlite-layout box list --json | jq -r \'.boxes[] | select(.state == "trash") | .name\''],
   },
   {
+    name: 'box jail',
+    args: 'ID',
+    arity: [1, 1],
+    summary: 'run a command in the box under bubblewrap, with BoxLite\'s sandbox policy',
+    description: 'Grants exactly what BoxLite\'s jailer grants (box.sandboxPolicy(), backing files only from the home\'s ' +
+      'bases/ and images/disk-images/), writes shim.pid for the jailed process with its start-time fingerprint, rotates ' +
+      'exit to exit.previous and, when the command ends with a failure or a signal, writes the exit record. The exit ' +
+      'code is the command\'s. With --print, prints the bwrap argv instead (a JSON array with --json).',
+    options: [
+      { name: 'print', help: 'print the bwrap argv and run nothing' },
+      { name: 'volume', value: 'DIR[:ro]', multiple: true, help: 'grant a user volume directory (read-only with :ro)' },
+    ],
+    home: true,
+    trailing: 'CMD [ARG...]',
+    examples: ['boxlite-layout box jail b1 -- /srv/boxlite/boxes/b1/bin/boxlite-shim --config c.json'],
+  },
+  {
     name: 'gc',
     args: '',
     arity: [0, 0],
@@ -224,7 +241,7 @@ export function parse (command: CommandSpec, argv: string[]): Parsed {
   if (positionals.length < min) throw new UsageError(`${command.name} needs ${command.args || 'no arguments'}`)
   if (positionals.length > max) throw new UsageError(`${command.name} takes ${max === 0 ? 'no arguments' : command.args}; unexpected ${JSON.stringify(positionals[max])}`)
   if (command.trailing === undefined && trailing.length > 0) throw new UsageError(`${command.name} takes nothing after --`)
-  if (command.trailing !== undefined && trailing.length === 0 && parsed.values.print !== true) {
+  if (command.trailing !== undefined && trailing.length === 0) {
     throw new UsageError(`${command.name} needs a command after --: ${command.trailing}`)
   }
   return { command, positionals, trailing, options: parsed.values as Parsed['options'] }

@@ -519,6 +519,41 @@ struct BoxInspect : Job {
   }
 };
 
+struct BoxPolicyFacts : Job {
+  BoxRef ref;
+  std::vector<std::string> hosts;
+  PolicyFacts r;
+  bool Parse(Args& a) { return ref = a.Box(), hosts = a.Strs(), a.ok(); }
+  Error Run(bool) override { return box_policy_facts(ref, hosts, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    static const char* kinds[] = {"missing", "directory", "file", "symlink", "other"};
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object entries = Napi::Object::New(env);
+    for (const PolicyEntry& e : r.entries) entries.Set(e.rel, kinds[static_cast<int>(e.kind)]);
+    o.Set("entries", entries);
+    Napi::Array chains = Napi::Array::New(env, r.chains.size());
+    for (uint32_t i = 0; i < r.chains.size(); i++) {
+      Napi::Object c = Napi::Object::New(env);
+      c.Set("image", r.chains[i].image);
+      c.Set("files", StrArray(env, r.chains[i].files));
+      c.Set("error", ErrorOrNull(env, r.chains[i].error));
+      chains.Set(i, c);
+    }
+    o.Set("chains", chains);
+    Napi::Array hosts_out = Napi::Array::New(env, r.hosts.size());
+    for (uint32_t i = 0; i < r.hosts.size(); i++) {
+      Napi::Object h = Napi::Object::New(env);
+      h.Set("path", r.hosts[i].path);
+      h.Set("kind", kinds[static_cast<int>(r.hosts[i].kind)]);
+      h.Set("exists", r.hosts[i].exists);
+      h.Set("linkTarget", r.hosts[i].link_target);
+      hosts_out.Set(i, h);
+    }
+    o.Set("hosts", hosts_out);
+    return o;
+  }
+};
+
 // ---------------------------------------------------------------------------
 // Sockets
 
@@ -821,6 +856,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<SharedInspect>(env, exports, "sharedInspect");
   Export<ShimInstall>(env, exports, "shimInstall");
   Export<BoxInspect>(env, exports, "boxInspect");
+  Export<BoxPolicyFacts>(env, exports, "boxPolicyFacts");
   Export<SocketLinkEnsure>(env, exports, "socketLinkEnsure");
   Export<SocketLinkRemove>(env, exports, "socketLinkRemove");
   Export<SocketLinksSweep>(env, exports, "socketLinksSweep");

@@ -45,6 +45,7 @@ constexpr const char* kNoReflink = "no-reflink";                     // clone mo
 constexpr const char* kLinkOccupied = "link-occupied";               // a non-symlink at /tmp/bl-{uid}/{id}
 constexpr const char* kBoxBusy = "box-busy";                         // gc found a box locked: left alone
 constexpr const char* kTreeMoved = "tree-moved";                     // a directory moved during removal
+constexpr const char* kBackingChain = "backing-chain";               // a qcow2 backing chain that loops or is too deep
 constexpr const char* kUnsupported = "unsupported";                  // not on this platform
 }  // namespace reason
 
@@ -382,6 +383,44 @@ Error gc_unmount(const std::string& home, const std::string& owner, bool lock_bo
 
 // remove_tree of dir/name (dir resolved beneath the home without symlinks).
 Error gc_remove(const std::string& home, const std::string& rel_dir, const std::string& name, RemoveStats* out);
+
+// ---------------------------------------------------------------------------
+// What BoxLite's jailer would grant (policy.cc)
+
+enum class PathKind { kMissing, kDirectory, kFile, kSymlink, kOther };
+
+struct PolicyEntry {
+  std::string rel;  // relative to the box dir
+  PathKind kind;
+};
+
+struct BackingChain {
+  std::string image;               // the image's path
+  std::vector<std::string> files;  // its backing files, nearest first
+  Error error;                     // a loop, too deep a chain, an unreadable file
+};
+
+struct HostPath {
+  std::string path;
+  PathKind kind = PathKind::kMissing;  // not followed
+  bool exists = false;                 // followed
+  std::string link_target;             // kSymlink
+};
+
+struct PolicyFacts {
+  std::vector<PolicyEntry> entries;  // the per-box paths a jailer may grant, as they are now
+  std::vector<BackingChain> chains;  // one per qcow2 image that is a regular file
+  std::vector<HostPath> hosts;       // the host paths asked about
+};
+
+// The box's grantable paths (never followed: a symlink is reported as one)
+// and the backing chains of disks/disk.qcow2 and disks/guest-rootfs.qcow2,
+// read from their qcow2 headers (images opened beneath the box, O_NOFOLLOW |
+// O_NONBLOCK; backing names resolved against the image's directory). A loop
+// (ELOOP) or more than 16 levels (EINVAL) is a chain's error, reason
+// backing-chain, dest the chain so far. hosts are host paths (the socket
+// link, system CA stores, volumes) whose kind and existence are wanted too.
+Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, PolicyFacts* out);
 
 // ---------------------------------------------------------------------------
 // Filesystem facts (fsfacts.cc, per platform)

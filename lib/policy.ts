@@ -1,0 +1,149 @@
+// BoxLite's sandbox policy for a box (what its Linux jailer grants the shim)
+// and the bubblewrap argv that enforces it. The facts come from one native
+// call (which paths exist and what they are, never following a symlink; the
+// qcow2 backing chains); the rules are here, in BoxLite's order.
+import { layoutError, type ErrorContext } from './errors.ts'
+import { nativeErrorValue, type NativePolicyFacts } from './native.ts'
+import { joinPath } from './paths.ts'
+
+export interface PolicyGrant {
+  path: string
+  writable: boolean
+}
+
+export interface VolumeGrant {
+  /** A host directory the box's containers use. */
+  path: string
+  /** Granted read-only; default writable. */
+  readOnly?: boolean
+}
+
+export interface SandboxPolicyOptions {
+  /** User volume directories, granted after everything else. */
+  volumes?: VolumeGrant[]
+  /**
+   * Where a disk's backing files may live (e.g. the home's bases/ and
+   * images/disk-images/). The chain comes from qcow2 headers the shim can
+   * rewrite, so a runtime that does not trust them names the places it
+   * stores bases: any other backing file is refused. Default: not confined,
+   * as BoxLite does.
+   */
+  backingRoots?: string[]
+}
+
+export interface BwrapOptions extends SandboxPolicyOptions {
+  /** The jailed process outlives its parent: no --die-with-parent. */
+  detached?: boolean
+}
+
+/** The system CA stores a shim may need, granted read-only where they exist. */
+export const CA_STORES = [
+  '/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/ca-certificates', '/etc/ssl/cert.pem',
+  '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
+] as const
+
+/** Host paths bound read-only into every jail, where they exist. */
+export const SYSTEM_RO_BINDS = ['/usr', '/lib', '/lib64', '/bin', '/sbin', '/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf'] as const
+
+/** Devices a VMM needs, bound where they exist. */
+export const DEVICE_BINDS = ['/dev/kvm', '/dev/net/tun'] as const
+
+/** What the policy needs to know of the box (BoxLayout provides it). */
+export interface PolicyBox {
+  readonly boxId: string
+  readonly root: string
+  readonly home: string | undefined
+  readonly sockets: { readonly realDir: string, readonly bindingDir: string, readonly parentDir: string }
+}
+
+/** The host paths whose existence the policy depends on, in a fixed order. */
+export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions): string[] {
+  return [
+    box.sockets.bindingDir, box.sockets.parentDir,
+    ...(box.home === undefined ? [] : [joinPath(box.home, 'bases')]),
+    ...CA_STORES,
+    ...(options.volumes ?? []).map((v) => v.path),
+    ...SYSTEM_RO_BINDS,
+    ...DEVICE_BINDS,
+  ]
+}
+
+function inside (file: string, roots: string[]): boolean {
+  return roots.some((r) => file === r || file.startsWith(r.endsWith('/') ? r : `${r}/`))
+}
+
+/** The ordered grants, from the facts the core read. */
+export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: SandboxPolicyOptions): PolicyGrant[] {
+  const grants: PolicyGrant[] = []
+  const add = (path: string, writable: boolean) => {
+    if (!grants.some((g) => g.path === path && g.writable === writable)) grants.push({ path, writable })
+  }
+  const host = new Map(facts.hosts.map((h) => [h.path, h]))
+  // A box path is granted as what it is; a symlink never, because bwrap
+  // would bind whatever it points at.
+  const boxPath = (rel: string, writable: boolean) => {
+    const kind = facts.entries[rel] ?? 'missing'
+    if (kind === 'missing') return
+    const path = joinPath(box.root, rel)
+    if (kind === 'symlink') {
+      throw layoutError('ELOOP', 'symlink', `${path} is a symlink; a jail would bind what it points at, so it is not granted (remove it)`,
+        { path, syscall: 'lstat' })
+    }
+    add(path, writable)
+  }
+  boxPath('tmp', true)
+  boxPath('logs', true)
+  if (facts.entries.sockets === 'directory') {
+    boxPath('sockets', true)
+    const link = host.get(box.sockets.bindingDir)
+    if (link?.kind === 'symlink' && link.linkTarget === box.sockets.realDir) add(box.sockets.bindingDir, true)
+    if (host.get(box.sockets.parentDir)?.kind === 'directory') add(box.sockets.parentDir, false)
+  }
+  boxPath('exit', true)
+  boxPath('disks/disk.qcow2', true)
+  boxPath('disks/guest-rootfs.qcow2', true)
+  for (const chain of facts.chains) {
+    const error = nativeErrorValue(chain.error, { doing: `cannot follow the backing chain of ${chain.image}` })
+    if (error !== undefined) throw error
+    for (const file of chain.files) {
+      if (options.backingRoots !== undefined && !inside(file, options.backingRoots)) {
+        throw layoutError('EPERM', 'backing-chain',
+          `${chain.image} names the backing file ${file}, outside ${options.backingRoots.join(', ')}; it is not granted`,
+          { path: chain.image, dest: file, syscall: 'open' })
+      }
+      add(file.slice(0, Math.max(1, file.lastIndexOf('/'))), false)
+      add(file, false)
+    }
+  }
+  boxPath('bin', false)
+  boxPath('boot', false)
+  boxPath('shared', true)
+  if (box.home !== undefined && host.get(joinPath(box.home, 'bases'))?.exists === true) add(joinPath(box.home, 'bases'), false)
+  for (const store of CA_STORES) if (host.get(store)?.exists === true) add(store, false)
+  for (const v of options.volumes ?? []) if (host.get(v.path)?.exists === true) add(v.path, v.readOnly !== true)
+  return grants
+}
+
+export const POLICY_CONTEXT = (box: PolicyBox): ErrorContext => ({ doing: `cannot compute the sandbox policy of box ${box.boxId}` })
+
+/** bubblewrap's argv for command, jailed the way BoxLite's Linux jailer does it. */
+export function bwrapArgsOf (box: PolicyBox, facts: NativePolicyFacts, command: string[], options: BwrapOptions): string[] {
+  const grants = grantsOf(box, facts, options)
+  const exists = (p: string) => facts.hosts.find((h) => h.path === p)?.exists === true
+  const argv = ['bwrap', ...(options.detached === true ? [] : ['--die-with-parent']), '--new-session']
+  for (const p of SYSTEM_RO_BINDS) if (exists(p)) argv.push('--ro-bind', p, p)
+  argv.push('--dev', '/dev')
+  for (const p of DEVICE_BINDS) if (exists(p)) argv.push('--dev-bind', p, p)
+  argv.push('--proc', '/proc', '--tmpfs', '/tmp')
+  // Bound in place: the writable ones first, then the read-only ones (the
+  // link /tmp/bl-{uid}/{id} is rebuilt on the tmpfs this way).
+  for (const g of grants.filter((g) => g.writable)) argv.push('--bind', g.path, g.path)
+  for (const g of grants.filter((g) => !g.writable)) argv.push('--ro-bind', g.path, g.path)
+  // The sandbox's own root read-only: nothing ungranted is writable even
+  // in the throw-away root.
+  argv.push('--remount-ro', '/')
+  argv.push('--clearenv', '--setenv', 'PATH', '/usr/bin:/bin:/usr/sbin:/sbin', '--setenv', 'HOME', '/root',
+    '--setenv', 'LD_LIBRARY_PATH', joinPath(box.root, 'bin'), '--chdir', '/', '--', ...command)
+  return argv
+}

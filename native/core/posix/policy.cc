@@ -1,0 +1,168 @@
+// The facts BoxLite's jailer decides its sandbox policy from: which of a
+// box's paths exist (and what they are: a symlink is never granted, because
+// bubblewrap would follow it), and the read-only backing chain of each qcow2
+// disk, from the image headers the shim may have written.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "../internal.h"
+
+namespace blx {
+
+namespace {
+
+constexpr int kMaxChain = 16;
+constexpr uint32_t kMaxBackingName = 1023;  // QEMU's own limit
+constexpr const char* kGrantable[] = {"tmp", "logs", "sockets", "exit", "disks/disk.qcow2", "disks/guest-rootfs.qcow2",
+                                      "bin", "boot", "shared"};
+constexpr const char* kImages[] = {"disks/disk.qcow2", "disks/guest-rootfs.qcow2"};
+
+PathKind kind_of(uint32_t mode) {
+  if (S_ISDIR(mode)) return PathKind::kDirectory;
+  if (S_ISREG(mode)) return PathKind::kFile;
+  if (S_ISLNK(mode)) return PathKind::kSymlink;
+  return PathKind::kOther;
+}
+
+uint64_t big_endian(const unsigned char* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+  return v;
+}
+
+Error read_exact(int fd, void* buf, size_t n, off_t at, const std::string& display, size_t* got) {
+  *got = 0;
+  while (*got < n) {
+    ssize_t r = ::pread(fd, static_cast<char*>(buf) + *got, n - *got, at + static_cast<off_t>(*got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno("read", display);
+    }
+    if (r == 0) break;
+    *got += static_cast<size_t>(r);
+  }
+  return {};
+}
+
+// The backing file name in a qcow2 header: magic "QFI\xfb", then a
+// big-endian u64 offset of the name at byte 8 and its u32 length at byte 16.
+// Not a qcow2 image, or none named: *name empty.
+Error backing_name(int fd, const std::string& display, std::string* name) {
+  name->clear();
+  unsigned char header[20];
+  size_t got = 0;
+  if (Error e = read_exact(fd, header, sizeof header, 0, display, &got)) return e;
+  if (got < sizeof header || std::memcmp(header, "QFI\xfb", 4) != 0) return {};
+  uint64_t offset = big_endian(header + 8, 8);
+  uint64_t length = big_endian(header + 16, 4);
+  if (offset == 0 || length == 0) return {};
+  if (length > kMaxBackingName) return fail_reason(EINVAL, reason::kBackingChain, "read", display);
+  name->resize(length);
+  if (Error e = read_exact(fd, &(*name)[0], length, static_cast<off_t>(offset), display, &got)) return e;
+  if (got < length) return fail_reason(EINVAL, reason::kBackingChain, "read", display);
+  return {};
+}
+
+Error open_regular(int dirfd, const char* name, int extra, const std::string& display, Fd* out, FileStat* st) {
+  out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
+  if (!out->valid()) return fail_errno("open", display);
+  if (Error e = stat_at(out->get(), "", false, st, display)) return e;
+  if (!S_ISREG(st->mode)) return fail_reason(EINVAL, reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
+  return {};
+}
+
+std::string chain_text(const std::string& image, const std::vector<std::string>& files) {
+  std::string text = image;
+  for (const std::string& f : files) text += " -> " + f;
+  return text;
+}
+
+// Follow image's backing names. The image itself is the box's (opened
+// beneath it, never through a symlink); what it names is a host path.
+void read_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
+  Fd fd;
+  FileStat st;
+  if ((out->error = open_regular(disks_fd, image_name, O_NOFOLLOW, out->image, &fd, &st))) return;
+  std::vector<FileStat> seen{st};
+  std::string dir = disks_display;
+  std::string current = out->image;
+  for (;;) {
+    std::string name;
+    if ((out->error = backing_name(fd.get(), current, &name))) return;
+    if (name.empty()) return;
+    std::string next = name[0] == '/' ? name : join_path(dir, name);
+    if (static_cast<int>(out->files.size()) >= kMaxChain) {
+      out->files.push_back(next);
+      out->error = fail_reason(EINVAL, reason::kBackingChain, "open", out->image);
+      out->error.dest = chain_text(out->image, out->files);
+      return;
+    }
+    out->files.push_back(next);
+    if ((out->error = open_regular(AT_FDCWD, next.c_str(), 0, next, &fd, &st))) return;
+    for (const FileStat& s : seen) {
+      if (same_inode(s, st)) {
+        out->error = fail_reason(ELOOP, reason::kBackingChain, "open", out->image);
+        out->error.dest = chain_text(out->image, out->files);
+        return;
+      }
+    }
+    seen.push_back(st);
+    std::string file;
+    split_path(next, &dir, &file);
+    current = next;
+  }
+}
+
+}  // namespace
+
+Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, PolicyFacts* out) {
+  *out = PolicyFacts{};
+  BoxDirs d;
+  if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
+  Fd disks;
+  Error de = open_dir_beneath(d.box.get(), "disks", d.box_display, Trust::kNone, &disks, nullptr);
+  if (de && de.code != ENOENT && de.code != ELOOP && de.code != ENOTDIR) return de;
+  for (const char* rel : kGrantable) {
+    FileStat st;
+    Error e;
+    const char* slash = std::strchr(rel, '/');
+    if (slash == nullptr) {
+      e = stat_at(d.box.get(), rel, false, &st, join_path(d.box_display, rel));
+    } else if (disks.valid()) {
+      e = stat_at(disks.get(), slash + 1, false, &st, join_path(d.box_display, rel));
+    } else {
+      e = fail(ENOENT, "statx", join_path(d.box_display, rel));
+    }
+    if (e && e.code != ENOENT && e.code != ENOTDIR) return e;
+    out->entries.push_back(PolicyEntry{rel, e ? PathKind::kMissing : kind_of(st.mode)});
+    bool image = false;
+    for (const char* i : kImages) image = image || std::strcmp(i, rel) == 0;
+    if (image && !e && S_ISREG(st.mode)) {
+      BackingChain chain;
+      chain.image = join_path(d.box_display, rel);
+      read_chain(disks.get(), join_path(d.box_display, "disks"), slash + 1, &chain);
+      out->chains.push_back(std::move(chain));
+    }
+  }
+  for (const std::string& p : hosts) {
+    HostPath h;
+    h.path = p;
+    FileStat st;
+    if (Error e = stat_at(AT_FDCWD, p.c_str(), false, &st, p)) {
+      if (e.code != ENOENT && e.code != ENOTDIR) return e;
+    } else {
+      h.kind = kind_of(st.mode);
+      h.exists = !stat_at(AT_FDCWD, p.c_str(), true, &st, p);
+      if (h.kind == PathKind::kSymlink && !read_link_at(AT_FDCWD, p.c_str(), &h.link_target)) {
+        return fail_errno("readlink", p);
+      }
+    }
+    out->hosts.push_back(std::move(h));
+  }
+  return {};
+}
+
+}  // namespace blx

@@ -1,0 +1,179 @@
+// BoxLite's sandbox policy for a box, rule by rule, and the bubblewrap argv
+// built from it: only paths that exist, in BoxLite's order, never a symlink,
+// never mounts/, shim.pid or shim.stderr, every per-box grant inside the box.
+import test, { type ExecutionContext } from 'ava'
+import fs from 'node:fs'
+import path from 'node:path'
+import { CA_STORES, LayoutError, mintBoxId, SYSTEM_RO_BINDS, type BoxLayout, type PolicyGrant } from '../lib/index.ts'
+import { freshHome, privateLinkUid } from './helpers/boxes.ts'
+import { scratch } from './helpers/fixtures.ts'
+
+/** A minimal qcow2 image whose header names backing (or nothing). */
+function qcow2 (file: string, backing?: string): void {
+  const header = Buffer.alloc(512)
+  header.write('QFI\xfb', 0, 'latin1')
+  header.writeUInt32BE(3, 4)
+  if (backing !== undefined) {
+    header.writeBigUInt64BE(512n, 8)
+    header.writeUInt32BE(Buffer.byteLength(backing), 16)
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, backing === undefined ? header : Buffer.concat([header, Buffer.from(backing)]))
+}
+
+async function preparedBox (t: ExecutionContext): Promise<{ box: BoxLayout, root: string }> {
+  const root = scratch(t)
+  const home = freshHome(t, root)
+  const box = home.box(mintBoxId(), { uid: privateLinkUid(t) })
+  await box.prepare()
+  return { box, root }
+}
+
+const ro = (p: string): PolicyGrant => ({ path: p, writable: false })
+const rw = (p: string): PolicyGrant => ({ path: p, writable: true })
+const systemCas = () => CA_STORES.filter((p) => fs.existsSync(p)).map(ro)
+
+test('a freshly prepared box: tmp, logs, sockets with link and its parent, shared, bases, CA stores, in order', async (t) => {
+  const { box } = await preparedBox(t)
+  t.deepEqual(await box.sandboxPolicy(), [
+    rw(box.tmpDir), rw(box.logsDir),
+    rw(box.socketsDir), rw(box.sockets.bindingDir), ro(box.sockets.parentDir),
+    rw(box.sharedDir),
+    ro(path.join(box.home!, 'bases')),
+    ...systemCas(),
+  ])
+})
+
+test('exit and both disks (rw) after the sockets, bin and boot (ro) before shared; never mounts/, shim.pid, shim.stderr', async (t) => {
+  const { box } = await preparedBox(t)
+  for (const f of [box.exitFilePath, box.pidFilePath, box.stderrFilePath]) fs.writeFileSync(f, '')
+  qcow2(box.diskPath)
+  qcow2(box.guestRootfsDiskPath)
+  fs.mkdirSync(box.binDir)
+  fs.mkdirSync(box.bootDir)
+  fs.mkdirSync(path.join(box.root, 'mounts'))
+  const grants = box.sandboxPolicySync()
+  t.deepEqual(grants.slice(0, 11), [
+    rw(box.tmpDir), rw(box.logsDir), rw(box.socketsDir), rw(box.sockets.bindingDir), ro(box.sockets.parentDir),
+    rw(box.exitFilePath), rw(box.diskPath), rw(box.guestRootfsDiskPath), ro(box.binDir), ro(box.bootDir), rw(box.sharedDir),
+  ])
+  for (const never of [path.join(box.root, 'mounts'), box.pidFilePath, box.stderrFilePath]) {
+    t.false(grants.some((g) => g.path === never), never)
+  }
+})
+
+test('without sockets/ there are no socket grants', async (t) => {
+  const { box } = await preparedBox(t)
+  fs.rmdirSync(box.socketsDir)
+  const grants = await box.sandboxPolicy()
+  for (const p of [box.socketsDir, box.sockets.bindingDir, box.sockets.parentDir]) t.false(grants.some((g) => g.path === p), p)
+})
+
+test('every per-box grant lies inside the box dir; the others are exactly link, its parent, bases, CA stores, volumes', async (t) => {
+  const { box, root } = await preparedBox(t)
+  fs.writeFileSync(box.exitFilePath, '')
+  fs.mkdirSync(box.binDir)
+  const volume = path.join(root, 'volume')
+  fs.mkdirSync(volume)
+  const grants = await box.sandboxPolicy({ volumes: [{ path: volume }] })
+  const outside = grants.filter((g) => !g.path.startsWith(`${box.root}/`)).map((g) => g.path)
+  t.deepEqual(outside, [box.sockets.bindingDir, box.sockets.parentDir, path.join(box.home!, 'bases'), ...systemCas().map((g) => g.path), volume])
+})
+
+test('a symlink where a grant would be is refused: bwrap would bind its target', async (t) => {
+  const { box, root } = await preparedBox(t)
+  fs.rmdirSync(box.logsDir)
+  fs.symlinkSync(root, box.logsDir)
+  const e = await t.throwsAsync(box.sandboxPolicy(), { instanceOf: LayoutError })
+  t.is(e.code, 'ELOOP')
+  t.is(e.reason, 'symlink')
+  t.is(e.path, box.logsDir)
+})
+
+test('backing chains, three deep (relative and absolute names): parent then file, read-only, in chain order', async (t) => {
+  const { box, root } = await preparedBox(t)
+  const bases = path.join(box.home!, 'bases')
+  const elsewhere = path.join(root, 'elsewhere')
+  qcow2(path.join(elsewhere, 'c.qcow2'))
+  qcow2(path.join(elsewhere, 'b.qcow2'), 'c.qcow2')
+  qcow2(path.join(bases, 'a.qcow2'), path.join(elsewhere, 'b.qcow2'))
+  qcow2(box.diskPath, '../../../bases/a.qcow2')
+  qcow2(box.guestRootfsDiskPath, path.join(bases, 'a.qcow2'))
+  const grants = await box.sandboxPolicy()
+  const start = grants.findIndex((g) => g.path === box.guestRootfsDiskPath) + 1
+  t.deepEqual(grants.slice(start, start + 7), [
+    // disk.qcow2: a relative name, resolved against disks/ (a string the kernel resolves)
+    ro(`${box.disksDir}/../../../bases`), ro(`${box.disksDir}/../../../bases/a.qcow2`),
+    ro(elsewhere), ro(path.join(elsewhere, 'b.qcow2')),
+    ro(path.join(elsewhere, 'c.qcow2')), // its parent is granted already
+    // guest-rootfs.qcow2: an absolute name; b and c are granted already
+    ro(bases), ro(path.join(bases, 'a.qcow2')),
+  ])
+  t.deepEqual(grants[start + 7], rw(box.sharedDir))
+  t.is(grants.filter((g) => g.path === path.join(elsewhere, 'c.qcow2')).length, 1, 'a file two chains share is granted once')
+})
+
+test('a backing chain that loops, or is deeper than 16, is an error naming the chain', async (t) => {
+  const { box, root } = await preparedBox(t)
+  const d = path.join(root, 'chain')
+  qcow2(path.join(d, 'x.qcow2'), path.join(d, 'y.qcow2'))
+  qcow2(path.join(d, 'y.qcow2'), path.join(d, 'x.qcow2'))
+  qcow2(box.diskPath, path.join(d, 'x.qcow2'))
+  const loop = await t.throwsAsync(box.sandboxPolicy(), { instanceOf: LayoutError })
+  t.is(loop.code, 'ELOOP')
+  t.is(loop.reason, 'backing-chain')
+  t.true(loop.message.includes(`loops: ${box.diskPath} -> ${d}/x.qcow2 -> ${d}/y.qcow2 -> ${d}/x.qcow2`), loop.message)
+  for (let i = 0; i < 20; i++) qcow2(path.join(d, `${i}.qcow2`), `${i + 1}.qcow2`)
+  qcow2(path.join(d, '20.qcow2'))
+  qcow2(box.diskPath, path.join(d, '0.qcow2'))
+  const deep = t.throws(() => box.sandboxPolicySync(), { instanceOf: LayoutError })
+  t.is(deep.code, 'EINVAL')
+  t.is(deep.reason, 'backing-chain')
+  t.regex(deep.message, /deeper than 16 images/)
+  t.regex(deep.dest!, /\/15\.qcow2 -> [^ ]*\/16\.qcow2$/)
+})
+
+test('backingRoots confines the chain to the places a runtime stores bases', async (t) => {
+  const { box, root } = await preparedBox(t)
+  qcow2(path.join(root, 'stray.qcow2'))
+  qcow2(box.diskPath, path.join(root, 'stray.qcow2'))
+  const bases = path.join(box.home!, 'bases')
+  const e = await t.throwsAsync(box.sandboxPolicy({ backingRoots: [bases] }), { instanceOf: LayoutError })
+  t.is(e.reason, 'backing-chain')
+  t.is(e.dest, path.join(root, 'stray.qcow2'))
+  qcow2(path.join(bases, 'ok.qcow2'))
+  qcow2(box.diskPath, path.join(bases, 'ok.qcow2'))
+  t.true((await box.sandboxPolicy({ backingRoots: [bases] })).some((g) => g.path === path.join(bases, 'ok.qcow2')))
+})
+
+test('volumes last: writable unless read-only; missing ones left out', async (t) => {
+  const { box, root } = await preparedBox(t)
+  for (const v of ['a', 'b']) fs.mkdirSync(path.join(root, v))
+  const grants = await box.sandboxPolicy({
+    volumes: [{ path: path.join(root, 'a') }, { path: path.join(root, 'b'), readOnly: true }, { path: path.join(root, 'gone') }],
+  })
+  t.deepEqual(grants.slice(-2), [rw(path.join(root, 'a')), ro(path.join(root, 'b'))])
+})
+
+test('bwrapArgs: BoxLite\'s jailer flags, system ro binds that exist, devices, grants rw then ro, clean env', async (t) => {
+  const { box } = await preparedBox(t)
+  const argv = await box.bwrapArgs(['/bin/true', 'x'])
+  t.deepEqual(argv.slice(0, 3), ['bwrap', '--die-with-parent', '--new-session'])
+  for (const p of SYSTEM_RO_BINDS) {
+    const at = argv.findIndex((a, i) => a === '--ro-bind' && argv[i + 1] === p)
+    t.is(at >= 0, fs.existsSync(p), p)
+  }
+  const pairs = (flag: string) => argv.flatMap((a, i) => a === flag ? [argv[i + 1]!] : [])
+  const grants = await box.sandboxPolicy()
+  t.deepEqual(pairs('--bind'), grants.filter((g) => g.writable).map((g) => g.path))
+  t.deepEqual(pairs('--ro-bind').filter((p) => !(SYSTEM_RO_BINDS as readonly string[]).includes(p)), grants.filter((g) => !g.writable).map((g) => g.path))
+  t.true(argv.lastIndexOf('--ro-bind') < argv.indexOf('--remount-ro'), 'the root is made read-only after every bind')
+  t.true(argv.indexOf('--tmpfs') < argv.indexOf('--bind'), '/tmp is a tmpfs before the link is rebuilt on it')
+  for (const dev of ['/dev/kvm', '/dev/net/tun']) t.is(pairs('--dev-bind').includes(dev), fs.existsSync(dev), dev)
+  t.deepEqual(argv.slice(argv.indexOf('--clearenv')), [
+    '--clearenv', '--setenv', 'PATH', '/usr/bin:/bin:/usr/sbin:/sbin', '--setenv', 'HOME', '/root',
+    '--setenv', 'LD_LIBRARY_PATH', box.binDir, '--chdir', '/', '--', '/bin/true', 'x',
+  ])
+  t.false(box.bwrapArgsSync(['/bin/true'], { detached: true }).includes('--die-with-parent'))
+  t.throws(() => box.bwrapArgsSync([]), { code: 'ERR_INVALID_ARG' })
+})
