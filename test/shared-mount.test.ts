@@ -8,7 +8,7 @@ import path from 'node:path'
 import { BoxLayout, HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
 import { freshBox, freshHome, runBoxOps } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
-import { mountsBelow, mountTmpfs, run, scratch } from './helpers/fixtures.ts'
+import { mountsBelow, mountTmpfs, repoRoot, run, scratch } from './helpers/fixtures.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
 
 function mountEntry (mountPoint: string): { root: string, options: string } | undefined {
@@ -281,4 +281,23 @@ privileged('submount flags stay as they were (nosuid/nodev re-stated, not droppe
   const opts = mountEntry(path.join(box.sharedDir, 'locked'))!.options.split(',')
   for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.true(opts.includes(o), `${o} in ${opts.join(',')}`)
   execFileSync('true')
+})
+
+test('where a platform has no bind mounts (macOS; forced here), shared/ is the reported symlink, or ENOTSUP when read-only is required', async (t) => {
+  const home = path.join(scratch(t), 'home')
+  const id = mintBoxId()
+  t.teardown(() => fs.rmSync(`/tmp/bl-${process.getuid!()}/${id}`, { force: true }))
+  const cli = (...args: string[]) => run(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), ...args, '--home', home, '--json'],
+    { cwd: repoRoot, env: { ...process.env, BOXLITE_LAYOUT_NO_MOUNTS: '1' } })
+  const strict = await cli('box', 'prepare', id, '--isolate-mounts', '--require-read-only')
+  t.is(strict.code, 1, strict.stderr)
+  const error = JSON.parse(strict.stdout).boxes[0].error
+  t.is(error.code, 'ENOTSUP')
+  t.is(error.reason, 'read-only-impossible')
+  const lax = await cli('box', 'prepare', id, '--isolate-mounts')
+  t.is(lax.code, 0, lax.stderr)
+  const shared = JSON.parse(lax.stdout).boxes[0].shared
+  t.like(shared, { method: 'symlink', readOnly: false, fallback: { code: 'ENOTSUP' } })
+  t.is(fs.readlinkSync(path.join(home, 'boxes', id, 'shared')), 'mounts')
+  t.is((await cli('box', 'cleanup', id)).code, 0)
 })

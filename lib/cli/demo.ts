@@ -11,7 +11,7 @@ import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
 import { connectUnix, listenUnix } from '../unix-socket.ts'
 import { hostWriteProbe, PROBE_TEXT, readProbeStep, seedProbeFiles, writeProbeSteps } from './guest-probes.ts'
-import { bootGuest, guestAvailability } from './guest-vm.ts'
+import { bootGuest, guestAvailability, prepareGuestImage, type GuestImage } from './guest-vm.ts'
 import type { Context } from './main.ts'
 import { shellQuote, type Status } from './output.ts'
 
@@ -51,12 +51,20 @@ function writeShimSet (dir: string): string {
 async function guestView (box: BoxLayout): Promise<string> {
   const available = await guestAvailability()
   if (!available.ok) return `skipped: ${available.reason}`
+  // Availability only asked apt for the URL: the download itself can still fail.
+  let image: GuestImage
+  try {
+    image = await prepareGuestImage()
+  } catch (e) {
+    return `skipped: the guest kernel could not be fetched: ${(e as Error).message}`
+  }
   await seedProbeFiles(box.mountsDir)
   const hostWrite = hostWriteProbe(box.mountsDir)
   const run = await bootGuest({
     sharedDir: box.sharedDir,
     steps: [readProbeStep(), ...writeProbeSteps(), hostWrite.step],
     onMarker: hostWrite.onMarker,
+    image,
   })
   const [read, ...rest] = run.steps
   const seen = rest.pop()!

@@ -11,6 +11,12 @@
 
 #include "../internal.h"
 
+// In the kernel since macOS 10.15; named only by the macOS 12+ SDK headers,
+// and the prebuilds target macOS 11.
+#ifndef MNT_NOFOLLOW
+#define MNT_NOFOLLOW 0x08000000
+#endif
+
 namespace blx {
 
 Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std::string& display) {

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "../internal.h"
 #include "sys.h"
@@ -171,6 +172,17 @@ bool new_mount_api_available() {
 
 Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
                        const std::string& source_display, const std::string& target_display, BindMethod* used) {
+  // BOXLITE_LAYOUT_NO_MOUNTS=1 answers as macOS does (no bind mounts), so
+  // Linux tests run the fallback every Mac takes.
+  static const bool no_mounts = [] {
+    const char* v = ::getenv("BOXLITE_LAYOUT_NO_MOUNTS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  if (no_mounts) {
+    Error e = fail(ENOTSUP, "mount", source_display, target_display);
+    e.reason = reason::kUnsupported;
+    return e;
+  }
   if (!force_legacy) {
     Error e = bind_new_api(source_fd, target_dir, target_name, source_display, target_display);
     if (!e) {

@@ -18,9 +18,10 @@ namespace blx {
 // Mount id for kernels whose statx lacks STATX_MNT_ID (< 5.8):
 // name_to_handle_at reports it even when the handle buffer is too small.
 bool mount_id_via_handle(int dirfd, const char* name, bool follow, uint64_t* out) {
-  struct {
+  // struct file_handle ends in a flexible array: room for it in a union.
+  union {
     struct file_handle fh;
-    unsigned char pad[128];
+    unsigned char bytes[sizeof(struct file_handle) + 128];
   } h;
   h.fh.handle_bytes = 0;
   int mnt = -1;
@@ -69,7 +70,8 @@ Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std
   out->dev_minor = sx.stx_dev_minor;
   out->ino = sx.stx_ino;
   const MountIdMode mode = mount_id_mode();
-  out->mount_id_known = mode == MountIdMode::kStatx && (sx.stx_mask & sys::kStatxMntId) != 0;
+  // qemu-user (7.2) sets STATX_MNT_ID in the mask but leaves the id 0.
+  out->mount_id_known = mode == MountIdMode::kStatx && (sx.stx_mask & sys::kStatxMntId) != 0 && sx.stx_mnt_id != 0;
   out->mount_id = out->mount_id_known ? sx.stx_mnt_id : 0;
   if (!out->mount_id_known && mode != MountIdMode::kNone) {
     out->mount_id_known = mount_id_via_handle(dirfd, name, follow, &out->mount_id);

@@ -156,7 +156,9 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
     } else {
       h.kind = kind_of(st.mode);
       h.exists = !stat_at(AT_FDCWD, p.c_str(), true, &st, p);
-      if (h.kind == PathKind::kSymlink && !read_link_at(AT_FDCWD, p.c_str(), &h.link_target)) {
+      // Replaced by something else since the lstat (EINVAL), or gone: no target.
+      if (h.kind == PathKind::kSymlink && !read_link_at(AT_FDCWD, p.c_str(), &h.link_target) && errno != EINVAL &&
+          errno != ENOENT) {
         return fail_errno("readlink", p);
       }
     }
