@@ -1,4 +1,4 @@
-// Box ids, container ids and volume names (SPEC §1): 1-128 bytes of
+// Box ids, container ids and volume names: 1-128 bytes of
 // [A-Za-z0-9_-]. They become path components, so anything else (a slash,
 // "..", NUL, spaces, non-ASCII) is refused before the disk is touched.
 import crypto from 'node:crypto'

@@ -121,7 +121,7 @@ export interface GuestBootOptions {
 export type GuestAvailability = { ok: true } | { ok: false, reason: string }
 
 /**
- * Where the guest sees sharedDir: the guest-side shared root of SPEC §1
+ * Where the guest sees sharedDir: the guest-side shared root
  * (GUEST_SHARED_ROOT of lib/shared-guest.ts, repeated to stay self-contained).
  */
 export const GUEST_MOUNT_POINT = '/run/boxlite/shared'

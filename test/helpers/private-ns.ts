@@ -6,22 +6,40 @@
 import type { ExecutionContext } from 'ava'
 import { repoRoot, run, tsNode, type ChildResult } from './fixtures.ts'
 
-// When the clone itself lives under /tmp (CI clones to /tmp/fresh), it is
-// held by an fd before the new tmpfs covers /tmp and bound back in place,
-// so every absolute path of the repository still works inside.
+// Directories under /tmp that must stay visible (the clone itself when it
+// lives there, as in CI's /tmp/fresh; a test's scratch dir) are held by an
+// fd before the new tmpfs covers /tmp and bound back in place, so their
+// absolute paths still work inside. Arguments: how many paths, the paths,
+// then the command.
 const ENTER = `
 set -e
-repo="$1"; shift
-case "$repo" in /tmp/*) exec 3<"$repo" ;; esac
+count=$1; shift
+i=0; held=""
+while [ "$i" -lt "$count" ]; do
+  i=$((i + 1)); fd=$((i + 2)); p=$1; shift
+  case "$p" in /tmp/*) eval "exec $fd<\"\$p\""; held="$held $fd:$p" ;; esac
+done
 mount -t tmpfs -o mode=1777,size=1g blx-private-tmp /tmp
-case "$repo" in /tmp/*) mkdir -p "$repo"; mount --bind --no-canonicalize /proc/self/fd/3 "$repo"; exec 3<&- ;; esac
+for h in $held; do
+  fd=\${h%%:*}; p=\${h#*:}
+  mkdir -p "$p"; mount --bind --no-canonicalize /proc/self/fd/$fd "$p"; eval "exec $fd<&-"
+done
 exec "$@"
 `
 
+/**
+ * Run a command in a private mount namespace with a private /tmp, from the
+ * repository root; keep lists directories (without spaces) that stay visible.
+ */
+export function runInPrivateNamespace (argv: string[], env: NodeJS.ProcessEnv = {}, keep: string[] = []): Promise<ChildResult> {
+  const held = [repoRoot, ...keep]
+  return run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', ENTER, 'sh', String(held.length), ...held, ...argv],
+    { cwd: repoRoot, env: { ...process.env, ...env } })
+}
+
 /** Run a test fixture (TypeScript, under tsx) in a private mount namespace with a private /tmp. */
 export function inPrivateNamespace (fixture: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ChildResult> {
-  return run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', ENTER, 'sh', repoRoot,
-    process.execPath, ...tsNode(fixture, ...args)], { cwd: repoRoot, env: { ...process.env, ...env } })
+  return runInPrivateNamespace([process.execPath, ...tsNode(fixture, ...args)], env)
 }
 
 /** The JSON document a fixture printed last, or a failure naming what it said. */
