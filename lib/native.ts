@@ -108,7 +108,7 @@ export type NativePathKind = 'missing' | 'directory' | 'file' | 'symlink' | 'oth
 export interface NativePolicyFacts {
   /** By path relative to the box dir; never followed. */
   entries: Record<string, NativePathKind>
-  chains: Array<{ image: string, files: string[], error: NativeErrorFields | null }>
+  chains: Array<{ image: string, files: string[], real: string[], error: NativeErrorFields | null }>
   hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, linkTarget: string }>
 }
 

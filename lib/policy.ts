@@ -2,6 +2,7 @@
 // and the bubblewrap argv that enforces it. The facts come from one native
 // call (which paths exist and what they are, never following a symlink; the
 // qcow2 backing chains); the rules are here, in BoxLite's order.
+import fs from 'node:fs'
 import { layoutError, type ErrorContext } from './errors.ts'
 import { nativeErrorValue, type NativePolicyFacts } from './native.ts'
 import { joinPath } from './paths.ts'
@@ -73,6 +74,20 @@ function inside (file: string, roots: string[]): boolean {
   return roots.some((r) => file === r || file.startsWith(r.endsWith('/') ? r : `${r}/`))
 }
 
+/**
+ * A root as the kernel names it (a home under a symlinked /var, say), so
+ * that it compares with the real paths of the opened backing files. Roots
+ * are the runtime's own directories, not guest input; one that does not
+ * exist confines to nothing that exists.
+ */
+function realRoot (root: string): string {
+  try {
+    return fs.realpathSync.native(root)
+  } catch {
+    return root
+  }
+}
+
 /** The ordered grants, from the facts the core read. */
 export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: SandboxPolicyOptions): PolicyGrant[] {
   const grants: PolicyGrant[] = []
@@ -103,13 +118,18 @@ export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: San
   boxPath('exit', true)
   boxPath('disks/disk.qcow2', true)
   boxPath('disks/guest-rootfs.qcow2', true)
+  const roots = options.backingRoots?.map(realRoot)
   for (const chain of facts.chains) {
     const error = nativeErrorValue(chain.error, { doing: `cannot follow the backing chain of ${chain.image}` })
     if (error !== undefined) throw error
-    for (const file of chain.files) {
-      if (options.backingRoots !== undefined && !inside(file, options.backingRoots)) {
+    for (const [i, file] of chain.files.entries()) {
+      // Judged by where the file really is: a name with ".." or through a
+      // symlink must not pass for one inside a root.
+      const real = chain.real[i] ?? file
+      if (roots !== undefined && !inside(real, roots)) {
+        const where = real === file ? file : `${file} (really ${real})`
         throw layoutError('EPERM', 'backing-chain',
-          `${chain.image} names the backing file ${file}, outside ${options.backingRoots.join(', ')}; it is not granted`,
+          `${chain.image} names the backing file ${where}, outside ${options.backingRoots!.join(', ')}; it is not granted`,
           { path: chain.image, dest: file, syscall: 'open' })
       }
       add(file.slice(0, Math.max(1, file.lastIndexOf('/'))), false)

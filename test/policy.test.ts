@@ -146,6 +146,30 @@ test('backingRoots confines the chain to the places a runtime stores bases', asy
   t.true((await box.sandboxPolicy({ backingRoots: [bases] })).some((g) => g.path === path.join(bases, 'ok.qcow2')))
 })
 
+test('backingRoots judges where a backing file really is: ".." and symlinks cannot climb out', async (t) => {
+  const { box, root } = await preparedBox(t)
+  const bases = path.join(box.home!, 'bases')
+  const outside = path.join(root, 'outside.qcow2')
+  qcow2(outside)
+  const refused = async (name: string) => {
+    qcow2(box.diskPath, name)
+    const e = await t.throwsAsync(box.sandboxPolicy({ backingRoots: [bases] }), { instanceOf: LayoutError })
+    t.is(e.reason, 'backing-chain')
+    t.is(e.dest, name)
+    t.true(e.message.includes(`really ${outside}`), e.message)
+  }
+  await refused(`${bases}/${path.relative(bases, outside)}`) // bases/../../outside.qcow2
+  fs.symlinkSync(root, path.join(bases, 'link'))
+  await refused(path.join(bases, 'link', 'outside.qcow2')) // through a symlinked directory
+  fs.symlinkSync(outside, path.join(bases, 'file-link.qcow2'))
+  await refused(path.join(bases, 'file-link.qcow2')) // a symlink as the file itself
+  // A relative name that climbs from disks/ into bases/ is inside, as the kernel resolves it.
+  qcow2(path.join(bases, 'ok.qcow2'))
+  qcow2(box.diskPath, '../../../bases/ok.qcow2')
+  const grants = await box.sandboxPolicy({ backingRoots: [bases] })
+  t.true(grants.some((g) => g.path === `${box.disksDir}/../../../bases/ok.qcow2`))
+})
+
 test('volumes last: writable unless read-only; missing ones left out', async (t) => {
   const { box, root } = await preparedBox(t)
   for (const v of ['a', 'b']) fs.mkdirSync(path.join(root, v))

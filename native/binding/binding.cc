@@ -536,6 +536,7 @@ struct BoxPolicyFacts : Job {
       Napi::Object c = Napi::Object::New(env);
       c.Set("image", r.chains[i].image);
       c.Set("files", StrArray(env, r.chains[i].files));
+      c.Set("real", StrArray(env, r.chains[i].real));
       c.Set("error", ErrorOrNull(env, r.chains[i].error));
       chains.Set(i, c);
     }

@@ -396,7 +396,8 @@ struct PolicyEntry {
 
 struct BackingChain {
   std::string image;               // the image's path
-  std::vector<std::string> files;  // its backing files, nearest first
+  std::vector<std::string> files;  // its backing files, nearest first, as named
+  std::vector<std::string> real;   // where each one is, by the kernel's path of the opened fd
   Error error;                     // a loop, too deep a chain, an unreadable file
 };
 

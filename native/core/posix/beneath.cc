@@ -221,7 +221,9 @@ Error write_atomic_at(int dirfd, const std::string& name, const std::string& dat
                       const std::string& display) {
   std::string where = join_path(display, name);
   if (!is_plain_name(name)) return fail(EINVAL, "openat", where);
-  // The same temporary-name shape as shim copies, so gc recognises both.
+  // The same temporary-name shape as shim copies. gc removes interrupted
+  // ones only in bin/; elsewhere a crash can leave one (a small file, never
+  // read as the record it was to become).
   std::string tmp = "." + name.substr(0, 200) + ".blx-" + random_suffix();
   Fd fd(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) return fail_errno("openat", where);

@@ -102,6 +102,11 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
     }
     out->files.push_back(next);
     if ((out->error = open_regular(AT_FDCWD, next.c_str(), 0, next, &fd, &st))) return;
+    // A name can climb out with ".." or pass through symlinks: confinement
+    // (backingRoots) is judged on where the opened file really is.
+    std::string real;
+    if ((out->error = fd_path(fd.get(), next, &real))) return;
+    out->real.push_back(real);
     for (const FileStat& s : seen) {
       if (same_inode(s, st)) {
         out->error = fail_reason(ELOOP, reason::kBackingChain, "open", out->image);
