@@ -1,4 +1,4 @@
-// SPEC §2 cleanup, gc, and §10 reliability: cleanup never deletes through a
+// Cleanup, gc and reliability (RELIABILITY.md): cleanup never deletes through a
 // mount or a planted symlink; a killed process leaves a state gc repairs;
 // concurrent preparers end with exactly one mount.
 import test from 'ava'
@@ -9,7 +9,8 @@ import { LayoutError, mintBoxId, PidFile, RuntimeLock } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
 import { freshBox, freshHome, privateLinkUid, runBoxOps, startHeldBoxOps } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
-import { mountsBelow, mountTmpfs, repoRoot, scratch, tsNode } from './helpers/fixtures.ts'
+import { mountTmpfs, repoRoot, scratch, tsNode, writeShimSet } from './helpers/fixtures.ts'
+import { mountAt, mountsBelow } from './helpers/mounts.ts'
 
 function sentinel (root: string): string {
   const dir = path.join(root, 'sentinel')
@@ -234,10 +235,7 @@ privileged('concurrent preparers of one box end with exactly one mount', async (
 privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the next prepare/gc repairs it', async (t) => {
   const root = scratch(t)
   const home = freshHome(t, root)
-  const shimDir = path.join(root, 'shim')
-  fs.mkdirSync(shimDir)
-  fs.writeFileSync(path.join(shimDir, 'boxlite-shim'), Buffer.alloc(2 << 20, 1), { mode: 0o755 })
-  fs.writeFileSync(path.join(shimDir, 'libkrunfw.so.5'), Buffer.alloc(1 << 20, 2))
+  const shimPath = writeShimSet(path.join(root, 'shim'), { shimBytes: 2 << 20, libBytes: 1 << 20 })
   const ids: string[] = []
   t.teardown(() => { for (const id of ids) fs.rmSync(`/tmp/bl-0/${id}`, { force: true }) })
   let leftBehind = 0
@@ -246,7 +244,7 @@ privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the
     ids.push(boxId)
     // A child looping over the whole lifecycle, killed at a random moment
     // once it is inside the loop (not while it is still loading).
-    const spec = { home: home.home, boxId, shim: path.join(shimDir, 'boxlite-shim'), quiet: true, repeat: -1, ops: ['prepare', 'mountShared', 'installShim', 'cleanup'] }
+    const spec = { home: home.home, boxId, shim: shimPath, quiet: true, repeat: -1, ops: ['prepare', 'mountShared', 'installShim', 'cleanup'] }
     const child = spawn(process.execPath, tsNode('test/fixtures/box-op.ts', JSON.stringify(spec)), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
     await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('STARTED')) resolve() }))
     await new Promise((resolve) => setTimeout(resolve, 20 + Math.floor(Math.random() * 200)))
@@ -262,7 +260,7 @@ privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the
     const box = home.box(id, { isolateMounts: true })
     await box.prepare()
     await box.mountShared()
-    const shim = await box.installShim(path.join(shimDir, 'boxlite-shim'))
+    const shim = await box.installShim(shimPath)
     t.deepEqual(shim.files.map((f) => f.name), ['boxlite-shim', 'libkrunfw.so.5'])
     t.is(fs.readFileSync(path.join(box.binDir, 'libkrunfw.so.5')).length, 1 << 20, 'no half-written copy under its real name')
     await box.cleanup()
@@ -325,9 +323,7 @@ privileged('gc never unmounts through a path swapped for a symlink since the lis
   await box.prepare()
   mountTmpfs(t, path.join(box.mountsDir, 'vol', 'data'), 'size=1m')
   const elsewhere = mountTmpfs(t, path.join(root, 'elsewhere', 'data'), 'size=1m')
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .find((l) => l.split(' ')[4] === fs.realpathSync(path.join(box.mountsDir, 'vol', 'data')))!
-  const mountId = line.split(' ')[0]!
+  const mountId = mountAt(path.join(box.mountsDir, 'vol', 'data'))!.id
   // The swap: vol becomes a symlink to a directory holding another mount.
   fs.renameSync(path.join(box.mountsDir, 'vol'), path.join(box.mountsDir, 'vol.old'))
   fs.symlinkSync(path.join(root, 'elsewhere'), path.join(box.mountsDir, 'vol'))

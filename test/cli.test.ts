@@ -9,7 +9,8 @@ import path from 'node:path'
 import { manPage } from '../lib/cli/spec.ts'
 import { mintBoxId } from '../lib/index.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
-import { mountsBelow, repoRoot, run, scratch } from './helpers/fixtures.ts'
+import { pathsBelow, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
+import { mountsBelow } from './helpers/mounts.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
 
 const cli = path.join(repoRoot, 'dist', 'cli.js')
@@ -34,10 +35,6 @@ async function json<T = any> (t: import('ava').ExecutionContext, schema: string,
   const doc = JSON.parse(r.stdout) as T
   conforms(t, schema, doc)
   return doc
-}
-
-function tree (dir: string): string[] {
-  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).sort() : []
 }
 
 test('the built CLI exists (npm test builds dist/ first) and is one file plus lazy chunks', (t) => {
@@ -82,19 +79,16 @@ test('BOXLITE_HOME is the default home; an empty one is refused', async (t) => {
 privileged('box prepare several ids with --isolate-mounts --require-read-only --shim; inspect; list; cleanup several', async (t) => {
   const root = scratch(t)
   const home = path.join(root, 'home')
-  const dist = path.join(root, 'dist')
-  fs.mkdirSync(dist)
-  fs.writeFileSync(path.join(dist, 'boxlite-shim'), Buffer.alloc(1 << 20, 7), { mode: 0o755 })
-  fs.writeFileSync(path.join(dist, 'libkrunfw.so.5'), Buffer.alloc(1 << 19, 8))
+  const shim = writeShimSet(path.join(root, 'dist'), { shimBytes: 1 << 20, libBytes: 1 << 19 })
   const ids = [mintBoxId(), mintBoxId()]
   t.teardown(() => { for (const id of ids) fs.rmSync(`/tmp/bl-0/${id}`, { force: true }) })
 
-  const human = await blx(['box', 'prepare', ...ids, '--home', home, '--isolate-mounts', '--require-read-only', '--shim', path.join(dist, 'boxlite-shim')])
+  const human = await blx(['box', 'prepare', ...ids, '--home', home, '--isolate-mounts', '--require-read-only', '--shim', shim])
   t.is(human.code, 0, human.stderr)
   t.is(human.stdout.match(/shared\s+bind-ro \(read-only\)/g)?.length, 2)
   t.regex(human.stdout, /FILE\s+METHOD\s+BYTES\nboxlite-shim\s+\S+\s+1048576\nlibkrunfw\.so\.5\s+\S+\s+524288/)
 
-  const again = await json(t, 'box-prepare', ['box', 'prepare', ids[0]!, '--home', home, '--isolate-mounts', '--shim', path.join(dist, 'boxlite-shim')])
+  const again = await json(t, 'box-prepare', ['box', 'prepare', ids[0]!, '--home', home, '--isolate-mounts', '--shim', shim])
   const [first] = again.boxes
   t.is(first.boxId, ids[0])
   t.is(first.socketLink.link, 'kept')
@@ -261,7 +255,7 @@ test('usage errors: exit 2, one line, no parser internals; help lists the exit c
   t.regex(help.stdout, /--isolate-mounts/)
   t.regex(help.stdout, /Exit codes: 0 success, 1 failure, 2 usage/)
   t.regex((await blx(['--help'])).stdout, /Exit codes: 0 success, 1 failure, 2 usage/)
-  t.deepEqual(tree(root), [], 'nothing created for bad usage')
+  t.deepEqual(pathsBelow(root), [], 'nothing created for bad usage')
 })
 
 test('bad ids and paths: exit 2 (ERR_INVALID_ARG), nothing created; failures exit 1', async (t) => {
@@ -276,7 +270,7 @@ test('bad ids and paths: exit 2 (ERR_INVALID_ARG), nothing created; failures exi
     t.is(j.code, 2)
     t.is(JSON.parse(j.stdout).error.code, 'ERR_INVALID_ARG')
   }
-  t.deepEqual(tree(root), [], 'nothing created for bad input, not even the good id before it')
+  t.deepEqual(pathsBelow(root), [], 'nothing created for bad input, not even the good id before it')
   t.is((await blx(['prepare', '--home', 'relative/home'])).code, 2)
   const missing = await blx(['box', 'inspect', 'nosuchbox', '--home', home])
   t.is(missing.code, 1)

@@ -1,4 +1,4 @@
-// SPEC §3 and issue 4: reflink/clonefile copies, fallbacks, atomic install.
+// Shim copies (docs/design.md, "Shim copies"): reflink/clonefile copies, fallbacks, atomic install.
 // Real XFS (reflink=1) and ext4 on loop devices, tmpfs for cross-device.
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
@@ -8,25 +8,18 @@ import path from 'node:path'
 import { cloneFile, cloneFileSync, LayoutError, sharesExtentsSync, type BoxLayout } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
-import { mountLoopFs, mountTmpfs, repoRoot, scratch, tsNode } from './helpers/fixtures.ts'
+import { mountLoopFs, mountTmpfs, payload, repoRoot, scratch, tsNode, writeShimSet } from './helpers/fixtures.ts'
 
 const withXfs = [needs.linux, needs.mount, needs.tool('mkfs.xfs', 'xfsprogs'), needs.tool('filefrag', 'e2fsprogs')]
 const withExt4 = [needs.linux, needs.mount, needs.tool('mkfs.ext4', 'e2fsprogs')]
 
-function payload (bytes: number, seed: number): Buffer {
-  const b = Buffer.alloc(bytes)
-  for (let i = 0; i < bytes; i += 4096) b.writeUInt32LE((i / 4096) ^ seed, i)
-  return b
-}
-
-function writeShimSet (dir: string, shimBytes = 8 << 20): void {
-  fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'boxlite-shim'), payload(shimBytes, 1), { mode: 0o755 })
-  fs.chmodSync(path.join(dir, 'boxlite-shim'), 0o755)
-  fs.writeFileSync(path.join(dir, 'libkrunfw.so.5'), payload(2 << 20, 2), { mode: 0o644 })
+/** A shim set (2 MiB libkrunfw.so.5) with a versioned libkrunfw beside it, and two files installShim must not copy. */
+function writeFullShimSet (dir: string, shimBytes = 8 << 20): string {
+  const shim = writeShimSet(dir, { shimBytes, libBytes: 2 << 20 })
   fs.writeFileSync(path.join(dir, 'libkrunfw.so.5.1.0'), payload(1 << 20, 3), { mode: 0o644 })
   fs.writeFileSync(path.join(dir, 'libkrun.so'), payload(4096, 4)) // not libkrunfw.*: not copied
   fs.writeFileSync(path.join(dir, 'README'), 'not copied')
+  return shim
 }
 
 function sharedExtents (file: string): boolean {
@@ -43,11 +36,11 @@ function tempLeftovers (dir: string): string[] {
 
 testWith(withXfs, 'on XFS (reflink=1): installShim reflinks, extents shared, mode kept, new inode', async (t) => {
   const xfs = mountLoopFs(t, path.join(scratch(t), 'xfs'), 'xfs')
-  writeShimSet(path.join(xfs, 'dist'))
+  const shim = writeFullShimSet(path.join(xfs, 'dist'))
   const home = freshHome(t, xfs)
   const box = freshBox(t, home)
   await box.prepare()
-  const r = await box.installShim(path.join(xfs, 'dist', 'boxlite-shim'))
+  const r = await box.installShim(shim)
   t.deepEqual(r.files.map((f) => [f.name, f.method]), [
     ['boxlite-shim', 'reflink'], ['libkrunfw.so.5', 'reflink'], ['libkrunfw.so.5.1.0', 'reflink'],
   ])
@@ -116,10 +109,10 @@ testWith(withXfs, 'tmpfs -> XFS: force fails EXDEV; auto copies', async (t) => {
 /** A prepared box in a scratch home, and a shim set of that size beside it. */
 async function boxWithShimSet (t: ExecutionContext, shimBytes: number): Promise<{ root: string, box: BoxLayout, shim: string }> {
   const root = scratch(t)
-  writeShimSet(path.join(root, 'dist'), shimBytes)
+  const shim = writeFullShimSet(path.join(root, 'dist'), shimBytes)
   const box = freshBox(t, freshHome(t, root))
   await box.prepare()
-  return { root, box, shim: path.join(root, 'dist', 'boxlite-shim') }
+  return { root, box, shim }
 }
 
 test('re-install skips unchanged files and replaces a changed one', async (t) => {
@@ -207,13 +200,13 @@ test('a directory passed as the shim: EISDIR, nothing created', (t) => {
 
 testWith([needs.linux, needs.mount], 'a read-only destination: EROFS, nothing half-written', async (t) => {
   const root = scratch(t)
-  writeShimSet(path.join(root, 'dist'), 1 << 20)
+  const shim = writeFullShimSet(path.join(root, 'dist'), 1 << 20)
   const home = freshHome(t, root)
   const box = freshBox(t, home)
   await box.prepare()
   fs.mkdirSync(box.binDir)
   mountTmpfs(t, box.binDir, 'ro,size=1m')
-  const e = await t.throwsAsync(box.installShim(path.join(root, 'dist', 'boxlite-shim')), { instanceOf: LayoutError })
+  const e = await t.throwsAsync(box.installShim(shim), { instanceOf: LayoutError })
   t.is(e.code, 'EROFS')
   t.is(e.syscall, 'open')
   expectNothingInstalled(t, box.binDir)

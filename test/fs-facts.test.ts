@@ -1,17 +1,11 @@
-// SPEC §5: probe() and sameFilesystem() on real filesystems.
+// Filesystem facts: probe() and sameFilesystem() on real filesystems.
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
 import { LayoutError, probe, probeSync, sameFilesystem, sameFilesystemSync } from '../lib/index.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { mountLoopFs, mountTmpfs, scratch } from './helpers/fixtures.ts'
-
-function mountIdOf (mountPoint: string): bigint {
-  const real = fs.realpathSync(mountPoint)
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()
-    .find((l) => l.split(' ')[4] === real)
-  return BigInt(line!.split(' ')[0]!)
-}
+import { mountAt } from './helpers/mounts.ts'
 
 test('probe: a plain directory on the root filesystem', async (t) => {
   const dir = scratch(t)
@@ -56,14 +50,14 @@ privileged('probe: tmpfs flags, magic, mount root and mount id', async (t) => {
   t.true(f.nodev)
   t.true(f.noexec)
   t.true(f.isMountRoot)
-  t.is(f.mountId, mountIdOf(dir))
+  t.is(f.mountId, BigInt(mountAt(dir)!.id))
   const plain = mountTmpfs(t, path.join(scratch(t), 'rw'), 'size=4m')
   fs.mkdirSync(path.join(plain, 'sub'))
   const sub = probeSync(path.join(plain, 'sub'))
   t.false(sub.readOnly)
   t.false(sub.nosuid)
   t.false(sub.isMountRoot)
-  t.is(sub.mountId, mountIdOf(plain))
+  t.is(sub.mountId, BigInt(mountAt(plain)!.id))
 })
 
 testWith([needs.linux, needs.mount, needs.tool('mkfs.xfs', 'xfsprogs')], 'probe names xfs and ext4 on real loop filesystems', async (t) => {

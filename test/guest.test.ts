@@ -13,7 +13,8 @@ import path from 'node:path'
 import { LayoutError, mintBoxId, type BoxLayout, type HomeLayout } from '../lib/index.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs as envNeeds, testWith, type Requirement } from './helpers/env.ts'
-import { mountsBelow, repoRoot, run, scratch } from './helpers/fixtures.ts'
+import { repoRoot, run, scratch } from './helpers/fixtures.ts'
+import { mountsBelow } from './helpers/mounts.ts'
 import {
   assertStepErrno, assertStepOk, describeStep, guestAvailability, guestImage, HOST_WRITE_FILE, HOST_WRITE_TEXT,
   hostWriteProbe, PROBE_FILES, PROBE_TEXT, readProbeStep, runInGuest, seedProbeFiles, stepNamed, writeProbeSteps,

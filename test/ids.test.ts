@@ -1,4 +1,4 @@
-// SPEC §1, §10: ids are path components; bad ones are refused with
+// Ids (README, "Ids"): ids are path components; bad ones are refused with
 // ERR_INVALID_ARG before anything is created on disk.
 import test from 'ava'
 import fs from 'node:fs'
@@ -6,7 +6,7 @@ import path from 'node:path'
 import {
   BoxId, BoxLayout, BoxSockets, HomeLayout, LayoutError, mintBoxId, SharedGuestLayout, validateBoxId,
 } from '../lib/index.ts'
-import { scratch } from './helpers/fixtures.ts'
+import { pathsBelow, scratch } from './helpers/fixtures.ts'
 
 const BAD_IDS: Array<[string, unknown]> = [
   ['empty', ''],
@@ -26,18 +26,6 @@ const BAD_IDS: Array<[string, unknown]> = [
   ['null', null],
 ]
 
-function tree (dir: string): string[] {
-  const out: string[] = []
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      out.push(path.relative(dir, path.join(d, e.name)))
-      if (e.isDirectory()) walk(path.join(d, e.name))
-    }
-  }
-  walk(dir)
-  return out.sort()
-}
-
 test('valid ids: 1 to 128 of [A-Za-z0-9_-]', (t) => {
   for (const id of ['a', 'Z', '0', '_', '-', 'box-1_A', 'a'.repeat(128)]) t.is(validateBoxId(id), id)
 })
@@ -47,7 +35,7 @@ for (const [label, bad] of BAD_IDS) {
     const root = scratch(t)
     const home = new HomeLayout({ home: path.join(root, 'home') })
     await home.prepare()
-    const before = tree(root)
+    const before = pathsBelow(root)
     const e = t.throws(() => home.box(bad as string, { isolateMounts: true }), { instanceOf: LayoutError })
     t.is(e.code, 'ERR_INVALID_ARG')
     t.is(e.errno, undefined)
@@ -59,7 +47,7 @@ for (const [label, bad] of BAD_IDS) {
     t.throws(() => new BoxSockets(bad as string, '/x/sockets'), { code: 'ERR_INVALID_ARG' })
     t.throws(() => SharedGuestLayout.guest().container(bad as string), { code: 'ERR_INVALID_ARG' })
     t.throws(() => SharedGuestLayout.guest().container('c1').volumeDir(bad as string), { code: 'ERR_INVALID_ARG' })
-    t.deepEqual(tree(root), before, 'nothing created on disk')
+    t.deepEqual(pathsBelow(root), before, 'nothing created on disk')
   })
 }
 
@@ -67,13 +55,13 @@ test('a box id whose socket path cannot fit fails ENAMETOOLONG before anything i
   const root = scratch(t)
   const home = new HomeLayout({ home: path.join(root, 'home') })
   await home.prepare()
-  const before = tree(root)
+  const before = pathsBelow(root)
   const box = home.box('x'.repeat(100))
   const e = await t.throwsAsync(box.prepare(), { instanceOf: LayoutError })
   t.is(e.code, 'ENAMETOOLONG')
   t.is(e.path, box.sockets.netKrunSock)
   t.regex(e.message, /shorter box id \(at most \d+ bytes/)
-  t.deepEqual(tree(root), before)
+  t.deepEqual(pathsBelow(root), before)
   t.false(fs.existsSync(box.sockets.bindingDir))
 })
 

@@ -7,21 +7,13 @@ import { mintBoxId, socketLinkParent } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, privilegedSerial, testWith } from './helpers/env.ts'
-import { fdCount, mountsBelow, repoRoot, run, scratch } from './helpers/fixtures.ts'
-
-/** root/dist with a 64 KiB shim and one libkrunfw sibling. */
-function tinyShimSet (root: string): string {
-  const dist = path.join(root, 'dist')
-  fs.mkdirSync(dist)
-  fs.writeFileSync(path.join(dist, 'boxlite-shim'), Buffer.alloc(64 << 10, 1), { mode: 0o755 })
-  fs.writeFileSync(path.join(dist, 'libkrunfw.so.5'), Buffer.alloc(16 << 10, 2))
-  return dist
-}
+import { fdCount, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
+import { mountsBelow } from './helpers/mounts.ts'
 
 privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) leave no trace', async (t) => {
   t.timeout(180_000)
   const root = scratch(t)
-  const dist = tinyShimSet(root)
+  const shim = writeShimSet(path.join(root, 'dist'))
   const home = freshHome(t, root)
   // A uid of its own: /tmp/bl-{uid} is this test's alone.
   const uid = privateLinkUid(t)
@@ -29,7 +21,7 @@ privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) lea
 
   // Warm up once so lazily opened fds (the addon, tsx) are in the baseline.
   const warm = home.box(mintBoxId(), { isolateMounts: true, uid })
-  await warm.prepare(); await warm.mountShared(); await warm.installShim(path.join(dist, 'boxlite-shim')); await warm.cleanup()
+  await warm.prepare(); await warm.mountShared(); await warm.installShim(shim); await warm.cleanup()
   const baseline = { mounts: mountsBelow(home.home).length, fds: fdCount(), boxes: fs.readdirSync(home.boxesDir).length }
 
   for (let i = 0; i < 1000; i++) {
@@ -37,12 +29,12 @@ privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) lea
     if (i % 2 === 0) {
       await box.prepare()
       await box.mountShared()
-      await box.installShim(path.join(dist, 'boxlite-shim'))
+      await box.installShim(shim)
       await box.cleanup()
     } else {
       box.prepareSync()
       box.mountSharedSync()
-      box.installShimSync(path.join(dist, 'boxlite-shim'))
+      box.installShimSync(shim)
       box.cleanupSync()
     }
   }
@@ -54,10 +46,9 @@ privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) lea
 
 privilegedSerial('one native crossing per public operation; the lifecycle is five, sync or async', async (t) => {
   const root = scratch(t)
-  const dist = tinyShimSet(root)
+  const shim = writeShimSet(path.join(root, 'dist'))
   const home = freshHome(t, root)
   const uid = privateLinkUid(t)
-  const shim = path.join(dist, 'boxlite-shim')
   const crossings = async (fn: () => unknown): Promise<number> => {
     const before = binding().crossings()
     await fn()
@@ -93,7 +84,7 @@ privilegedSerial('one native crossing per public operation; the lifecycle is fiv
 // esbuild helper reads mountinfo for reasons of its own) twice through.
 testWith([needs.linux, needs.mount, needs.tool('strace', 'strace')], 'the box lifecycle never opens /proc/self/mountinfo', async (t) => {
   const root = scratch(t)
-  const dist = tinyShimSet(root)
+  const shim = writeShimSet(path.join(root, 'dist'))
   const home = freshHome(t, root)
   const uid = privateLinkUid(t)
   const trace = path.join(root, 'trace')
@@ -113,7 +104,7 @@ testWith([needs.linux, needs.mount, needs.tool('strace', 'strace')], 'the box li
     }
     console.log(JSON.stringify(methods))`
   const r = await run('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2', '-o', trace,
-    process.execPath, '--input-type=module', '-e', script, home.home, path.join(dist, 'boxlite-shim')], { cwd: repoRoot })
+    process.execPath, '--input-type=module', '-e', script, home.home, shim], { cwd: repoRoot })
   t.is(r.code, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout), ['bind-ro', 'bind-ro', 'bind-ro', 'bind-ro'], 'real mounts were made')
   const opened = fs.readFileSync(trace, 'utf8')

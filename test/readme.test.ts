@@ -21,7 +21,7 @@ test('the README shows every example verbatim', (t) => {
 
 test('the README names every runtime export and every exported type', (t) => {
   const index = fs.readFileSync(path.join(repoRoot, 'lib', 'index.ts'), 'utf8')
-  const typeNames = [...index.matchAll(/^export type \{([^}]*)\}/gm)].flatMap((m) => m[1].split(',').map((n) => n.trim()).filter(Boolean))
+  const typeNames = [...index.matchAll(/^export type \{([^}]*)\}/gm)].flatMap((m) => (m[1] ?? '').split(',').map((n) => n.trim()).filter(Boolean))
   const names = [...Object.keys(api), ...typeNames]
   t.true(typeNames.length > 20, 'the type exports were found')
   const missing = names.filter((n) => !readme.includes(`\`${n}\``))

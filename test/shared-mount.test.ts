@@ -1,4 +1,4 @@
-// SPEC §2 and issue 3: mounts/ shown read-only at shared/, by the new mount
+// The shared mount (docs/design.md, "The shared mount"): mounts/ shown read-only at shared/, by the new mount
 // API, by the classic one, in a user namespace, or (unprivileged) as a
 // reported symlink. Real mounts, removed by exact path at teardown.
 import test from 'ava'
@@ -8,17 +8,9 @@ import path from 'node:path'
 import { BoxLayout, HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
 import { freshBox, freshHome, runBoxOps } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
-import { mountsBelow, mountTmpfs, repoRoot, run, scratch } from './helpers/fixtures.ts'
+import { mountTmpfs, repoRoot, run, scratch } from './helpers/fixtures.ts'
+import { mountAt, mountsBelow } from './helpers/mounts.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
-
-function mountEntry (mountPoint: string): { root: string, options: string } | undefined {
-  const real = fs.realpathSync(mountPoint)
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
-    const f = line.split(' ')
-    if (f[4] === real) return { root: f[3]!, options: f[5]! }
-  }
-  return undefined
-}
 
 function expectEROFS (t: import('ava').ExecutionContext, what: string, fn: () => void): void {
   const e = t.throws(fn, undefined, `${what} must fail`) as NodeJS.ErrnoException | undefined
@@ -71,7 +63,7 @@ privileged('mountShared: shared/ becomes a read-only mount of mounts/, submounts
   t.false(r.reused)
   t.is(r.source, box.mountsDir)
   t.is(r.target, box.sharedDir)
-  const entry = mountEntry(box.sharedDir)
+  const entry = mountAt(box.sharedDir)
   t.truthy(entry, 'shared/ is a mount point')
   t.is(entry!.root, fs.realpathSync(box.mountsDir), 'of mounts/')
   t.regex(entry!.options, /^ro[,$]/)
@@ -107,10 +99,9 @@ privileged('a submount added to mounts/ later reaches shared/ and is re-sealed r
 privileged('on a shared parent the mount is a pure slave: mounts under shared/ do not leak into mounts/', (t) => {
   const box = populatedBox(t, true)
   box.mountSharedSync()
-  const entry = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .find((l) => l.split(' ')[4] === fs.realpathSync(box.sharedDir))!
-  t.regex(entry, / master:\d+/, 'a slave of mounts/')
-  t.notRegex(entry, / shared:\d+/, 'not a peer of anything')
+  const { propagation } = mountAt(box.sharedDir)!
+  t.regex(propagation, /\bmaster:\d+/, 'a slave of mounts/')
+  t.notRegex(propagation, /\bshared:\d+/, 'not a peer of anything')
   fs.mkdirSync(path.join(box.mountsDir, 'probe'))
   mountTmpfs(t, path.join(box.sharedDir, 'probe'), 'size=1m')
   fs.writeFileSync(path.join(box.sharedDir, 'probe', 'x'), 'x')
@@ -122,7 +113,7 @@ privileged('legacy API (forced): same guarantees', async (t) => {
   const r = await box.mountShared({ api: 'legacy' })
   t.is(r.method, 'bind-ro-legacy')
   t.true(r.readOnly)
-  t.is(mountEntry(box.sharedDir)!.root, fs.realpathSync(box.mountsDir))
+  t.is(mountAt(box.sharedDir)!.root, fs.realpathSync(box.mountsDir))
   assertReadOnlyView(t, box)
   t.true(box.mountSharedSync({ api: 'legacy' }).reused)
 })
@@ -260,7 +251,7 @@ privileged('unmountShared detaches; twice is fine', async (t) => {
   const box = populatedBox(t)
   await box.mountShared()
   t.is(await box.unmountShared(), 'unmounted')
-  t.is(mountEntry(box.sharedDir), undefined)
+  t.is(mountAt(box.sharedDir), undefined)
   t.is(box.unmountSharedSync(), 'none')
   t.is(box.sharedStateSync().kind, 'directory')
 })
@@ -278,7 +269,7 @@ privileged('submount flags stay as they were (nosuid/nodev re-stated, not droppe
   box.prepareSync()
   mountTmpfs(t, path.join(box.mountsDir, 'locked'), 'nosuid,nodev,noexec,size=1m')
   box.mountSharedSync({ api: 'legacy' })
-  const opts = mountEntry(path.join(box.sharedDir, 'locked'))!.options.split(',')
+  const opts = mountAt(path.join(box.sharedDir, 'locked'))!.options.split(',')
   for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.true(opts.includes(o), `${o} in ${opts.join(',')}`)
   execFileSync('true')
 })

@@ -1,4 +1,4 @@
-// SPEC §4 and issue 5: BoxSockets links with /tmp squatting protection, and
+// Sockets (docs/design.md, "Sockets"): BoxSockets links with /tmp squatting protection, and
 // listen/connect that never truncate a socket path.
 import test, { type ExecutionContext } from 'ava'
 import { spawn } from 'node:child_process'

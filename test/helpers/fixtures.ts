@@ -1,29 +1,15 @@
 // Real filesystems for tests, always cleaned up by exact path (even when the
-// test fails): scratch dirs, tmpfs mounts, loop-mounted XFS and ext4.
+// test fails): scratch dirs, tmpfs mounts, loop-mounted XFS and ext4; what
+// goes in them (fake shim sets) and what they hold (pathsBelow); child
+// processes.
 import type { ExecutionContext } from 'ava'
 import { execFileSync, spawn, type SpawnOptions } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { isMountPoint, mountsBelow } from './mounts.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
-
-/** Mount points at or below dir, deepest first (test-side mountinfo read). */
-export function mountsBelow (dir: string): string[] {
-  const real = fs.existsSync(dir) ? fs.realpathSync(dir) : dir
-  const out: string[] = []
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ')
-    if (f.length < 5) continue
-    const mp = f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)))
-    if (mp === real || mp.startsWith(real + '/')) out.push(mp)
-  }
-  return out.reverse()
-}
-
-export function isMountPoint (p: string): boolean {
-  return mountsBelow(p).includes(fs.realpathSync(p))
-}
 
 function unmountAll (dir: string): void {
   for (const mp of mountsBelow(dir)) {
@@ -50,7 +36,7 @@ export function mountTmpfs (t: ExecutionContext, dir: string, options = 'size=64
   execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'blx-test', dir])
   t.teardown(() => {
     // Gone when the test renamed a parent; scratch()'s teardown finds it there.
-    if (fs.existsSync(dir) && mountsBelow(dir).includes(fs.realpathSync(dir))) execFileSync('umount', ['-l', dir])
+    if (isMountPoint(dir)) execFileSync('umount', ['-l', dir])
   })
   return dir
 }
@@ -70,7 +56,7 @@ export function mountLoopFs (t: ExecutionContext, dir: string, type: LoopFsType,
   else execFileSync('mkfs.ext4', ['-q', '-F', image])
   const loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim()
   t.teardown(() => {
-    if (fs.existsSync(dir) && mountsBelow(dir).includes(fs.realpathSync(dir))) execFileSync('umount', [dir])
+    if (isMountPoint(dir)) execFileSync('umount', [dir])
     execFileSync('losetup', ['-d', loop])
     fs.rmSync(image, { force: true })
   })
@@ -106,4 +92,31 @@ export function tsNode (file: string, ...args: string[]): string[] {
 /** Count of open fds of this process. */
 export function fdCount (): number {
   return fs.readdirSync('/proc/self/fd').length
+}
+
+/** bytes of data numbered per 4 KiB block (xor seed): no two blocks, and no two seeds, alike. */
+export function payload (bytes: number, seed: number): Buffer {
+  const b = Buffer.alloc(bytes)
+  for (let i = 0; i < bytes; i += 4096) b.writeUInt32LE((i / 4096) ^ seed, i)
+  return b
+}
+
+/**
+ * A fake shim set in dir (created if missing), as installShim finds it:
+ * boxlite-shim (0755) and its libkrunfw.so.5 sibling (the process's default
+ * mode, so a umask test sees what the library makes of it). Returns the
+ * shim's path.
+ */
+export function writeShimSet (dir: string, { shimBytes = 64 << 10, libBytes = 16 << 10 } = {}): string {
+  const shim = path.join(dir, 'boxlite-shim')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(shim, payload(shimBytes, 1), { mode: 0o755 })
+  fs.chmodSync(shim, 0o755)
+  fs.writeFileSync(path.join(dir, 'libkrunfw.so.5'), payload(libBytes, 2))
+  return shim
+}
+
+/** Every path below dir (files, directories, links), relative to it and sorted; [] when dir does not exist. */
+export function pathsBelow (dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).sort() : []
 }

@@ -17,7 +17,7 @@ count=$1; shift
 i=0; held=""
 while [ "$i" -lt "$count" ]; do
   i=$((i + 1)); fd=$((i + 2)); p=$1; shift
-  case "$p" in /tmp/*) eval "exec $fd<\"\$p\""; held="$held $fd:$p" ;; esac
+  case "$p" in /tmp/*) eval "exec $fd<\\"\\$p\\""; held="$held $fd:$p" ;; esac
 done
 mount -t tmpfs -o mode=1777,size=1g blx-private-tmp /tmp
 for h in $held; do
