@@ -1,7 +1,6 @@
 // Box ids, container ids and volume names: 1-128 bytes of
 // [A-Za-z0-9_-]. They become path components, so anything else (a slash,
 // "..", NUL, spaces, non-ASCII) is refused before the disk is touched.
-import crypto from 'node:crypto'
 import { invalidArg } from './errors.ts'
 
 export const ID_MAX_BYTES = 128
@@ -41,7 +40,9 @@ let poolNext = pool.length
 /** n bytes from the CSPRNG (a view into the pool: use before the next call). */
 export function randomPoolBytes (n: number): Buffer {
   if (poolNext + n > pool.length) {
-    crypto.randomFillSync(pool)
+    // Loaded on first use: node:crypto pulls in some 40 internal modules,
+    // a few ms of every CLI call that mints nothing.
+    process.getBuiltinModule('node:crypto').randomFillSync(pool)
     poolNext = 0
   }
   const out = pool.subarray(poolNext, poolNext + n)

@@ -1,5 +1,4 @@
 // The image cache under {home}/images.
-import crypto from 'node:crypto'
 import { invalidArg } from './errors.ts'
 import { nativeCall, type DirArgs, type NativeCall } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
@@ -43,7 +42,8 @@ export class ImageLayout {
     if (typeof manifestDigest !== 'string' || !DIGEST.test(manifestDigest)) {
       throw invalidArg(`manifest digest must look like "sha256:<hex>"; got ${JSON.stringify(manifestDigest)}`)
     }
-    const p = crypto.createHash('sha256').update(bundlePath).digest('hex').slice(0, 8)
+    // node:crypto on first use, as in ids.ts: the CLI's start-up never needs it.
+    const p = process.getBuiltinModule('node:crypto').createHash('sha256').update(bundlePath).digest('hex').slice(0, 8)
     const stripped = manifestDigest.startsWith('sha256:') ? manifestDigest.slice('sha256:'.length) : manifestDigest
     return joinPath(this.localDir, `${p}-${stripped.slice(0, 8)}`)
   }
