@@ -25,8 +25,34 @@ for (const file of fs.readdirSync(dist, { recursive: true })) {
   fs.writeFileSync(p, text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]*)\.ts\2/g, '$1$2$3.js$2'))
 }
 
+/**
+ * Node's built-in modules through process.getBuiltinModule() instead of
+ * ESM imports. Importing a built-in from ESM reads every export, lazy ones
+ * included: `import fs from 'node:fs'` alone loads Node's 19 stream
+ * modules (fs.promises, fs.ReadStream), a couple of ms of each CLI call.
+ * Named imports stay named; lazy getters are reached through the default.
+ */
+const builtinsOnDemand = {
+  name: 'builtins-on-demand',
+  setup (b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'builtin' }))
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, async (args) => {
+      const mod = await import(args.path)
+      const real = process.getBuiltinModule(args.path)
+      const eager = Object.keys(mod).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k) &&
+        Object.getOwnPropertyDescriptor(real, k)?.get === undefined)
+      return {
+        contents: `const m = process.getBuiltinModule(${JSON.stringify(args.path)})\nexport default m\n` +
+          eager.map((k) => `export const ${k} = m.${k}\n`).join(''),
+        loader: 'js',
+      }
+    })
+  },
+}
+
 await build({
   entryPoints: { cli: path.join(root, 'lib', 'cli', 'main.ts') },
+  plugins: [builtinsOnDemand],
   outdir: dist,
   bundle: true,
   splitting: true,

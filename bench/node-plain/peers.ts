@@ -1,5 +1,6 @@
 // The "Node without the addon" peer: what a runtime hand-rolls today with
-// fs and child_process (mount and umount are programs, not syscalls, here).
+// fs and child_process (mount and umount are programs, not syscalls, here):
+// no lock, no checks, files copied in place.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
@@ -7,8 +8,7 @@ import path from 'node:path'
 
 const SHIM_FILES = ['boxlite-shim', 'libkrunfw.so.5', 'libkrunfw.so.5.1.0']
 
-export function lifecycle (home: string, shimDir: string, n: number, prefix: string): void {
-  const links = `/tmp/bl-${process.getuid!()}`
+export function lifecycle (home: string, shimDir: string, links: string, n: number, prefix: string): void {
   fs.mkdirSync(links, { recursive: true, mode: 0o700 })
   for (let i = 0; i < n; i++) {
     const id = `${prefix}${String(i).padStart(6, '0')}`

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # What a jailer setup script does today, with coreutils and util-linux.
-# usage: lifecycle.sh HOME SHIMDIR N ID_PREFIX
+# usage: lifecycle.sh HOME SHIMDIR N ID_PREFIX LINKDIR
 set -euo pipefail
-home=$1 shim=$2 n=$3 prefix=$4
-links=/tmp/bl-$(id -u)
+home=$1 shim=$2 n=$3 prefix=$4 links=$5
 mkdir -p "$links" && chmod 700 "$links"
 for ((i = 0; i < n; i++)); do
   id=$(printf '%s%06d' "$prefix" "$i")

@@ -134,7 +134,7 @@ export async function main (argv: string[], out = new Output({ json: own(argv).i
     out.error(e)
     if (e instanceof UsageError) return 2
     if (e instanceof LayoutError) return e.code === 'ERR_INVALID_ARG' ? 2 : 1
-    if (!out.json && e instanceof Error && e.stack !== undefined) process.stderr.write(e.stack + '\n')
+    if (!out.json && e instanceof Error && e.stack !== undefined) out.note(e.stack)
     return 1
   }
 }
@@ -142,11 +142,6 @@ export async function main (argv: string[], out = new Output({ json: own(argv).i
 const invokedDirectly = process.argv[1] !== undefined &&
   fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))
 if (invokedDirectly) {
-  // `boxlite-layout doctor | head` closes the pipe early: that is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0)
-    throw e
-  })
   main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (e: unknown) => {
     process.stderr.write(`boxlite-layout: ${String(e)}\n`)
     process.exitCode = 1

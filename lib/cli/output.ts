@@ -1,7 +1,7 @@
 // CLI output: aligned tables for people, one stable JSON document for
 // scripts (schemas in docs/cli-json/). Colour when stdout is a TTY or
 // FORCE_COLOR asks for it, never when NO_COLOR is set.
-import type { Writable } from 'node:stream'
+import fs from 'node:fs'
 import { LayoutError } from '../errors.ts'
 
 export type Status = 'ok' | 'warn' | 'fail'
@@ -13,11 +13,44 @@ const COLORS: Record<string, [number, number]> = {
   ok: [32, 39], warn: [33, 39], fail: [31, 39], bold: [1, 22], dim: [2, 22],
 }
 
+/** Where output goes: a file descriptor by default, any writer in tests. */
+export interface TextSink {
+  write (text: string): unknown
+  isTTY?: boolean | (() => boolean)
+}
+
 export interface OutputOptions {
   json: boolean
-  stdout?: Writable & { isTTY?: boolean }
-  stderr?: Writable & { isTTY?: boolean }
+  stdout?: TextSink
+  stderr?: TextSink
   env?: NodeJS.ProcessEnv
+}
+
+/**
+ * Writes straight to fd 1 or 2. Touching process.stdout would build a
+ * stream (a pipe's is a net.Socket), loading Node's stream and net modules:
+ * milliseconds of every call a jailer script makes. A reader that closes
+ * the pipe early (`boxlite-layout doctor | head`) is not an error.
+ */
+function fdSink (fd: 1 | 2): TextSink {
+  return {
+    write (text: string) {
+      const bytes = Buffer.from(text)
+      for (let done = 0; done < bytes.length;) {
+        try {
+          done += fs.writeSync(fd, bytes, done)
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code
+          if (code === 'EAGAIN') continue // a non-blocking pipe that is full: the reader will drain it
+          if (code === 'EPIPE') process.exit(process.exitCode ?? 0)
+          throw e
+        }
+      }
+    },
+    // Only a character device can be a terminal; pipes and files are told
+    // apart by one fstat, without loading the tty module.
+    isTTY: () => fs.fstatSync(fd).isCharacterDevice() && (fd === 1 ? process.stdout : process.stderr).isTTY === true,
+  }
 }
 
 /** A usage error: bad arguments; exit code 2. */
@@ -49,28 +82,31 @@ export function errorObject (e: unknown): Record<string, unknown> {
   return { code: 'ERR_INTERNAL', reason: 'internal', message: String(err?.message ?? e) }
 }
 
-function colorWanted (stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+function colorWanted (sink: TextSink, env: NodeJS.ProcessEnv): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false
   const force = env.FORCE_COLOR
   if (force !== undefined && force !== '') return force !== '0' && force !== 'false'
-  return stream.isTTY === true
+  return typeof sink.isTTY === 'function' ? sink.isTTY() : sink.isTTY === true
 }
 
 export class Output {
   readonly json: boolean
-  readonly #stdout: Writable & { isTTY?: boolean }
-  readonly #stderr: Writable & { isTTY?: boolean }
-  readonly #color: boolean
+  readonly #stdout: TextSink
+  readonly #stderr: TextSink
+  readonly #env: NodeJS.ProcessEnv
+  #color: boolean | undefined
 
   constructor (options: OutputOptions) {
     this.json = options.json
-    this.#stdout = options.stdout ?? process.stdout
-    this.#stderr = options.stderr ?? process.stderr
-    this.#color = colorWanted(this.#stdout, options.env ?? process.env)
+    this.#stdout = options.stdout ?? fdSink(1)
+    this.#stderr = options.stderr ?? fdSink(2)
+    this.#env = options.env ?? process.env
   }
 
   paint (style: string, text: string): string {
     const c = COLORS[style]
+    // Decided on first use: JSON output never asks.
+    this.#color ??= colorWanted(this.#stdout, this.#env)
     return this.#color && c !== undefined ? `\u001b[${c[0]}m${text}\u001b[${c[1]}m` : text
   }
 
