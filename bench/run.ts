@@ -386,7 +386,7 @@ async function sockRound (round: number): Promise<void> {
 // ---------------------------------------------------------------------------
 // CLI: whole processes, as a jailer script runs them.
 
-const cliJs = path.join(repo, 'dist', 'cli.js')
+const cliJs = path.join(repo, 'dist', 'cli.cjs')
 const cliHome = path.join(xfs, 'home-cli')
 const cliShHome = path.join(xfs, 'home-cli-sh')
 const cliId = mintBoxId()
@@ -398,10 +398,10 @@ stray(path.join(ownLinks, cliShId))
 /** base: the row each is measured against (its interpreter doing nothing). */
 const CLI_ROWS: Array<{ label: string, argv: string[], base: number }> = [
   { label: 'node -e 0', argv: [process.execPath, '-e', '0'], base: 0 },
-  { label: 'node dist/cli.js --version', argv: [process.execPath, cliJs, '--version'], base: 0 },
-  { label: 'node dist/cli.js id', argv: [process.execPath, cliJs, 'id'], base: 0 },
-  { label: 'node dist/cli.js box prepare ID --home H --isolate-mounts', argv: [process.execPath, cliJs, 'box', 'prepare', cliId, '--home', cliHome, '--isolate-mounts'], base: 0 },
-  { label: 'node dist/cli.js box cleanup ID --home H', argv: [process.execPath, cliJs, 'box', 'cleanup', cliId, '--home', cliHome], base: 0 },
+  { label: 'node dist/cli.cjs --version', argv: [process.execPath, cliJs, '--version'], base: 0 },
+  { label: 'node dist/cli.cjs id', argv: [process.execPath, cliJs, 'id'], base: 0 },
+  { label: 'node dist/cli.cjs box prepare ID --home H --isolate-mounts', argv: [process.execPath, cliJs, 'box', 'prepare', cliId, '--home', cliHome, '--isolate-mounts'], base: 0 },
+  { label: 'node dist/cli.cjs box cleanup ID --home H', argv: [process.execPath, cliJs, 'box', 'cleanup', cliId, '--home', cliHome], base: 0 },
   { label: 'bash -c :', argv: ['bash', '-c', ':'], base: 5 },
   { label: 'bash box-prepare.sh (mkdir, ln, mount, mount -o remount,ro)', argv: ['bash', path.join(here, 'sh', 'box-prepare.sh'), cliShHome, cliShId, ownLinks], base: 5 },
   { label: 'bash box-cleanup.sh (umount, rm -rf, rm)', argv: ['bash', path.join(here, 'sh', 'box-cleanup.sh'), cliShHome, cliShId, ownLinks], base: 5 },

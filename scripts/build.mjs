@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds dist/ from lib/: the library and its declarations with tsc, then
-// the CLI as one bundle (dist/cli.js, with lazily loaded chunks for the
-// rarely used commands), because a jailer script pays the CLI's start-up on
-// every call and one file loads faster than forty modules.
+// the CLI as one CommonJS bundle (dist/cli.cjs), because a jailer script
+// pays the CLI's start-up on every call and one file loads faster than forty
+// modules.
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -25,44 +25,23 @@ for (const file of fs.readdirSync(dist, { recursive: true })) {
   fs.writeFileSync(p, text.replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]*)\.ts\2/g, '$1$2$3.js$2'))
 }
 
-/**
- * Node's built-in modules through process.getBuiltinModule() instead of
- * ESM imports. Importing a built-in from ESM reads every export, lazy ones
- * included: `import fs from 'node:fs'` alone loads Node's 19 stream
- * modules (fs.promises, fs.ReadStream), a couple of ms of each CLI call.
- * Named imports stay named; lazy getters are reached through the default.
- */
-const builtinsOnDemand = {
-  name: 'builtins-on-demand',
-  setup (b) {
-    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'builtin' }))
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, async (args) => {
-      const mod = await import(args.path)
-      const real = process.getBuiltinModule(args.path)
-      const eager = Object.keys(mod).filter((k) => k !== 'default' && /^[A-Za-z_$][\w$]*$/.test(k) &&
-        Object.getOwnPropertyDescriptor(real, k)?.get === undefined)
-      return {
-        contents: `const m = process.getBuiltinModule(${JSON.stringify(args.path)})\nexport default m\n` +
-          eager.map((k) => `export const ${k} = m.${k}\n`).join(''),
-        loader: 'js',
-      }
-    })
-  },
-}
-
+// The CLI is CommonJS although the library is ESM: Node's ESM loader costs
+// a few ms of every call, and an ESM import of a built-in reads all its
+// exports (`import fs from 'node:fs'` alone loads 19 stream modules).
+// Dynamically imported commands (doctor, demo, box jail) stay in the one
+// file but run their module code only when called.
 await build({
-  entryPoints: { cli: path.join(root, 'lib', 'cli', 'main.ts') },
-  plugins: [builtinsOnDemand],
-  outdir: dist,
+  entryPoints: [path.join(root, 'lib', 'cli', 'main.ts')],
+  outfile: path.join(dist, 'cli.cjs'),
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
-  // Chunks beside cli.js: the code in them finds the package root as '..'.
-  chunkNames: 'cli-[name]-[hash]',
+  // import.meta.url, as the library uses it to find the package root ('..').
+  define: { 'import.meta.url': '__cliFileUrl' },
+  banner: { js: "const __cliFileUrl = require('node:url').pathToFileURL(__filename).href;" },
   // Loaded at run time through createRequire: it finds the .node file.
   external: ['node-gyp-build'],
   logLevel: 'warning',
 })
-fs.chmodSync(path.join(dist, 'cli.js'), 0o755)
+fs.chmodSync(path.join(dist, 'cli.cjs'), 0o755)

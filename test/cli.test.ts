@@ -1,4 +1,4 @@
-// The built CLI (dist/cli.js), run as a child process the way a jailer
+// The built CLI (dist/cli.cjs), run as a child process the way a jailer
 // script runs it: every command, human and JSON output (each JSON document
 // checked against its schema in docs/cli-json/), exit codes, bad input, help,
 // the man page.
@@ -13,7 +13,7 @@ import { pathsBelow, repoRoot, run, scratch, writeShimSet } from './helpers/fixt
 import { mountsBelow } from './helpers/mounts.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
 
-const cli = path.join(repoRoot, 'dist', 'cli.js')
+const cli = path.join(repoRoot, 'dist', 'cli.cjs')
 const schemaDir = path.join(repoRoot, 'docs', 'cli-json')
 
 const ajv = new Ajv({ allErrors: true, strict: true })
@@ -37,7 +37,7 @@ async function json<T = any> (t: import('ava').ExecutionContext, schema: string,
   return doc
 }
 
-test('the built CLI exists (npm test builds dist/ first) and is one file plus lazy chunks', (t) => {
+test('the built CLI exists (npm test builds dist/ first) and is one file', (t) => {
   t.true(fs.existsSync(cli), 'run `npm run build:ts`')
   const src = fs.statSync(path.join(repoRoot, 'lib', 'cli', 'main.ts')).mtimeMs
   t.true(fs.statSync(cli).mtimeMs >= src - 1000, 'dist/ is older than lib/: rebuild it')
@@ -317,7 +317,7 @@ testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')], 'demo a
   fs.mkdirSync(parent)
   fs.chmodSync(path.dirname(parent), 0o755)
   fs.chownSync(parent, NOBODY, NOBODY)
-  const r = await run(asNobody[0]!, [...asNobody.slice(1), process.execPath, path.join(pkg, 'dist', 'cli.js'), 'demo', '--dir', parent],
+  const r = await run(asNobody[0]!, [...asNobody.slice(1), process.execPath, path.join(pkg, 'dist', 'cli.cjs'), 'demo', '--dir', parent],
     { cwd: '/', env: { ...process.env, HOME: parent } })
   t.is(r.code, 0, r.stderr)
   t.regex(r.stdout, /shared mount\s+[\d.]+\s+symlink, WRITABLE by the guest/)

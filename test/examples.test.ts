@@ -32,7 +32,7 @@ testWith([...inNamespace, needs.tool('bwrap', 'bubblewrap')], 'examples/jailer.s
   const root = scratch(t)
   const bin = path.join(root, 'bin')
   fs.mkdirSync(bin)
-  fs.writeFileSync(path.join(bin, 'boxlite-layout'), `#!/bin/sh\nexec ${process.execPath} ${path.join(repoRoot, 'dist', 'cli.js')} "$@"\n`, { mode: 0o755 })
+  fs.writeFileSync(path.join(bin, 'boxlite-layout'), `#!/bin/sh\nexec ${process.execPath} ${path.join(repoRoot, 'dist', 'cli.cjs')} "$@"\n`, { mode: 0o755 })
   const env = { PATH: `${bin}:${process.env.PATH ?? ''}` }
   const home = path.join(root, 'home')
   const ok = await runInPrivateNamespace(['sh', 'examples/jailer.sh', home, '/usr/bin/true'], env, [root])

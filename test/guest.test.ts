@@ -240,7 +240,7 @@ testWith([needs.linux, needs.root, needs.guest], 'isolation off, a hostile guest
   t.deepEqual(slash(), slashBefore, '/ is untouched after cleanup')
 })
 
-const cli = path.join(repoRoot, 'dist', 'cli.js')
+const cli = path.join(repoRoot, 'dist', 'cli.cjs')
 
 function blx (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof run> {
   return run(process.execPath, [cli, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env } })
@@ -263,7 +263,7 @@ function escapeRegExp (text: string): string {
 }
 
 testWith([needs.linux, needs.mount, needs.guest], 'demo --vm: a "guest view (VM)" step with the read ok, every write EROFS and the host write seen; JSON per its schema', async (t) => {
-  t.true(fs.existsSync(cli), 'dist/cli.js is missing: run `npm run build:ts`')
+  t.true(fs.existsSync(cli), 'dist/cli.cjs is missing: run `npm run build:ts`')
   // The child boots with the cache this file prepares.
   await guestImage(t)
   const parent = scratch(t)

@@ -13,7 +13,7 @@ test('npm pack ships the library, CLI, man page, schemas, licence and every preb
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const files = (JSON.parse(out) as [PackResult])[0].files.map((f) => f.path)
   for (const needed of [
-    'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'man/boxlite-layout.1', 'LICENSE', 'CHANGELOG.md', 'README.md',
+    'dist/index.js', 'dist/index.d.ts', 'dist/cli.cjs', 'man/boxlite-layout.1', 'LICENSE', 'CHANGELOG.md', 'README.md',
     'docs/cli-json/error.schema.json', 'binding.gyp', 'native/sources.json', 'scripts/source-hash.cjs',
     'prebuilds/linux-x64/boxlite-layout.glibc.node', 'prebuilds/linux-x64/boxlite-layout.musl.node',
     'prebuilds/linux-arm64/boxlite-layout.glibc.node',

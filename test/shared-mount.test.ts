@@ -166,7 +166,7 @@ testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')],
     fs.chownSync(home, NOBODY, NOBODY)
     const boxId = mintBoxId()
     t.teardown(() => fs.rmSync(`/tmp/bl-${NOBODY}/${boxId}`, { force: true }))
-    const cli = (...args: string[]) => run(asNobody[0]!, [...asNobody.slice(1), process.execPath, path.join(pkg, 'dist', 'cli.js'),
+    const cli = (...args: string[]) => run(asNobody[0]!, [...asNobody.slice(1), process.execPath, path.join(pkg, 'dist', 'cli.cjs'),
       ...args, '--home', home, '--json'], { cwd: '/' })
     const strict = await cli('box', 'prepare', boxId, '--isolate-mounts', '--require-read-only')
     t.is(strict.code, 1, strict.stderr)
@@ -278,7 +278,7 @@ test('where a platform has no bind mounts (macOS; forced here), shared/ is the r
   const home = path.join(scratch(t), 'home')
   const id = mintBoxId()
   t.teardown(() => fs.rmSync(`/tmp/bl-${process.getuid!()}/${id}`, { force: true }))
-  const cli = (...args: string[]) => run(process.execPath, [path.join(repoRoot, 'dist', 'cli.js'), ...args, '--home', home, '--json'],
+  const cli = (...args: string[]) => run(process.execPath, [path.join(repoRoot, 'dist', 'cli.cjs'), ...args, '--home', home, '--json'],
     { cwd: repoRoot, env: { ...process.env, BOXLITE_LAYOUT_NO_MOUNTS: '1' } })
   const strict = await cli('box', 'prepare', id, '--isolate-mounts', '--require-read-only')
   t.is(strict.code, 1, strict.stderr)

@@ -160,7 +160,7 @@ function newest (dir: string, keep: (f: string) => boolean): number {
  * it was rebuilt.
  */
 export function ensureDist (repo: string): boolean {
-  const cli = path.join(repo, 'dist', 'cli.js')
+  const cli = path.join(repo, 'dist', 'cli.cjs')
   const index = path.join(repo, 'dist', 'index.js')
   const src = newest(path.join(repo, 'lib'), (p) => p.endsWith('.ts'))
   if (fs.existsSync(cli) && fs.existsSync(index) && Math.min(fs.statSync(cli).mtimeMs, fs.statSync(index).mtimeMs) >= src) return false

@@ -18,14 +18,14 @@ function readableByNobody (file: string): boolean {
 }
 
 /**
- * A package root uid 65534 can run dist/cli.js from: the repo when it can
+ * A package root uid 65534 can run dist/cli.cjs from: the repo when it can
  * read it, else a copy of dist/, package.json, the loaded addon and the
  * runtime dependency that loads it, removed at teardown.
  */
 export function packageForNobody (t: ExecutionContext): string {
   const require = createRequire(import.meta.url)
   const addon = (require('node-gyp-build') as { resolve: (dir: string) => string }).resolve(repoRoot)
-  if (readableByNobody(path.join(repoRoot, 'dist', 'cli.js')) && readableByNobody(addon)) return repoRoot
+  if (readableByNobody(path.join(repoRoot, 'dist', 'cli.cjs')) && readableByNobody(addon)) return repoRoot
   const copy = fs.mkdtempSync('/tmp/blx-pkg-')
   t.teardown(() => fs.rmSync(copy, { recursive: true, force: true }))
   fs.chmodSync(copy, 0o755)
