@@ -461,7 +461,7 @@ export class BoxLayout {
   inspectSync (): BoxInspection { return this.#inspect().sync() }
 
   #policy<R> (options: SandboxPolicyOptions, shape: (facts: NativePolicyFacts) => R): NativeCall<R> {
-    return this.#call('boxPolicyFacts', [policyHostPaths(this, options)], POLICY_CONTEXT(this), shape)
+    return this.#call('boxPolicyFacts', [policyHostPaths(this, options), options.backingRoots ?? []], POLICY_CONTEXT(this), shape)
   }
 
   /**

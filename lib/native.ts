@@ -110,6 +110,8 @@ export interface NativePolicyFacts {
   entries: Record<string, NativePathKind>
   chains: Array<{ image: string, files: string[], real: string[], error: NativeErrorFields | null }>
   hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, linkTarget: string }>
+  /** The backing roots asked about, as the kernel names them. */
+  roots: string[]
 }
 
 /** Every operation, by its sync signature. */
@@ -139,7 +141,7 @@ export interface NativeOps {
   shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
   boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
   /** The box's grantable paths by relative name, and its disks' backing chains. */
-  boxPolicyFacts(...args: [...BoxArgs, hosts: string[]]): NativePolicyFacts
+  boxPolicyFacts(...args: [...BoxArgs, hosts: string[], backingRoots: string[]]): NativePolicyFacts
   socketLinkEnsure(...args: [...LinkArgs, name: string]): NativeLink
   socketLinkRemove(...args: [...LinkArgs, name: string]): boolean
   socketLinksSweep(...args: [...LinkArgs, reportOnly: boolean]): string[]

@@ -2,8 +2,7 @@
 // and the bubblewrap argv that enforces it. The facts come from one native
 // call (which paths exist and what they are, never following a symlink; the
 // qcow2 backing chains); the rules are here, in BoxLite's order.
-import fs from 'node:fs'
-import { layoutError, type ErrorContext } from './errors.ts'
+import { invalidArg, layoutError, type ErrorContext } from './errors.ts'
 import { nativeErrorValue, type NativePolicyFacts } from './native.ts'
 import { joinPath } from './paths.ts'
 
@@ -58,8 +57,16 @@ export interface PolicyBox {
   readonly sockets: { readonly realDir: string, readonly bindingDir: string, readonly parentDir: string }
 }
 
+function checkAbsolute (what: string, p: unknown): void {
+  if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) {
+    throw invalidArg(`${what} must be an absolute path; got ${JSON.stringify(p)}`)
+  }
+}
+
 /** The host paths whose existence the policy depends on, in a fixed order. */
 export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions): string[] {
+  for (const v of options.volumes ?? []) checkAbsolute('a volume path', v?.path)
+  for (const r of options.backingRoots ?? []) checkAbsolute('a backing root', r)
   return [
     box.sockets.bindingDir, box.sockets.parentDir,
     ...(box.home === undefined ? [] : [joinPath(box.home, 'bases')]),
@@ -72,20 +79,6 @@ export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions):
 
 function inside (file: string, roots: string[]): boolean {
   return roots.some((r) => file === r || file.startsWith(r.endsWith('/') ? r : `${r}/`))
-}
-
-/**
- * A root as the kernel names it (a home under a symlinked /var, say), so
- * that it compares with the real paths of the opened backing files. Roots
- * are the runtime's own directories, not guest input; one that does not
- * exist confines to nothing that exists.
- */
-function realRoot (root: string): string {
-  try {
-    return fs.realpathSync.native(root)
-  } catch {
-    return root
-  }
 }
 
 /** The ordered grants, from the facts the core read. */
@@ -118,7 +111,7 @@ export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: San
   boxPath('exit', true)
   boxPath('disks/disk.qcow2', true)
   boxPath('disks/guest-rootfs.qcow2', true)
-  const roots = options.backingRoots?.map(realRoot)
+  const roots = options.backingRoots === undefined ? undefined : facts.roots
   for (const chain of facts.chains) {
     const error = nativeErrorValue(chain.error, { doing: `cannot follow the backing chain of ${chain.image}` })
     if (error !== undefined) throw error

@@ -201,3 +201,12 @@ test('bwrapArgs: BoxLite\'s jailer flags, system ro binds that exist, devices, g
   t.false(box.bwrapArgsSync(['/bin/true'], { detached: true }).includes('--die-with-parent'))
   t.throws(() => box.bwrapArgsSync([]), { code: 'ERR_INVALID_ARG' })
 })
+
+test('bad volumes or backing roots are refused before anything is read', async (t) => {
+  const { box } = await preparedBox(t)
+  for (const options of [{ backingRoots: ['relative/bases'] }, { backingRoots: [42 as unknown as string] }, { volumes: [{ path: 'vol' }] }]) {
+    const e = await t.throwsAsync(box.sandboxPolicy(options), { instanceOf: LayoutError })
+    t.is(e.code, 'ERR_INVALID_ARG')
+    t.is(e.reason, 'invalid-argument')
+  }
+})

@@ -521,10 +521,10 @@ struct BoxInspect : Job {
 
 struct BoxPolicyFacts : Job {
   BoxRef ref;
-  std::vector<std::string> hosts;
+  std::vector<std::string> hosts, roots;
   PolicyFacts r;
-  bool Parse(Args& a) { return ref = a.Box(), hosts = a.Strs(), a.ok(); }
-  Error Run(bool) override { return box_policy_facts(ref, hosts, &r); }
+  bool Parse(Args& a) { return ref = a.Box(), hosts = a.Strs(), roots = a.Strs(), a.ok(); }
+  Error Run(bool) override { return box_policy_facts(ref, hosts, roots, &r); }
   Napi::Value Result(Napi::Env env) override {
     static const char* kinds[] = {"missing", "directory", "file", "symlink", "other"};
     Napi::Object o = Napi::Object::New(env);
@@ -551,6 +551,7 @@ struct BoxPolicyFacts : Job {
       hosts_out.Set(i, h);
     }
     o.Set("hosts", hosts_out);
+    o.Set("roots", StrArray(env, r.roots));
     return o;
   }
 };

@@ -412,6 +412,7 @@ struct PolicyFacts {
   std::vector<PolicyEntry> entries;  // the per-box paths a jailer may grant, as they are now
   std::vector<BackingChain> chains;  // one per qcow2 image that is a regular file
   std::vector<HostPath> hosts;       // the host paths asked about
+  std::vector<std::string> roots;    // each backing root as the kernel names it (as given if it cannot be opened)
 };
 
 // The box's grantable paths (never followed: a symlink is reported as one)
@@ -421,7 +422,8 @@ struct PolicyFacts {
 // (ELOOP) or more than 16 levels (EINVAL) is a chain's error, reason
 // backing-chain, dest the chain so far. hosts are host paths (the socket
 // link, system CA stores, volumes) whose kind and existence are wanted too.
-Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, PolicyFacts* out);
+Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
+                       PolicyFacts* out);
 
 // ---------------------------------------------------------------------------
 // Filesystem facts (fsfacts.cc, per platform)

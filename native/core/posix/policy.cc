@@ -123,7 +123,8 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
 
 }  // namespace
 
-Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, PolicyFacts* out) {
+Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
+                       PolicyFacts* out) {
   *out = PolicyFacts{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
@@ -168,6 +169,19 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
       }
     }
     out->hosts.push_back(std::move(h));
+  }
+  // The roots real backing files are judged against: the runtime's own
+  // directories (a home under a symlinked /var, say), resolved as the
+  // kernel resolves them. One that does not exist confines to nothing.
+  for (const std::string& root : roots) {
+    std::string real = root;
+    Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (fd.valid()) {
+      if (Error e = fd_path(fd.get(), root, &real)) return e;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      return fail_errno("open", root);
+    }
+    out->roots.push_back(std::move(real));
   }
   return {};
 }
