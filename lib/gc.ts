@@ -102,7 +102,9 @@ function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean): Plan {
   const byOwner = new Map<string, NativeGcScan['mounts']>()
   for (const m of scan.mounts) {
     if (live.has(m.owner)) continue
-    byOwner.set(m.owner, [...(byOwner.get(m.owner) ?? []), m])
+    const group = byOwner.get(m.owner)
+    if (group === undefined) byOwner.set(m.owner, [m])
+    else group.push(m)
   }
   for (const [owner, mounts] of byOwner) {
     const trash = owner.startsWith('.trash-')
