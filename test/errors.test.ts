@@ -51,3 +51,17 @@ test('the raw binding rejects bad arguments with one TypeError; a throwing gette
   t.throws(() => b.boxPrepareAsync('/h', 'boxes'), { instanceOf: TypeError, message: /expected a string/ })
   t.is(typeof b.probe('/').fsName, 'string', 'the binding still works afterwards')
 })
+
+// The core names its reasons in one switch (reason_name); every name except
+// the internal would-block must be a member of LayoutErrorReason, or a
+// script switching on error.reason would meet a value its type never said.
+test('every reason the native core can report is a LayoutErrorReason', (t) => {
+  const root = new URL('../', import.meta.url)
+  const core = fs.readFileSync(new URL('native/core/posix/common.cc', root), 'utf8')
+  const names = [...core.slice(core.indexOf('reason_name(Reason r)')).matchAll(/return "([a-z-]+)";/g)].map((m) => m[1])
+  const facade = fs.readFileSync(new URL('lib/errors.ts', root), 'utf8')
+  const union = facade.slice(facade.indexOf('export type LayoutErrorReason'), facade.indexOf('export type LayoutErrorCode'))
+  const members = new Set([...union.matchAll(/\| '([a-z-]+)'/g)].map((m) => m[1]))
+  t.true(names.length >= 25, `found ${names.length} reasons in the core`)
+  t.deepEqual(names.filter((n) => n !== 'would-block' && !members.has(n)), [])
+})

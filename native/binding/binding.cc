@@ -787,7 +787,7 @@ class PoolWorker : public Napi::AsyncWorker {
   void Execute() override { error_ = job_->Run(false); }
   void OnOK() override {
     Napi::HandleScope scope(Env());
-    if (error_.reason == reason::kWouldBlock) {
+    if (error_.reason == Reason::kWouldBlock) {
       // Someone holds the lock: wait for it where waiting harms nobody.
       RunOnDedicatedThread(Env(), deferred_, job_.release());
       return;

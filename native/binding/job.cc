@@ -8,7 +8,7 @@ Napi::Object NativeError(Napi::Env env, const Error& e) {
   err.Set("nativeError", true);
   err.Set("errno", e.code);
   if (e.syscall != nullptr) err.Set("syscall", e.syscall);
-  if (e.reason != nullptr) err.Set("reason", e.reason);
+  if (const char* name = reason_name(e.reason)) err.Set("reason", name);
   if (!e.path.empty()) err.Set("path", e.path);
   if (!e.dest.empty()) err.Set("dest", e.dest);
   if (e.value >= 0) err.Set("value", Napi::Number::New(env, static_cast<double>(e.value)));

@@ -19,40 +19,49 @@
 
 namespace blx {
 
-// Documented reasons (lib/errors.ts mirrors this list as a string union).
-// nullptr means a plain syscall failure: errno and syscall say it all.
-namespace reason {
-constexpr const char* kSymlink = "symlink";  // a symlink where a real dir/file must be
-constexpr const char* kNotDirectory = "not-a-directory";
-constexpr const char* kNotRegularFile = "not-a-regular-file";  // a FIFO, device, socket or dir
-constexpr const char* kHardLinked = "hard-linked";             // a file with more than one link
-constexpr const char* kTooLarge = "too-large";                 // over the read cap
-constexpr const char* kForeignOwner = "foreign-owner";         // owned by another uid (value: owner)
-constexpr const char* kLooseMode = "loose-mode";               // writable by group/others (value: mode)
-constexpr const char* kWouldBlock = "would-block";             // internal: retry where waiting is allowed
-constexpr const char* kRemovedWhileWaiting = "removed-while-waiting";
-constexpr const char* kReplacedWhileWaiting = "replaced-while-waiting";
-constexpr const char* kRuntimeLocked = "runtime-locked";  // value: the holder's pid, or -1
-constexpr const char* kNotAllocated = "not-allocated";    // a lock id without its file
-constexpr const char* kIdsExhausted = "ids-exhausted";
-constexpr const char* kMountInTheWay = "mount-in-the-way";  // a mount that could not be detached
-constexpr const char* kNotPrepared = "not-prepared";        // a directory prepare() makes is missing
-constexpr const char* kSharedNotEmpty = "shared-not-empty";
-constexpr const char* kSharedOccupied = "shared-occupied";           // a file or foreign symlink at shared/
-constexpr const char* kSharedWrongMount = "shared-wrong-mount";      // a mount that is not mounts/ read-only
-constexpr const char* kReadOnlyImpossible = "read-only-impossible";  // no privilege to mount, and no fallback wanted
-constexpr const char* kNoReflink = "no-reflink";                     // clone mode force on a fs without it
-constexpr const char* kLinkOccupied = "link-occupied";               // a non-symlink at /tmp/bl-{uid}/{id}
-constexpr const char* kBoxBusy = "box-busy";                         // gc found a box locked: left alone
-constexpr const char* kTreeMoved = "tree-moved";                     // a directory moved during removal
-constexpr const char* kBackingChain = "backing-chain";               // a qcow2 backing chain that loops or is too deep
-constexpr const char* kUnsupported = "unsupported";                  // not on this platform
-}  // namespace reason
+// Documented reasons, compared by value. A reason used to be a string
+// constant in this header, compared by pointer: every translation unit had
+// its own copy of the literal unless the linker merged them, which GNU ld
+// does and zig's Mach-O linker and AddressSanitizer do not, so macOS took
+// wrong branches. reason_name() is the one place a reason becomes text (for
+// JS); lib/errors.ts lists the same names and a test keeps them equal.
+// kNone means a plain syscall failure: errno and syscall say it all.
+enum class Reason : uint8_t {
+  kNone = 0,
+  kSymlink,  // a symlink where a real dir/file must be
+  kNotDirectory,
+  kNotRegularFile,  // a FIFO, device, socket or dir
+  kHardLinked,  // a file with more than one link
+  kTooLarge,  // over the read cap
+  kForeignOwner,  // owned by another uid (value: owner)
+  kLooseMode,  // writable by group/others (value: mode)
+  kWouldBlock,  // internal: retry where waiting is allowed
+  kRemovedWhileWaiting,
+  kReplacedWhileWaiting,
+  kRuntimeLocked,  // value: the holder's pid, or -1
+  kNotAllocated,  // a lock id without its file
+  kIdsExhausted,
+  kMountInTheWay,  // a mount that could not be detached
+  kNotPrepared,  // a directory prepare() makes is missing
+  kSharedNotEmpty,
+  kSharedOccupied,  // a file or foreign symlink at shared/
+  kSharedWrongMount,  // a mount that is not mounts/ read-only
+  kReadOnlyImpossible,  // no privilege to mount, and no fallback wanted
+  kNoReflink,  // clone mode force on a fs without it
+  kLinkOccupied,  // a non-symlink at /tmp/bl-{uid}/{id}
+  kBoxBusy,  // gc found a box locked: left alone
+  kTreeMoved,  // a directory moved during removal
+  kBackingChain,  // a qcow2 backing chain that loops or is too deep
+  kUnsupported,  // not on this platform
+};
+
+// The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.
+const char* reason_name(Reason r);
 
 struct Error {
   int code = 0;  // errno; 0 means success
   const char* syscall = nullptr;
-  const char* reason = nullptr;  // one of namespace reason, or nullptr
+  Reason reason = Reason::kNone;
   std::string path;
   std::string dest;
   int64_t value = -1;  // what the reason is about: an owner uid, a mode, a pid

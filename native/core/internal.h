@@ -57,8 +57,8 @@ class Fd {
 Error fail(int code, const char* syscall, std::string path = {}, std::string dest = {});
 // fail() with the current errno.
 Error fail_errno(const char* syscall, std::string path = {}, std::string dest = {});
-// An error with a documented reason (core.h, namespace reason).
-Error fail_reason(int code, const char* reason, const char* syscall, std::string path, int64_t value = -1);
+// An error with a documented reason (core.h, enum Reason).
+Error fail_reason(int code, Reason reason, const char* syscall, std::string path, int64_t value = -1);
 
 // dir + "/" + name, unless dir already ends with "/" (Rust's PathBuf::join,
 // which is how BoxLite builds every path); an empty name adds nothing.

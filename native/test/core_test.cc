@@ -47,7 +47,7 @@ struct Skip {
     if (e_)                                                                                                          \
       throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) +                                           \
                     ": " #expr " failed: " + std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + \
-                    e_.path + (e_.reason ? std::string(", ") + e_.reason : "") + ")"};                               \
+                    e_.path + (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"};                               \
   } while (0)
 
 #define CHECK_ERR(expr, errno_, reason_)                                                               \
@@ -55,14 +55,11 @@ struct Skip {
     blx::Error e_ = (expr);                                                                            \
     if (e_.code != (errno_) || !same_reason(e_.reason, reason_))                                       \
       throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " gave errno " + \
-                    std::to_string(e_.code) + " reason " + (e_.reason ? e_.reason : "none") +          \
+                    std::to_string(e_.code) + " reason " + (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +          \
                     ", not " #errno_ " " #reason_};                                                    \
   } while (0)
 
-bool same_reason(const char* got, const char* want) {
-  if (got == nullptr || want == nullptr) return got == want;
-  return std::strcmp(got, want) == 0;
-}
+bool same_reason(blx::Reason got, blx::Reason want) { return got == want; }
 
 bool g_private_ns = false;  // running in our own mount namespace with a private /tmp
 
@@ -156,16 +153,16 @@ void test_open_beneath_refuses_symlinks() {
   for (blx::Trust trust : {blx::Trust::kNone, blx::Trust::kCheck}) {
     blx::Fd out;
     CHECK_ERR(blx::open_dir_beneath(root.get(), "a/link", s / "root", trust, &out, nullptr), ELOOP,
-              blx::reason::kSymlink);
+              blx::Reason::kSymlink);
     CHECK_ERR(blx::open_dir_beneath(root.get(), "a/link/x", s / "root", trust, &out, nullptr), ELOOP,
-              blx::reason::kSymlink);
+              blx::Reason::kSymlink);
     CHECK_OK(blx::open_dir_beneath(root.get(), "a", s / "root", trust, &out, nullptr));
   }
   blx::Fd out;
   CHECK_ERR(blx::open_dir_beneath(root.get(), "../elsewhere", s / "root", blx::Trust::kNone, &out, nullptr), EINVAL,
-            nullptr);
+            blx::Reason::kNone);
   CHECK_ERR(blx::make_dir_beneath(root.get(), "a/link/new", 0755, s / "root", blx::Trust::kNone, &out, nullptr), ELOOP,
-            blx::reason::kSymlink);
+            blx::Reason::kSymlink);
   CHECK(!exists_nofollow(s / "elsewhere/new"));
 }
 
@@ -196,13 +193,13 @@ void test_read_regular_refuses_fifos_and_caps() {
   bool present = false;
   auto start = std::chrono::steady_clock::now();
   CHECK_ERR(blx::read_regular_beneath(root.get(), "fifo", 4096, s.path(), &text, &present), EINVAL,
-            blx::reason::kNotRegularFile);
+            blx::Reason::kNotRegularFile);
   // Answered, not waited on (no writer will ever come).
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
   CHECK_ERR(blx::read_regular_beneath(root.get(), "big", 4096, s.path(), &text, &present), EFBIG,
-            blx::reason::kTooLarge);
+            blx::Reason::kTooLarge);
   CHECK_ERR(blx::read_regular_beneath(root.get(), "link", 4096, s.path(), &text, &present), ELOOP,
-            blx::reason::kSymlink);
+            blx::Reason::kSymlink);
   CHECK(text.empty());
   CHECK_OK(blx::read_regular_beneath(root.get(), "missing", 4096, s.path(), &text, &present));
   CHECK(!present);
@@ -248,9 +245,9 @@ void test_home_prepare_and_trust() {
   write_file(s / "data/precious", "p");
   CHECK(::rmdir((s / "home/tmp").c_str()) == 0);
   CHECK(::symlink((s / "data").c_str(), (s / "home/tmp").c_str()) == 0);
-  CHECK_ERR(blx::home_prepare(s / "home", &r), ELOOP, blx::reason::kSymlink);
+  CHECK_ERR(blx::home_prepare(s / "home", &r), ELOOP, blx::Reason::kSymlink);
   blx::GcScan scan;
-  CHECK_ERR(blx::gc_scan(s / "home", link_for(s, "x"), &scan), ELOOP, blx::reason::kSymlink);
+  CHECK_ERR(blx::gc_scan(s / "home", link_for(s, "x"), &scan), ELOOP, blx::Reason::kSymlink);
   CHECK(read_file(s / "data/precious") == "p");
 }
 
@@ -261,7 +258,7 @@ void test_home_foreign_owner_refused() {
   CHECK_OK(blx::home_prepare(s / "home", &r));
   CHECK(::chown((s / "home/boxes").c_str(), 4242, 4242) == 0);
   blx::Error e = blx::home_prepare(s / "home", &r);
-  CHECK_ERR(e, EPERM, blx::reason::kForeignOwner);
+  CHECK_ERR(e, EPERM, blx::Reason::kForeignOwner);
   CHECK(e.value == 4242 && e.path == s / "home/boxes");
 }
 
@@ -298,7 +295,7 @@ void test_box_lock_would_block() {
   blx::Fd held(::open((s / "home/boxes/b1").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   CHECK(::flock(held.get(), LOCK_EX) == 0);
   blx::CleanupResult c;
-  CHECK_ERR(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c), EWOULDBLOCK, blx::reason::kWouldBlock);
+  CHECK_ERR(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c), EWOULDBLOCK, blx::Reason::kWouldBlock);
   CHECK(exists_nofollow(s / "home/boxes/b1/sockets"));
   held.reset();
   CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c));
@@ -312,10 +309,10 @@ void test_container_paths_refuse_guest_symlinks() {
   // With isolation off the guest writes shared/: it plants containers -> elsewhere.
   CHECK(::symlink((s / "elsewhere").c_str(), (s / "home/boxes/b1/shared/containers").c_str()) == 0);
   CHECK_ERR(blx::container_exit_write(box_ref(s, "b1"), false, "c1", "{\"exit_code\":1}", true), ELOOP,
-            blx::reason::kSymlink);
+            blx::Reason::kSymlink);
   std::string json;
   bool present = false;
-  CHECK_ERR(blx::container_exit_read(box_ref(s, "b1"), "c1", &json, &present), ELOOP, blx::reason::kSymlink);
+  CHECK_ERR(blx::container_exit_read(box_ref(s, "b1"), "c1", &json, &present), ELOOP, blx::Reason::kSymlink);
   // The container tree lives under mounts/ (BoxLite's shared_layout), made beneath the box.
   CHECK_OK(blx::container_prepare(box_ref(s, "b1"), "c1", true));
   CHECK(exists_nofollow(s / "home/boxes/b1/mounts/containers/c1/overlayfs/upper"));
@@ -334,12 +331,12 @@ void test_shim_install_refuses_bin_symlink_and_fifos() {
   CHECK(::symlink((s / "target").c_str(), (s / "home/boxes/b1/bin").c_str()) == 0);
   std::vector<blx::CloneResult> files;
   CHECK_ERR(blx::shim_install(box_ref(s, "b1"), s / "dist/boxlite-shim", blx::CloneMode::kAuto, true, &files), ELOOP,
-            blx::reason::kSymlink);
+            blx::Reason::kSymlink);
   CHECK(::rmdir((s / "target").c_str()) == 0);  // nothing was written there
   CHECK(::unlink((s / "home/boxes/b1/bin").c_str()) == 0);
   CHECK(::mkfifo((s / "dist/libkrunfw.fifo").c_str(), 0644) == 0);
   CHECK_ERR(blx::shim_install(box_ref(s, "b1"), s / "dist/boxlite-shim", blx::CloneMode::kAuto, true, &files), EINVAL,
-            blx::reason::kNotRegularFile);
+            blx::Reason::kNotRegularFile);
   CHECK(!exists_nofollow(s / "home/boxes/b1/bin"));  // bad input: nothing created
   CHECK(::unlink((s / "dist/libkrunfw.fifo").c_str()) == 0);
   CHECK_OK(blx::shim_install(box_ref(s, "b1"), s / "dist/boxlite-shim", blx::CloneMode::kAuto, true, &files));
@@ -397,21 +394,21 @@ void test_cleanup_never_deletes_through_a_mount() {
 void test_runtime_lock() {
   Scratch s;
   int fd = -1;
-  CHECK_ERR(blx::runtime_lock(s / "missing", &fd), ENOENT, blx::reason::kNotPrepared);
+  CHECK_ERR(blx::runtime_lock(s / "missing", &fd), ENOENT, blx::Reason::kNotPrepared);
   CHECK(!exists_nofollow(s / "missing"));
   make_dir(s / "home");
   CHECK_OK(blx::runtime_lock(s / "home", &fd));
   blx::Fd held(fd);
   CHECK(read_file(s / "home/.lock") == std::to_string(::getpid()) + "\n");
   blx::Error e = blx::runtime_lock(s / "home", &fd);
-  CHECK_ERR(e, EBUSY, blx::reason::kRuntimeLocked);
+  CHECK_ERR(e, EBUSY, blx::Reason::kRuntimeLocked);
   CHECK(e.value == ::getpid());
   held.reset();
   // A hard-linked .lock would have its other name truncated: refused.
   CHECK(::unlink((s / "home/.lock").c_str()) == 0);
   write_file(s / "victim", "precious");
   CHECK(::link((s / "victim").c_str(), (s / "home/.lock").c_str()) == 0);
-  CHECK_ERR(blx::runtime_lock(s / "home", &fd), EMLINK, blx::reason::kHardLinked);
+  CHECK_ERR(blx::runtime_lock(s / "home", &fd), EMLINK, blx::Reason::kHardLinked);
   CHECK(read_file(s / "victim") == "precious");
 }
 
@@ -429,12 +426,12 @@ void test_lock_manager() {
   blx::Fd held(fd1);
   CHECK_OK(blx::lock_acquire(dir, 0, false, false, &fd2, &got));
   CHECK(!got && fd2 < 0);
-  CHECK_ERR(blx::lock_acquire(dir, 0, true, false, &fd2, &got), EWOULDBLOCK, blx::reason::kWouldBlock);
-  CHECK_ERR(blx::lock_acquire(dir, 7, true, true, &fd2, &got), ENOENT, blx::reason::kNotAllocated);
+  CHECK_ERR(blx::lock_acquire(dir, 0, true, false, &fd2, &got), EWOULDBLOCK, blx::Reason::kWouldBlock);
+  CHECK_ERR(blx::lock_acquire(dir, 7, true, true, &fd2, &got), ENOENT, blx::Reason::kNotAllocated);
   CHECK_OK(blx::lock_free(dir, 0));
   CHECK_OK(blx::lock_free(dir, 0));
   CHECK(::mkfifo((s / "locks/5").c_str(), 0644) == 0);
-  CHECK_ERR(blx::lock_acquire(dir, 5, true, true, &fd2, &got), EINVAL, blx::reason::kNotRegularFile);
+  CHECK_ERR(blx::lock_acquire(dir, 5, true, true, &fd2, &got), EINVAL, blx::Reason::kNotRegularFile);
 }
 
 void test_pid_records() {
@@ -451,7 +448,7 @@ void test_pid_records() {
 #endif
   CHECK(::unlink((s / "shim.pid").c_str()) == 0);
   CHECK(::mkfifo((s / "shim.pid").c_str(), 0644) == 0);
-  CHECK_ERR(blx::pid_read(dir, "shim.pid", &r), EINVAL, blx::reason::kNotRegularFile);
+  CHECK_ERR(blx::pid_read(dir, "shim.pid", &r), EINVAL, blx::Reason::kNotRegularFile);
   bool renamed = false;
   CHECK_OK(blx::file_rename(dir, "exit", "exit.previous", &renamed));
   CHECK(!renamed);
@@ -471,7 +468,7 @@ void test_gc_scan_reports_without_hanging() {
   CHECK(scan.boxes.size() == 3);
   CHECK(scan.boxes[0].name == ".trash-b9-00000000" && scan.boxes[0].kind == blx::EntryKind::kTrash);
   CHECK(scan.boxes[1].name == "b1" && scan.boxes[1].kind == blx::EntryKind::kBox);
-  CHECK(same_reason(scan.boxes[1].pid_error.reason, blx::reason::kNotRegularFile));
+  CHECK(same_reason(scan.boxes[1].pid_error.reason, blx::Reason::kNotRegularFile));
   CHECK(scan.boxes[1].partial_copies.size() == 1);
   CHECK(scan.boxes[2].kind == blx::EntryKind::kStray);
   blx::RemoveStats stats;
@@ -493,9 +490,9 @@ void test_clone_file() {
   CHECK_OK(blx::clone_file(s / "src", s / "never", blx::CloneMode::kNever, &r));
   CHECK(r.method == blx::CloneMethod::kCopy);
   blx::Error e = blx::clone_file(s / "src", s / "forced", blx::CloneMode::kForce, &r);
-  CHECK(!e || (e.code == ENOTSUP && same_reason(e.reason, blx::reason::kNoReflink)));
+  CHECK(!e || (e.code == ENOTSUP && same_reason(e.reason, blx::Reason::kNoReflink)));
   CHECK(::mkfifo((s / "fifo").c_str(), 0644) == 0);
-  CHECK_ERR(blx::clone_file(s / "fifo", s / "x", blx::CloneMode::kAuto, &r), EINVAL, blx::reason::kNotRegularFile);
+  CHECK_ERR(blx::clone_file(s / "fifo", s / "x", blx::CloneMode::kAuto, &r), EINVAL, blx::Reason::kNotRegularFile);
   CHECK(!exists_nofollow(s / "x"));
 }
 
@@ -519,14 +516,14 @@ void test_socket_links() {
   CHECK_OK(blx::socket_links_sweep(link, false, &names));
   CHECK(names.size() == 1 && !exists_nofollow(s / "bl/b2"));
   write_file(s / "bl/b3", "file");
-  CHECK_ERR(blx::socket_link_ensure(link, "b3", &r), EEXIST, blx::reason::kLinkOccupied);
+  CHECK_ERR(blx::socket_link_ensure(link, "b3", &r), EEXIST, blx::Reason::kLinkOccupied);
   bool removed = false;
   CHECK_OK(blx::socket_link_remove(link, "b1", &removed));
   CHECK(removed && !exists_nofollow(s / "bl/b1"));
   // A symlinked link dir is refused (squatting).
   CHECK(::symlink((s / "target").c_str(), (s / "bl2").c_str()) == 0);
   blx::LinkSpec squatted{s / "bl2", ::geteuid(), s / "target"};
-  CHECK_ERR(blx::socket_link_ensure(squatted, "b1", &r), ELOOP, blx::reason::kSymlink);
+  CHECK_ERR(blx::socket_link_ensure(squatted, "b1", &r), ELOOP, blx::Reason::kSymlink);
 }
 
 void test_probe_and_same_filesystem() {

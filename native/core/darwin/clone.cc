@@ -27,7 +27,7 @@ Error clone_into(int src_fd, const FileStat&, int dirfd, const char* tmp_name, C
     bool unsupported = err == ENOTSUP || err == EXDEV;
     if (mode == CloneMode::kForce || !unsupported) {
       Error e = fail(err == EXDEV ? EXDEV : unsupported ? ENOTSUP : err, "clonefile", src_display, dst_display);
-      if (mode == CloneMode::kForce && unsupported) e.reason = reason::kNoReflink;
+      if (mode == CloneMode::kForce && unsupported) e.reason = Reason::kNoReflink;
       return e;
     }
   }

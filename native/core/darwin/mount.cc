@@ -15,12 +15,12 @@ bool new_mount_api_available() { return false; }
 Error bind_readonly_at(int, int, const char*, bool, const std::string& source_display,
                        const std::string& target_display, BindMethod*) {
   Error e = fail(ENOTSUP, "mount", source_display, target_display);
-  e.reason = reason::kUnsupported;
+  e.reason = Reason::kUnsupported;
   return e;
 }
 
 Error reseal_readonly_at(int, bool, const std::string& display) {
-  return fail_reason(ENOTSUP, reason::kUnsupported, "mount", display);
+  return fail_reason(ENOTSUP, Reason::kUnsupported, "mount", display);
 }
 
 Error mount_read_only(int fd, const std::string& display, bool* read_only) {

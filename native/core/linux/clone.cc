@@ -80,7 +80,7 @@ Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_nam
     int err = errno;
     if (mode == CloneMode::kForce) {
       e = fail(err == EXDEV ? EXDEV : reflink_unsupported(err) ? ENOTSUP : err, "ioctl", src_display, dst_display);
-      e.reason = reason::kNoReflink;
+      e.reason = Reason::kNoReflink;
     } else if (err != EXDEV && !reflink_unsupported(err)) {
       e = fail(err, "ioctl", src_display, dst_display);
     }

@@ -180,7 +180,7 @@ Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, b
   }();
   if (no_mounts) {
     Error e = fail(ENOTSUP, "mount", source_display, target_display);
-    e.reason = reason::kUnsupported;
+    e.reason = Reason::kUnsupported;
     return e;
   }
   if (!force_legacy) {

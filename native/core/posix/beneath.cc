@@ -36,8 +36,8 @@ Error open_dir_error(int err, int dirfd, const std::string& name, const std::str
   if (err == ELOOP || err == ENOTDIR || err == EMLINK) {
     FileStat st;
     if (!stat_at(dirfd, name.c_str(), false, &st, where)) {
-      if (S_ISLNK(st.mode)) return fail_reason(ELOOP, reason::kSymlink, "openat", where);
-      if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, reason::kNotDirectory, "openat", where);
+      if (S_ISLNK(st.mode)) return fail_reason(ELOOP, Reason::kSymlink, "openat", where);
+      if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "openat", where);
     }
   }
   return fail(err, "openat", where);
@@ -115,10 +115,10 @@ Error walk(int dirfd, const std::string& rel, mode_t make_mode, const std::strin
 Error check_trusted_dir(int fd, const std::string& display, Trust trust, bool sticky_ok, Repairs* repairs) {
   FileStat st;
   if (Error e = stat_at(fd, "", false, &st, display)) return e;
-  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, reason::kNotDirectory, "open", display);
+  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", display);
   if (trust == Trust::kNone) return {};
   const uid_t me = ::geteuid();
-  if (st.uid != me && st.uid != 0) return fail_reason(EPERM, reason::kForeignOwner, "open", display, st.uid);
+  if (st.uid != me && st.uid != 0) return fail_reason(EPERM, Reason::kForeignOwner, "open", display, st.uid);
   if ((st.mode & 022) == 0) return {};
   if (sticky_ok && (st.mode & S_ISVTX) != 0) return {};
   if (trust == Trust::kRepair && st.uid == me) {
@@ -126,7 +126,7 @@ Error check_trusted_dir(int fd, const std::string& display, Trust trust, bool st
     if (repairs != nullptr) repairs->push_back(display);
     return {};
   }
-  return fail_reason(EPERM, reason::kLooseMode, "open", display, st.mode & 07777);
+  return fail_reason(EPERM, Reason::kLooseMode, "open", display, st.mode & 07777);
 }
 
 Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, Fd* out, Repairs* repairs) {
@@ -138,7 +138,7 @@ Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, 
   Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
-    if (err == ENOTDIR) return fail_reason(ENOTDIR, reason::kNotDirectory, "open", path);
+    if (err == ENOTDIR) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", path);
     return fail(err, "open", path);
   }
   if (created && ::fchmod(fd.get(), mode) != 0) return fail_errno("fchmod", path);
@@ -181,7 +181,7 @@ Error open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode, co
   Fd fd(::openat(at, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode));
   if (!fd.valid()) {
     int err = errno;
-    if (err == ELOOP) return fail_reason(ELOOP, reason::kSymlink, "openat", where);
+    if (err == ELOOP) return fail_reason(ELOOP, Reason::kSymlink, "openat", where);
     return fail(err, "openat", where);
   }
   *out = std::move(fd);
@@ -199,8 +199,8 @@ Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const 
   }
   FileStat st;
   if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
-  if (!S_ISREG(st.mode)) return fail_reason(EINVAL, reason::kNotRegularFile, "open", where, st.mode & S_IFMT);
-  if (st.size > cap) return fail_reason(EFBIG, reason::kTooLarge, "read", where, static_cast<int64_t>(cap));
+  if (!S_ISREG(st.mode)) return fail_reason(EINVAL, Reason::kNotRegularFile, "open", where, st.mode & S_IFMT);
+  if (st.size > cap) return fail_reason(EFBIG, Reason::kTooLarge, "read", where, static_cast<int64_t>(cap));
   char buf[4096];
   for (;;) {
     ssize_t n = ::read(fd.get(), buf, sizeof buf);
@@ -211,7 +211,7 @@ Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const 
     if (n == 0) break;
     out->append(buf, static_cast<size_t>(n));
     // It grew since the fstat: still capped.
-    if (out->size() > cap) return fail_reason(EFBIG, reason::kTooLarge, "read", where, static_cast<int64_t>(cap));
+    if (out->size() > cap) return fail_reason(EFBIG, Reason::kTooLarge, "read", where, static_cast<int64_t>(cap));
   }
   *present = true;
   return {};
@@ -258,13 +258,13 @@ Error open_boxes(const BoxRef& ref, BoxOpen how, Trust trust, BoxDirs* out, Repa
   if (!is_plain_name(ref.id)) return fail(EINVAL, "openat", join_path(join_path(ref.root, ref.boxes), ref.id));
   const bool create = how == BoxOpen::kCreate;
   if (Error e = open_root(ref.root, create, 0755, trust, &out->root, repairs)) {
-    if (e.code == ENOENT && !create) e.reason = reason::kNotPrepared;
+    if (e.code == ENOENT && !create) e.reason = Reason::kNotPrepared;
     return e;
   }
   out->boxes_display = join_path(ref.root, ref.boxes);
   Error e = create ? make_dir_beneath(out->root.get(), ref.boxes, 0755, ref.root, trust, &out->boxes, repairs)
                    : open_dir_beneath(out->root.get(), ref.boxes, ref.root, trust, &out->boxes, repairs);
-  if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+  if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
   return e;
 }
 
@@ -289,7 +289,7 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
       int err = errno;
       if (err == ENOENT && how == BoxOpen::kCreate) continue;  // a cleanup took it between mkdir and open
       Error e = open_dir_error(err, out->boxes.get(), ref.id, where);
-      if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+      if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
       return e;
     }
     if (created && ::fchmod(box.get(), 0755) != 0) return fail_errno("fchmod", where);
@@ -300,7 +300,7 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
         rc = ::flock(box.get(), LOCK_EX | (may_block ? 0 : LOCK_NB));
       } while (rc != 0 && errno == EINTR);
       if (rc != 0) {
-        if (errno == EWOULDBLOCK) return fail_reason(EWOULDBLOCK, reason::kWouldBlock, "flock", where);
+        if (errno == EWOULDBLOCK) return fail_reason(EWOULDBLOCK, Reason::kWouldBlock, "flock", where);
         return fail_errno("flock", where);
       }
       // Whoever held the lock may have removed the box (cleanup renames it
@@ -312,14 +312,14 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
       const bool gone = static_cast<bool>(ne);
       if (gone || !same_inode(held, named)) {
         if (how == BoxOpen::kCreate) continue;
-        return gone ? fail_reason(ENOENT, reason::kRemovedWhileWaiting, "flock", where)
-                    : fail_reason(ESTALE, reason::kReplacedWhileWaiting, "flock", where);
+        return gone ? fail_reason(ENOENT, Reason::kRemovedWhileWaiting, "flock", where)
+                    : fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
       }
     }
     out->box = std::move(box);
     return {};
   }
-  return fail_reason(ESTALE, reason::kReplacedWhileWaiting, "flock", where);
+  return fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
 }
 
 Error open_shared_root(int box_fd, const std::string& box_display, Fd* out, std::string* display) {

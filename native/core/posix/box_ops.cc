@@ -45,9 +45,9 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, Clean
   *out = CleanupResult{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) {
-    if (e.reason == reason::kWouldBlock || !d.boxes.valid()) {
+    if (e.reason == Reason::kWouldBlock || !d.boxes.valid()) {
       // No boxes dir at all is nothing to clean; anything else is an error.
-      if (e.reason != reason::kNotPrepared) return e;
+      if (e.reason != Reason::kNotPrepared) return e;
       remove_link_best_effort(link, ref.id, out);
       return {};
     }
@@ -55,7 +55,7 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, Clean
       remove_link_best_effort(link, ref.id, out);
       return {};
     }
-    if (e.reason != reason::kSymlink && e.reason != reason::kNotDirectory) return e;
+    if (e.reason != Reason::kSymlink && e.reason != Reason::kNotDirectory) return e;
     // A planted symlink or file in the box's place: unlink it, never follow.
     if (::unlinkat(d.boxes.get(), ref.id.c_str(), 0) != 0 && errno != ENOENT) {
       return fail_errno("unlinkat", d.box_display);

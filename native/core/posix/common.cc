@@ -19,11 +19,69 @@ Error fail_errno(const char* syscall, std::string path, std::string dest) {
   return fail(errno, syscall, std::move(path), std::move(dest));
 }
 
-Error fail_reason(int code, const char* why, const char* syscall, std::string path, int64_t value) {
+Error fail_reason(int code, Reason why, const char* syscall, std::string path, int64_t value) {
   Error e = fail(code, syscall, std::move(path));
   e.reason = why;
   e.value = value;
   return e;
+}
+
+const char* reason_name(Reason r) {
+  switch (r) {
+    case Reason::kNone:
+      return nullptr;
+    case Reason::kSymlink:
+      return "symlink";
+    case Reason::kNotDirectory:
+      return "not-a-directory";
+    case Reason::kNotRegularFile:
+      return "not-a-regular-file";
+    case Reason::kHardLinked:
+      return "hard-linked";
+    case Reason::kTooLarge:
+      return "too-large";
+    case Reason::kForeignOwner:
+      return "foreign-owner";
+    case Reason::kLooseMode:
+      return "loose-mode";
+    case Reason::kWouldBlock:
+      return "would-block";
+    case Reason::kRemovedWhileWaiting:
+      return "removed-while-waiting";
+    case Reason::kReplacedWhileWaiting:
+      return "replaced-while-waiting";
+    case Reason::kRuntimeLocked:
+      return "runtime-locked";
+    case Reason::kNotAllocated:
+      return "not-allocated";
+    case Reason::kIdsExhausted:
+      return "ids-exhausted";
+    case Reason::kMountInTheWay:
+      return "mount-in-the-way";
+    case Reason::kNotPrepared:
+      return "not-prepared";
+    case Reason::kSharedNotEmpty:
+      return "shared-not-empty";
+    case Reason::kSharedOccupied:
+      return "shared-occupied";
+    case Reason::kSharedWrongMount:
+      return "shared-wrong-mount";
+    case Reason::kReadOnlyImpossible:
+      return "read-only-impossible";
+    case Reason::kNoReflink:
+      return "no-reflink";
+    case Reason::kLinkOccupied:
+      return "link-occupied";
+    case Reason::kBoxBusy:
+      return "box-busy";
+    case Reason::kTreeMoved:
+      return "tree-moved";
+    case Reason::kBackingChain:
+      return "backing-chain";
+    case Reason::kUnsupported:
+      return "unsupported";
+  }
+  return nullptr;
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {

@@ -90,7 +90,7 @@ Error bin_files(int box_fd, const std::string& box_display, std::vector<BinFile>
 // directory that exists must pass the trust checks (never repaired here).
 Error open_home_for_gc(const std::string& home, Fd* root) {
   if (Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr)) {
-    if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+    if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
   }
   for (const char* rel : {"boxes", "bases", "tmp", "images", "locks", "logs"}) {
@@ -118,7 +118,7 @@ Error unmount_beneath(int dirfd, const std::string& display, const std::string& 
   }
   FileStat st;
   if (Error e = stat_at(at.get(), name.c_str(), false, &st, where)) return e.code == ENOENT ? Error{} : e;
-  if (!st.mount_id_known) return fail_reason(ENOTSUP, reason::kUnsupported, "statx", where);
+  if (!st.mount_id_known) return fail_reason(ENOTSUP, Reason::kUnsupported, "statx", where);
   if (st.mount_id != mount_id) return {};  // moved or already gone
   if (Error e = detach_mount_at(at.get(), name.c_str(), where)) return e;
   *detached = true;
@@ -211,7 +211,7 @@ Error gc_unmount(const std::string& home, const std::string& owner, bool lock_bo
     box.reset(::openat(boxes.get(), owner.c_str(), kDirFlags));
     if (!box.valid()) return fail_errno("openat", where);
     if (::flock(box.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EWOULDBLOCK) return fail_reason(EBUSY, reason::kBoxBusy, "flock", where);
+      if (errno == EWOULDBLOCK) return fail_reason(EBUSY, Reason::kBoxBusy, "flock", where);
       return fail_errno("flock", where);
     }
   }

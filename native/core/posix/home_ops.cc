@@ -37,7 +37,7 @@ Error devices_of(int home_fd, const std::string& home, Trust trust, HomePrepareR
     Fd fd;
     std::string where = join_path(home, rels[i]);
     if (Error e = open_dir_beneath(home_fd, rels[i], home, trust, &fd, &out->repaired)) {
-      if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+      if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
       return e;
     }
     FileStat st;

@@ -20,14 +20,14 @@ constexpr uint64_t kMaxLockId = 0xffffffffull;
 Error check_lock_file(int fd, const std::string& where) {
   FileStat st;
   if (Error e = stat_at(fd, "", false, &st, where)) return e;
-  if (!S_ISREG(st.mode)) return fail_reason(EINVAL, reason::kNotRegularFile, "open", where, st.mode & S_IFMT);
+  if (!S_ISREG(st.mode)) return fail_reason(EINVAL, Reason::kNotRegularFile, "open", where, st.mode & S_IFMT);
   return {};
 }
 
 Error open_lock_file(int dirfd, const std::string& name, int flags, const std::string& where, Fd* out) {
   out->reset(::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644));
   if (!out->valid()) {
-    if (errno == ELOOP) return fail_reason(ELOOP, reason::kSymlink, "open", where);
+    if (errno == ELOOP) return fail_reason(ELOOP, Reason::kSymlink, "open", where);
     return fail_errno("open", where);
   }
   return check_lock_file(out->get(), where);
@@ -40,8 +40,8 @@ Error check_still_named(int dirfd, const std::string& name, int fd, const std::s
   if (Error e = stat_at(fd, "", false, &held, where)) return e;
   Error ne = stat_at(dirfd, name.c_str(), false, &named, where);
   if (ne && ne.code != ENOENT) return ne;
-  if (ne) return fail_reason(ENOENT, reason::kRemovedWhileWaiting, "flock", where);
-  if (!same_inode(held, named)) return fail_reason(ESTALE, reason::kReplacedWhileWaiting, "flock", where);
+  if (ne) return fail_reason(ENOENT, Reason::kRemovedWhileWaiting, "flock", where);
+  if (!same_inode(held, named)) return fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
   return {};
 }
 
@@ -69,7 +69,7 @@ Error runtime_lock(const std::string& home, int* out) {
   *out = -1;
   Fd root;
   if (Error e = open_root(home, false, 0, Trust::kCheck, &root, nullptr)) {
-    if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+    if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
   }
   const std::string where = join_path(home, ".lock");
@@ -78,10 +78,10 @@ Error runtime_lock(const std::string& home, int* out) {
   FileStat st;
   if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
   // Hard-linked: writing our pid would truncate whatever else it names.
-  if (st.nlink > 1) return fail_reason(EMLINK, reason::kHardLinked, "open", where, static_cast<int64_t>(st.nlink));
-  if (st.uid != ::geteuid()) return fail_reason(EPERM, reason::kForeignOwner, "open", where, st.uid);
+  if (st.nlink > 1) return fail_reason(EMLINK, Reason::kHardLinked, "open", where, static_cast<int64_t>(st.nlink));
+  if (st.uid != ::geteuid()) return fail_reason(EPERM, Reason::kForeignOwner, "open", where, st.uid);
   if (flock_retry(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) return fail_reason(EBUSY, reason::kRuntimeLocked, "flock", where, holder_pid(fd.get()));
+    if (errno == EWOULDBLOCK) return fail_reason(EBUSY, Reason::kRuntimeLocked, "flock", where, holder_pid(fd.get()));
     return fail_errno("flock", where);
   }
   // The holder's pid, for the message whoever comes next reads; written
@@ -122,7 +122,7 @@ Error lock_allocate(const DirRef& dir, uint32_t* id) {
     }
     if (errno != EEXIST) return fail_errno("open", join_path(display, name));
   }
-  return fail_reason(EAGAIN, reason::kIdsExhausted, "open", display);
+  return fail_reason(EAGAIN, Reason::kIdsExhausted, "open", display);
 }
 
 Error lock_acquire(const DirRef& dir, uint32_t id, bool wait, bool may_block, int* out, bool* acquired) {
@@ -135,13 +135,13 @@ Error lock_acquire(const DirRef& dir, uint32_t id, bool wait, bool may_block, in
   const std::string where = join_path(display, name);
   Fd fd;
   if (Error e = open_lock_file(dirfd.get(), name, O_RDWR, where, &fd)) {
-    if (e.code == ENOENT) e.reason = reason::kNotAllocated;
+    if (e.code == ENOENT) e.reason = Reason::kNotAllocated;
     return e;
   }
   if (flock_retry(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) return fail_errno("flock", where);
     if (!wait) return {};
-    if (!may_block) return fail_reason(EWOULDBLOCK, reason::kWouldBlock, "flock", where);
+    if (!may_block) return fail_reason(EWOULDBLOCK, Reason::kWouldBlock, "flock", where);
     if (flock_retry(fd.get(), LOCK_EX) != 0) return fail_errno("flock", where);
   }
   if (Error e = check_still_named(dirfd.get(), name, fd.get(), where)) return e;

@@ -59,10 +59,10 @@ Error backing_name(int fd, const std::string& display, std::string* name) {
   uint64_t offset = big_endian(header + 8, 8);
   uint64_t length = big_endian(header + 16, 4);
   if (offset == 0 || length == 0) return {};
-  if (length > kMaxBackingName) return fail_reason(EINVAL, reason::kBackingChain, "read", display);
+  if (length > kMaxBackingName) return fail_reason(EINVAL, Reason::kBackingChain, "read", display);
   name->resize(length);
   if (Error e = read_exact(fd, &(*name)[0], length, static_cast<off_t>(offset), display, &got)) return e;
-  if (got < length) return fail_reason(EINVAL, reason::kBackingChain, "read", display);
+  if (got < length) return fail_reason(EINVAL, Reason::kBackingChain, "read", display);
   return {};
 }
 
@@ -70,7 +70,7 @@ Error open_regular(int dirfd, const char* name, int extra, const std::string& di
   out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
   if (!out->valid()) return fail_errno("open", display);
   if (Error e = stat_at(out->get(), "", false, st, display)) return e;
-  if (!S_ISREG(st->mode)) return fail_reason(EINVAL, reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
+  if (!S_ISREG(st->mode)) return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
   return {};
 }
 
@@ -96,7 +96,7 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
     std::string next = name[0] == '/' ? name : join_path(dir, name);
     if (static_cast<int>(out->files.size()) >= kMaxChain) {
       out->files.push_back(next);
-      out->error = fail_reason(EINVAL, reason::kBackingChain, "open", out->image);
+      out->error = fail_reason(EINVAL, Reason::kBackingChain, "open", out->image);
       out->error.dest = chain_text(out->image, out->files);
       return;
     }
@@ -109,7 +109,7 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
     out->real.push_back(real);
     for (const FileStat& s : seen) {
       if (same_inode(s, st)) {
-        out->error = fail_reason(ELOOP, reason::kBackingChain, "open", out->image);
+        out->error = fail_reason(ELOOP, Reason::kBackingChain, "open", out->image);
         out->error.dest = chain_text(out->image, out->files);
         return;
       }

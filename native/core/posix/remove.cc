@@ -76,7 +76,7 @@ class Remover {
           FileStat got;
           if (!up.valid() || stat_at(up.get(), "", false, &got, "..") || !same_dir(got, p.st)) {
             // The tree was moved under us: stop rather than guess.
-            return fail_reason(EAGAIN, reason::kTreeMoved, "openat", display(stack, ".."));
+            return fail_reason(EAGAIN, Reason::kTreeMoved, "openat", display(stack, ".."));
           }
           p.fd = std::move(up);
         }
@@ -143,11 +143,11 @@ class Remover {
   }
 
   Error detach(int dirfd, const std::string& name, const std::string& where) {
-    if (!detach_) return fail_reason(EBUSY, reason::kMountInTheWay, "umount2", where);
+    if (!detach_) return fail_reason(EBUSY, Reason::kMountInTheWay, "umount2", where);
     if (Error e = detach_mount_at(dirfd, name.c_str(), where)) {
       // Whatever the reason, the answer is the same: it is still mounted
       // and nothing below it was touched.
-      return fail_reason(EBUSY, reason::kMountInTheWay, e.syscall, where, e.code);
+      return fail_reason(EBUSY, Reason::kMountInTheWay, e.syscall, where, e.code);
     }
     stats_->unmounted++;
     return {};
@@ -205,7 +205,7 @@ class Remover {
       *out = std::move(fd);
       return {Error{}, true};
     }
-    return {fail_reason(EBUSY, reason::kMountInTheWay, "unlinkat", where())};
+    return {fail_reason(EBUSY, Reason::kMountInTheWay, "unlinkat", where())};
   }
 
   std::string parent_path_;

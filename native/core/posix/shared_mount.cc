@@ -67,7 +67,7 @@ Error bind_or_link(const BoxDirs& d, int mounts_fd, SharedKind prior, bool requi
   if (require_read_only) {
     if (prior != SharedKind::kDirectory) ::unlinkat(d.box.get(), "shared", AT_REMOVEDIR);
     if (prior == SharedKind::kSymlink) ::symlinkat("mounts", d.box.get(), "shared");
-    e.reason = reason::kReadOnlyImpossible;
+    e.reason = Reason::kReadOnlyImpossible;
     e.path = source;
     e.dest = target;
     return e;
@@ -105,7 +105,7 @@ Error detach_stack_at(int dirfd, const char* name, const std::string& display, u
     }
     return e;
   }
-  return fail_reason(EBUSY, reason::kMountInTheWay, "umount2", display);
+  return fail_reason(EBUSY, Reason::kMountInTheWay, "umount2", display);
 }
 
 Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy, bool may_block, MountResult* out) {
@@ -115,7 +115,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
   const std::string mounts_display = join_path(d.box_display, "mounts");
   Fd mounts;
   if (Error e = open_dir_beneath(d.box.get(), "mounts", d.box_display, Trust::kNone, &mounts, nullptr)) {
-    if (e.code == ENOENT) e.reason = reason::kNotPrepared;
+    if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
   }
   SharedState state;
@@ -124,7 +124,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
   switch (state.kind) {
     case SharedKind::kMount: {
       if (!state.shows_mounts || !state.read_only) {
-        return fail_reason(EBUSY, reason::kSharedWrongMount, "mount", target, state.shows_mounts ? 1 : 0);
+        return fail_reason(EBUSY, Reason::kSharedWrongMount, "mount", target, state.shows_mounts ? 1 : 0);
       }
       // Submounts that reached shared/ later by slave propagation arrive
       // writable: re-seal the whole tree read-only on every call.
@@ -136,7 +136,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
       return {};
     }
     case SharedKind::kSymlink: {
-      if (!state.shows_mounts) return fail_reason(EEXIST, reason::kSharedOccupied, "mount", target);
+      if (!state.shows_mounts) return fail_reason(EEXIST, Reason::kSharedOccupied, "mount", target);
       // A symlink left by an earlier unprivileged run: try to upgrade it.
       if (::unlinkat(d.box.get(), "shared", 0) != 0) return fail_errno("unlink", target);
       if (Error e = make_shared_dir(d)) return e;
@@ -145,7 +145,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
       return e;
     }
     case SharedKind::kDirectory:
-      if (!state.empty) return fail_reason(ENOTEMPTY, reason::kSharedNotEmpty, "mount", target);
+      if (!state.empty) return fail_reason(ENOTEMPTY, Reason::kSharedNotEmpty, "mount", target);
       return bind_or_link(d, mounts.get(), SharedKind::kDirectory, require_read_only, force_legacy, out);
     case SharedKind::kMissing:
       if (Error e = make_shared_dir(d)) return e;
@@ -153,7 +153,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
     case SharedKind::kOther:
       break;
   }
-  return fail_reason(EEXIST, reason::kSharedOccupied, "mount", target);
+  return fail_reason(EEXIST, Reason::kSharedOccupied, "mount", target);
 }
 
 Error shared_unmount(const BoxRef& ref, bool may_block, UnmountOutcome* out) {

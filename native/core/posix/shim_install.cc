@@ -66,7 +66,7 @@ Error open_source(int dirfd, const std::string& name, const std::string& display
   if (!fd.valid()) return fail_errno("open", display);
   if (Error e = stat_at(fd.get(), "", false, st, display)) return e;
   if (!S_ISREG(st->mode)) {
-    return fail_reason(S_ISDIR(st->mode) ? EISDIR : EINVAL, reason::kNotRegularFile, "open", display,
+    return fail_reason(S_ISDIR(st->mode) ? EISDIR : EINVAL, Reason::kNotRegularFile, "open", display,
                        st->mode & S_IFMT);
   }
   *out = std::move(fd);

@@ -31,21 +31,21 @@ Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) 
     if (err == ELOOP || err == ENOTDIR) {
       FileStat what;
       bool is_link = !stat_at(AT_FDCWD, dir.c_str(), false, &what, dir) && S_ISLNK(what.mode);
-      return is_link ? fail_reason(ELOOP, reason::kSymlink, "open", dir)
-                     : fail_reason(ENOTDIR, reason::kNotDirectory, "open", dir);
+      return is_link ? fail_reason(ELOOP, Reason::kSymlink, "open", dir)
+                     : fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir);
     }
     return fail(err, "open", dir);
   }
   FileStat st;
   if (Error e = stat_at(fd.get(), "", false, &st, dir)) return e;
-  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, reason::kNotDirectory, "open", dir);
+  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir);
   // Root preparing boxes for a runtime user: the directory we just made is
   // theirs, not root's (or their own runtime would refuse it).
   if (created && st.uid != link.uid && ::geteuid() == 0) {
     if (::fchown(fd.get(), link.uid, static_cast<gid_t>(-1)) != 0) return fail_errno("fchown", dir);
     st.uid = link.uid;
   }
-  if (st.uid != link.uid) return fail_reason(EPERM, reason::kForeignOwner, "open", dir, st.uid);
+  if (st.uid != link.uid) return fail_reason(EPERM, Reason::kForeignOwner, "open", dir, st.uid);
   if ((st.mode & 07777) != 0700) {
     if (::fchmod(fd.get(), 0700) != 0) return fail_errno("fchmod", dir);
     if (repaired != nullptr) *repaired = true;
@@ -79,7 +79,7 @@ Error socket_link_ensure(const LinkSpec& link, const std::string& name, LinkResu
         if (e.code == ENOENT) continue;
         return e;
       }
-      Error e = fail_reason(EEXIST, reason::kLinkOccupied, "symlink", display, st.mode & S_IFMT);
+      Error e = fail_reason(EEXIST, Reason::kLinkOccupied, "symlink", display, st.mode & S_IFMT);
       e.dest = display;
       e.path = link.target;
       return e;
