@@ -231,6 +231,8 @@ export async function jail (box: JailBox, call: BoxCall, command: string[], opti
   checkCommand(command)
   checkOptions(options)
   const platform = checkPlatform(process.platform)
+  // Made (and its paths checked) now, run once the box is prepared.
+  const facts = factsCall(box, call, { ...options, shim: options.shim ?? command[0] }, platform)
   const prepared = await call('shimPrepare', [box.sockets.parentDir, box.sockets.uid, box.sockets.realDir], {
     doing: `cannot prepare box ${box.boxId} for its shim`,
     hints: {
@@ -242,8 +244,7 @@ export async function jail (box: JailBox, call: BoxCall, command: string[], opti
   let child: ChildProcess
   let argv: string[]
   try {
-    const facts = await factsCall(box, call, { ...options, shim: options.shim ?? command[0] }, platform).async()
-    argv = argvOf(box, facts, command, options, platform)
+    argv = argvOf(box, await facts.async(), command, options, platform)
     const linux = platform === 'linux'
     const args = linux ? ['--info-fd', '3', '--block-fd', '4', ...argv.slice(1)] : argv.slice(1)
     child = spawn(argv[0]!, args, {
