@@ -90,6 +90,34 @@ test('a symlink where a grant would be is refused: bwrap would bind its target',
   t.is(e.path, box.logsDir)
 })
 
+test('shared/ as this package\'s own link to mounts/ (no bind mounts, as on macOS) grants mounts/, reached via shared/', async (t) => {
+  const { box, root } = await preparedBox(t)
+  const mounts = path.join(box.root, 'mounts')
+  fs.rmdirSync(box.sharedDir)
+  fs.mkdirSync(mounts)
+  fs.symlinkSync('mounts', box.sharedDir) // what mountShared() makes where it cannot mount
+  const grants = await box.sandboxPolicy()
+  t.deepEqual(grants.find((g) => g.path === mounts), { path: mounts, writable: true, via: box.sharedDir })
+  t.false(grants.some((g) => g.path === box.sharedDir))
+  const argv = await box.bwrapArgs(['/bin/true'])
+  const at = (flag: string, a: string, b: string) => argv.some((x, i) => x === flag && argv[i + 1] === a && argv[i + 2] === b)
+  t.true(at('--bind', mounts, mounts))
+  t.true(at('--symlink', 'mounts', box.sharedDir), 'the link is made again inside the jail')
+  // Any other link at shared/ is someone else's: refused.
+  for (const target of [root, `${mounts}/`, '../mounts']) {
+    fs.unlinkSync(box.sharedDir)
+    fs.symlinkSync(target, box.sharedDir)
+    const e = await t.throwsAsync(box.sandboxPolicy(), { code: 'ELOOP' }, target)
+    t.is(e.path, box.sharedDir)
+  }
+  fs.unlinkSync(box.sharedDir)
+  fs.symlinkSync('mounts', box.sharedDir)
+  fs.rmdirSync(mounts)
+  fs.symlinkSync(root, mounts)
+  const e = await t.throwsAsync(box.sandboxPolicy(), { code: 'ELOOP' }, 'mounts/ itself a link')
+  t.is(e.path, box.sharedDir)
+})
+
 test('backing chains, three deep (relative and absolute names): parent then file, read-only, in chain order', async (t) => {
   const { box, root } = await preparedBox(t)
   const bases = path.join(box.home!, 'bases')

@@ -12,6 +12,7 @@ import path from 'node:path'
 import { exitRecordOf, LayoutError, mintBoxId, type BoxLayout, type JailedShim } from '../lib/index.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
+import { repoRoot, run, scratch } from './helpers/fixtures.ts'
 
 const jailed = [needs.linux, needs.root, needs.tool('bwrap', 'bubblewrap'), needs.tool('cc', 'gcc')]
 
@@ -156,4 +157,31 @@ test('exitRecordOf: 0 is no record, 128 + n a signal, other statuses an engine e
   for (const [code, signal] of [[256, null], [-1, null], [1.5, null], [null, null], [1, 'SIGKILL'], [null, 'SIGNOPE']] as const) {
     t.throws(() => exitRecordOf(code as number, signal as NodeJS.Signals), { code: 'ERR_INVALID_ARG' })
   }
+})
+
+testWith(jailed, 'box jail where bind mounts are impossible (macOS; forced here): the shim writes through shared/ -> mounts; --print for darwin', async (t) => {
+  const home = path.join(scratch(t), 'home')
+  const id = mintBoxId()
+  t.teardown(() => fs.rmSync(`/tmp/bl-${process.getuid!()}/${id}`, { force: true }))
+  const cli = (...args: string[]) => run(process.execPath, [path.join(repoRoot, 'dist', 'cli.cjs'), ...args],
+    { cwd: repoRoot, env: { ...process.env, BOXLITE_LAYOUT_NO_MOUNTS: '1' } })
+  const prepared = await cli('box', 'prepare', id, '--isolate-mounts', '--home', home)
+  t.is(prepared.code, 0, prepared.stderr)
+  const box = path.join(home, 'boxes', id)
+  t.is(fs.readlinkSync(path.join(box, 'shared')), 'mounts')
+  const jailedRun = await cli('box', 'jail', id, '--home', home, '--', '/bin/sh', '-c', `echo through > ${box}/shared/x; exit 3`)
+  t.is(jailedRun.code, 3, fs.readFileSync(path.join(box, 'shim.stderr'), 'utf8'))
+  t.is(fs.readFileSync(path.join(box, 'mounts', 'x'), 'utf8'), 'through\n', 'written inside the jail through the link')
+  const printed = await cli('box', 'jail', id, '--home', home, '--platform', 'darwin', '--print', '--json', '--', `${box}/bin/boxlite-shim`, 'a b')
+  t.is(printed.code, 0, printed.stderr)
+  const argv = JSON.parse(printed.stdout) as string[]
+  t.deepEqual([argv[0], argv[1]], ['/usr/bin/sandbox-exec', '-p'])
+  t.deepEqual(argv.slice(-2), [`${box}/bin/boxlite-shim`, 'a b'])
+  t.true(argv[2]!.includes(`(subpath "${box}/mounts")`), 'the profile grants what shared/ stands for')
+  const human = await cli('box', 'jail', id, '--home', home, '--platform', 'darwin', '--print', '--', '/bin/x', 'a b')
+  t.true(human.stdout.startsWith('/usr/bin/sandbox-exec -p \';; BoxLite Sandbox Policy'), 'shell-quoted')
+  t.true(human.stdout.trimEnd().endsWith(' /bin/x \'a b\''))
+  const wrong = await cli('box', 'jail', id, '--home', home, '--platform', 'darwin', '--', '/bin/true')
+  t.is(wrong.code, 2, 'another platform only with --print')
+  t.is((await cli('box', 'cleanup', id, '--home', home)).code, 0)
 })
