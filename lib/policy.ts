@@ -88,7 +88,7 @@ export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions):
  * target exactly "mounts", a real directory): it stands for mounts/. Any
  * other symlink there is someone else's and is refused like every symlink.
  */
-export function sharedIsOurLink (facts: NativePolicyFacts): boolean {
+function sharedIsOurLink (facts: NativePolicyFacts): boolean {
   return facts.entries.shared === 'symlink' && facts.links.shared === 'mounts' && facts.entries.mounts === 'directory'
 }
 
