@@ -72,8 +72,8 @@ std::string macos_canonical(const std::string& path) {
   // Walk up to the nearest ancestor that exists, remembering the tail.
   std::string head = path;
   std::vector<std::string> tail;
-  struct stat st;
-  while (::lstat(head.c_str(), &st) != 0) {
+  FileStat st;
+  while (stat_at(AT_FDCWD, head.c_str(), false, &st, head)) {
     std::string dir, name;
     split_path(head, &dir, &name);
     if (name.empty() || dir == head) return path;
@@ -88,7 +88,7 @@ std::string macos_canonical(const std::string& path) {
     std::free(r);
     return s;
   };
-  if (S_ISLNK(st.st_mode)) {
+  if (S_ISLNK(st.mode)) {
     // A symlink leaf is kept as named (the sandbox checks the link itself);
     // only its parent is resolved.
     std::string dir, name;
