@@ -19,6 +19,8 @@ import { inspectionOf, type BoxInspection } from './inspect.ts'
 import {
   bwrapArgsOf, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
 } from './policy.ts'
+import { checkCommand, jail, jailArgv, type BoxCall, type JailedShim, type JailOptions, type JailPlatform } from './jail.ts'
+import { seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -461,7 +463,13 @@ export class BoxLayout {
   inspectSync (): BoxInspection { return this.#inspect().sync() }
 
   #policy<R> (options: SandboxPolicyOptions, shape: (facts: NativePolicyFacts) => R): NativeCall<R> {
-    return this.#call('boxPolicyFacts', [policyHostPaths(this, options), options.backingRoots ?? []], POLICY_CONTEXT(this), shape)
+    return this.#call('boxPolicyFacts', [policyHostPaths(this, options), options.backingRoots ?? [], false], POLICY_CONTEXT(this), shape)
+  }
+
+  #seatbelt (options: SeatbeltOptions): NativeCall<string> {
+    const hosts = [...policyHostPaths(this, options), ...seatbeltHostPaths(this, options)]
+    return this.#call('boxPolicyFacts', [hosts, options.backingRoots ?? [], true], POLICY_CONTEXT(this),
+      (f) => seatbeltProfileOf(this, f, options))
   }
 
   /**
@@ -488,13 +496,37 @@ export class BoxLayout {
   bwrapArgsSync (command: string[], options: BwrapOptions = {}): string[] {
     return this.#policy(options, (f) => bwrapArgsOf(this, f, checkCommand(command), options)).sync()
   }
-}
 
-function checkCommand (command: unknown): string[] {
-  if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-    throw invalidArg('the command to jail must be a non-empty array of strings')
+  /**
+   * BoxLite's macOS seatbelt profile (SBPL text for sandbox-exec -p): the
+   * sandboxPolicy() grants as reads and writes, the AF_UNIX endpoints by
+   * binding and real path, IP networking only with network (default on);
+   * every path as macOS resolves it (/tmp is /private/tmp). Works on any host.
+   */
+  async seatbeltProfile (options: SeatbeltOptions = {}): Promise<string> { return await this.#seatbelt(options).async() }
+  seatbeltProfileSync (options: SeatbeltOptions = {}): string { return this.#seatbelt(options).sync() }
+
+  readonly #boxCall: BoxCall = (name, args, ctx, shape) => this.#call(name, args, ctx, shape)
+
+  /**
+   * Run command (the shim) under this platform's jail, as BoxLite's runtime
+   * does: under the box lock, sockets/ and the link, exit rotated to
+   * exit.previous and re-created empty, logs/console.log, shim.stderr (the
+   * shim's stderr, appended; never through a symlink); then bubblewrap
+   * (Linux) or sandbox-exec with seatbeltProfile() (macOS). Resolves once
+   * shim.pid names the jailed process with its fingerprint; `exit` settles
+   * when it ended and the exit record is in place (the shim's own is never
+   * overwritten). See docs/design.md, "The shim's life".
+   */
+  async jail (command: string[], options: JailOptions = {}): Promise<JailedShim> {
+    return await jail(this, this.#boxCall, command, options)
   }
-  return command as string[]
+
+  /** The argv jail() would run on platform (default: this one), changing nothing; any host. */
+  async jailArgv (command: string[], options: JailOptions & { platform?: JailPlatform } = {}): Promise<string[]> {
+    const { platform, ...rest } = options
+    return await jailArgv(this, this.#boxCall, command, rest, platform ?? (process.platform as JailPlatform))
+  }
 }
 
 export function sharedStateOf (s: NativeShared): SharedState {

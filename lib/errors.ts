@@ -44,10 +44,11 @@ export type LayoutErrorReason =
   | 'backing-chain'           // ELOOP/EINVAL: a qcow2 backing chain that loops or is too deep
   | 'tree-moved'              // EAGAIN: a directory moved while it was being removed
   | 'unsupported'             // ENOTSUP: not on this platform
+  | 'jail-failed'             // ERR_JAIL_FAILED: the jail (bwrap) ended before it started the shim
 
 /** The codes this package documents; any other errno comes through as its name. */
 export type LayoutErrorCode =
-  | 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED_PLATFORM' | 'ERR_ADDON_NOT_FOUND'
+  | 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED_PLATFORM' | 'ERR_ADDON_NOT_FOUND' | 'ERR_JAIL_FAILED'
   | 'EACCES' | 'EAGAIN' | 'EBUSY' | 'EDEADLK' | 'EEXIST' | 'EFBIG' | 'EINVAL' | 'EISDIR' | 'ELOOP'
   | 'EMFILE' | 'EMLINK' | 'ENAMETOOLONG' | 'ENOENT' | 'ENOSPC' | 'ENOSYS' | 'ENOTDIR' | 'ENOTEMPTY'
   | 'ENOTSUP' | 'EPERM' | 'EROFS' | 'ESTALE' | 'EXDEV' | 'EADDRINUSE' | 'ECONNREFUSED'

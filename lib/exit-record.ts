@@ -80,6 +80,15 @@ export function parseExitRecord (text: string, file = 'exit'): ExitRecord {
   }
 }
 
+/**
+ * An exit file's contents as a record: null when there is none. An empty
+ * (or blank) file is "no record", as BoxLite reads it: a jail pre-creates
+ * exit empty so it can grant it before the shim runs.
+ */
+export function parseExitFile (text: string | null, file = 'exit'): ExitRecord | null {
+  return text === null || text.trim() === '' ? null : parseExitRecord(text, file)
+}
+
 /** Serialize exactly as BoxLite's shim does (field order included). */
 export function formatExitRecord (record: ExitRecord): string {
   if (!int32(record?.exitCode)) throw invalidArg('exit record needs an integer exitCode')
@@ -98,6 +107,26 @@ export function formatExitRecord (record: ExitRecord): string {
     default:
       throw invalidArg(`unknown exit record type ${JSON.stringify((record as { type: unknown }).type)}`)
   }
+}
+
+/**
+ * The record for a process that ended with (code, signal) as Node reports
+ * it, when the shim wrote none: null for 0; a signal (killed by one, or a
+ * status 128 + n for a known signal n, which is how bubblewrap and shells
+ * report a signalled child); any other status an engine error.
+ */
+export function exitRecordOf (code: number | null, signal: NodeJS.Signals | null = null): ExitRecord | null {
+  if (signal !== null) {
+    if (code !== null) throw invalidArg('exitRecordOf() takes a code or a signal, not both')
+    return signalExit(signal)
+  }
+  if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) {
+    throw invalidArg(`exit code must be an integer in 0..255 (or null with a signal); got ${String(code)}`)
+  }
+  if (code === 0) return null
+  const name = Object.entries(os.constants.signals).find(([, n]) => n === code - SIGNAL_EXIT_BASE)?.[0]
+  if (code > SIGNAL_EXIT_BASE && name !== undefined) return { type: 'signal', exitCode: code, signal: name }
+  return { type: 'error', exitCode: code, message: `exited with status ${code}`, errorKind: 'engine' }
 }
 
 /** The record a shim killed by `signal` writes: exit code 128 + n. */
@@ -144,10 +173,13 @@ export class ExitFile {
 
   #read (name: string, file: string): NativeCall<ExitRecord | null> {
     return nativeCall('fileRead', [...this.#dir, name, EXIT_RECORD_CAP], { doing: `cannot read the exit record ${file}` },
-      (text) => text === null ? null : parseExitRecord(text, file))
+      (text) => parseExitFile(text, file))
   }
 
-  /** The record, or null when the shim left none; EINVAL (malformed-record) if it does not parse. */
+  /**
+   * The record, or null when the shim left none (no file, or an empty one);
+   * EINVAL (malformed-record) if it does not parse.
+   */
   async read (): Promise<ExitRecord | null> { return await this.#read(this.#name, this.path).async() }
   readSync (): ExitRecord | null { return this.#read(this.#name, this.path).sync() }
   async readPrevious (): Promise<ExitRecord | null> { return await this.#read(this.#previousName, this.previousPath).async() }

@@ -22,6 +22,9 @@ export type { BoxInspection, BinFile, SocketLinkState, ExitView, ShimState } fro
 export { CA_STORES, SYSTEM_RO_BINDS, DEVICE_BINDS } from './policy.ts'
 export type { PolicyGrant, VolumeGrant, SandboxPolicyOptions, BwrapOptions } from './policy.ts'
 
+export type { JailOptions, JailedShim, ShimExit, JailPlatform, JailStdio } from './jail.ts'
+export type { SeatbeltOptions } from './seatbelt.ts'
+
 export { SharedGuestLayout, SharedContainerLayout, SharedDirs, GUEST_SHARED_ROOT } from './shared-guest.ts'
 
 export { BoxSockets, SocketNames, SOCKET_PATH_LIMIT, SUN_PATH_MAX, socketLinkParent } from './sockets.ts'
@@ -42,7 +45,7 @@ export { PidFile, parsePidFile, judgeIdentity } from './pid-file.ts'
 export type { PidRecord, ProcessIdentity, ProcessIdentityKind } from './pid-file.ts'
 
 export {
-  ExitFile, parseExitRecord, formatExitRecord, signalExit, parseContainerExit, formatContainerExit,
+  ExitFile, parseExitRecord, formatExitRecord, signalExit, exitRecordOf, parseContainerExit, formatContainerExit,
   SIGNAL_EXIT_BASE, PANIC_EXIT_CODE, EXIT_RECORD_CAP,
 } from './exit-record.ts'
 export type { ExitRecord, ExitErrorKind, ContainerExit } from './exit-record.ts'

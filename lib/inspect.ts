@@ -4,7 +4,7 @@
 import type { BoxLayout, SharedState } from './box.ts'
 import { sharedStateOf } from './box.ts'
 import { LayoutError } from './errors.ts'
-import { parseExitRecord, type ExitRecord } from './exit-record.ts'
+import { parseExitFile, type ExitRecord } from './exit-record.ts'
 import { nativeErrorValue, type NativeInspection } from './native.ts'
 import { joinPath } from './paths.ts'
 import { identityOfRead, type ProcessIdentity } from './pid-file.ts'
@@ -47,9 +47,8 @@ export interface BoxInspection {
 
 function exitView (text: string | null, error: LayoutError | undefined, file: string): ExitView {
   if (error !== undefined) return { unreadable: error.message }
-  if (text === null) return null
   try {
-    return parseExitRecord(text, file)
+    return parseExitFile(text, file)
   } catch (e) {
     if (e instanceof LayoutError) return { malformed: e.message }
     throw e

@@ -108,10 +108,14 @@ export type NativePathKind = 'missing' | 'directory' | 'file' | 'symlink' | 'oth
 export interface NativePolicyFacts {
   /** By path relative to the box dir; never followed. */
   entries: Record<string, NativePathKind>
+  /** The target of each entry that is a symlink. */
+  links: Record<string, string>
   chains: Array<{ image: string, files: string[], real: string[], error: NativeErrorFields | null }>
-  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, linkTarget: string }>
+  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, isDir: boolean, linkTarget: string }>
   /** The backing roots asked about, as the kernel names them. */
   roots: string[]
+  /** When asked: [path, its macOS canonical form] for every path above. */
+  canonical: Array<[string, string]>
 }
 
 /** Every operation, by its sync signature. */
@@ -141,7 +145,9 @@ export interface NativeOps {
   shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
   boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
   /** The box's grantable paths by relative name, and its disks' backing chains. */
-  boxPolicyFacts(...args: [...BoxArgs, hosts: string[], backingRoots: string[]]): NativePolicyFacts
+  boxPolicyFacts(...args: [...BoxArgs, hosts: string[], backingRoots: string[], canonical: boolean]): NativePolicyFacts
+  /** sockets/ and the link, exit rotated and re-created empty, logs/console.log, and shim.stderr's append fd. */
+  shimPrepare(...args: [...BoxArgs, ...LinkArgs]): { link: NativeLink, rotated: boolean, stderrFd: number }
   socketLinkEnsure(...args: [...LinkArgs, name: string]): NativeLink
   socketLinkRemove(...args: [...LinkArgs, name: string]): boolean
   socketLinksSweep(...args: [...LinkArgs, reportOnly: boolean]): string[]
@@ -179,6 +185,8 @@ export interface NativeBinding extends NativeOps, AsyncOps {
   readonly sourceHash: string
   readonly platform: 'linux' | 'darwin'
   newMountApiAvailable(): boolean
+  /** confstr(_CS_DARWIN_USER_CACHE_DIR), canonical; "" off macOS. */
+  darwinUserCacheDir(): string
   /** How many operations crossed into the addon so far (a debug counter). */
   crossings(): number
 }

@@ -9,6 +9,12 @@ import { joinPath } from './paths.ts'
 export interface PolicyGrant {
   path: string
   writable: boolean
+  /**
+   * Where the shim reaches `path`, when not at `path` itself: shared/, when
+   * shared/ is this package's own symlink to mounts/ (no bind mounts, as on
+   * macOS). mounts/ is what is granted; a jail recreates the link.
+   */
+  via?: string
 }
 
 export interface VolumeGrant {
@@ -77,6 +83,15 @@ export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions):
   ]
 }
 
+/**
+ * shared/ is the symlink mountShared() makes where it cannot mount (the
+ * target exactly "mounts", a real directory): it stands for mounts/. Any
+ * other symlink there is someone else's and is refused like every symlink.
+ */
+function sharedIsOurLink (facts: NativePolicyFacts): boolean {
+  return facts.entries.shared === 'symlink' && facts.links.shared === 'mounts' && facts.entries.mounts === 'directory'
+}
+
 function inside (file: string, roots: string[]): boolean {
   return roots.some((r) => file === r || file.startsWith(r.endsWith('/') ? r : `${r}/`))
 }
@@ -84,8 +99,8 @@ function inside (file: string, roots: string[]): boolean {
 /** The ordered grants, from the facts the core read. */
 export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: SandboxPolicyOptions): PolicyGrant[] {
   const grants: PolicyGrant[] = []
-  const add = (path: string, writable: boolean) => {
-    if (!grants.some((g) => g.path === path && g.writable === writable)) grants.push({ path, writable })
+  const add = (path: string, writable: boolean, via?: string) => {
+    if (!grants.some((g) => g.path === path && g.writable === writable)) grants.push({ path, writable, ...(via === undefined ? {} : { via }) })
   }
   const host = new Map(facts.hosts.map((h) => [h.path, h]))
   // A box path is granted as what it is; a symlink never, because bwrap
@@ -131,7 +146,8 @@ export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: San
   }
   boxPath('bin', false)
   boxPath('boot', false)
-  boxPath('shared', true)
+  if (sharedIsOurLink(facts)) add(joinPath(box.root, 'mounts'), true, joinPath(box.root, 'shared'))
+  else boxPath('shared', true)
   if (box.home !== undefined && host.get(joinPath(box.home, 'bases'))?.exists === true) add(joinPath(box.home, 'bases'), false)
   for (const store of CA_STORES) if (host.get(store)?.exists === true) add(store, false)
   for (const v of options.volumes ?? []) if (host.get(v.path)?.exists === true) add(v.path, v.readOnly !== true)
@@ -153,6 +169,8 @@ export function bwrapArgsOf (box: PolicyBox, facts: NativePolicyFacts, command: 
   // link /tmp/bl-{uid}/{id} is rebuilt on the tmpfs this way).
   for (const g of grants.filter((g) => g.writable)) argv.push('--bind', g.path, g.path)
   for (const g of grants.filter((g) => !g.writable)) argv.push('--ro-bind', g.path, g.path)
+  // shared/ -> mounts, as on the host, so the shim's paths through it work.
+  for (const g of grants) if (g.via !== undefined) argv.push('--symlink', 'mounts', g.via)
   // The sandbox's own root read-only: nothing ungranted is writable even
   // in the throw-away root.
   argv.push('--remount-ro', '/')

@@ -93,6 +93,10 @@ scenario('loose-and-foreign-home', 'group/other-writable or foreign-owned home d
   t.deepEqual(o.errors['prepare (foreign)'], ['EPERM/foreign-owner'])
 })
 
+scenario('shim-files-symlinks', 'shim.stderr, logs/ or logs/console.log a symlink: box.jail() refuses before spawning; exit rotated as a link', (t, o) => {
+  for (const op of ['jail (shim.stderr)', 'jail (console.log)', 'jail (logs/)']) t.deepEqual(o.errors[op], ['ELOOP/symlink'], op)
+})
+
 test('every scenario of the fixture has a test here', async (t) => {
   const fs = await import('node:fs')
   const src = fs.readFileSync(new URL('./fixtures/attack.ts', import.meta.url), 'utf8')

@@ -28,6 +28,18 @@ testWith(inNamespace, 'examples/runtime-start.mjs: lock, prepare, gc of a crashe
   t.regex(r.stdout, /^1 repairs; live boxes: none; boxes: 0$/m)
 })
 
+testWith([...inNamespace, needs.tool('bwrap', 'bubblewrap')], 'examples/runtime-start.mjs with a shim: box.jail() restarts a failing shim, stops at a clean exit', async (t) => {
+  const home = path.join(scratch(t), 'home')
+  const failing = await runInPrivateNamespace([process.execPath, 'examples/runtime-start.mjs', home, '/bin/sh', '-c', 'exit 66'], {}, [path.dirname(home)])
+  t.is(failing.code, 0, failing.stderr)
+  for (const run of [1, 2, 3]) t.regex(failing.stdout, new RegExp(`^run ${run}: pid \\d+ ended: error, exit code 66 \\(recorded by the jail\\)$`, 'm'))
+  const clean = await runInPrivateNamespace([process.execPath, 'examples/runtime-start.mjs', home, '/bin/sh', '-c', 'exit 0'], {}, [path.dirname(home)])
+  t.is(clean.code, 0, clean.stderr)
+  t.regex(clean.stdout, /^run 1: pid \d+ exited cleanly$/m)
+  t.notRegex(clean.stdout, /^run 2/m)
+  t.deepEqual(fs.readdirSync(path.join(home, 'boxes')), [], 'the box was cleaned up')
+})
+
 testWith([...inNamespace, needs.tool('bwrap', 'bubblewrap')], 'examples/jailer.sh: prepare, jail the shim, clean up; the shim\'s exit code is the script\'s', async (t) => {
   const root = scratch(t)
   const bin = path.join(root, 'bin')

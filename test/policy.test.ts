@@ -6,20 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { CA_STORES, LayoutError, mintBoxId, SYSTEM_RO_BINDS, type BoxLayout, type PolicyGrant } from '../lib/index.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
-import { scratch } from './helpers/fixtures.ts'
-
-/** A minimal qcow2 image whose header names backing (or nothing). */
-function qcow2 (file: string, backing?: string): void {
-  const header = Buffer.alloc(512)
-  header.write('QFI\xfb', 0, 'latin1')
-  header.writeUInt32BE(3, 4)
-  if (backing !== undefined) {
-    header.writeBigUInt64BE(512n, 8)
-    header.writeUInt32BE(Buffer.byteLength(backing), 16)
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true })
-  fs.writeFileSync(file, backing === undefined ? header : Buffer.concat([header, Buffer.from(backing)]))
-}
+import { qcow2, scratch } from './helpers/fixtures.ts'
 
 async function preparedBox (t: ExecutionContext): Promise<{ box: BoxLayout, root: string }> {
   const root = scratch(t)
@@ -88,6 +75,34 @@ test('a symlink where a grant would be is refused: bwrap would bind its target',
   t.is(e.code, 'ELOOP')
   t.is(e.reason, 'symlink')
   t.is(e.path, box.logsDir)
+})
+
+test('shared/ as this package\'s own link to mounts/ (no bind mounts, as on macOS) grants mounts/, reached via shared/', async (t) => {
+  const { box, root } = await preparedBox(t)
+  const mounts = path.join(box.root, 'mounts')
+  fs.rmdirSync(box.sharedDir)
+  fs.mkdirSync(mounts)
+  fs.symlinkSync('mounts', box.sharedDir) // what mountShared() makes where it cannot mount
+  const grants = await box.sandboxPolicy()
+  t.deepEqual(grants.find((g) => g.path === mounts), { path: mounts, writable: true, via: box.sharedDir })
+  t.false(grants.some((g) => g.path === box.sharedDir))
+  const argv = await box.bwrapArgs(['/bin/true'])
+  const at = (flag: string, a: string, b: string) => argv.some((x, i) => x === flag && argv[i + 1] === a && argv[i + 2] === b)
+  t.true(at('--bind', mounts, mounts))
+  t.true(at('--symlink', 'mounts', box.sharedDir), 'the link is made again inside the jail')
+  // Any other link at shared/ is someone else's: refused.
+  for (const target of [root, `${mounts}/`, '../mounts']) {
+    fs.unlinkSync(box.sharedDir)
+    fs.symlinkSync(target, box.sharedDir)
+    const e = await t.throwsAsync(box.sandboxPolicy(), { instanceOf: LayoutError, code: 'ELOOP' }, target)
+    t.is(e.path, box.sharedDir)
+  }
+  fs.unlinkSync(box.sharedDir)
+  fs.symlinkSync('mounts', box.sharedDir)
+  fs.rmdirSync(mounts)
+  fs.symlinkSync(root, mounts)
+  const e = await t.throwsAsync(box.sandboxPolicy(), { instanceOf: LayoutError, code: 'ELOOP' }, 'mounts/ itself a link')
+  t.is(e.path, box.sharedDir)
 })
 
 test('backing chains, three deep (relative and absolute names): parent then file, read-only, in chain order', async (t) => {

@@ -1,16 +1,14 @@
-// `boxlite-layout box jail ID -- CMD…`: run a command the way BoxLite's
-// Linux jailer runs the shim: under bubblewrap, granted exactly the box's
-// sandbox policy; shim.pid written for the jailed process (with its
-// start-time fingerprint), the exit record when it ends (exit.previous
-// rotated first), and the command's exit code as ours.
-import { spawn } from 'node:child_process'
-import os from 'node:os'
+// `boxlite-layout box jail ID -- CMD…`: box.jail() from a shell. The
+// command runs jailed as BoxLite's runtime runs the shim (bubblewrap on
+// Linux, sandbox-exec on macOS); shim.pid, shim.stderr and the exit record
+// are the library's; our exit code is the command's. --print shows the
+// command instead (for --platform, on any host) and changes nothing.
 import { invalidArg } from '../errors.ts'
-import type { ExitRecord } from '../exit-record.ts'
 import { validateBoxId } from '../ids.ts'
+import type { JailPlatform } from '../jail.ts'
 import type { VolumeGrant } from '../policy.ts'
 import type { Context } from './main.ts'
-import { shellQuote } from './output.ts'
+import { shellQuote, UsageError } from './output.ts'
 
 function volumesOf (values: unknown): VolumeGrant[] {
   const list = Array.isArray(values) ? values as string[] : []
@@ -22,53 +20,43 @@ function volumesOf (values: unknown): VolumeGrant[] {
   })
 }
 
-/**
- * What the command's end means in BoxLite's terms. bubblewrap reports a
- * child killed by signal n as 128 + n, like a shell: that is what BoxLite
- * records for a signal too, so 129..192 reads as a signal.
- */
-export function exitRecordFor (code: number): ExitRecord | null {
-  if (code === 0) return null
-  const signal = Object.entries(os.constants.signals).find(([, n]) => n === code - 128)?.[0]
-  if (code > 128 && signal !== undefined) return { type: 'signal', exitCode: code, signal }
-  return { type: 'error', exitCode: code, message: `exited with status ${code}`, errorKind: 'engine' }
+function platformOf (value: unknown, print: boolean): JailPlatform {
+  const platform = value ?? process.platform
+  if (platform !== 'linux' && platform !== 'darwin') throw new UsageError(`--platform must be linux or darwin; got ${String(platform)}`)
+  if (platform !== process.platform && !print) throw new UsageError(`--platform ${platform} only works with --print on ${process.platform}`)
+  return platform
 }
 
 export async function boxJail (ctx: Context): Promise<number> {
   const { options, positionals, trailing } = ctx.parsed
   const home = ctx.home()
   const box = home.box(validateBoxId(positionals[0]!))
+  const print = options.print === true
+  const platform = platformOf(options.platform, print)
   // The backing chain comes from qcow2 headers the shim can rewrite: only
   // the places BoxLite keeps bases are granted.
-  const argv = await box.bwrapArgs(trailing, {
+  const jailOptions = {
     volumes: volumesOf(options.volume),
     backingRoots: [home.basesDir, home.images.diskImagesDir],
-  })
-  if (options.print === true) {
+    network: options['no-network'] !== true,
+    stdin: 'inherit' as const,
+    stdout: 'inherit' as const,
+  }
+  if (print) {
+    const argv = await box.jailArgv(trailing, { ...jailOptions, platform })
     ctx.out.result(argv, () => ctx.out.line(argv.map(shellQuote).join(' ')))
     return 0
   }
-  await box.rotateExit()
-  // Status on fd 3: {"child-pid": N} once the jail runs, {"exit-code": N} at the end.
-  const child = spawn(argv[0]!, ['--json-status-fd', '3', ...argv.slice(1)], { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] })
-  const forward = (signal: NodeJS.Signals) => { child.kill(signal) }
+  const shim = await box.jail(trailing, jailOptions)
+  // A signal for us is one for the shim; the jail then ends with its status.
+  const forward = (signal: NodeJS.Signals) => { shim.kill(signal) }
   process.on('SIGINT', forward)
   process.on('SIGTERM', forward)
-  let status = ''
-  let pidWritten: Promise<unknown> | undefined
-  child.stdio[3]!.on('data', (d: Buffer) => {
-    status += d.toString()
-    const m = /"child-pid"\s*:\s*(\d+)/.exec(status)
-    if (m !== null && pidWritten === undefined) pidWritten = box.pidFile.write(Number(m[1]))
-  })
-  const code = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', (exitCode, signal) => resolve(exitCode ?? 128 + (os.constants.signals[signal!] ?? 0)))
-  })
-  process.off('SIGINT', forward)
-  process.off('SIGTERM', forward)
-  await pidWritten
-  const record = exitRecordFor(code)
-  if (record !== null) await box.exitFile.write(record)
-  return code
+  try {
+    const end = await shim.exit
+    return end.code ?? (end.record?.exitCode ?? 1)
+  } finally {
+    process.off('SIGINT', forward)
+    process.off('SIGTERM', forward)
+  }
 }

@@ -131,14 +131,19 @@ export const COMMANDS: CommandSpec[] = [
     name: 'box jail',
     args: 'ID',
     arity: [1, 1],
-    summary: 'run a command in the box under bubblewrap, with BoxLite\'s sandbox policy',
-    description: 'Grants exactly what BoxLite\'s jailer grants (box.sandboxPolicy(), backing files only from the home\'s ' +
-      'bases/ and images/disk-images/), writes shim.pid for the jailed process with its start-time fingerprint, rotates ' +
-      'exit to exit.previous and, when the command ends with a failure or a signal, writes the exit record. The exit ' +
-      'code is the command\'s. With --print, prints the bwrap argv instead (a JSON array with --json).',
+    summary: 'run a command in the box under BoxLite\'s jail (bubblewrap on Linux, sandbox-exec on macOS)',
+    description: 'box.jail(): first, under the box lock, sockets/ and the socket link, exit rotated to exit.previous and ' +
+      're-created empty, logs/console.log; then the command runs granted exactly what BoxLite\'s jailer grants ' +
+      '(box.sandboxPolicy(), backing files only from the home\'s bases/ and images/disk-images/; on macOS ' +
+      'box.seatbeltProfile()), its stderr appended to shim.stderr. shim.pid names the jailed process with its ' +
+      'start-time fingerprint before it runs; when it ends with a failure or a signal and wrote no exit record of its ' +
+      'own, the record is written for it. The exit code is the command\'s. With --print, prints the command (shell-quoted; ' +
+      'a JSON array with --json) and changes nothing.',
     options: [
-      { name: 'print', help: 'print the bwrap argv and run nothing' },
+      { name: 'print', help: 'print the jail command and run nothing' },
+      { name: 'platform', value: 'linux|darwin', help: 'with --print: the command for this platform (default: this one)' },
       { name: 'volume', value: 'DIR[:ro]', multiple: true, help: 'grant a user volume directory (read-only with :ro)' },
+      { name: 'no-network', help: 'macOS: no IP networking and no network backend sockets in the profile' },
     ],
     home: true,
     trailing: 'CMD [ARG...]',

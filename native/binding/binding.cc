@@ -522,15 +522,21 @@ struct BoxInspect : Job {
 struct BoxPolicyFacts : Job {
   BoxRef ref;
   std::vector<std::string> hosts, roots;
+  bool canonical = false;
   PolicyFacts r;
-  bool Parse(Args& a) { return ref = a.Box(), hosts = a.Strs(), roots = a.Strs(), a.ok(); }
-  Error Run(bool) override { return box_policy_facts(ref, hosts, roots, &r); }
+  bool Parse(Args& a) { return ref = a.Box(), hosts = a.Strs(), roots = a.Strs(), canonical = a.Bool(), a.ok(); }
+  Error Run(bool) override { return box_policy_facts(ref, hosts, roots, canonical, &r); }
   Napi::Value Result(Napi::Env env) override {
     static const char* kinds[] = {"missing", "directory", "file", "symlink", "other"};
     Napi::Object o = Napi::Object::New(env);
     Napi::Object entries = Napi::Object::New(env);
-    for (const PolicyEntry& e : r.entries) entries.Set(e.rel, kinds[static_cast<int>(e.kind)]);
+    Napi::Object links = Napi::Object::New(env);
+    for (const PolicyEntry& e : r.entries) {
+      entries.Set(e.rel, kinds[static_cast<int>(e.kind)]);
+      if (e.kind == PathKind::kSymlink) links.Set(e.rel, e.link_target);
+    }
     o.Set("entries", entries);
+    o.Set("links", links);
     Napi::Array chains = Napi::Array::New(env, r.chains.size());
     for (uint32_t i = 0; i < r.chains.size(); i++) {
       Napi::Object c = Napi::Object::New(env);
@@ -547,11 +553,36 @@ struct BoxPolicyFacts : Job {
       h.Set("path", r.hosts[i].path);
       h.Set("kind", kinds[static_cast<int>(r.hosts[i].kind)]);
       h.Set("exists", r.hosts[i].exists);
+      h.Set("isDir", r.hosts[i].is_dir);
       h.Set("linkTarget", r.hosts[i].link_target);
       hosts_out.Set(i, h);
     }
     o.Set("hosts", hosts_out);
     o.Set("roots", StrArray(env, r.roots));
+    Napi::Array canonical = Napi::Array::New(env, r.canonical.size());
+    for (uint32_t i = 0; i < r.canonical.size(); i++) {
+      canonical.Set(i, StrArray(env, {r.canonical[i].first, r.canonical[i].second}));
+    }
+    o.Set("canonical", canonical);
+    return o;
+  }
+};
+
+struct ShimPrepare : Job {
+  BoxRef ref;
+  LinkSpec link;
+  ShimPrepareResult r;
+  ~ShimPrepare() override {
+    if (r.stderr_fd >= 0) ::close(r.stderr_fd);
+  }
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
+  Error Run(bool may_block) override { return shim_prepare(ref, link, may_block, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("link", LinkObject(env, r.link));
+    o.Set("rotated", r.rotated);
+    o.Set("stderrFd", r.stderr_fd);
+    r.stderr_fd = -1;
     return o;
   }
 };
@@ -826,6 +857,10 @@ Napi::Value NewMountApiAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), new_mount_api_available());
 }
 
+Napi::Value DarwinUserCacheDir(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), darwin_user_cache_dir());
+}
+
 Napi::Value Crossings(const Napi::CallbackInfo& info) {
   return Num(info.Env(), static_cast<double>(g_crossings.load()));
 }
@@ -859,6 +894,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<ShimInstall>(env, exports, "shimInstall");
   Export<BoxInspect>(env, exports, "boxInspect");
   Export<BoxPolicyFacts>(env, exports, "boxPolicyFacts");
+  Export<ShimPrepare>(env, exports, "shimPrepare");
   Export<SocketLinkEnsure>(env, exports, "socketLinkEnsure");
   Export<SocketLinkRemove>(env, exports, "socketLinkRemove");
   Export<SocketLinksSweep>(env, exports, "socketLinksSweep");
@@ -876,6 +912,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<GcUnmountOp>(env, exports, "gcUnmount");
   Export<GcRemove>(env, exports, "gcRemove");
   exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
+  exports.Set("darwinUserCacheDir", Napi::Function::New(env, DarwinUserCacheDir, "darwinUserCacheDir"));
   exports.Set("crossings", Napi::Function::New(env, Crossings, "crossings"));
   return exports;
 }

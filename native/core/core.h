@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace blx {
@@ -31,28 +32,28 @@ enum class Reason : uint8_t {
   kSymlink,  // a symlink where a real dir/file must be
   kNotDirectory,
   kNotRegularFile,  // a FIFO, device, socket or dir
-  kHardLinked,  // a file with more than one link
-  kTooLarge,  // over the read cap
-  kForeignOwner,  // owned by another uid (value: owner)
-  kLooseMode,  // writable by group/others (value: mode)
-  kWouldBlock,  // internal: retry where waiting is allowed
+  kHardLinked,      // a file with more than one link
+  kTooLarge,        // over the read cap
+  kForeignOwner,    // owned by another uid (value: owner)
+  kLooseMode,       // writable by group/others (value: mode)
+  kWouldBlock,      // internal: retry where waiting is allowed
   kRemovedWhileWaiting,
   kReplacedWhileWaiting,
   kRuntimeLocked,  // value: the holder's pid, or -1
-  kNotAllocated,  // a lock id without its file
+  kNotAllocated,   // a lock id without its file
   kIdsExhausted,
   kMountInTheWay,  // a mount that could not be detached
-  kNotPrepared,  // a directory prepare() makes is missing
+  kNotPrepared,    // a directory prepare() makes is missing
   kSharedNotEmpty,
-  kSharedOccupied,  // a file or foreign symlink at shared/
-  kSharedWrongMount,  // a mount that is not mounts/ read-only
+  kSharedOccupied,      // a file or foreign symlink at shared/
+  kSharedWrongMount,    // a mount that is not mounts/ read-only
   kReadOnlyImpossible,  // no privilege to mount, and no fallback wanted
-  kNoReflink,  // clone mode force on a fs without it
-  kLinkOccupied,  // a non-symlink at /tmp/bl-{uid}/{id}
-  kBoxBusy,  // gc found a box locked: left alone
-  kTreeMoved,  // a directory moved during removal
-  kBackingChain,  // a qcow2 backing chain that loops or is too deep
-  kUnsupported,  // not on this platform
+  kNoReflink,           // clone mode force on a fs without it
+  kLinkOccupied,        // a non-symlink at /tmp/bl-{uid}/{id}
+  kBoxBusy,             // gc found a box locked: left alone
+  kTreeMoved,           // a directory moved during removal
+  kBackingChain,        // a qcow2 backing chain that loops or is too deep
+  kUnsupported,         // not on this platform
 };
 
 // The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.
@@ -401,6 +402,7 @@ enum class PathKind { kMissing, kDirectory, kFile, kSymlink, kOther };
 struct PolicyEntry {
   std::string rel;  // relative to the box dir
   PathKind kind;
+  std::string link_target;  // kSymlink
 };
 
 struct BackingChain {
@@ -414,6 +416,7 @@ struct HostPath {
   std::string path;
   PathKind kind = PathKind::kMissing;  // not followed
   bool exists = false;                 // followed
+  bool is_dir = false;                 // followed
   std::string link_target;             // kSymlink
 };
 
@@ -422,6 +425,9 @@ struct PolicyFacts {
   std::vector<BackingChain> chains;  // one per qcow2 image that is a regular file
   std::vector<HostPath> hosts;       // the host paths asked about
   std::vector<std::string> roots;    // each backing root as the kernel names it (as given if it cannot be opened)
+  // With canonical: (path, macos_canonical(path)) for every box entry, host
+  // path, backing file and backing file's directory.
+  std::vector<std::pair<std::string, std::string>> canonical;
 };
 
 // The box's grantable paths (never followed: a symlink is reported as one)
@@ -431,8 +437,35 @@ struct PolicyFacts {
 // (ELOOP) or more than 16 levels (EINVAL) is a chain's error, reason
 // backing-chain, dest the chain so far. hosts are host paths (the socket
 // link, system CA stores, volumes) whose kind and existence are wanted too.
+// With canonical, each path's macOS canonical form too (macos_canonical).
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
-                       PolicyFacts* out);
+                       bool canonical, PolicyFacts* out);
+
+// ---------------------------------------------------------------------------
+// Around a shim's start (jail.cc)
+
+struct ShimPrepareResult {
+  LinkResult link;
+  bool rotated = false;  // exit was renamed to exit.previous
+  int stderr_fd = -1;    // shim.stderr opened for appending; the caller's (O_CLOEXEC)
+};
+
+// Under the box lock, in BoxLite's order, before the policy is computed:
+// sockets/ and the socket link; exit renamed to exit.previous and a new
+// empty exit; logs/ and logs/console.log (created if missing, never
+// truncated); shim.stderr opened O_APPEND. Files are created 0644 beneath
+// the box, never through a symlink, and must be regular files.
+Error shim_prepare(const BoxRef& ref, const LinkSpec& link, bool may_block, ShimPrepareResult* out);
+
+// A host path as macOS's sandbox names it: the nearest existing ancestor
+// (lstat) resolved by realpath(3), except that a symlink there keeps its own
+// name and only its parent is resolved; the missing tail re-appended. On
+// any failure the part is kept as given.
+std::string macos_canonical(const std::string& path);
+
+// The per-user cache directory sandbox-exec's DARWIN_USER_CACHE_DIR names
+// (confstr on macOS); "" elsewhere or when the system gives none.
+std::string darwin_user_cache_dir();
 
 // ---------------------------------------------------------------------------
 // Filesystem facts (fsfacts.cc, per platform)

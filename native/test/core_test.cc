@@ -45,9 +45,9 @@ struct Skip {
   do {                                                                                                               \
     blx::Error e_ = (expr);                                                                                          \
     if (e_)                                                                                                          \
-      throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) +                                           \
-                    ": " #expr " failed: " + std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + \
-                    e_.path + (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"};                               \
+      throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " failed: " +                  \
+                    std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + e_.path +                \
+                    (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"}; \
   } while (0)
 
 #define CHECK_ERR(expr, errno_, reason_)                                                               \
@@ -55,7 +55,8 @@ struct Skip {
     blx::Error e_ = (expr);                                                                            \
     if (e_.code != (errno_) || !same_reason(e_.reason, reason_))                                       \
       throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " gave errno " + \
-                    std::to_string(e_.code) + " reason " + (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +          \
+                    std::to_string(e_.code) + " reason " +                                             \
+                    (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +         \
                     ", not " #errno_ " " #reason_};                                                    \
   } while (0)
 
@@ -454,6 +455,52 @@ void test_pid_records() {
   CHECK(!renamed);
 }
 
+void test_shim_prepare() {
+  Scratch s;
+  blx::BoxPrepareResult p;
+  CHECK_OK(blx::box_prepare(box_ref(s, "b1"), false, link_for(s, "b1"), true, &p));
+  const std::string box = s / "home/boxes/b1";
+  write_file(box + "/exit", "{\"type\":\"error\",\"exit_code\":1,\"message\":\"m\"}");
+  write_file(box + "/logs/console.log", "last run\n");
+  CHECK(::rmdir((box + "/sockets").c_str()) == 0);
+  blx::ShimPrepareResult r;
+  CHECK_OK(blx::shim_prepare(box_ref(s, "b1"), link_for(s, "b1"), true, &r));
+  CHECK(r.rotated && r.stderr_fd >= 0);
+  CHECK(::write(r.stderr_fd, "a\n", 2) == 2);
+  ::close(r.stderr_fd);
+  CHECK(read_file(box + "/exit").empty() && mode_of(box + "/exit") == 0644);
+  CHECK(read_file(box + "/exit.previous").find("exit_code") != std::string::npos);
+  CHECK(read_file(box + "/logs/console.log") == "last run\n");
+  CHECK(exists_nofollow(box + "/sockets"));
+  CHECK_OK(blx::shim_prepare(box_ref(s, "b1"), link_for(s, "b1"), true, &r));
+  CHECK(::write(r.stderr_fd, "b\n", 2) == 2);
+  ::close(r.stderr_fd);
+  CHECK(read_file(box + "/shim.stderr") == "a\nb\n");
+  CHECK(read_file(box + "/exit.previous").empty());
+  // A planted shim.stderr link is refused, its target untouched.
+  write_file(s / "outside", "keep");
+  CHECK(::unlink((box + "/shim.stderr").c_str()) == 0);
+  CHECK(::symlink((s / "outside").c_str(), (box + "/shim.stderr").c_str()) == 0);
+  CHECK_ERR(blx::shim_prepare(box_ref(s, "b1"), link_for(s, "b1"), true, &r), ELOOP, blx::Reason::kSymlink);
+  CHECK(read_file(s / "outside") == "keep");
+}
+
+void test_macos_canonical() {
+  Scratch s;
+  make_dir(s / "private");
+  make_dir(s / "private/tmp-like");
+  CHECK(::symlink("private/tmp-like", (s / "tmp").c_str()) == 0);
+  make_dir(s / "tmp/dir");
+  CHECK(::symlink("dir", (s / "tmp/link").c_str()) == 0);
+  CHECK(blx::macos_canonical(s / "tmp/dir") == s / "private/tmp-like/dir");
+  // A missing tail is re-appended to the resolved ancestor.
+  CHECK(blx::macos_canonical(s / "tmp/dir/a/b.sock") == s / "private/tmp-like/dir/a/b.sock");
+  // A symlink leaf keeps its name; only its parent is resolved.
+  CHECK(blx::macos_canonical(s / "tmp/link") == s / "private/tmp-like/link");
+  CHECK(blx::macos_canonical(s / "tmp/link/x.sock") == s / "private/tmp-like/link/x.sock");
+  CHECK(blx::macos_canonical("/") == "/");
+}
+
 void test_gc_scan_reports_without_hanging() {
   Scratch s;
   blx::BoxPrepareResult p;
@@ -597,6 +644,8 @@ int main() {
     {"runtime_lock", test_runtime_lock},
     {"lock_manager", test_lock_manager},
     {"pid_records", test_pid_records},
+    {"shim_prepare", test_shim_prepare},
+    {"macos_canonical", test_macos_canonical},
     {"gc_scan_reports_without_hanging", test_gc_scan_reports_without_hanging},
     {"clone_file", test_clone_file},
     {"socket_links", test_socket_links},

@@ -120,3 +120,16 @@ export function writeShimSet (dir: string, { shimBytes = 64 << 10, libBytes = 16
 export function pathsBelow (dir: string): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }).map(String).sort() : []
 }
+
+/** A minimal qcow2 image whose header names backing (or nothing); its directory made. */
+export function qcow2 (file: string, backing?: string): void {
+  const header = Buffer.alloc(512)
+  header.write('QFI\xfb', 0, 'latin1')
+  header.writeUInt32BE(3, 4)
+  if (backing !== undefined) {
+    header.writeBigUInt64BE(512n, 8)
+    header.writeUInt32BE(Buffer.byteLength(backing), 16)
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, backing === undefined ? header : Buffer.concat([header, Buffer.from(backing)]))
+}

@@ -27,4 +27,6 @@ std::string process_start_time(int64_t pid) {
   return stat.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
+std::string darwin_user_cache_dir() { return {}; }
+
 }  // namespace blx

@@ -16,8 +16,10 @@ namespace {
 
 constexpr int kMaxChain = 16;
 constexpr uint32_t kMaxBackingName = 1023;  // QEMU's own limit
-constexpr const char* kGrantable[] = {"tmp", "logs", "sockets", "exit", "disks/disk.qcow2", "disks/guest-rootfs.qcow2",
-                                      "bin", "boot", "shared"};
+// mounts is never granted itself: it is what shared/ stands for when shared/
+// is this package's own symlink to it (the no-mount fallback).
+constexpr const char* kGrantable[] = {"tmp", "logs", "sockets", "exit",  "disks/disk.qcow2", "disks/guest-rootfs.qcow2",
+                                      "bin", "boot", "shared",  "mounts"};
 constexpr const char* kImages[] = {"disks/disk.qcow2", "disks/guest-rootfs.qcow2"};
 
 PathKind kind_of(uint32_t mode) {
@@ -124,7 +126,7 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
 }  // namespace
 
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
-                       PolicyFacts* out) {
+                       bool canonical, PolicyFacts* out) {
   *out = PolicyFacts{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
@@ -143,7 +145,12 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
       e = fail(ENOENT, "statx", join_path(d.box_display, rel));
     }
     if (e && e.code != ENOENT && e.code != ENOTDIR) return e;
-    out->entries.push_back(PolicyEntry{rel, e ? PathKind::kMissing : kind_of(st.mode)});
+    PolicyEntry entry{rel, e ? PathKind::kMissing : kind_of(st.mode), {}};
+    if (entry.kind == PathKind::kSymlink && slash == nullptr && !read_link_at(d.box.get(), rel, &entry.link_target) &&
+        errno != EINVAL && errno != ENOENT) {
+      return fail_errno("readlink", join_path(d.box_display, rel));
+    }
+    out->entries.push_back(std::move(entry));
     bool image = false;
     for (const char* i : kImages) image = image || std::strcmp(i, rel) == 0;
     if (image && !e && S_ISREG(st.mode)) {
@@ -162,6 +169,7 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
     } else {
       h.kind = kind_of(st.mode);
       h.exists = !stat_at(AT_FDCWD, p.c_str(), true, &st, p);
+      h.is_dir = h.exists && S_ISDIR(st.mode);
       // Replaced by something else since the lstat (EINVAL), or gone: no target.
       if (h.kind == PathKind::kSymlink && !read_link_at(AT_FDCWD, p.c_str(), &h.link_target) && errno != EINVAL &&
           errno != ENOENT) {
@@ -182,6 +190,19 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
       return fail_errno("open", root);
     }
     out->roots.push_back(std::move(real));
+  }
+  if (canonical) {
+    auto add = [out](const std::string& p) { out->canonical.emplace_back(p, macos_canonical(p)); };
+    for (const PolicyEntry& e : out->entries) add(join_path(d.box_display, e.rel));
+    for (const HostPath& h : out->hosts) add(h.path);
+    for (const BackingChain& c : out->chains) {
+      for (const std::string& f : c.files) {
+        std::string dir, name;
+        split_path(f, &dir, &name);
+        add(f);
+        add(dir);
+      }
+    }
   }
   return {};
 }
