@@ -228,6 +228,15 @@ Error extents_shared_fd(int fd, const std::string& display, int* out);
 Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_name, CloneMode mode,
                  const std::string& src_display, const std::string& dst_display, CloneMethod* method, Fd* out);
 
+// A copy a platform made in one call by name (macOS's clonefile), carrying
+// the source's mode: opened O_RDONLY, all install_at needs (fchmod and
+// futimens need ownership, not write access), so a 0555 or 0444 source
+// works for a non-root owner, where reopening for writing failed EACCES. If
+// even that is refused (a mode without owner read; EACCES, EPERM), the copy
+// is removed and *refused holds the errno: the caller makes a plain copy.
+// Other errors remove it too and are returned.
+Error adopt_clone_at(int dirfd, const char* tmp_name, const std::string& dst_display, Fd* out, int* refused);
+
 // Portable read/write copy, the last resort of every platform.
 Error copy_read_write(int src_fd, int dst_fd, const std::string& src_display, const std::string& dst_display);
 
