@@ -44,6 +44,7 @@ export type LayoutErrorReason =
   | 'backing-chain'           // ELOOP/EINVAL: a qcow2 backing chain that loops or is too deep
   | 'tree-moved'              // EAGAIN: a directory moved while it was being removed
   | 'unsupported'             // ENOTSUP: not on this platform
+  | 'case-collision'          // EEXIST: the id and another box differ only in case, on a filesystem that folds case
 
 /** The codes this package documents; any other errno comes through as its name. */
 export type LayoutErrorCode =
@@ -232,6 +233,11 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
       return { what: `${p} was moved while it was being removed`, hint: 'retry' }
     case 'unsupported':
       return { what: `${e.syscall ?? 'this operation'} is not supported on this platform` }
+    case 'case-collision':
+      return {
+        what: `${p} and ${e.dest ?? 'another box'} differ only in letter case, and this filesystem folds case, so they would be one directory: nothing was done to either`,
+        hint: 'use box ids that differ in more than case, or put BOXLITE_HOME on a case-sensitive volume',
+      }
     default:
       return undefined
   }

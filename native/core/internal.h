@@ -244,6 +244,13 @@ Error copy_read_write(int src_fd, int dst_fd, const std::string& src_display, co
 // /proc/PID/stat); "" when gone or unknown.
 std::string process_start_time(int64_t pid);
 
+// Whether the filesystem of the directory dirfd folds letter case in names
+// (macOS: fpathconf _PC_CASE_SENSITIVE is 0, APFS's and HFS+'s default; an
+// unanswered query counts as folding). Linux: only when
+// BOXLITE_LAYOUT_CASE_INSENSITIVE=1 forces it, for tests (ext4/tmpfs
+// casefold directories need CONFIG_UNICODE).
+bool names_fold_case(int dirfd);
+
 // Fill buf from the kernel's CSPRNG.
 void random_bytes(unsigned char* buf, size_t n);
 
