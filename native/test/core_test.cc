@@ -45,9 +45,9 @@ struct Skip {
   do {                                                                                                               \
     blx::Error e_ = (expr);                                                                                          \
     if (e_)                                                                                                          \
-      throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) +                                           \
-                    ": " #expr " failed: " + std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + \
-                    e_.path + (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"};                               \
+      throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " failed: " +                  \
+                    std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + e_.path +                \
+                    (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"}; \
   } while (0)
 
 #define CHECK_ERR(expr, errno_, reason_)                                                               \
@@ -55,7 +55,8 @@ struct Skip {
     blx::Error e_ = (expr);                                                                            \
     if (e_.code != (errno_) || !same_reason(e_.reason, reason_))                                       \
       throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " gave errno " + \
-                    std::to_string(e_.code) + " reason " + (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +          \
+                    std::to_string(e_.code) + " reason " +                                             \
+                    (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +         \
                     ", not " #errno_ " " #reason_};                                                    \
   } while (0)
 

@@ -287,8 +287,7 @@ bool folds_equal(const std::string& a, const std::string& b) {
 // collision. The same code runs on macOS and on Linux under
 // BOXLITE_LAYOUT_CASE_INSENSITIVE=1, where only the answer of
 // names_fold_case() is forced.
-Error check_case_twin(int boxes_fd, const std::string& id, const std::string& boxes_display,
-                      const std::string& where) {
+Error check_case_twin(int boxes_fd, const std::string& id, const std::string& boxes_display, const std::string& where) {
   Fd dir(::openat(boxes_fd, ".", kDirFlags));
   if (!dir.valid()) return fail_errno("openat", boxes_display);
   std::vector<DirEntry> entries;
