@@ -45,6 +45,7 @@ export type LayoutErrorReason =
   | 'tree-moved'              // EAGAIN: a directory moved while it was being removed
   | 'unsupported'             // ENOTSUP: not on this platform
   | 'jail-failed'             // ERR_JAIL_FAILED: the jail (bwrap) ended before it started the shim
+  | 'case-collision'          // EEXIST: the id and another box differ only in case, on a filesystem that folds case
 
 /** The codes this package documents; any other errno comes through as its name. */
 export type LayoutErrorCode =
@@ -233,6 +234,11 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
       return { what: `${p} was moved while it was being removed`, hint: 'retry' }
     case 'unsupported':
       return { what: `${e.syscall ?? 'this operation'} is not supported on this platform` }
+    case 'case-collision':
+      return {
+        what: `${p} and ${e.dest ?? 'another box'} differ only in letter case, and this filesystem folds case, so they would be one directory: nothing was done to either`,
+        hint: 'use box ids that differ in more than case, or put BOXLITE_HOME on a case-sensitive volume',
+      }
     default:
       return undefined
   }

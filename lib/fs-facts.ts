@@ -28,10 +28,21 @@ export interface SameFilesystemResult {
   odd: { index: number, path: string, device: string } | null
 }
 
-/** Linux's st_dev encoding (glibc makedev), which is what Node reports. */
-export function makeDev (major: number, minor: number): number {
-  if (process.platform === 'darwin') return ((major & 0xff) << 24) | (minor & 0xffffff)
-  return (minor & 0xff) + (major & 0xfff) * 0x100 + (minor & ~0xff) * 0x1000 + Math.floor(major / 0x1000) * 2 ** 32
+/**
+ * st_dev from major:minor as Node reports it on `platform`, so the two
+ * compare. Linux: glibc's makedev into a u64 (the kernel's majors have 12
+ * bits, its minors 20). macOS: dev_t is an int32 with the major in the top 8
+ * bits, so a major of 128 or more makes it negative, and libuv widens it to
+ * its u64 st_dev by sign extension: Node then shows 2^64 + dev, rounded to a
+ * double. Written with arithmetic: JS's 32-bit signed bit operators turned
+ * such a major into a negative number that matched nothing.
+ */
+export function makeDev (major: number, minor: number, platform: NodeJS.Platform = process.platform): number {
+  if (platform === 'darwin') {
+    const dev = (major % 0x100) * 0x1000000 + (minor % 0x1000000)
+    return dev < 0x80000000 ? dev : 2 ** 64 - 2 ** 32 + dev
+  }
+  return (minor % 0x100) + (major % 0x1000) * 0x100 + Math.floor(minor / 0x100) * 0x100000 + Math.floor(major / 0x1000) * 2 ** 44
 }
 
 function checkPath (p: unknown, what: string): string {

@@ -1,5 +1,6 @@
 // shim.pid: line 1 the pid, line 2 an optional start-time fingerprint
-// (Linux: field 22 of /proc/PID/stat), then optional capability lines. The
+// (Linux: field 22 of /proc/PID/stat; macOS: proc_pidinfo's start time in
+// microseconds, tvsec * 1000000 + tvusec), then optional capability lines. The
 // fingerprint is what tells a live shim from a recycled pid. The file is
 // one the shim writes, so it is read without blocking and with a cap: a
 // FIFO or a huge file is an error, never a hang.
@@ -9,7 +10,10 @@ import { splitLast } from './paths.ts'
 
 export interface PidRecord {
   pid: number
-  /** Start time in clock ticks since boot (Linux); absent in legacy files. */
+  /**
+   * Start time: clock ticks since boot (Linux), microseconds since the epoch
+   * (macOS); absent in legacy files.
+   */
   startTime?: string
   /** Further lines, as written (e.g. capabilities the shim announced). */
   capabilities: string[]
@@ -64,17 +68,31 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   }
 }
 
-/** Judge a record against what the kernel says about its pid now. */
-export function judgeIdentity (record: PidRecord, now: { alive: boolean, startTime: string }): ProcessIdentity {
+/**
+ * Whether two fingerprints name one start time. They are decimal u64s, which
+ * is how BoxLite compares them (it parses the line), so "0042" and "42" are
+ * equal; anything else is compared as written.
+ */
+function sameStartTime (a: string, b: string): boolean {
+  return /^[0-9]{1,20}$/.test(a) && /^[0-9]{1,20}$/.test(b) ? BigInt(a) === BigInt(b) : a === b
+}
+
+/**
+ * Judge a record against what the kernel says about its pid now. `platform`
+ * says whose kernel answered (an empty start time means "gone" on Linux,
+ * where /proc/PID/stat vanished, and "cannot tell" elsewhere).
+ */
+export function judgeIdentity (record: PidRecord, now: { alive: boolean, startTime: string },
+  platform: NodeJS.Platform = process.platform): ProcessIdentity {
   const { pid } = record
   if (!now.alive) return { identity: 'absent', pid, reason: 'process is gone' }
   if (record.startTime === undefined) return { identity: 'legacy', pid, reason: 'no start-time fingerprint; pid is alive' }
   if (now.startTime === '') {
-    return process.platform === 'linux'
+    return platform === 'linux'
       ? { identity: 'absent', pid, reason: 'process is gone' }
-      : { identity: 'legacy', pid, reason: 'fingerprint cannot be checked on this platform; pid is alive' }
+      : { identity: 'legacy', pid, reason: 'the start time of a live pid could not be read; pid is alive' }
   }
-  if (now.startTime !== record.startTime) {
+  if (!sameStartTime(now.startTime, record.startTime)) {
     return { identity: 'absent', pid, reason: `pid ${pid} was reused (start time ${now.startTime}, recorded ${record.startTime})` }
   }
   return { identity: 'verified', pid, reason: 'alive, same start time' }

@@ -8,7 +8,8 @@ import path from 'node:path'
 import { cloneFile, cloneFileSync, LayoutError, sharesExtentsSync, type BoxLayout } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
-import { mountLoopFs, mountTmpfs, payload, repoRoot, scratch, tsNode, writeShimSet } from './helpers/fixtures.ts'
+import { mountLoopFs, mountTmpfs, payload, repoRoot, run, scratch, tsNode, writeShimSet } from './helpers/fixtures.ts'
+import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
 
 const withXfs = [needs.linux, needs.mount, needs.tool('mkfs.xfs', 'xfsprogs'), needs.tool('filefrag', 'e2fsprogs')]
 const withExt4 = [needs.linux, needs.mount, needs.tool('mkfs.ext4', 'e2fsprogs')]
@@ -222,3 +223,56 @@ test('cloneFile validates its input', async (t) => {
   t.is(t.throws(() => cloneFileSync('/dev/null', path.join(dir, 'null')), { instanceOf: LayoutError, code: 'EINVAL', message: /not a regular file/ }).reason, 'not-a-regular-file')
   t.deepEqual(tempLeftovers(dir), [])
 })
+
+// macOS's clonefile makes the copy by name with the source's mode already on
+// it; BOXLITE_LAYOUT_CLONE=clonefile makes Linux's auto mode do the same and
+// then take the darwin path (adopt_clone_at). A non-root user installing a
+// 0555 shim or a 0444 library must get exact copies: the copy was once
+// reopened for writing (EACCES), and a mode without owner read still falls
+// back to a plain copy.
+testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')],
+  'a non-root user copies 0555/0444/0004 sources where the copy is made carrying their mode, as clonefile does', async (t) => {
+    const pkg = packageForNobody(t)
+    const dir = fs.mkdtempSync('/tmp/blx-clone-mode-')
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+    fs.chmodSync(dir, 0o755)
+    const out = path.join(dir, 'out')
+    fs.mkdirSync(out)
+    fs.chownSync(out, NOBODY, NOBODY)
+    const sources = { shim: 0o555, 'libkrunfw.so.5': 0o444, 'others-only': 0o004 }
+    for (const [name, mode] of Object.entries(sources)) {
+      fs.writeFileSync(path.join(dir, name), payload(200_000, mode))
+      fs.chmodSync(path.join(dir, name), mode)
+    }
+    const script = `
+      const { cloneFileSync } = await import(${JSON.stringify(path.join(pkg, 'dist', 'index.js'))})
+      const [dir, out, ...names] = process.argv.slice(1)
+      const results = {}
+      for (const name of names) {
+        try {
+          results[name] = cloneFileSync(dir + '/' + name, out + '/' + name).method
+        } catch (e) {
+          results[name] = e.code + ' ' + e.message
+        }
+      }
+      console.log(JSON.stringify(results))`
+    // By name, the 0004 copy (no owner read) is refused to its owner and
+    // redone as a plain copy (copy_file_range here).
+    const expected = {
+      clonefile: { shim: 'copy', 'libkrunfw.so.5': 'copy', 'others-only': 'copy_file_range' },
+      '': { shim: 'copy_file_range', 'libkrunfw.so.5': 'copy_file_range', 'others-only': 'copy_file_range' },
+    }
+    for (const knob of ['clonefile', ''] as const) {
+      const r = await run(asNobody[0]!, [...asNobody.slice(1), process.execPath, '--input-type=module', '-e', script, dir, out, ...Object.keys(sources)],
+        { env: { ...process.env, BOXLITE_LAYOUT_CLONE: knob } })
+      t.is(r.code, 0, r.stderr)
+      t.deepEqual(JSON.parse(r.stdout), expected[knob], `BOXLITE_LAYOUT_CLONE=${knob}`)
+      for (const [name, mode] of Object.entries(sources)) {
+        const st = fs.statSync(path.join(out, name))
+        t.is(st.mode & 0o7777, mode, `${name} keeps its mode`)
+        t.is(st.uid, NOBODY)
+        t.true(fs.readFileSync(path.join(out, name)).equals(payload(200_000, mode)), `${name} is an exact copy`)
+      }
+      t.deepEqual(fs.readdirSync(out).filter((n) => n.includes('.blx-')), [], 'no temporary left')
+    }
+  })

@@ -2,6 +2,7 @@
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
+import { makeDev } from '../lib/fs-facts.ts'
 import { LayoutError, probe, probeSync, sameFilesystem, sameFilesystemSync } from '../lib/index.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { mountLoopFs, mountTmpfs, scratch } from './helpers/fixtures.ts'
@@ -94,4 +95,28 @@ privileged('sameFilesystem names the odd one out (by majority), in one call', as
   t.deepEqual(sameFilesystemSync(paths), r)
   const other = sameFilesystemSync([paths[1]!, paths[2]!, paths[0]!])
   t.is(other.odd?.path, paths[0])
+})
+
+// Models of what Node reports, from the C types: glibc's makedev on Linux; on
+// macOS an int32 dev_t (major << 24 | minor) that libuv sign-extends into its
+// u64 st_dev, which Node turns into a double.
+function linuxDev (major: bigint, minor: bigint): number {
+  return Number(((major & 0xfffn) << 8n) | ((major & 0xfffff000n) << 32n) | (minor & 0xffn) | ((minor & 0xffffff00n) << 12n))
+}
+function darwinDev (major: bigint, minor: bigint): number {
+  return Number(BigInt.asUintN(64, BigInt.asIntN(32, (major << 24n) | minor)))
+}
+
+test('makeDev gives st_dev as Node reports it, for every major (macOS majors of 128 and more included)', (t) => {
+  const pairs: Array<[number, number]> = [[0, 0], [1, 17], [8, 1], [127, 0xffffff], [128, 0], [200, 5], [255, 0xffffff], [259, 0xfffff], [4095, 1048575]]
+  for (const [major, minor] of pairs) {
+    if (major < 256 && minor <= 0xffffff) {
+      const d = makeDev(major, minor, 'darwin')
+      t.is(d, darwinDev(BigInt(major), BigInt(minor)), `darwin ${major}:${minor}`)
+      t.true(d >= 0, `darwin ${major}:${minor} is not negative`)
+    }
+    t.is(makeDev(major, minor, 'linux'), linuxDev(BigInt(major), BigInt(minor)), `linux ${major}:${minor}`)
+  }
+  // Distinct devices stay distinct: 128:0 is not 0:0 or -2^31.
+  t.not(makeDev(128, 0, 'darwin'), makeDev(0, 0, 'darwin'))
 })

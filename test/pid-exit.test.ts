@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  formatContainerExit, formatExitRecord, LayoutError, parseExitRecord, parsePidFile, PidFile,
+  formatContainerExit, formatExitRecord, judgeIdentity, LayoutError, parseExitRecord, parsePidFile, PidFile,
   signalExit, type ExitRecord,
 } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
@@ -36,6 +36,32 @@ test('pid file: pid reuse is detected through the fingerprint', (t) => {
   const who = new PidFile(file).identitySync()
   t.is(who.identity, 'absent')
   t.regex(who.reason, /was reused/)
+})
+
+// BoxLite on macOS writes proc_pidinfo's start time as tvsec * 1000000 +
+// tvusec, a 16-digit number, and a current shim adds its capability line;
+// the core's darwin fingerprint is the same number, so these are the
+// comparisons a Mac makes (judged here as macOS judges them).
+test('pid file: BoxLite\'s macOS records (microsecond start times) are verified, and a reused pid is caught', (t) => {
+  const started = `${1733456789n * 1000000n + 123456n}`
+  const macRecord = parsePidFile(`4321\n${started}\nservices-mux-v1\n`)
+  t.deepEqual(macRecord, { pid: 4321, startTime: '1733456789123456', capabilities: ['services-mux-v1'] })
+  t.deepEqual(judgeIdentity(macRecord, { alive: true, startTime: '1733456789123456' }, 'darwin'),
+    { identity: 'verified', pid: 4321, reason: 'alive, same start time' })
+  // Another process got pid 4321 one microsecond later.
+  const reused = judgeIdentity(macRecord, { alive: true, startTime: '1733456789123457' }, 'darwin')
+  t.is(reused.identity, 'absent')
+  t.regex(reused.reason, /pid 4321 was reused/)
+  t.is(judgeIdentity(macRecord, { alive: false, startTime: '' }, 'darwin').identity, 'absent')
+  // A live pid whose start time macOS would not tell: not provably reused.
+  t.is(judgeIdentity(macRecord, { alive: true, startTime: '' }, 'darwin').identity, 'legacy')
+  t.is(judgeIdentity(macRecord, { alive: true, startTime: '' }, 'linux').identity, 'absent')
+  // The shim with no fingerprint writes an empty line 2 before its capability.
+  const noPrint = parsePidFile('4321\n\nservices-mux-v1\n')
+  t.deepEqual(noPrint, { pid: 4321, capabilities: ['services-mux-v1'] })
+  t.is(judgeIdentity(noPrint, { alive: true, startTime: started }, 'darwin').identity, 'legacy')
+  // Fingerprints are numbers, as BoxLite parses them: leading zeros do not make a different start time.
+  t.is(judgeIdentity(parsePidFile(`4321\n0${started}\n`), { alive: true, startTime: started }, 'darwin').identity, 'verified')
 })
 
 test('pid file: a process that died is absent; no file is absent', async (t) => {

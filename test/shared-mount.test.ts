@@ -292,3 +292,60 @@ test('where a platform has no bind mounts (macOS; forced here), shared/ is the r
   t.is(fs.readlinkSync(path.join(home, 'boxes', id, 'shared')), 'mounts')
   t.is((await cli('box', 'cleanup', id)).code, 0)
 })
+
+// macOS 15.2+ refuses unmount(MNT_NOFOLLOW) with ELOOP at any symlink, and
+// every isolating box there has `shared -> mounts`: whether anything is
+// mounted is decided by looking first (portable code), so the fallback box
+// is unmounted and cleaned up without a single unmount call. Watched with
+// strace in a child running the built library, macOS's mode forced.
+testWith([needs.linux, needs.tool('strace', 'strace')],
+  'where there are no mounts (macOS; forced here), unmountShared and cleanup of the symlink fallback never call unmount', async (t) => {
+    const root = scratch(t)
+    const id = mintBoxId()
+    t.teardown(() => fs.rmSync(`/tmp/bl-${process.getuid!()}/${id}`, { force: true }))
+    const trace = path.join(root, 'trace')
+    const script = `
+      const { HomeLayout } = await import(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))})
+      const box = new HomeLayout({ home: process.argv[1] }).box(process.argv[2], { isolateMounts: true })
+      const steps = []
+      await box.prepare()
+      steps.push((await box.mountShared()).method)
+      steps.push(await box.unmountShared())
+      steps.push(box.mountSharedSync().method)
+      steps.push((await box.cleanup()).removed)
+      console.log(JSON.stringify(steps))`
+    const r = await run('strace', ['-f', '-qq', '-e', 'trace=umount2', '-o', trace,
+      process.execPath, '--input-type=module', '-e', script, path.join(root, 'home'), id],
+    { cwd: repoRoot, env: { ...process.env, BOXLITE_LAYOUT_NO_MOUNTS: '1' } })
+    t.is(r.code, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout), ['symlink', 'unlinked', 'symlink', true])
+    t.false(fs.existsSync(path.join(root, 'home', 'boxes', id)), 'the box is gone')
+    t.deepEqual(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l.includes('umount2')), [])
+  })
+
+// The other side: an unmount that fails ELOOP (what macOS 15.2 answers at a
+// symlink, injected here into a real mount's umount2) is not read as "not
+// mounted" while the mount is still there: unmountShared and cleanup fail
+// with it, and nothing below the mount is deleted.
+testWith([needs.linux, needs.mount, needs.tool('strace', 'strace')],
+  'an unmount refused with ELOOP while the mount is still there fails unmountShared and cleanup; nothing below it is deleted', async (t) => {
+    const box = populatedBox(t)
+    box.mountSharedSync()
+    t.teardown(() => { if (mountAt(box.sharedDir) !== undefined) execFileSync('umount', ['-l', box.sharedDir]) })
+    const script = `
+      const { BoxLayout } = await import(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))})
+      const box = new BoxLayout(process.argv[1], { isolateMounts: true })
+      const errors = []
+      for (const op of [() => box.unmountSharedSync(), () => box.unmountShared(), () => box.cleanupSync()]) {
+        try { await op(); errors.push('succeeded') } catch (e) { errors.push(e.code + '/' + e.syscall) }
+      }
+      console.log(JSON.stringify(errors))`
+    const r = await run('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=umount2', '-e', 'inject=umount2:error=ELOOP',
+      process.execPath, '--input-type=module', '-e', script, box.root], { cwd: repoRoot })
+    t.is(r.code, 0, r.stderr)
+    t.deepEqual(JSON.parse(r.stdout), ['ELOOP/umount2', 'ELOOP/umount2', 'ELOOP/umount2'])
+    t.not(mountAt(box.sharedDir), undefined, 'still mounted')
+    t.true(fs.existsSync(path.join(box.mountsDir, 'host-file')), 'nothing below the mount was deleted')
+    t.is(box.unmountSharedSync(), 'unmounted')
+    t.true(box.cleanupSync().removed)
+  })

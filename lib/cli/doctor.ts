@@ -39,9 +39,9 @@ function describe (e: unknown): string {
   return e instanceof LayoutError ? e.message : String(e)
 }
 
-/** CAP_SYS_ADMIN (bit 21) in the effective set. */
+/** CAP_SYS_ADMIN (bit 21) in the effective set; Linux only (no such thing elsewhere). */
 export function hasSysAdmin (): boolean {
-  if (process.platform !== 'linux') return process.getuid?.() === 0
+  if (process.platform !== 'linux') return false
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))
   return m !== null && (BigInt(`0x${m[1]!}`) & (1n << 21n)) !== 0n
 }
@@ -56,9 +56,17 @@ function platformCheck (): Check {
   return check('platform', 'fail', `${detail}: kernel older than 4.18`, 'upgrade the kernel (statx and FICLONE need 4.18)')
 }
 
-function privilegeCheck (): Check {
-  const uid = currentUid()
-  if (hasSysAdmin()) return check('privilege', 'ok', `uid ${uid} with CAP_SYS_ADMIN: read-only bind mounts possible`)
+/**
+ * What privilege buys on this platform, from facts passed in (so each
+ * platform's advice is testable anywhere). Only Linux mounts, and there it
+ * takes CAP_SYS_ADMIN; on macOS no privilege gives a bind mount, so root is
+ * told nothing about capabilities it cannot have.
+ */
+export function privilegeCheck (platform: NodeJS.Platform, uid: number, sysAdmin: boolean): Check {
+  if (platform !== 'linux') {
+    return check('privilege', 'ok', `uid ${uid}: enough for the layout; ${platform} has no bind mounts at any privilege, so shared/ is the reported symlink (see mount api)`)
+  }
+  if (sysAdmin) return check('privilege', 'ok', `uid ${uid} with CAP_SYS_ADMIN: read-only bind mounts possible`)
   return check('privilege', 'warn', `uid ${uid} without CAP_SYS_ADMIN: shared/ falls back to a symlink the guest could write through`,
     'run as root, or inside a user+mount namespace (unshare -Urm), or pass require: \'read-only\' to refuse the fallback')
 }
@@ -192,7 +200,7 @@ async function staleCheck (ctx: Context, home: HomeLayout): Promise<Check> {
 
 export async function doctorReport (ctx: Context): Promise<DoctorReport> {
   const home = ctx.home()
-  const checks: Check[] = [platformCheck(), privilegeCheck()]
+  const checks: Check[] = [platformCheck(), privilegeCheck(process.platform, currentUid(), hasSysAdmin())]
   const scratch = scratchNear(home)
   // mountChecks detaches its mount or throws, so the scratch dir is removed
   // only once nothing can be mounted inside it.

@@ -54,6 +54,7 @@ enum class Reason : uint8_t {
   kTreeMoved,           // a directory moved during removal
   kBackingChain,        // a qcow2 backing chain that loops or is too deep
   kUnsupported,         // not on this platform
+  kCaseCollision,       // the id and another entry differ only in case, on a filesystem that folds it
 };
 
 // The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.

@@ -228,12 +228,28 @@ Error extents_shared_fd(int fd, const std::string& display, int* out);
 Error clone_into(int src_fd, const FileStat& src, int dirfd, const char* tmp_name, CloneMode mode,
                  const std::string& src_display, const std::string& dst_display, CloneMethod* method, Fd* out);
 
+// A copy a platform made in one call by name (macOS's clonefile), carrying
+// the source's mode: opened O_RDONLY, all install_at needs (fchmod and
+// futimens need ownership, not write access), so a 0555 or 0444 source
+// works for a non-root owner, where reopening for writing failed EACCES. If
+// even that is refused (a mode without owner read; EACCES, EPERM), the copy
+// is removed and *refused holds the errno: the caller makes a plain copy.
+// Other errors remove it too and are returned.
+Error adopt_clone_at(int dirfd, const char* tmp_name, const std::string& dst_display, Fd* out, int* refused);
+
 // Portable read/write copy, the last resort of every platform.
 Error copy_read_write(int src_fd, int dst_fd, const std::string& src_display, const std::string& dst_display);
 
 // The start time of pid as the kernel records it (Linux: field 22 of
 // /proc/PID/stat); "" when gone or unknown.
 std::string process_start_time(int64_t pid);
+
+// Whether the filesystem of the directory dirfd folds letter case in names
+// (macOS: fpathconf _PC_CASE_SENSITIVE is 0, APFS's and HFS+'s default; an
+// unanswered query counts as folding). Linux: only when
+// BOXLITE_LAYOUT_CASE_INSENSITIVE=1 forces it, for tests (ext4/tmpfs
+// casefold directories need CONFIG_UNICODE).
+bool names_fold_case(int dirfd);
 
 // Fill buf from the kernel's CSPRNG.
 void random_bytes(unsigned char* buf, size_t n);

@@ -289,6 +289,34 @@ void test_box_prepare_cleanup() {
   CHECK(c.removed && !exists_nofollow(s / "home/boxes/b2") && read_file(s / "sentinel/keep") == "k");
 }
 
+// What macOS 15.2 answers at a symlink (ELOOP) can never arise: a symlink
+// is "nothing mounted" before any unmount is tried, even one that leads to a
+// real mount, which stays mounted.
+void test_detach_stack_skips_symlinks() {
+  Scratch s;
+  make_dir(s / "box");
+  make_dir(s / "box/mounts");
+  CHECK(::symlink("mounts", (s / "box/shared").c_str()) == 0);
+  blx::Fd box(::open((s / "box").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  uint64_t detached = 9;
+  CHECK_OK(blx::detach_stack_at(box.get(), "shared", s / "box/shared", &detached));
+  CHECK(detached == 0);
+  CHECK_OK(blx::detach_stack_at(box.get(), "missing", s / "box/missing", &detached));
+  CHECK(detached == 0);
+  std::string target;
+  CHECK(blx::read_link_at(box.get(), "shared", &target) && target == "mounts");
+  need_root();
+  need_private_ns();
+  make_dir(s / "mnt");
+  if (::mount("blx", (s / "mnt").c_str(), "tmpfs", 0, "size=1m") != 0) throw Failure{"mount tmpfs"};
+  CHECK(::symlink((s / "mnt").c_str(), (s / "box/to-mount").c_str()) == 0);
+  CHECK_OK(blx::detach_stack_at(box.get(), "to-mount", s / "box/to-mount", &detached));
+  CHECK(detached == 0);
+  blx::Fd root(::open((s / ".").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CHECK_OK(blx::detach_stack_at(root.get(), "mnt", s / "mnt", &detached));
+  CHECK(detached == 1);
+}
+
 void test_box_lock_would_block() {
   Scratch s;
   blx::BoxPrepareResult p;
@@ -632,6 +660,7 @@ int main() {
     {"home_prepare_and_trust", test_home_prepare_and_trust},
     {"home_foreign_owner_refused", test_home_foreign_owner_refused},
     {"box_prepare_cleanup", test_box_prepare_cleanup},
+    {"detach_stack_skips_symlinks", test_detach_stack_skips_symlinks},
     {"box_lock_would_block", test_box_lock_would_block},
     {"container_paths_refuse_guest_symlinks", test_container_paths_refuse_guest_symlinks},
     {"shim_install_refuses_bin_symlink_and_fifos", test_shim_install_refuses_bin_symlink_and_fifos},

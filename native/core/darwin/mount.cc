@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "../internal.h"
 
@@ -34,9 +35,15 @@ Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow
   out->clear();
   std::string root;
   if (Error e = fd_path(dirfd, display, &root)) return e;
+  // getmntinfo() fills one static buffer per process and this runs on the
+  // libuv pool (async gc, inspect): the _r_np form allocates ours, freed here.
   struct statfs* mounts = nullptr;
-  int n = ::getmntinfo(&mounts, MNT_NOWAIT);
-  if (n <= 0) return fail_errno("getmntinfo", display);
+  int n = ::getmntinfo_r_np(&mounts, MNT_NOWAIT);
+  if (n <= 0) return fail_errno("getmntinfo_r_np", display);
+  struct FreeMounts {
+    struct statfs* p;
+    ~FreeMounts() { ::free(p); }
+  } owned{mounts};
   for (int i = 0; i < n; i++) {
     std::string mp = mounts[i].f_mntonname;
     bool inside = mp == root || (mp.size() > root.size() && mp.compare(0, root.size(), root) == 0 &&

@@ -46,6 +46,9 @@ Error fd_path(int fd, const std::string& display, std::string* out) {
   return {};
 }
 
+// Called only where detach_stack_at or remove.cc saw a mounted directory.
+// MNT_NOFOLLOW: macOS 11-15.1 ignore it and follow; from 15.2 any symlink in
+// the path is ELOOP (F_GETPATH's path has none, and name was a directory).
 Error detach_mount_at(int dirfd, const char* name, const std::string& display) {
   std::string dir;
   if (Error e = fd_path(dirfd, display, &dir)) return e;
@@ -59,6 +62,8 @@ int openat2_beneath(int, const char*, int, mode_t) {
 }
 
 void random_bytes(unsigned char* buf, size_t n) { ::arc4random_buf(buf, n); }
+
+bool names_fold_case(int dirfd) { return ::fpathconf(dirfd, _PC_CASE_SENSITIVE) != 1; }
 
 Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
   out->clear();

@@ -160,6 +160,16 @@ bool is_mount_point_at(int dirfd, const char* name, const FileStat& st, const Fi
   return false;
 }
 
+bool names_fold_case(int) {
+  // BOXLITE_LAYOUT_CASE_INSENSITIVE=1: answer as APFS does by default, so
+  // the Linux suite runs the case-collision checks every Mac runs.
+  static const bool fold = [] {
+    const char* v = ::getenv("BOXLITE_LAYOUT_CASE_INSENSITIVE");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return fold;
+}
+
 int openat2_beneath(int dirfd, const char* rel, int flags, mode_t mode) {
   // BOXLITE_LAYOUT_RESOLVE=walk: behave like a kernel without openat2, so
   // tests can run the component walk that such kernels get.

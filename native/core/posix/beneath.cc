@@ -268,6 +268,40 @@ Error open_boxes(const BoxRef& ref, BoxOpen how, Trust trust, BoxDirs* out, Repa
   return e;
 }
 
+// ASCII letters compared without case: ids are [A-Za-z0-9_-], so this is
+// exactly how a folding filesystem compares an id with any name.
+bool folds_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++) {
+    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// On a filesystem that folds case, "abc" and "ABC" are one directory entry,
+// so a lookup of either opens the other's box. Decided by listing the boxes
+// dir, which names every entry as it is spelled on disk, not by trusting a
+// lookup: any entry spelled differently from id that folds to it is a
+// collision. The same code runs on macOS and on Linux under
+// BOXLITE_LAYOUT_CASE_INSENSITIVE=1, where only the answer of
+// names_fold_case() is forced.
+Error check_case_twin(int boxes_fd, const std::string& id, const std::string& boxes_display, const std::string& where) {
+  Fd dir(::openat(boxes_fd, ".", kDirFlags));
+  if (!dir.valid()) return fail_errno("openat", boxes_display);
+  std::vector<DirEntry> entries;
+  if (Error e = list_dir(dir.get(), boxes_display, &entries)) return e;
+  for (const DirEntry& d : entries) {
+    if (d.name != id && folds_equal(d.name, id)) {
+      Error e = fail_reason(EEXIST, Reason::kCaseCollision, "openat", where);
+      e.dest = join_path(boxes_display, d.name);
+      return e;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust trust, BoxDirs* out, Repairs* repairs) {
@@ -275,6 +309,7 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
   out->box_display = join_path(out->boxes_display, ref.id);
   const char* id = ref.id.c_str();
   const std::string& where = out->box_display;
+  const bool fold = names_fold_case(out->boxes.get());
   for (int attempt = 0; attempt < 16; attempt++) {
     bool created = false;
     if (how == BoxOpen::kCreate) {
@@ -289,8 +324,22 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
       int err = errno;
       if (err == ENOENT && how == BoxOpen::kCreate) continue;  // a cleanup took it between mkdir and open
       Error e = open_dir_error(err, out->boxes.get(), ref.id, where);
-      if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
+      if (e.code == ENOENT) {
+        e.reason = Reason::kNotPrepared;
+        // Where only the check is forced (Linux), a twin is named as a
+        // folding filesystem's lookup would have found it.
+        if (fold) {
+          if (Error ce = check_case_twin(out->boxes.get(), ref.id, out->boxes_display, where)) return ce;
+        }
+      }
       return e;
+    }
+    // Before the lock: a twin's lock is not ours to wait for.
+    if (fold) {
+      if (Error e = check_case_twin(out->boxes.get(), ref.id, out->boxes_display, where)) {
+        if (created) ::unlinkat(out->boxes.get(), id, AT_REMOVEDIR);  // ours, empty (a non-folding fs let us make it)
+        return e;
+      }
     }
     if (created && ::fchmod(box.get(), 0755) != 0) return fail_errno("fchmod", where);
     if (Error e = check_trusted_dir(box.get(), where, trust, false, repairs)) return e;

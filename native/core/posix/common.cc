@@ -80,6 +80,8 @@ const char* reason_name(Reason r) {
       return "backing-chain";
     case Reason::kUnsupported:
       return "unsupported";
+    case Reason::kCaseCollision:
+      return "case-collision";
   }
   return nullptr;
 }

@@ -84,26 +84,46 @@ Error make_shared_dir(const BoxDirs& d) {
   return make_dir_beneath(d.box.get(), "shared", 0755, d.box_display, Trust::kNone, &fd, nullptr);
 }
 
+// Whether something is mounted at dirfd/name, decided by looking, the same
+// way on every platform, before any unmount is tried. A symlink is never a
+// mount point: it is the `shared -> mounts` fallback every isolating box has
+// on macOS, where unmount(MNT_NOFOLLOW) follows it (macOS 11-15.1, which
+// ignore the flag) or refuses it with ELOOP (15.2 and later, where the flag
+// means "no symlink anywhere"). Missing: nothing mounted.
+Error mounted_at(int dirfd, const char* name, const std::string& display, bool* mounted) {
+  *mounted = false;
+  FileStat st;
+  if (Error e = stat_at(dirfd, name, false, &st, display)) return e.code == ENOENT ? Error{} : e;
+  if (S_ISLNK(st.mode)) return {};
+  FileStat parent;  // needed where the child's own stat cannot tell (no statx MOUNT_ROOT, macOS)
+  if (!st.mount_root_known) {
+    if (Error e = stat_at(dirfd, "", false, &parent, display)) return e;
+  }
+  *mounted = is_mount_point_at(dirfd, name, st, parent, display);
+  return {};
+}
+
 }  // namespace
 
 Error detach_stack_at(int dirfd, const char* name, const std::string& display, uint64_t* detached) {
   *detached = 0;
   // Two racing binders without the box lock could have stacked mounts.
   for (int i = 0; i < 64; i++) {
+    bool mounted = false;
+    if (Error e = mounted_at(dirfd, name, display, &mounted)) return e;
+    if (!mounted) return {};
     Error e = detach_mount_at(dirfd, name, display);
     if (!e) {
       (*detached)++;
       continue;
     }
+    // The kernel's own "not a mount point".
     if (e.code == EINVAL || e.code == ENOENT) return {};
-    if (e.code == EPERM) {
-      // Unprivileged, umount2 says EPERM before "not mounted": find out.
-      FileStat st, parent;
-      if (Error se = stat_at(dirfd, name, false, &st, display)) return se.code == ENOENT ? Error{} : se;
-      if (Error pe = stat_at(dirfd, "", false, &parent, display)) return pe;
-      if (!S_ISDIR(st.mode) || !is_mount_point_at(dirfd, name, st, parent, display)) return {};
-    }
-    return e;
+    // Anything else (EPERM unprivileged, ELOOP where macOS met a symlink,
+    // EBUSY): done only if nothing is mounted there now.
+    bool still = true;
+    if (Error le = mounted_at(dirfd, name, display, &still)) return le;
+    return still ? e : Error{};
   }
   return fail_reason(EBUSY, Reason::kMountInTheWay, "umount2", display);
 }

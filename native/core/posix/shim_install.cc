@@ -36,6 +36,21 @@ Error copy_read_write(int src_fd, int dst_fd, const std::string& src_display, co
   }
 }
 
+Error adopt_clone_at(int dirfd, const char* tmp_name, const std::string& dst_display, Fd* out, int* refused) {
+  *refused = 0;
+  Fd fd(::openat(dirfd, tmp_name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.valid()) {
+    *out = std::move(fd);
+    return {};
+  }
+  int err = errno;
+  Error e = fail(err, "open", dst_display);
+  if (::unlinkat(dirfd, tmp_name, 0) != 0) return fail_errno("unlink", dst_display);
+  if (err != EACCES && err != EPERM) return e;
+  *refused = err;
+  return {};
+}
+
 namespace {
 
 constexpr const char* kLibraryPrefix = "libkrunfw.";
