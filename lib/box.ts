@@ -3,7 +3,7 @@
 // operation is one native call that opens the box once, holds its lock where
 // it changes the box, and resolves everything beneath the box's directory fd
 // without following symlinks (docs/design.md#resolve-beneath).
-import { invalidArg, layoutError, type ErrorContext, type LayoutError } from './errors.ts'
+import { invalidArg, LayoutError, layoutError, type ErrorContext } from './errors.ts'
 import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
 import { validateBoxId, validateContainerId } from './ids.ts'
 import {
@@ -11,7 +11,7 @@ import {
   type NativePolicyFacts, type NativeShared, type OpName,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
-import { PidFile } from './pid-file.ts'
+import { PidFile, type ProcessIdentity } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
 import { BoxSockets, type EnsureResult } from './sockets.ts'
 import type { CloneMethod, CloneMode } from './clone.ts'
@@ -139,6 +139,11 @@ export interface CleanupResult {
   unmounted: number
   /** Socket link removal is best effort: its outcome, never an exception. */
   socketLink: { removed: boolean, error?: LayoutError }
+}
+
+export interface CleanupOptions {
+  /** Remove the box even while its shim is alive (default false: EBUSY, reason shim-alive). */
+  force?: boolean
 }
 
 export interface CaMaterial {
@@ -438,14 +443,42 @@ export class BoxLayout {
     })
   }
 
+  /** EBUSY (shim-alive) when shim.pid names a live shim, as gc and inspect judge it. */
+  #refuseLiveShim (identity: ProcessIdentity | undefined): void {
+    if (identity === undefined || identity.identity === 'absent') return
+    throw layoutError('EBUSY', 'shim-alive',
+      `cannot clean up box ${this.boxId}: its shim is alive (pid ${identity.pid ?? '?'}, ${identity.reason}), ` +
+      'and removing the box would pull its disks and sockets from under it; stop the shim first, ' +
+      'or pass { force: true } (CLI: --force) to remove it anyway',
+      { path: this.pidFilePath, syscall: 'kill' })
+  }
+
   /**
    * Under the box lock: remove the socket link, detach every mount inside
    * the box, rename it out of sight and remove it without following
    * symlinks or crossing into a mount. Idempotent. EBUSY (reason
-   * mount-in-the-way, nothing below it deleted) if a mount cannot be detached.
+   * mount-in-the-way, nothing below it deleted) if a mount cannot be
+   * detached. EBUSY (reason shim-alive, nothing touched) when shim.pid names
+   * a live process with the recorded start time (or a live pid without
+   * one), unless `force`. A pid file that cannot be read does not stop it.
    */
-  async cleanup (): Promise<CleanupResult> { return await this.#cleanup().async() }
-  cleanupSync (): CleanupResult { return this.#cleanup().sync() }
+  async cleanup (options: CleanupOptions = {}): Promise<CleanupResult> {
+    if (checkCleanupOptions(options).force !== true) this.#refuseLiveShim(await liveIdentity(this.pidFile.identity()))
+    return await this.#cleanup().async()
+  }
+
+  cleanupSync (options: CleanupOptions = {}): CleanupResult {
+    if (checkCleanupOptions(options).force !== true) {
+      let identity: ProcessIdentity | undefined
+      try {
+        identity = this.pidFile.identitySync()
+      } catch (e) {
+        identity = noIdentity(e)
+      }
+      this.#refuseLiveShim(identity)
+    }
+    return this.#cleanup().sync()
+  }
 
   #inspect (): NativeCall<BoxInspection> {
     return this.#call('boxInspect', [...this.#link], { doing: `cannot inspect box ${this.boxId}` },
@@ -487,6 +520,30 @@ export class BoxLayout {
 
   bwrapArgsSync (command: string[], options: BwrapOptions = {}): string[] {
     return this.#policy(options, (f) => bwrapArgsOf(this, f, checkCommand(command), options)).sync()
+  }
+}
+
+function checkCleanupOptions (options: unknown): CleanupOptions {
+  if (options === null || typeof options !== 'object') throw invalidArg('cleanup() options must be an object')
+  const force = (options as CleanupOptions).force
+  if (force !== undefined && typeof force !== 'boolean') throw invalidArg(`force must be a boolean; got ${JSON.stringify(force)}`)
+  return options as CleanupOptions
+}
+
+/**
+ * A pid file cleanup cannot read (no box, a FIFO, a malformed record) names
+ * no shim it could refuse for: the box is removed as before.
+ */
+function noIdentity (e: unknown): undefined {
+  if (e instanceof LayoutError) return undefined
+  throw e
+}
+
+async function liveIdentity (read: Promise<ProcessIdentity>): Promise<ProcessIdentity | undefined> {
+  try {
+    return await read
+  } catch (e) {
+    return noIdentity(e)
   }
 }
 

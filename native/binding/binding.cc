@@ -597,6 +597,15 @@ struct RuntimeLock : Job {
   Napi::Value Result(Napi::Env env) override { return Num(env, fd.release()); }
 };
 
+struct RuntimeLockAdopt : Job {
+  std::string home;
+  int fd = -1;
+  bool adopted = false;
+  bool Parse(Args& a) { return home = a.Str(), fd = static_cast<int>(a.U32()), a.ok(); }
+  Error Run(bool) override { return runtime_lock_adopt(home, fd, &adopted); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, adopted); }
+};
+
 struct LockAllocate : Job {
   DirRef dir;
   uint32_t id = 0;
@@ -703,6 +712,8 @@ struct GcScanOp : Job {
       e.Set("pid", PidObject(env, b.pid));
       e.Set("pidError", ErrorOrNull(env, b.pid_error));
       e.Set("partialCopies", StrArray(env, b.partial_copies));
+      e.Set("locked", Napi::Boolean::New(env, b.locked));
+      e.Set("changedSec", Napi::Number::New(env, static_cast<double>(b.changed_sec)));
       boxes.Set(i, e);
     }
     o.Set("boxes", boxes);
@@ -863,6 +874,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<SocketLinkRemove>(env, exports, "socketLinkRemove");
   Export<SocketLinksSweep>(env, exports, "socketLinksSweep");
   Export<RuntimeLock>(env, exports, "runtimeLock");
+  Export<RuntimeLockAdopt>(env, exports, "runtimeLockAdopt");
   Export<LockAllocate>(env, exports, "lockAllocate");
   Export<LockAcquire>(env, exports, "lockAcquire");
   Export<LockFree>(env, exports, "lockFree");

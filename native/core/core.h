@@ -271,6 +271,13 @@ Error socket_links_sweep(const LinkSpec& link, bool report_only, std::vector<std
 // pid), then our pid written through the fd. The home must exist.
 Error runtime_lock(const std::string& home, int* fd);
 
+// Take over a runtime lock a parent process holds and passed down as fd
+// (boxlite-layout lock): *adopted is true when fd is an open file
+// description of this home's .lock (same inode) that holds its flock; it is
+// then made O_CLOEXEC. false (no error) when fd is not this home's .lock.
+// EBUSY runtime-locked when it is, but another process holds the lock.
+Error runtime_lock_adopt(const std::string& home, int fd, bool* adopted);
+
 // The smallest free lock id, its file created O_EXCL in dir (made if missing).
 Error lock_allocate(const DirRef& dir, uint32_t* id);
 
@@ -358,6 +365,8 @@ struct GcBox {
   PidRead pid;                              // kBox
   Error pid_error;                          // kBox: unreadable pid file (the box counts as live)
   std::vector<std::string> partial_copies;  // kBox: bin/.{name}.blx-{16 hex}
+  bool locked = false;                      // kBox: its box lock was held at the scan
+  int64_t changed_sec = 0;                  // kBox: mtime of the box dir (entries made or removed)
 };
 
 struct GcMount {
