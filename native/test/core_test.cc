@@ -45,9 +45,9 @@ struct Skip {
   do {                                                                                                               \
     blx::Error e_ = (expr);                                                                                          \
     if (e_)                                                                                                          \
-      throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) +                                           \
-                    ": " #expr " failed: " + std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + \
-                    e_.path + (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"};                               \
+      throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " failed: " +                  \
+                    std::strerror(e_.code) + " (" + (e_.syscall ? e_.syscall : "?") + " " + e_.path +                \
+                    (e_.reason != blx::Reason::kNone ? std::string(", ") + blx::reason_name(e_.reason) : "") + ")"}; \
   } while (0)
 
 #define CHECK_ERR(expr, errno_, reason_)                                                               \
@@ -55,7 +55,8 @@ struct Skip {
     blx::Error e_ = (expr);                                                                            \
     if (e_.code != (errno_) || !same_reason(e_.reason, reason_))                                       \
       throw Failure{std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #expr " gave errno " + \
-                    std::to_string(e_.code) + " reason " + (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +          \
+                    std::to_string(e_.code) + " reason " +                                             \
+                    (e_.reason != blx::Reason::kNone ? blx::reason_name(e_.reason) : "none") +         \
                     ", not " #errno_ " " #reason_};                                                    \
   } while (0)
 
@@ -454,6 +455,60 @@ void test_pid_records() {
   CHECK(!renamed);
 }
 
+// Adopting a lock passed down as a fd: only the open file description that
+// holds this home's .lock is accepted; another fd of the same file is
+// refused while the lock is held, any other file is "not this lock".
+void test_runtime_lock_adopt() {
+  Scratch s;
+  bool adopted = true;
+  CHECK_ERR(blx::runtime_lock_adopt(s / "missing", 0, &adopted), ENOENT, blx::Reason::kNotPrepared);
+  make_dir(s / "home");
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", 0, &adopted));
+  CHECK(!adopted);  // no .lock yet
+  int fd = -1;
+  CHECK_OK(blx::runtime_lock(s / "home", &fd));
+  blx::Fd held(fd);
+  CHECK(::fcntl(held.get(), F_SETFD, 0) == 0);
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", held.get(), &adopted));
+  CHECK(adopted);
+  CHECK((::fcntl(held.get(), F_GETFD) & FD_CLOEXEC) != 0);  // a shim the adopter spawns does not keep it
+  blx::Fd other(::open((s / "home/.lock").c_str(), O_RDONLY | O_CLOEXEC));
+  blx::Error e = blx::runtime_lock_adopt(s / "home", other.get(), &adopted);
+  CHECK_ERR(e, EBUSY, blx::Reason::kRuntimeLocked);
+  CHECK(!adopted);
+  write_file(s / "elsewhere", "x");
+  blx::Fd unrelated(::open((s / "elsewhere").c_str(), O_RDONLY | O_CLOEXEC));
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", unrelated.get(), &adopted));
+  CHECK(!adopted);
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", -1, &adopted));
+  CHECK(!adopted);
+}
+
+// gc_scan says which boxes are locked (being set up) and when each changed.
+void test_gc_scan_sees_box_locks() {
+  Scratch s;
+  blx::BoxPrepareResult p;
+  CHECK_OK(blx::box_prepare(box_ref(s, "b1"), false, link_for(s, "b1"), true, &p));
+  CHECK_OK(blx::box_prepare(box_ref(s, "b2"), false, link_for(s, "b2"), true, &p));
+  blx::Fd held(::open((s / "home/boxes/b1").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CHECK(::flock(held.get(), LOCK_EX) == 0);
+  blx::GcScan scan;
+  CHECK_OK(blx::gc_scan(s / "home", link_for(s, "b1"), &scan));
+  CHECK(scan.boxes.size() == 2);
+  CHECK(scan.boxes[0].locked && !scan.boxes[1].locked);
+  struct stat st;
+  CHECK(::stat((s / "home/boxes/b2").c_str(), &st) == 0);
+  CHECK(scan.boxes[1].changed_sec == st.st_mtime);
+  // The scan only tried the lock: b2's is free afterwards.
+  blx::Fd b2(::open((s / "home/boxes/b2").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CHECK(::flock(b2.get(), LOCK_EX | LOCK_NB) == 0);
+  b2.reset();
+  held.reset();
+  blx::CleanupResult c;
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), true, &c));
+}
+
 void test_gc_scan_reports_without_hanging() {
   Scratch s;
   blx::BoxPrepareResult p;
@@ -598,6 +653,8 @@ int main() {
     {"lock_manager", test_lock_manager},
     {"pid_records", test_pid_records},
     {"gc_scan_reports_without_hanging", test_gc_scan_reports_without_hanging},
+    {"runtime_lock_adopt", test_runtime_lock_adopt},
+    {"gc_scan_sees_box_locks", test_gc_scan_sees_box_locks},
     {"clone_file", test_clone_file},
     {"socket_links", test_socket_links},
     {"probe_and_same_filesystem", test_probe_and_same_filesystem},
