@@ -3,7 +3,7 @@
 // operation is one native call that opens the box once, holds its lock where
 // it changes the box, and resolves everything beneath the box's directory fd
 // without following symlinks (docs/design.md#resolve-beneath).
-import { invalidArg, LayoutError, layoutError, type ErrorContext } from './errors.ts'
+import { invalidArg, layoutError, type ErrorContext, type LayoutError } from './errors.ts'
 import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
 import { validateBoxId, validateContainerId } from './ids.ts'
 import {
@@ -11,7 +11,7 @@ import {
   type NativePolicyFacts, type NativeShared, type OpName,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
-import { PidFile, type ProcessIdentity } from './pid-file.ts'
+import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
 import { BoxSockets, type EnsureResult } from './sockets.ts'
 import type { CloneMethod, CloneMode } from './clone.ts'
@@ -428,8 +428,9 @@ export class BoxLayout {
   async writeCa (ca: CaMaterial): Promise<void> { await this.#writeCa(ca).async() }
   writeCaSync (ca: CaMaterial): void { this.#writeCa(ca).sync() }
 
-  #cleanup (): NativeCall<CleanupResult> {
-    return this.#call('boxCleanup', [...this.#link], {
+  #cleanup (options: CleanupOptions): NativeCall<CleanupResult> {
+    const force = checkCleanupOptions(options).force === true
+    return this.#call('boxCleanup', [...this.#link, !force], {
       doing: `cannot clean up box ${this.boxId}`,
       hints: { 'mount-in-the-way': 'unmount it (as root) and run `boxlite-layout gc`' },
     }, (r) => {
@@ -443,42 +444,18 @@ export class BoxLayout {
     })
   }
 
-  /** EBUSY (shim-alive) when shim.pid names a live shim, as gc and inspect judge it. */
-  #refuseLiveShim (identity: ProcessIdentity | undefined): void {
-    if (identity === undefined || identity.identity === 'absent') return
-    throw layoutError('EBUSY', 'shim-alive',
-      `cannot clean up box ${this.boxId}: its shim is alive (pid ${identity.pid ?? '?'}, ${identity.reason}), ` +
-      'and removing the box would pull its disks and sockets from under it; stop the shim first, ' +
-      'or pass { force: true } (CLI: --force) to remove it anyway',
-      { path: this.pidFilePath, syscall: 'kill' })
-  }
-
   /**
    * Under the box lock: remove the socket link, detach every mount inside
    * the box, rename it out of sight and remove it without following
    * symlinks or crossing into a mount. Idempotent. EBUSY (reason
    * mount-in-the-way, nothing below it deleted) if a mount cannot be
    * detached. EBUSY (reason shim-alive, nothing touched) when shim.pid names
-   * a live process with the recorded start time (or a live pid without
-   * one), unless `force`. A pid file that cannot be read does not stop it.
+   * a live shim, judged under the lock as gc and inspect judge it (alive
+   * with the recorded start time, or alive with none recorded), unless
+   * `force`. A pid file that cannot be read does not stop it.
    */
-  async cleanup (options: CleanupOptions = {}): Promise<CleanupResult> {
-    if (checkCleanupOptions(options).force !== true) this.#refuseLiveShim(await liveIdentity(this.pidFile.identity()))
-    return await this.#cleanup().async()
-  }
-
-  cleanupSync (options: CleanupOptions = {}): CleanupResult {
-    if (checkCleanupOptions(options).force !== true) {
-      let identity: ProcessIdentity | undefined
-      try {
-        identity = this.pidFile.identitySync()
-      } catch (e) {
-        identity = noIdentity(e)
-      }
-      this.#refuseLiveShim(identity)
-    }
-    return this.#cleanup().sync()
-  }
+  async cleanup (options: CleanupOptions = {}): Promise<CleanupResult> { return await this.#cleanup(options).async() }
+  cleanupSync (options: CleanupOptions = {}): CleanupResult { return this.#cleanup(options).sync() }
 
   #inspect (): NativeCall<BoxInspection> {
     return this.#call('boxInspect', [...this.#link], { doing: `cannot inspect box ${this.boxId}` },
@@ -528,23 +505,6 @@ function checkCleanupOptions (options: unknown): CleanupOptions {
   const force = (options as CleanupOptions).force
   if (force !== undefined && typeof force !== 'boolean') throw invalidArg(`force must be a boolean; got ${JSON.stringify(force)}`)
   return options as CleanupOptions
-}
-
-/**
- * A pid file cleanup cannot read (no box, a FIFO, a malformed record) names
- * no shim it could refuse for: the box is removed as before.
- */
-function noIdentity (e: unknown): undefined {
-  if (e instanceof LayoutError) return undefined
-  throw e
-}
-
-async function liveIdentity (read: Promise<ProcessIdentity>): Promise<ProcessIdentity | undefined> {
-  try {
-    return await read
-  } catch (e) {
-    return noIdentity(e)
-  }
 }
 
 function checkCommand (command: unknown): string[] {

@@ -253,6 +253,11 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
         what: `the backing chain of ${p} ${Math.abs(e.errno) === os.constants.errno.ELOOP ? 'loops' : 'is malformed or deeper than 16 images'}${e.dest === undefined ? '' : `: ${e.dest}`}`,
         hint: 'rebuild the image or fix its backing file name (qemu-img rebase)',
       }
+    case 'shim-alive':
+      return {
+        what: `its shim is alive (pid ${e.value ?? '?'} in ${p}, with the recorded start time or none recorded), and removing the box would pull its disks and sockets from under it`,
+        hint: 'stop the shim first, or pass { force: true } (CLI: --force) to remove it anyway',
+      }
     case 'tree-moved':
       return { what: `${p} was moved while it was being removed`, hint: 'retry' }
     case 'unsupported':

@@ -130,7 +130,7 @@ export interface NativeOps {
   imagesPrepare(...dir: DirArgs): string[]
   listBoxes(...dir: DirArgs): Array<{ name: string, kind: 'box' | 'trash' | 'stray' }>
   boxPrepare(...args: [...BoxArgs, isolate: boolean, ...LinkArgs]): { link: NativeLink, repaired: string[] }
-  boxCleanup(...args: [...BoxArgs, ...LinkArgs]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
+  boxCleanup(...args: [...BoxArgs, ...LinkArgs, refuseLiveShim: boolean]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
   boxWriteCa(...args: [...BoxArgs, cert: string | Uint8Array, key: string | Uint8Array]): undefined
   containerPrepare(...args: [...BoxArgs, cid: string]): undefined
   containerExitWrite(...args: [...BoxArgs, isolate: boolean, cid: string, json: string]): undefined

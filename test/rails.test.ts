@@ -38,14 +38,14 @@ test('cleanup refuses a box whose shim is alive (EBUSY shim-alive), sync and asy
   t.is(e.reason, 'shim-alive')
   t.is(e.path, box.pidFilePath)
   t.regex(e.message, new RegExp(`pid ${shim.pid!}.*force`))
-  t.throws(() => box.cleanupSync(), { instanceOf: LayoutError, message: /shim is alive/ })
+  t.throws(() => box.cleanupSync(), { instanceOf: LayoutError, message: /its shim is alive/ })
   t.true(fs.existsSync(box.root), 'nothing was removed')
   t.true(fs.lstatSync(box.sockets.bindingDir).isSymbolicLink(), 'the socket link stays')
   t.throws(() => box.cleanupSync({ force: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_ARG' })
 
   // A legacy record (a live pid, no fingerprint) counts as alive too, as gc counts it.
   fs.writeFileSync(box.pidFilePath, `${process.pid}\n`)
-  await t.throwsAsync(box.cleanup(), { message: /shim is alive/ })
+  await t.throwsAsync(box.cleanup(), { message: /its shim is alive/ })
 
   const r = await box.cleanup({ force: true })
   t.true(r.removed)
@@ -122,7 +122,7 @@ privileged('a restart after a failure: shim dead, gc repairs, the same box is pr
   await box.mountShared()
   const shim = startShim(t)
   await box.pidFile.write(shim.pid!)
-  await t.throwsAsync(box.cleanup(), { message: /shim is alive/ })
+  await t.throwsAsync(box.cleanup(), { message: /its shim is alive/ })
   t.deepEqual((await home.gc({ graceSeconds: 0 })).liveBoxes, [box.boxId], 'gc leaves the live one alone too')
   await stop(shim) // the shim fails
   const repaired = await home.gc({ graceSeconds: 0 })

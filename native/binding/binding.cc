@@ -386,9 +386,10 @@ struct BoxPrepare : Job {
 struct BoxCleanup : Job {
   BoxRef ref;
   LinkSpec link;
+  bool refuse_live_shim = true;
   CleanupResult r;
-  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
-  Error Run(bool may_block) override { return box_cleanup(ref, link, may_block, &r); }
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), refuse_live_shim = a.Bool(), a.ok(); }
+  Error Run(bool may_block) override { return box_cleanup(ref, link, refuse_live_shim, may_block, &r); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = RemoveObject(env, r.stats);
     o.Set("removed", r.removed);

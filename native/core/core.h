@@ -53,6 +53,7 @@ enum class Reason : uint8_t {
   kTreeMoved,  // a directory moved during removal
   kBackingChain,  // a qcow2 backing chain that loops or is too deep
   kUnsupported,  // not on this platform
+  kShimAlive,  // cleanup of a box whose shim runs (value: its pid)
 };
 
 // The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.
@@ -170,7 +171,10 @@ struct CleanupResult {
 // Under the box lock: remove the socket link, detach shared/, rename the box
 // to .trash-{id}-{hex} (a crash leaves trash for gc, never half a box under
 // its id), remove it without following symlinks or crossing into a mount.
-Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, CleanupResult* out);
+// With refuse_live_shim, a box whose shim.pid names a live shim (shim_alive)
+// is refused, under the lock and before anything is touched: EBUSY,
+// reason shim-alive, value the pid.
+Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim, bool may_block, CleanupResult* out);
 
 // Under the box lock: ca/ (0700) with key.pem (0600) and cert.pem (0644).
 Error box_write_ca(const BoxRef& ref, const std::string& cert, const std::string& key, bool may_block);
@@ -323,6 +327,12 @@ struct PidRead {
 // shim.pid read without blocking and with a cap, plus the facts about the
 // pid on its first line (the facade parses and judges).
 Error pid_read(const DirRef& dir, const std::string& name, PidRead* out);
+
+// Whether a pid file read names a live shim, judged as the facade's
+// judgeIdentity() judges it: verified (alive, same start time) or legacy
+// (alive, no fingerprint recorded, or none to compare on macOS). A file
+// that does not parse names no shim.
+bool shim_alive(const PidRead& read);
 
 // Write "pid\n[start time]\n[capability lines]" atomically; *start_time is
 // what was recorded ("" when unknown).

@@ -277,15 +277,15 @@ void test_box_prepare_cleanup() {
   write_file(s / "sentinel/keep", "k");
   CHECK(::symlink((s / "sentinel").c_str(), (s / "home/boxes/b1/shared/escape").c_str()) == 0);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(c.removed && c.link_removed && !c.link_error);
   CHECK(!exists_nofollow(s / "home/boxes/b1"));
   CHECK(read_file(s / "sentinel/keep") == "k");
   // Idempotent; a planted symlink in the box's place is unlinked, never followed.
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(!c.removed);
   CHECK(::symlink((s / "sentinel").c_str(), (s / "home/boxes/b2").c_str()) == 0);
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), false, true, &c));
   CHECK(c.removed && !exists_nofollow(s / "home/boxes/b2") && read_file(s / "sentinel/keep") == "k");
 }
 
@@ -296,10 +296,11 @@ void test_box_lock_would_block() {
   blx::Fd held(::open((s / "home/boxes/b1").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   CHECK(::flock(held.get(), LOCK_EX) == 0);
   blx::CleanupResult c;
-  CHECK_ERR(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c), EWOULDBLOCK, blx::Reason::kWouldBlock);
+  CHECK_ERR(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, false, &c), EWOULDBLOCK,
+            blx::Reason::kWouldBlock);
   CHECK(exists_nofollow(s / "home/boxes/b1/sockets"));
   held.reset();
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, false, &c));
 }
 
 void test_container_paths_refuse_guest_symlinks() {
@@ -366,7 +367,7 @@ void test_shared_mount_read_only(bool legacy) {
   CHECK_OK(blx::shared_mount(box_ref(s, "b1"), true, legacy, true, &m));
   CHECK(m.reused);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(c.stats.unmounted == 1 && !exists_nofollow(s / "home/boxes/b1"));
 }
 
@@ -383,7 +384,7 @@ void test_cleanup_never_deletes_through_a_mount() {
   make_dir(s / "home/boxes/b1/tmp/m");
   CHECK(::mount((s / "data").c_str(), (s / "home/boxes/b1/tmp/m").c_str(), nullptr, MS_BIND, nullptr) == 0);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(c.stats.unmounted == 1);
   CHECK(read_file(s / "data/host-file") == "host");
 }
@@ -455,6 +456,35 @@ void test_pid_records() {
   CHECK(!renamed);
 }
 
+// shim_alive judges a pid file as the facade's judgeIdentity does.
+void test_shim_alive_judgement() {
+  auto judged = [](const std::string& text) {
+    blx::PidRead r;
+    r.present = true;
+    r.text = text;
+    blx::read_pid_facts(&r);
+    return blx::shim_alive(r);
+  };
+  blx::ProcessFacts me;
+  blx::process_facts(::getpid(), &me);
+  const std::string pid = std::to_string(::getpid());
+  CHECK(judged(pid + "\n"));               // legacy: alive, no fingerprint
+  CHECK(judged(pid + "\n\ncap\n"));        // legacy with capability lines
+  CHECK(judged(pid + " \n"));              // trailing blanks are trimmed, as the facade trims
+  CHECK(!judged(" " + pid + "\n"));        // leading ones: the reader saw no pid, identityOfRead says absent
+  CHECK(!judged(pid + "x\n"));             // malformed line 1
+  CHECK(!judged(pid + "\nnot-digits\n"));  // malformed line 2
+  CHECK(!judged("0" + pid + "\n"));        // a leading zero is not a pid the facade accepts
+  CHECK(!judged("2147483647\n"));          // nobody there
+#if defined(__linux__)
+  CHECK(!me.start_time.empty());
+  CHECK(judged(pid + "\n" + me.start_time + "\n"));    // verified
+  CHECK(!judged(pid + "\n" + me.start_time + "1\n"));  // another start time: a reused pid
+#endif
+  blx::PidRead absent;
+  CHECK(!blx::shim_alive(absent));
+}
+
 // Adopting a lock passed down as a fd: only the open file description that
 // holds this home's .lock is accepted; another fd of the same file is
 // refused while the lock is held, any other file is "not this lock".
@@ -505,8 +535,8 @@ void test_gc_scan_sees_box_locks() {
   b2.reset();
   held.reset();
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), false, true, &c));
 }
 
 void test_gc_scan_reports_without_hanging() {
@@ -530,7 +560,7 @@ void test_gc_scan_reports_without_hanging() {
   CHECK_OK(blx::gc_remove(s / "home", "boxes/b1/bin", ".boxlite-shim.blx-0123456789abcdef", &stats));
   CHECK(stats.entries == 1);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
 }
 
 // ---------------------------------------------------------------------------
@@ -654,6 +684,7 @@ int main() {
     {"pid_records", test_pid_records},
     {"gc_scan_reports_without_hanging", test_gc_scan_reports_without_hanging},
     {"runtime_lock_adopt", test_runtime_lock_adopt},
+    {"shim_alive_judgement", test_shim_alive_judgement},
     {"gc_scan_sees_box_locks", test_gc_scan_sees_box_locks},
     {"clone_file", test_clone_file},
     {"socket_links", test_socket_links},
