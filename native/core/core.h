@@ -31,29 +31,29 @@ enum class Reason : uint8_t {
   kSymlink,  // a symlink where a real dir/file must be
   kNotDirectory,
   kNotRegularFile,  // a FIFO, device, socket or dir
-  kHardLinked,  // a file with more than one link
-  kTooLarge,  // over the read cap
-  kForeignOwner,  // owned by another uid (value: owner)
-  kLooseMode,  // writable by group/others (value: mode)
-  kWouldBlock,  // internal: retry where waiting is allowed
+  kHardLinked,      // a file with more than one link
+  kTooLarge,        // over the read cap
+  kForeignOwner,    // owned by another uid (value: owner)
+  kLooseMode,       // writable by group/others (value: mode)
+  kWouldBlock,      // internal: retry where waiting is allowed
   kRemovedWhileWaiting,
   kReplacedWhileWaiting,
   kRuntimeLocked,  // value: the holder's pid, or -1
-  kNotAllocated,  // a lock id without its file
+  kNotAllocated,   // a lock id without its file
   kIdsExhausted,
   kMountInTheWay,  // a mount that could not be detached
-  kNotPrepared,  // a directory prepare() makes is missing
+  kNotPrepared,    // a directory prepare() makes is missing
   kSharedNotEmpty,
-  kSharedOccupied,  // a file or foreign symlink at shared/
-  kSharedWrongMount,  // a mount that is not mounts/ read-only
+  kSharedOccupied,      // a file or foreign symlink at shared/
+  kSharedWrongMount,    // a mount that is not mounts/ read-only
   kReadOnlyImpossible,  // no privilege to mount, and no fallback wanted
-  kNoReflink,  // clone mode force on a fs without it
-  kLinkOccupied,  // a non-symlink at /tmp/bl-{uid}/{id}
-  kBoxBusy,  // gc found a box locked: left alone
-  kTreeMoved,  // a directory moved during removal
-  kBackingChain,  // a qcow2 backing chain that loops or is too deep
-  kUnsupported,  // not on this platform
-  kShimAlive,  // cleanup of a box whose shim runs (value: its pid)
+  kNoReflink,           // clone mode force on a fs without it
+  kLinkOccupied,        // a non-symlink at /tmp/bl-{uid}/{id}
+  kBoxBusy,             // gc found a box locked: left alone
+  kTreeMoved,           // a directory moved during removal
+  kBackingChain,        // a qcow2 backing chain that loops or is too deep
+  kUnsupported,         // not on this platform
+  kShimAlive,           // cleanup of a box whose shim runs (value: its pid)
 };
 
 // The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.
