@@ -143,6 +143,11 @@ export interface CleanupResult {
   socketLink: { removed: boolean, error?: LayoutError }
 }
 
+export interface CleanupOptions {
+  /** Remove the box even while its shim is alive (default false: EBUSY, reason shim-alive). */
+  force?: boolean
+}
+
 export interface CaMaterial {
   cert: string | Uint8Array
   key: string | Uint8Array
@@ -425,8 +430,9 @@ export class BoxLayout {
   async writeCa (ca: CaMaterial): Promise<void> { await this.#writeCa(ca).async() }
   writeCaSync (ca: CaMaterial): void { this.#writeCa(ca).sync() }
 
-  #cleanup (): NativeCall<CleanupResult> {
-    return this.#call('boxCleanup', [...this.#link], {
+  #cleanup (options: CleanupOptions): NativeCall<CleanupResult> {
+    const force = checkCleanupOptions(options).force === true
+    return this.#call('boxCleanup', [...this.#link, !force], {
       doing: `cannot clean up box ${this.boxId}`,
       hints: { 'mount-in-the-way': 'unmount it (as root) and run `boxlite-layout gc`' },
     }, (r) => {
@@ -444,10 +450,14 @@ export class BoxLayout {
    * Under the box lock: remove the socket link, detach every mount inside
    * the box, rename it out of sight and remove it without following
    * symlinks or crossing into a mount. Idempotent. EBUSY (reason
-   * mount-in-the-way, nothing below it deleted) if a mount cannot be detached.
+   * mount-in-the-way, nothing below it deleted) if a mount cannot be
+   * detached. EBUSY (reason shim-alive, nothing touched) when shim.pid names
+   * a live shim, judged under the lock as gc and inspect judge it (alive
+   * with the recorded start time, or alive with none recorded), unless
+   * `force`. A pid file that cannot be read does not stop it.
    */
-  async cleanup (): Promise<CleanupResult> { return await this.#cleanup().async() }
-  cleanupSync (): CleanupResult { return this.#cleanup().sync() }
+  async cleanup (options: CleanupOptions = {}): Promise<CleanupResult> { return await this.#cleanup(options).async() }
+  cleanupSync (options: CleanupOptions = {}): CleanupResult { return this.#cleanup(options).sync() }
 
   #inspect (): NativeCall<BoxInspection> {
     return this.#call('boxInspect', [...this.#link], { doing: `cannot inspect box ${this.boxId}` },
@@ -528,6 +538,14 @@ export class BoxLayout {
     return await jailArgv(this, this.#boxCall, command, rest, platform ?? (process.platform as JailPlatform))
   }
 }
+
+function checkCleanupOptions (options: unknown): CleanupOptions {
+  if (options === null || typeof options !== 'object') throw invalidArg('cleanup() options must be an object')
+  const force = (options as CleanupOptions).force
+  if (force !== undefined && typeof force !== 'boolean') throw invalidArg(`force must be a boolean; got ${JSON.stringify(force)}`)
+  return options as CleanupOptions
+}
+
 
 export function sharedStateOf (s: NativeShared): SharedState {
   return {

@@ -46,14 +46,34 @@ export type LayoutErrorReason =
   | 'unsupported'             // ENOTSUP: not on this platform
   | 'jail-failed'             // ERR_JAIL_FAILED: the jail (bwrap) ended before it started the shim
   | 'case-collision'          // EEXIST: the id and another box differ only in case, on a filesystem that folds case
+  | 'shim-alive'              // EBUSY: cleanup() of a box whose shim runs (verified by its fingerprint)
 
-/** The codes this package documents; any other errno comes through as its name. */
+/**
+ * Every errno this package can surface, by name. A syscall's errno outside
+ * this list (none is expected) comes through as ERR_UNKNOWN_ERRNO, with the
+ * number kept in `errno` and the syscall in `syscall`. EOPNOTSUPP is
+ * reported as ENOTSUP and EWOULDBLOCK as EAGAIN (the same numbers on Linux).
+ */
+export const ERRNO_CODES = [
+  'EACCES', 'EADDRINUSE', 'EADDRNOTAVAIL', 'EAGAIN', 'EBADF', 'EBUSY', 'ECONNREFUSED', 'ECONNRESET',
+  'EDEADLK', 'EDQUOT', 'EEXIST', 'EFAULT', 'EFBIG', 'EINTR', 'EINVAL', 'EIO', 'EISDIR', 'ELOOP', 'EMFILE',
+  'EMLINK', 'ENAMETOOLONG', 'ENFILE', 'ENODEV', 'ENOENT', 'ENOMEM', 'ENOSPC', 'ENOSYS', 'ENOTCONN',
+  'ENOTDIR', 'ENOTEMPTY', 'ENOTSOCK', 'ENOTSUP', 'ENXIO', 'EOVERFLOW', 'EPERM', 'EPIPE', 'EPROTOTYPE',
+  'ERANGE', 'EROFS', 'ESRCH', 'ESTALE', 'ETIMEDOUT', 'ETXTBSY', 'EXDEV',
+] as const
+
+/** An errno name from ERRNO_CODES. */
+export type ErrnoCode = typeof ERRNO_CODES[number]
+
+/**
+ * Every code a LayoutError can carry: a closed union, so a typo such as
+ * `e.code === 'EBSY'` does not compile.
+ */
 export type LayoutErrorCode =
-  | 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED_PLATFORM' | 'ERR_ADDON_NOT_FOUND' | 'ERR_JAIL_FAILED'
-  | 'EACCES' | 'EAGAIN' | 'EBUSY' | 'EDEADLK' | 'EEXIST' | 'EFBIG' | 'EINVAL' | 'EISDIR' | 'ELOOP'
-  | 'EMFILE' | 'EMLINK' | 'ENAMETOOLONG' | 'ENOENT' | 'ENOSPC' | 'ENOSYS' | 'ENOTDIR' | 'ENOTEMPTY'
-  | 'ENOTSUP' | 'EPERM' | 'EROFS' | 'ESTALE' | 'EXDEV' | 'EADDRINUSE' | 'ECONNREFUSED'
-  | `E${Uppercase<string>}`
+  | 'ERR_INVALID_ARG' | 'ERR_UNSUPPORTED_PLATFORM' | 'ERR_ADDON_NOT_FOUND'
+  | 'ERR_JAIL_FAILED' // the jail (bwrap) ended before it started the shim
+  | 'ERR_UNKNOWN_ERRNO' // an errno outside ERRNO_CODES; see errno
+  | ErrnoCode
 
 export interface LayoutErrorInit {
   code: LayoutErrorCode
@@ -177,6 +197,12 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
     case 'replaced-while-waiting':
       return { what: `${p} was removed and made again while we waited for its lock`, hint: 'retry' }
     case 'runtime-locked':
+      if (e.value === process.pid) {
+        return {
+          what: `this process already holds the runtime lock of ${e.path === undefined ? 'the home' : e.path.replace(/\/?\.lock$/, '')}, so taking it again would wait on itself`,
+          hint: 'pass the RuntimeLock you hold, e.g. home.gc({ runtimeLock })',
+        }
+      }
       return {
         what: `another BoxLite runtime${e.value === undefined ? '' : ` (pid ${e.value})`} holds the home ${e.path === undefined ? '' : e.path.replace(/\/?\.lock$/, '')}`,
         hint: 'stop it, or use a different BOXLITE_HOME',
@@ -230,6 +256,11 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
         what: `the backing chain of ${p} ${Math.abs(e.errno) === os.constants.errno.ELOOP ? 'loops' : 'is malformed or deeper than 16 images'}${e.dest === undefined ? '' : `: ${e.dest}`}`,
         hint: 'rebuild the image or fix its backing file name (qemu-img rebase)',
       }
+    case 'shim-alive':
+      return {
+        what: `its shim is alive (pid ${e.value ?? '?'} in ${p}, with the recorded start time or none recorded), and removing the box would pull its disks and sockets from under it`,
+        hint: 'stop the shim first, or pass { force: true } (CLI: --force) to remove it anyway',
+      }
     case 'tree-moved':
       return { what: `${p} was moved while it was being removed`, hint: 'retry' }
     case 'unsupported':
@@ -252,9 +283,12 @@ for (const [name, value] of Object.entries(os.constants.errno)) {
 }
 ERRNO_NAMES.set(os.constants.errno.ENOTSUP, 'ENOTSUP') // == EOPNOTSUPP on Linux
 
+const KNOWN_ERRNO_CODES: ReadonlySet<string> = new Set(ERRNO_CODES)
+ERRNO_NAMES.set(os.constants.errno.EAGAIN, 'EAGAIN') // == EWOULDBLOCK
+
 export function codeForErrno (errno: number): LayoutErrorCode {
-  const n = Math.abs(errno)
-  return (ERRNO_NAMES.get(n) ?? `E${n}`) as LayoutErrorCode
+  const name = ERRNO_NAMES.get(Math.abs(errno))
+  return name !== undefined && KNOWN_ERRNO_CODES.has(name) ? name as ErrnoCode : 'ERR_UNKNOWN_ERRNO'
 }
 
 function where (e: { syscall?: string | undefined, path?: string | undefined, dest?: string | undefined }): string {
@@ -269,18 +303,20 @@ export interface ErrorContext {
   doing?: string
   /** A better hint for a reason or a code than the generic one. */
   hints?: Partial<Record<LayoutErrorReason | LayoutErrorCode, string>>
+  /** The reason a plain ENOENT gets (e.g. not-prepared where prepare() makes the directory). */
+  enoent?: LayoutErrorReason
 }
 
 /** The public error for a native error value (anything else passes through). */
 export function toLayoutError (e: unknown, ctx: ErrorContext = {}): unknown {
   if (!isNativeError(e)) return e
   const code = codeForErrno(e.errno)
-  const reason: LayoutErrorReason = e.reason ?? 'syscall-failed'
-  const described = describeReason(e)
+  const reason: LayoutErrorReason = e.reason ?? (code === 'ENOENT' && ctx.enoent !== undefined ? ctx.enoent : 'syscall-failed')
+  const described = describeReason({ ...e, reason })
   const head = ctx.doing === undefined ? '' : `${ctx.doing}: `
   const hint = ctx.hints?.[reason] ?? ctx.hints?.[code] ?? described?.hint ?? ERRNO_HINTS[code]
   const body = described === undefined
-    ? `${DESCRIPTIONS[code] ?? code.toLowerCase()}${where(e) === '' ? '' : `, ${where(e)}`}`
+    ? `${DESCRIPTIONS[code] ?? (code === 'ERR_UNKNOWN_ERRNO' ? `errno ${Math.abs(e.errno)}` : code.toLowerCase())}${where(e) === '' ? '' : `, ${where(e)}`}`
     : `${described.what}${e.syscall === undefined ? '' : ` (${e.syscall})`}`
   return new LayoutError({
     code,

@@ -6,7 +6,8 @@
 // One native scan gathers every fact (gcScan); the decisions below are
 // plain TypeScript; each repair is one native call beneath the home's fds.
 // The sync and Promise forms run the same plan, step by step.
-import { LayoutError } from './errors.ts'
+import { invalidArg, LayoutError } from './errors.ts'
+import { validateBoxId } from './ids.ts'
 import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
 import { nativeCall, nativeErrorValue, type NativeCall, type NativeGcScan } from './native.ts'
@@ -25,7 +26,27 @@ export interface GcOptions {
   runtimeLock?: RuntimeLock
   /** Whose /tmp/bl-{uid} to sweep. Default: this process's uid. */
   uid?: number
+  /**
+   * Box ids gc must not touch at all (boxes a runtime is working on outside
+   * the box lock, say). Each must be a valid id.
+   */
+  exclude?: string[]
+  /**
+   * A box whose directory changed (an entry made or removed: prepare,
+   * mountShared, a shim install, shim.pid) less than this many seconds ago
+   * is being set up: gc leaves it alone. Default DEFAULT_GC_GRACE_SECONDS
+   * (120); 0 turns the grace off. A box whose lock is held is always left
+   * alone.
+   */
+  graceSeconds?: number
 }
+
+/**
+ * Default GcOptions.graceSeconds: long enough for a jailer script to get
+ * from `box prepare` to a running shim, short enough that a runtime
+ * restarting after a crash repairs a box whose setup died a while ago.
+ */
+export const DEFAULT_GC_GRACE_SECONDS = 120
 
 export type GcActionKind = 'unmount' | 'remove-trash' | 'remove-link' | 'remove-tmp' | 'remove-partial-copy'
 
@@ -40,7 +61,12 @@ export interface GcAction {
 
 /** Something gc saw and deliberately left alone, or could not look at. */
 export interface GcWarning {
-  kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'links'
+  /**
+   * stray: not a box; unreadable-pid: counted as live; box-busy: its box
+   * lock is held (being set up); recent: changed within the grace period;
+   * excluded: in options.exclude; links: /tmp/bl-{uid} could not be read.
+   */
+  kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links'
   path: string
   reason: string
 }
@@ -51,7 +77,27 @@ export interface GcReport {
   actions: GcAction[]
   /** Boxes left alone because their shim is (or may be) alive. */
   liveBoxes: string[]
+  /** Boxes left alone because they are being set up (locked, recent) or excluded; see warnings. */
+  skippedBoxes: string[]
   warnings: GcWarning[]
+}
+
+interface Rules {
+  exclude: ReadonlySet<string>
+  graceSeconds: number
+  /** Seconds since the epoch, read once per run. */
+  now: number
+}
+
+function rulesOf (options: GcOptions): Rules {
+  if (options === null || typeof options !== 'object') throw invalidArg('gc() options must be an object')
+  const exclude = options.exclude ?? []
+  if (!Array.isArray(exclude)) throw invalidArg('exclude must be an array of box ids')
+  const grace = options.graceSeconds ?? DEFAULT_GC_GRACE_SECONDS
+  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
+    throw invalidArg(`graceSeconds must be a number >= 0; got ${String(grace)}`)
+  }
+  return { exclude: new Set(exclude.map((id: unknown) => validateBoxId(id as string))), graceSeconds: grace, now: Date.now() / 1000 }
 }
 
 type Pending = Omit<GcAction, 'done' | 'error'>
@@ -75,9 +121,25 @@ interface Plan {
   steps: Step[]
 }
 
-function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean): Plan {
-  const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [], warnings: [] }
+/** Why gc must leave a box alone although no shim runs in it, or undefined. */
+function setupWarning (b: NativeGcScan['boxes'][number], path: string, rules: Rules): GcWarning | undefined {
+  if (rules.exclude.has(b.name)) return { kind: 'excluded', path, reason: 'excluded by the caller: left alone' }
+  if (b.locked) return { kind: 'box-busy', path, reason: 'its box lock is held (a runtime or jailer script is setting it up): left alone' }
+  const age = rules.now - b.changedSec
+  if (age < rules.graceSeconds) {
+    return {
+      kind: 'recent',
+      path,
+      reason: `changed ${Math.max(0, Math.floor(age))} s ago, within the ${rules.graceSeconds} s grace period (it may be being set up): left alone`,
+    }
+  }
+  return undefined
+}
+
+function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean, rules: Rules): Plan {
+  const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [], skippedBoxes: [], warnings: [] }
   const live = new Set<string>()
+  const skipped = new Set<string>()
   for (const b of scan.boxes) {
     const path = joinPath(home.boxesDir, b.name)
     if (b.kind === 'stray') {
@@ -89,11 +151,22 @@ function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean): Plan {
     if (unreadable !== undefined) {
       live.add(b.name)
       report.warnings.push({ kind: 'unreadable-pid', path, reason: `counted as live: ${unreadable.message}` })
-    } else if (identityOfRead(b.pid, joinPath(path, 'shim.pid')).identity !== 'absent') {
+      continue
+    }
+    if (identityOfRead(b.pid, joinPath(path, 'shim.pid')).identity !== 'absent') {
       live.add(b.name)
+      continue
+    }
+    const setup = setupWarning(b, path, rules)
+    if (setup !== undefined) {
+      // Left alone like a live box: no unmount, no partial-copy removal.
+      skipped.add(b.name)
+      report.warnings.push(setup)
     }
   }
   report.liveBoxes = [...live].sort()
+  report.skippedBoxes = [...skipped].sort()
+  for (const name of skipped) live.add(name)
   const steps: Step[] = []
 
   // 1. Mounts inside boxes no live shim owns, and inside trash. A box is
@@ -146,7 +219,11 @@ function linkActions (parent: string, names: string[], done: boolean): GcAction[
 
 function failed (step: Step, e: unknown, report: GcReport): void {
   if (!(e instanceof LayoutError)) throw e
-  if (e.reason === 'box-busy') report.warnings.push({ kind: 'box-busy', path: e.path ?? '', reason: e.message })
+  if (e.reason === 'box-busy') {
+    // Locked since the scan: someone started setting it up. Not a failure.
+    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', reason: e.message })
+    return
+  }
   report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e.message })))
 }
 
@@ -166,9 +243,9 @@ function scanCall (home: HomeLayout, uid: number): NativeCall<NativeGcScan> {
  * The plan for one scan, with the dry run already answered: a dry run's
  * report is complete here, a real run's lacks what its steps will add.
  */
-function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boolean): Plan {
+function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boolean, rules: Rules): Plan {
   const parent = socketLinkParent(uid)
-  const p = plan(home, scan, dryRun)
+  const p = plan(home, scan, dryRun, rules)
   const linksError = nativeErrorValue(scan.linksError)
   if (linksError !== undefined) p.report.warnings.push({ kind: 'links', path: parent, reason: linksError.message })
   if (dryRun) {
@@ -182,10 +259,11 @@ function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boole
 }
 
 export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<GcReport> {
+  const rules = rulesOf(options)
   const uid = options.uid ?? currentUid()
   const lock = ownLockNeeded(home, options) ? await RuntimeLock.acquire(home.home) : undefined
   try {
-    const { report, steps } = begin(home, await scanCall(home, uid).async(), uid, options.dryRun === true)
+    const { report, steps } = begin(home, await scanCall(home, uid).async(), uid, options.dryRun === true, rules)
     for (const step of steps) {
       try {
         report.actions.push(...await step.call.async())
@@ -200,10 +278,11 @@ export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<Gc
 }
 
 export function gcSync (home: HomeLayout, options: GcOptions = {}): GcReport {
+  const rules = rulesOf(options)
   const uid = options.uid ?? currentUid()
   const lock = ownLockNeeded(home, options) ? RuntimeLock.acquireSync(home.home) : undefined
   try {
-    const { report, steps } = begin(home, scanCall(home, uid).sync(), uid, options.dryRun === true)
+    const { report, steps } = begin(home, scanCall(home, uid).sync(), uid, options.dryRun === true, rules)
     for (const step of steps) {
       try {
         report.actions.push(...step.call.sync())

@@ -1,9 +1,11 @@
 // HomeLayout: the top of BoxLite's on-disk layout, its paths (joined as
 // BoxLite joins them) and the operations on the home as a whole.
+import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { BoxLayout, homeAnchor, type BoxLayoutOptions } from './box.ts'
-import { invalidArg, layoutError } from './errors.ts'
+import { boxStatus, boxStatusSync, type BoxStatus } from './box-state.ts'
+import { fromNodeError, invalidArg, layoutError } from './errors.ts'
 import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
 import { gc, gcSync, type GcOptions, type GcReport } from './gc.ts'
 import { validateBoxId } from './ids.ts'
@@ -121,6 +123,38 @@ export class HomeLayout {
   /** The entries of boxes/, sorted; none when the home has no boxes dir. */
   async boxEntries (): Promise<BoxEntry[]> { return await this.#entries().async() }
   boxEntriesSync (): BoxEntry[] { return this.#entries().sync() }
+
+  /** The home must exist: a status list of a home that is not there would read as "no boxes". */
+  #requireHome (): void {
+    let found: fs.Stats | undefined
+    try {
+      found = fs.statSync(this.home)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw fromNodeError(e)
+    }
+    if (found?.isDirectory() !== true) {
+      throw layoutError('ENOENT', 'not-prepared',
+        `there is no BoxLite home at ${this.home}: check --home / BOXLITE_HOME, or prepare it first`,
+        { path: this.home, syscall: 'open' })
+    }
+  }
+
+  /**
+   * Every entry of boxes/ with its state, as `boxlite-layout box list`
+   * shows it: live, mounted, prepared, trash or stray (see BoxState).
+   * ENOENT (not-prepared) when the home does not exist.
+   */
+  async boxes (): Promise<BoxStatus[]> {
+    this.#requireHome()
+    const out: BoxStatus[] = []
+    for (const entry of await this.boxEntries()) out.push(await boxStatus(this, entry))
+    return out
+  }
+
+  boxesSync (): BoxStatus[] {
+    this.#requireHome()
+    return this.boxEntriesSync().map((entry) => boxStatusSync(this, entry))
+  }
 
   /** Ids of the box directories present, sorted. */
   async boxIds (): Promise<string[]> { return boxIdsOf(await this.boxEntries()) }

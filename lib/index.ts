@@ -1,7 +1,7 @@
 // boxlite-layout: BoxLite's host-side filesystem layout and the privileged
 // syscalls it needs. This file is the public API; everything else is internal.
-export { LayoutError } from './errors.ts'
-export type { LayoutErrorCode, LayoutErrorReason } from './errors.ts'
+export { LayoutError, ERRNO_CODES } from './errors.ts'
+export type { LayoutErrorCode, LayoutErrorReason, ErrnoCode } from './errors.ts'
 
 export { BoxId, mintBoxId, validateBoxId, validateContainerId, validateVolumeName, isValidId, ID_MAX_BYTES } from './ids.ts'
 
@@ -12,10 +12,12 @@ export { ImageLayout } from './image.ts'
 
 export { BoxLayout, BoxFiles, SHIM_LIBRARY_PREFIX } from './box.ts'
 export type {
-  BoxLayoutOptions, BoxPrepareResult, CleanupResult, CaMaterial,
+  BoxLayoutOptions, BoxPrepareResult, CleanupOptions, CleanupResult, CaMaterial,
   MountSharedOptions, MountSharedResult, MountMethod, SharedState, UnmountResult,
   InstallShimOptions, InstallShimResult, InstalledFile,
 } from './box.ts'
+
+export type { BoxState, BoxStatus } from './box-state.ts'
 
 export type { BoxInspection, BinFile, SocketLinkState, ExitView, ShimState } from './inspect.ts'
 
@@ -39,7 +41,7 @@ export type { FsFacts, SameFilesystemResult } from './fs-facts.ts'
 export { cloneFile, cloneFileSync } from './clone.ts'
 export type { CloneMode, CloneMethod, CloneOptions, CloneResult } from './clone.ts'
 
-export { RuntimeLock, LockManager } from './locks.ts'
+export { RuntimeLock, LockManager, LOCK_FD_ENV, inheritedLockFd } from './locks.ts'
 
 export { PidFile, parsePidFile, judgeIdentity } from './pid-file.ts'
 export type { PidRecord, ProcessIdentity, ProcessIdentityKind } from './pid-file.ts'
@@ -50,4 +52,10 @@ export {
 } from './exit-record.ts'
 export type { ExitRecord, ExitErrorKind, ContainerExit } from './exit-record.ts'
 
+export { DEFAULT_GC_GRACE_SECONDS } from './gc.ts'
 export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './gc.ts'
+
+export type {
+  CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
+  CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
+} from './cli-json.ts'

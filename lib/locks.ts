@@ -18,6 +18,32 @@ function runtimeLockCall (home: string): NativeCall<RuntimeLock> {
   }, (fd) => new RuntimeLock(home, fd))
 }
 
+/**
+ * The environment variable naming a runtime lock fd a parent holds for its
+ * children (`boxlite-layout lock` sets it): a decimal fd number. A command
+ * that needs the lock adopts it (RuntimeLock.adopt) instead of taking it.
+ */
+export const LOCK_FD_ENV = 'BOXLITE_LAYOUT_LOCK_FD'
+
+function adoptCall (home: string, fd: unknown): NativeCall<RuntimeLock | null> {
+  if (typeof home !== 'string' || !home.startsWith('/')) throw invalidArg('RuntimeLock needs an absolute home path')
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+    throw invalidArg(`an inherited lock fd must be an integer >= 0; got ${String(fd)}`)
+  }
+  return nativeCall('runtimeLockAdopt', [home, fd], {
+    doing: `cannot adopt the runtime lock of ${home} from fd ${fd}`,
+    hints: { 'not-prepared': 'the home does not exist: check --home / BOXLITE_HOME' },
+  }, (adopted) => adopted ? new RuntimeLock(home, fd) : null)
+}
+
+/** The fd $BOXLITE_LAYOUT_LOCK_FD names, or undefined when unset; ERR_INVALID_ARG when not a number. */
+export function inheritedLockFd (env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env[LOCK_FD_ENV]
+  if (text === undefined || text === '') return undefined
+  if (!/^[0-9]{1,9}$/.test(text)) throw invalidArg(`${LOCK_FD_ENV} must be a file descriptor number; got ${JSON.stringify(text)}`)
+  return Number(text)
+}
+
 export class RuntimeLock {
   readonly home: string
   readonly path: string
@@ -38,6 +64,24 @@ export class RuntimeLock {
    */
   static async acquire (home: string): Promise<RuntimeLock> { return await runtimeLockCall(home).async() }
   static acquireSync (home: string): RuntimeLock { return runtimeLockCall(home).sync() }
+
+  /**
+   * Take over the runtime lock a parent process holds, passed down as an
+   * open fd (as `boxlite-layout lock` does, naming it in
+   * $BOXLITE_LAYOUT_LOCK_FD). The fd must be an open file description of
+   * this home's .lock (same inode) holding its flock: then the lock is
+   * returned (the fd made close-on-exec; release() closes only this
+   * process's fd, the parent keeps the lock). null when the fd is not this
+   * home's .lock (take the lock yourself); EBUSY (runtime-locked) when it
+   * is, but another process holds the lock.
+   */
+  static async adopt (home: string, fd: number): Promise<RuntimeLock | null> { return await adoptCall(home, fd).async() }
+  static adoptSync (home: string, fd: number): RuntimeLock | null { return adoptCall(home, fd).sync() }
+
+  /** The fd holding the flock (to hand to a child process); undefined once released. */
+  get fd (): number | undefined {
+    return this.#fd
+  }
 
   get held (): boolean {
     return this.#fd !== undefined

@@ -95,6 +95,10 @@ export interface NativeGcScan {
     pid: NativePid
     pidError: NativeErrorFields | null
     partialCopies: string[]
+    /** Its box lock was held when the scan tried it. */
+    locked: boolean
+    /** mtime of the box dir, seconds since the epoch. */
+    changedSec: number
   }>
   /** Deepest first; rel is relative to the boxes dir, owner its first component. */
   mounts: Array<{ owner: string, rel: string, mountId: string }>
@@ -130,7 +134,7 @@ export interface NativeOps {
   imagesPrepare(...dir: DirArgs): string[]
   listBoxes(...dir: DirArgs): Array<{ name: string, kind: 'box' | 'trash' | 'stray' }>
   boxPrepare(...args: [...BoxArgs, isolate: boolean, ...LinkArgs]): { link: NativeLink, repaired: string[] }
-  boxCleanup(...args: [...BoxArgs, ...LinkArgs]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
+  boxCleanup(...args: [...BoxArgs, ...LinkArgs, refuseLiveShim: boolean]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
   boxWriteCa(...args: [...BoxArgs, cert: string | Uint8Array, key: string | Uint8Array]): undefined
   containerPrepare(...args: [...BoxArgs, cid: string]): undefined
   containerExitWrite(...args: [...BoxArgs, isolate: boolean, cid: string, json: string]): undefined
@@ -153,6 +157,7 @@ export interface NativeOps {
   socketLinksSweep(...args: [...LinkArgs, reportOnly: boolean]): string[]
   /** The fd holding {home}/.lock. */
   runtimeLock(home: string): number
+  runtimeLockAdopt(home: string, fd: number): boolean
   lockAllocate(...dir: DirArgs): number
   /** The fd holding the lock, or null when !wait and it is taken. */
   lockAcquire(...args: [...DirArgs, id: number, wait: boolean]): number | null

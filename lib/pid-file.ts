@@ -132,7 +132,7 @@ export class PidFile {
       throw invalidArg('capabilities must be strings without newlines')
     }
     return nativeCall('pidWrite', [...this.#place.dir, this.#place.name, pid, capabilities],
-      { doing: `cannot write the pid file ${this.path}` },
+      { doing: `cannot write the pid file ${this.path}`, enoent: 'not-prepared', hints: { 'not-prepared': 'prepare() the box first (it makes the directory)' } },
       (startTime) => ({ pid, ...(startTime === '' ? {} : { startTime }), capabilities: [...capabilities] }))
   }
 

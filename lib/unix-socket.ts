@@ -56,7 +56,7 @@ function route (p: string, options: UnixSocketOptions, syscall: 'bind' | 'connec
   try {
     dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
   } catch (e) {
-    throw fromNodeError(e, { doing: `cannot open the directory of socket ${p}` })
+    throw missingDirError(p, e, syscall) ?? fromNodeError(e, { doing: `cannot open the directory of socket ${p}` })
   }
   const address = `/proc/self/fd/${dirFd}/${name}`
   if (!fitsSunPath(address)) {
@@ -71,6 +71,32 @@ function closeDirFd (r: Route): void {
     fs.closeSync(r.dirFd)
     r.dirFd = undefined
   }
+}
+
+/**
+ * When bind or connect fails with ENOENT, EACCES or ENOTDIR, the usual cause
+ * is a socket directory that does not exist yet (the box's link in
+ * /tmp/bl-{uid}, or a link whose sockets/ is gone): say so, with the path.
+ * undefined when the directory is there and the error is what it says.
+ */
+function missingDirError (p: string, e: unknown, syscall: 'bind' | 'connect'): unknown {
+  const code = (e as NodeJS.ErrnoException).code
+  if (code !== 'ENOENT' && code !== 'EACCES' && code !== 'ENOTDIR') return undefined
+  const dir = path.dirname(path.resolve(p))
+  try {
+    if (fs.statSync(dir).isDirectory()) return undefined
+  } catch (se) {
+    const scode = (se as NodeJS.ErrnoException).code
+    if (scode !== 'ENOENT' && scode !== 'ENOTDIR') return undefined
+  }
+  let dangling = ''
+  try {
+    dangling = ` (a symlink to ${fs.readlinkSync(dir)}, which does not exist)`
+  } catch {}
+  return layoutError('ENOENT', 'not-prepared',
+    `cannot ${syscall === 'bind' ? 'listen on' : 'connect to'} ${p}: its directory ${dir} does not exist${dangling}; ` +
+    'prepare() the box first (it makes sockets/ and the /tmp/bl-{uid}/{box_id} link sockets bind through)',
+    { path: dir, syscall })
 }
 
 function probeStale (address: string): Promise<boolean> {
@@ -111,7 +137,7 @@ export async function listenUnix (p: string, options: ListenUnixOptions = {}): P
     }
   } catch (e) {
     closeDirFd(r)
-    throw fromNodeError(e, {
+    throw missingDirError(p, e, 'bind') ?? fromNodeError(e, {
       doing: `cannot listen on ${p}`,
       hints: { EADDRINUSE: 'a socket file is already there; remove it if its server is gone, or pass replaceStale: true' },
     })
@@ -134,7 +160,7 @@ export function connectUnix (p: string, options: UnixSocketOptions = {}): Promis
     const socket = net.connect(r.address)
     const onError = (e: Error) => {
       closeDirFd(r)
-      reject(fromNodeError(e, { doing: `cannot connect to ${p}` }))
+      reject(missingDirError(p, e, 'connect') ?? fromNodeError(e, { doing: `cannot connect to ${p}` }))
     }
     socket.once('error', onError)
     socket.once('connect', () => {

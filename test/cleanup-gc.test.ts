@@ -133,7 +133,7 @@ privileged('gc repairs a box whose process was SIGKILLed right after mountShared
   await held.kill()
   t.deepEqual(mountsBelow(box.root), [fs.realpathSync(box.sharedDir)], 'the mount outlived its process')
 
-  const report = await home.gc()
+  const report = await home.gc({ graceSeconds: 0 })
   t.deepEqual(report.liveBoxes, [])
   const unmount = report.actions.find((a) => a.kind === 'unmount')
   t.truthy(unmount)
@@ -155,7 +155,7 @@ privileged('gc leaves a box with a live shim alone', async (t) => {
   t.deepEqual(report.liveBoxes, [box.boxId])
   t.false(report.actions.some((a) => a.kind === 'unmount'))
   t.is(box.sharedStateSync().kind, 'mount')
-  box.cleanupSync()
+  box.cleanupSync({ force: true })
 })
 
 testWith([needs.root], 'gc: dry run reports and changes nothing; then repairs trash, tmp leftovers, partial copies, dangling links', async (t) => {
@@ -177,7 +177,7 @@ testWith([needs.root], 'gc: dry run reports and changes nothing; then repairs tr
   fs.rmSync(dead.root, { recursive: true }) // its link now dangles
 
   const ours = (a: { kind: string, path: string }) => a.kind !== 'remove-link' || a.path === dead.sockets.bindingDir
-  const dry = await home.gc({ dryRun: true, uid })
+  const dry = await home.gc({ dryRun: true, uid, graceSeconds: 0 })
   t.true(dry.dryRun)
   const kinds = dry.actions.filter(ours).map((a) => a.kind).sort()
   t.deepEqual(kinds, ['remove-link', 'remove-partial-copy', 'remove-tmp', 'remove-trash'])
@@ -185,7 +185,7 @@ testWith([needs.root], 'gc: dry run reports and changes nothing; then repairs tr
   t.true(fs.existsSync(path.join(home.tmpDir, 'staging.qcow2')))
   t.true(fs.lstatSync(dead.sockets.bindingDir).isSymbolicLink())
 
-  const real = await home.gc({ uid })
+  const real = await home.gc({ uid, graceSeconds: 0 })
   t.true(real.actions.every((a) => a.done), JSON.stringify(real.actions))
   t.deepEqual(real.actions.map((a) => a.kind).sort(), kinds)
   t.deepEqual(fs.readdirSync(home.tmpDir), [])
@@ -193,7 +193,7 @@ testWith([needs.root], 'gc: dry run reports and changes nothing; then repairs tr
   t.deepEqual(fs.readdirSync(home.boxesDir).sort(), [box.boxId, live.boxId].sort())
   t.throws(() => fs.lstatSync(dead.sockets.bindingDir), { code: 'ENOENT' })
   t.true(fs.lstatSync(live.sockets.bindingDir).isSymbolicLink(), 'live links stay')
-  t.deepEqual((await home.gc({ uid })).actions, [], 'nothing left to do')
+  t.deepEqual((await home.gc({ uid, graceSeconds: 0 })).actions, [], 'nothing left to do')
 })
 
 test('gc needs the runtime lock: EBUSY while another process holds it; accepts the caller\'s', async (t) => {
@@ -253,7 +253,7 @@ privileged('SIGKILL at any point of prepare, mount, shim install or cleanup: the
     if (fs.existsSync(path.join(home.boxesDir, boxId)) || mountsBelow(home.home).length > 0) leftBehind++
   }
   t.true(leftBehind > 0, 'the kills landed mid-lifecycle and left state for gc to repair')
-  const report = await home.gc()
+  const report = await home.gc({ graceSeconds: 0 })
   t.true(report.actions.every((a) => a.done), JSON.stringify(report.actions))
   t.deepEqual(mountsBelow(home.home), [], 'zero leaked mounts after gc')
   for (const id of ids) {

@@ -126,7 +126,11 @@ privileged('box prepare several ids with --isolate-mounts --require-read-only --
   t.regex(lh.stdout, new RegExp(`^${ids[0]!}\\s+mounted\\s+mount ro\\s+ok\\s+-\\s+2$`, 'm'))
   t.regex(lh.stdout, new RegExp(`^${ids[1]!}\\s+live\\s+mount ro\\s+ok\\s+${process.pid} alive\\s+2$`, 'm'))
 
-  const cleaned = await json(t, 'box-cleanup', ['box', 'cleanup', ...ids, '--home', home])
+  // ids[1]'s pid file names this (live) process: only --force removes it.
+  const refused = await blx(['box', 'cleanup', ids[1]!, '--home', home])
+  t.is(refused.code, 1)
+  t.regex(refused.stderr, /EBUSY: cannot clean up box .*shim is alive/)
+  const cleaned = await json(t, 'box-cleanup', ['box', 'cleanup', ...ids, '--home', home, '--force'])
   t.deepEqual(cleaned.boxes.map((b: { removed: boolean, unmounted: number }) => [b.removed, b.unmounted]), [[true, 1], [true, 1]])
   t.deepEqual(mountsBelow(home), [])
   const twice = await blx(['box', 'cleanup', ids[0]!, '--home', home])
@@ -210,11 +214,11 @@ testWith([needs.tool('script', 'util-linux')], 'colour on a TTY or with FORCE_CO
   const cmd = `${process.execPath} ${cli} --help`
   const tty = await run('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '' } })
   t.is(tty.code, 0)
-  const list = `${process.execPath} ${cli} box list --home ${path.join(scratch(t), 'h')}`
-  const ttyList = await run('script', ['-qec', list, '/dev/null'], { env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '' } })
-  t.regex(ttyList.stdout, /no boxes in/)
   const home = path.join(scratch(t), 'home')
   await json(t, 'prepare', ['prepare', '--home', home])
+  const list = `${process.execPath} ${cli} box list --home ${home}`
+  const ttyList = await run('script', ['-qec', list, '/dev/null'], { env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '' } })
+  t.regex(ttyList.stdout, /no boxes in/)
   const doctor = `${process.execPath} ${cli} doctor --home ${home}`
   const onTty = await run('script', ['-qec', doctor, '/dev/null'], { env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '' } })
   t.true(onTty.stdout.includes('\u001b[1m'), 'bold header on a TTY')

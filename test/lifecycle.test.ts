@@ -3,7 +3,7 @@
 // exactly at their baseline (serial: fd counts), and no mountinfo read.
 import fs from 'node:fs'
 import path from 'node:path'
-import { mintBoxId, socketLinkParent } from '../lib/index.ts'
+import { mintBoxId, socketLinkParent, type LayoutError } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, privilegedSerial, testWith } from './helpers/env.ts'
@@ -73,7 +73,9 @@ privilegedSerial('one native crossing per public operation; the lifecycle is fiv
     ['exit write', () => b.exitFile.write({ type: 'signal', exitCode: 137, signal: 'SIGKILL' })], ['exit read', () => b.exitFile.read()],
     ['rotateExit', () => b.rotateExit()], ['inspect', () => b.inspect()], ['validateSameFilesystem', () => home.validateSameFilesystem()],
     ['runtime lock', async () => (await home.acquireRuntimeLock()).release()], ['lock allocate', () => home.lockManager().allocate()],
-    ['cleanup', () => b.cleanup()],
+    // shim.pid names this process (pid write above): only force removes it, in the same one crossing.
+    ['cleanup refused', () => b.cleanup().catch((e: LayoutError) => { if (e.reason !== 'shim-alive') throw e })],
+    ['cleanup', () => b.cleanup({ force: true })],
   ]
   for (const [name, fn] of each) t.is(await crossings(fn), 1, name)
 })

@@ -1,9 +1,9 @@
 // `box prepare|inspect|cleanup|list`: each a loop of library calls, one per
 // box, rendered as a table for people or one JSON document for scripts.
+import fs from 'node:fs'
 import path from 'node:path'
-import type { BoxLayout, CleanupResult, InstallShimResult, MountSharedResult } from '../box.ts'
-import { LayoutError } from '../errors.ts'
-import type { HomeLayout } from '../home.ts'
+import type { CleanupResult, InstallShimResult, MountSharedResult } from '../box.ts'
+import { invalidArg, LayoutError } from '../errors.ts'
 import { validateBoxId } from '../ids.ts'
 import type { BoxInspection, ExitView } from '../inspect.ts'
 import type { EnsureResult } from '../sockets.ts'
@@ -51,20 +51,48 @@ export interface PreparedBox {
   shim: InstallShimResult | null
 }
 
+/**
+ * The shim --shim names: an existing regular file (symlinks to one are
+ * fine: it is the operator's own path), checked before anything is created.
+ */
+function shimArgument (given: string | boolean | string[] | undefined): string | undefined {
+  if (typeof given !== 'string') return undefined
+  if (given === '') throw new UsageError('--shim needs the path of the shim binary')
+  const shimPath = path.resolve(given)
+  let st: fs.Stats
+  try {
+    st = fs.statSync(shimPath)
+  } catch (e) {
+    throw invalidArg(`--shim ${given}: nothing usable at ${shimPath} (${(e as NodeJS.ErrnoException).code ?? 'stat failed'}); give the path of the boxlite-shim binary`)
+  }
+  if (!st.isFile()) throw invalidArg(`--shim ${given}: ${shimPath} is not a regular file; give the path of the boxlite-shim binary`)
+  return shimPath
+}
+
 export async function boxPrepare (ctx: Context): Promise<number> {
   const { options } = ctx.parsed
   const isolate = options['isolate-mounts'] === true
   if (options['require-read-only'] === true && !isolate) throw new UsageError('--require-read-only needs --isolate-mounts')
+  // Everything that can be checked is checked before anything is created.
   const boxIds = ids(ctx)
-  const shimPath = typeof options.shim === 'string' ? path.resolve(options.shim) : undefined
   const home = ctx.home()
+  for (const id of boxIds) home.box(id).sockets.checkLength()
+  const shimPath = shimArgument(options.shim)
+  const before = new Set(await home.boxIds())
   await home.prepare()
   const results = await eachBox<PreparedBox>(boxIds, async (id) => {
     const box = home.box(id, { isolateMounts: isolate })
-    const prepared = await box.prepare()
-    const shared = isolate ? await box.mountShared({ require: options['require-read-only'] === true ? 'read-only' : 'any' }) : null
-    const shim = shimPath === undefined ? null : await box.installShim(shimPath)
-    return { boxDir: prepared.boxDir, socketLink: prepared.socketLink, repaired: prepared.repaired, shared, shim }
+    try {
+      const prepared = await box.prepare()
+      const shared = isolate ? await box.mountShared({ require: options['require-read-only'] === true ? 'read-only' : 'any' }) : null
+      const shim = shimPath === undefined ? null : await box.installShim(shimPath)
+      return { boxDir: prepared.boxDir, socketLink: prepared.socketLink, repaired: prepared.repaired, shared, shim }
+    } catch (e) {
+      // A box this call made is removed again (its link too): a failed
+      // prepare leaves nothing behind. A box that was there is left as is.
+      if (!before.has(id)) await box.cleanup()
+      throw e
+    }
   })
   ctx.out.result({ home: home.home, boxes: results }, () => {
     for (const r of results) {
@@ -93,7 +121,7 @@ export async function boxCleanup (ctx: Context): Promise<number> {
   const boxIds = ids(ctx)
   const home = ctx.home()
   const results = await eachBox<Omit<CleanupResult, 'socketLink'> & { socketLink: { removed: boolean, error?: string } }>(boxIds, async (id) => {
-    const r = await home.box(id).cleanup()
+    const r = await home.box(id).cleanup({ force: ctx.parsed.options.force === true })
     return { ...r, socketLink: { removed: r.socketLink.removed, ...(r.socketLink.error === undefined ? {} : { error: r.socketLink.error.message }) } }
   })
   ctx.out.result({ home: home.home, boxes: results }, () => {
@@ -143,56 +171,9 @@ export async function boxInspect (ctx: Context): Promise<number> {
   return 0
 }
 
-export type BoxState = 'live' | 'mounted' | 'prepared' | 'trash' | 'stray'
-
-export interface BoxListRow {
-  name: string
-  state: BoxState
-  /** shared/: what it is and whether the guest could write through it. */
-  shared: { kind: string, readOnly: boolean } | null
-  socketLink: BoxInspection['socketLink']['state'] | null
-  shim: { pid: number | null, alive: boolean, identity: string } | null
-  binFiles: number | null
-  /** Why a box could not be inspected. */
-  error?: Record<string, unknown>
-}
-
-function stateOf (i: BoxInspection): BoxState {
-  if (i.shim.identity === 'verified' || i.shim.identity === 'legacy' || i.shim.identity === 'unreadable') return 'live'
-  return i.shared.kind === 'mount' ? 'mounted' : 'prepared'
-}
-
-function rowOf (name: string, i: BoxInspection): BoxListRow {
-  const shim = i.shim
-  return {
-    name,
-    state: stateOf(i),
-    shared: i.shared.kind === 'missing' ? null : { kind: i.shared.kind, readOnly: i.shared.readOnly },
-    socketLink: i.socketLink.state,
-    shim: shim.identity === 'unreadable' || !('pid' in shim) || shim.pid === undefined
-      ? null
-      : { pid: shim.pid, alive: shim.identity !== 'absent', identity: shim.identity },
-    binFiles: i.bin.length,
-  }
-}
-
-async function listRow (home: HomeLayout, name: string, kind: 'box' | 'trash' | 'stray'): Promise<BoxListRow> {
-  const empty = { shared: null, socketLink: null, shim: null, binFiles: null }
-  if (kind !== 'box') return { name, state: kind, ...empty }
-  let box: BoxLayout
-  try {
-    box = home.box(name)
-    return rowOf(name, await box.inspect())
-  } catch (e) {
-    if (!(e instanceof LayoutError)) throw e
-    return { name, state: 'prepared', ...empty, error: errorObject(e) }
-  }
-}
-
 export async function boxList (ctx: Context): Promise<number> {
   const home = ctx.home()
-  const rows: BoxListRow[] = []
-  for (const entry of await home.boxEntries()) rows.push(await listRow(home, entry.name, entry.kind))
+  const rows = await home.boxes()
   ctx.out.result({ home: home.home, boxes: rows }, () => {
     if (rows.length === 0) {
       ctx.out.line(`no boxes in ${home.home}`)
@@ -206,7 +187,41 @@ export async function boxList (ctx: Context): Promise<number> {
       r.shim === null ? '-' : `${r.shim.pid ?? '?'} ${r.shim.alive ? 'alive' : 'gone'}`,
       r.binFiles === null ? '-' : String(r.binFiles),
     ]))
-    for (const r of rows) if (r.error !== undefined) ctx.out.printError(r.error)
+    for (const r of rows) if (r.error !== undefined) ctx.out.error(r.error)
+  })
+  return 0
+}
+
+/** The most a PEM file given to `box ca` may hold: a CA certificate or key is a few KiB. */
+const PEM_CAP = 1024 * 1024
+
+/** An operator's PEM file: a regular file (opened without blocking on a FIFO), capped. */
+function pemFile (option: string, given: string | boolean | string[] | undefined): Buffer {
+  if (typeof given !== 'string' || given === '') throw new UsageError(`box ca needs --${option} FILE`)
+  let fd: number
+  try {
+    fd = fs.openSync(given, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  } catch (e) {
+    throw invalidArg(`--${option} ${given}: cannot open it (${(e as NodeJS.ErrnoException).code ?? 'open failed'})`)
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile()) throw invalidArg(`--${option} ${given} is not a regular file`)
+    if (st.size > PEM_CAP) throw invalidArg(`--${option} ${given} is ${st.size} bytes, more than a PEM file holds (${PEM_CAP})`)
+    return fs.readFileSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+export async function boxCa (ctx: Context): Promise<number> {
+  const [id] = ids(ctx)
+  const cert = pemFile('cert', ctx.parsed.options.cert)
+  const key = pemFile('key', ctx.parsed.options.key)
+  const box = ctx.home().box(id!)
+  await box.writeCa({ cert, key })
+  ctx.out.result({ boxId: box.boxId, cert: box.caCertPath, key: box.caKeyPath }, () => {
+    ctx.out.pairs([['box', box.boxId], ['cert', `${box.caCertPath} (0644)`], ['key', `${box.caKeyPath} (0600)`]])
   })
   return 0
 }

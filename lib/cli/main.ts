@@ -7,11 +7,12 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LayoutError } from '../errors.ts'
 import { HomeLayout } from '../home.ts'
-import { mintBoxId } from '../ids.ts'
+import { mintBoxId, validateBoxId } from '../ids.ts'
+import { inheritedLockFd, RuntimeLock } from '../locks.ts'
 import { packageRoot } from '../native.ts'
-import { boxCleanup, boxInspect, boxList, boxPrepare } from './box-commands.ts'
+import { boxCa, boxCleanup, boxInspect, boxList, boxPrepare } from './box-commands.ts'
 import { Output, shellQuote, UsageError } from './output.ts'
-import { findCommand, helpText, parse, type Parsed } from './spec.ts'
+import { findCommand, helpText, parse, secondsOption, type Parsed } from './spec.ts'
 
 // The package's version, read from package.json wherever this file was built to.
 const version = (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version
@@ -23,6 +24,11 @@ export interface Context {
   home: () => HomeLayout
   /** A command to suggest, runnable as pasted: it repeats --home when one was given. */
   suggest: (command: string) => string
+  /**
+   * The runtime lock a parent `boxlite-layout lock` holds for this home, as
+   * named by $BOXLITE_LAYOUT_LOCK_FD; undefined when none is inherited.
+   */
+  inheritedLock: () => Promise<RuntimeLock | undefined>
 }
 
 type Handler = (ctx: Context) => Promise<number>
@@ -40,7 +46,21 @@ async function prepare (ctx: Context): Promise<number> {
 }
 
 async function gc (ctx: Context): Promise<number> {
-  const report = await ctx.home().gc({ dryRun: ctx.parsed.options['dry-run'] === true })
+  const exclude = ctx.parsed.options.exclude
+  const graceSeconds = secondsOption(ctx.parsed, 'grace')
+  const dryRun = ctx.parsed.options['dry-run'] === true
+  const options = {
+    dryRun,
+    ...(Array.isArray(exclude) ? { exclude: exclude.map((id) => validateBoxId(id)) } : {}),
+    ...(graceSeconds === undefined ? {} : { graceSeconds }),
+  }
+  const runtimeLock = dryRun ? undefined : await ctx.inheritedLock()
+  let report
+  try {
+    report = await ctx.home().gc({ ...options, ...(runtimeLock === undefined ? {} : { runtimeLock }) })
+  } finally {
+    runtimeLock?.release()
+  }
   const { out } = ctx
   out.result(report, () => {
     if (report.actions.length === 0) out.line(`nothing to do in ${report.home}`)
@@ -53,6 +73,7 @@ async function gc (ctx: Context): Promise<number> {
       ]))
     }
     if (report.liveBoxes.length > 0) out.line(`left alone (live shim): ${report.liveBoxes.join(', ')}`)
+    if (report.skippedBoxes.length > 0) out.line(`left alone (being set up or excluded): ${report.skippedBoxes.join(', ')}`)
     for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.reason}`)
   })
   return report.actions.some((a) => !report.dryRun && !a.done) ? 1 : 0
@@ -73,6 +94,8 @@ const HANDLERS: Record<string, Handler> = {
   'box inspect': boxInspect,
   'box cleanup': boxCleanup,
   'box list': boxList,
+  'box ca': boxCa,
+  lock: async (ctx) => await (await import('./lock.ts')).lock(ctx),
   'box jail': async (ctx) => await (await import('./jail.ts')).boxJail(ctx),
   gc,
   id,
@@ -81,12 +104,18 @@ const HANDLERS: Record<string, Handler> = {
 
 function contextFor (parsed: Parsed, out: Output): Context {
   const given = typeof parsed.options.home === 'string' ? parsed.options.home : undefined
-  let home: HomeLayout | undefined
+  let made: HomeLayout | undefined
+  const home = (): HomeLayout => (made ??= new HomeLayout(given === undefined ? {} : { home: given }))
   return {
     parsed,
     out,
-    home: () => (home ??= new HomeLayout(given === undefined ? {} : { home: given })),
+    home,
     suggest: (command) => `boxlite-layout ${command}${given === undefined ? '' : ` --home ${shellQuote(given)}`}`,
+    inheritedLock: async () => {
+      const fd = inheritedLockFd()
+      if (fd === undefined) return undefined
+      return await RuntimeLock.adopt(home().home, fd) ?? undefined
+    },
   }
 }
 
@@ -122,7 +151,7 @@ export async function main (argv: string[], out = new Output({ json: own(argv).i
       if (found.group !== undefined) out.note(helpText(version, undefined, found.group))
       throw new UsageError(found.group === undefined
         ? `unknown command ${JSON.stringify(argv.find((a) => !a.startsWith('-')) ?? argv[0])}; run \`boxlite-layout --help\``
-        : `${found.group} needs a command: prepare, inspect, cleanup, list or jail`)
+        : `${found.group} needs a command: prepare, inspect, cleanup, list, ca or jail`)
     }
     if (own(argv).includes('--help') || own(argv).includes('-h')) {
       out.line(helpText(version, found.command))

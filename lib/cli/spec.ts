@@ -111,8 +111,10 @@ export const COMMANDS: CommandSpec[] = [
     args: 'ID...',
     arity: [1, Infinity],
     summary: 'unmount everything in each box, remove it without following symlinks, remove its socket link',
-    description: 'Idempotent. A mount that cannot be detached stops that box\'s removal with nothing below it deleted.',
-    options: [],
+    description: 'Idempotent. A mount that cannot be detached stops that box\'s removal with nothing below it deleted. ' +
+      'A box whose shim is alive (its pid and start-time fingerprint match a running process) is refused ' +
+      '(EBUSY, reason shim-alive) unless --force.',
+    options: [{ name: 'force', help: 'remove the box even while its shim is alive' }],
     home: true,
     examples: ['boxlite-layout box cleanup b1 b2'],
   },
@@ -126,6 +128,20 @@ export const COMMANDS: CommandSpec[] = [
     options: [],
     home: true,
     examples: ['boxlite-layout box list', 'boxlite-layout box list --json | jq -r \'.boxes[] | select(.state == "trash") | .name\''],
+  },
+  {
+    name: 'box ca',
+    args: 'ID',
+    arity: [1, 1],
+    summary: 'write the box\'s CA: ca/cert.pem (0644) and ca/key.pem (0600) in ca/ (0700), each atomically',
+    description: 'Reads the two PEM files (regular files of at most 1 MiB) and writes them into the prepared box ' +
+      'under its lock, never under shared/ where the guest could read the key.',
+    options: [
+      { name: 'cert', value: 'FILE', help: 'the CA certificate (PEM)' },
+      { name: 'key', value: 'FILE', help: 'the CA private key (PEM)' },
+    ],
+    home: true,
+    examples: ['boxlite-layout box ca "$id" --cert ca.pem --key ca.key'],
   },
   {
     name: 'box jail',
@@ -154,11 +170,32 @@ export const COMMANDS: CommandSpec[] = [
     args: '',
     arity: [0, 0],
     summary: 'unmount leaked mounts, finish interrupted removals, drop dangling links and tmp leftovers',
-    description: 'Takes the runtime lock; leaves alone every box whose shim may be alive (a pid file it cannot read ' +
-      'counts as alive). Never creates the home. Exits 1 when an action failed.',
-    options: [{ name: 'dry-run', help: 'report what would be done; change nothing' }],
+    description: 'Takes the runtime lock (or adopts the one `boxlite-layout lock` holds); leaves alone every box ' +
+      'whose shim may be alive (a pid file it cannot read counts as alive), every box whose lock is held or that ' +
+      'changed within the grace period (being set up), and every box excluded. Never creates the home. Exits 1 ' +
+      'when an action failed.',
+    options: [
+      { name: 'dry-run', help: 'report what would be done; change nothing' },
+      { name: 'exclude', value: 'ID', multiple: true, help: 'leave this box alone (repeatable)' },
+      { name: 'grace', value: 'SECONDS', help: 'leave alone boxes changed less than this long ago (default 120; 0: none)' },
+    ],
     home: true,
-    examples: ['boxlite-layout gc --dry-run'],
+    examples: ['boxlite-layout gc --dry-run', 'boxlite-layout gc --exclude "$id" --grace 0'],
+  },
+  {
+    name: 'lock',
+    args: '',
+    arity: [0, 0],
+    summary: 'hold the runtime lock while a command runs (like flock(1)), for a jailer script\'s calls',
+    description: 'Takes {home}/.lock (waiting up to --wait seconds for another holder), runs CMD with the locked fd ' +
+      'inherited and its number in BOXLITE_LAYOUT_LOCK_FD, and exits with CMD\'s status (128+n for a signal). Every ' +
+      'boxlite-layout command inside CMD that needs the runtime lock adopts that fd after checking it is this ' +
+      'home\'s .lock (same inode) and holds its flock; any other runtime is refused (EBUSY, reason runtime-locked) ' +
+      'until CMD ends.',
+    options: [{ name: 'wait', value: 'SECONDS', help: 'wait this long for the lock (default 0: fail at once)' }],
+    home: true,
+    trailing: 'CMD [ARG...]',
+    examples: ['boxlite-layout lock --home /srv/boxlite --wait 30 -- ./start-box.sh'],
   },
   {
     name: 'id',
@@ -234,7 +271,8 @@ export function parse (command: CommandSpec, argv: string[]): Parsed {
   try {
     parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true, tokens: true })
   } catch (e) {
-    throw new UsageError(String((e as Error).message).replace(/\s*To specify a positional argument.*$/s, ''))
+    const message = String((e as Error).message).replace(/\s*To specify a positional argument.*$/s, '')
+    throw new UsageError(message.replace(/\.$/, '') + suggestionFor(message, specs, command))
   }
   const end = parsed.tokens.find((t) => t.kind === 'option-terminator')
   const all = parsed.positionals
@@ -250,6 +288,37 @@ export function parse (command: CommandSpec, argv: string[]): Parsed {
     throw new UsageError(`${command.name} needs a command after --: ${command.trailing}`)
   }
   return { command, positionals, trailing, options: parsed.values as Parsed['options'] }
+}
+
+/** Edit distance (insert, delete, substitute): how far a typo is from a name. */
+function distance (a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.length]!
+}
+
+/** "; did you mean --x?" for an unknown option close to a known one (else the options there are). */
+function suggestionFor (message: string, specs: OptionSpec[], command: CommandSpec): string {
+  const unknown = /^Unknown option '-{1,2}([^'=]+)/.exec(message)?.[1]
+  if (unknown === undefined) return ''
+  const ranked = specs.map((o) => ({ name: o.name, d: distance(unknown, o.name) })).sort((a, b) => a.d - b.d)
+  const best = ranked[0]
+  if (best !== undefined && best.d <= Math.max(2, Math.floor(unknown.length / 3))) return `; did you mean --${best.name}?`
+  return `; ${command.name} takes ${specs.map((o) => `--${o.name}`).join(', ')}`
+}
+
+/** A --grace or --wait value: seconds, a number >= 0; undefined when not given. */
+export function secondsOption (parsed: Parsed, name: string): number | undefined {
+  const given = parsed.options[name]
+  if (typeof given !== 'string') return undefined
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(given)) throw new UsageError(`--${name} takes a number of seconds; got ${JSON.stringify(given)}`)
+  return Number(given)
 }
 
 function optionLine (o: OptionSpec): [string, string] {

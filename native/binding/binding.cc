@@ -386,9 +386,10 @@ struct BoxPrepare : Job {
 struct BoxCleanup : Job {
   BoxRef ref;
   LinkSpec link;
+  bool refuse_live_shim = true;
   CleanupResult r;
-  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
-  Error Run(bool may_block) override { return box_cleanup(ref, link, may_block, &r); }
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), refuse_live_shim = a.Bool(), a.ok(); }
+  Error Run(bool may_block) override { return box_cleanup(ref, link, refuse_live_shim, may_block, &r); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = RemoveObject(env, r.stats);
     o.Set("removed", r.removed);
@@ -628,6 +629,15 @@ struct RuntimeLock : Job {
   Napi::Value Result(Napi::Env env) override { return Num(env, fd.release()); }
 };
 
+struct RuntimeLockAdopt : Job {
+  std::string home;
+  int fd = -1;
+  bool adopted = false;
+  bool Parse(Args& a) { return home = a.Str(), fd = static_cast<int>(a.U32()), a.ok(); }
+  Error Run(bool) override { return runtime_lock_adopt(home, fd, &adopted); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, adopted); }
+};
+
 struct LockAllocate : Job {
   DirRef dir;
   uint32_t id = 0;
@@ -734,6 +744,8 @@ struct GcScanOp : Job {
       e.Set("pid", PidObject(env, b.pid));
       e.Set("pidError", ErrorOrNull(env, b.pid_error));
       e.Set("partialCopies", StrArray(env, b.partial_copies));
+      e.Set("locked", Napi::Boolean::New(env, b.locked));
+      e.Set("changedSec", Napi::Number::New(env, static_cast<double>(b.changed_sec)));
       boxes.Set(i, e);
     }
     o.Set("boxes", boxes);
@@ -899,6 +911,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<SocketLinkRemove>(env, exports, "socketLinkRemove");
   Export<SocketLinksSweep>(env, exports, "socketLinksSweep");
   Export<RuntimeLock>(env, exports, "runtimeLock");
+  Export<RuntimeLockAdopt>(env, exports, "runtimeLockAdopt");
   Export<LockAllocate>(env, exports, "lockAllocate");
   Export<LockAcquire>(env, exports, "lockAcquire");
   Export<LockFree>(env, exports, "lockFree");

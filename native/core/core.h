@@ -55,6 +55,7 @@ enum class Reason : uint8_t {
   kBackingChain,        // a qcow2 backing chain that loops or is too deep
   kUnsupported,         // not on this platform
   kCaseCollision,       // the id and another entry differ only in case, on a filesystem that folds it
+  kShimAlive,           // cleanup of a box whose shim runs (value: its pid)
 };
 
 // The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.
@@ -172,7 +173,10 @@ struct CleanupResult {
 // Under the box lock: remove the socket link, detach shared/, rename the box
 // to .trash-{id}-{hex} (a crash leaves trash for gc, never half a box under
 // its id), remove it without following symlinks or crossing into a mount.
-Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, CleanupResult* out);
+// With refuse_live_shim, a box whose shim.pid names a live shim (shim_alive)
+// is refused, under the lock and before anything is touched: EBUSY,
+// reason shim-alive, value the pid.
+Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim, bool may_block, CleanupResult* out);
 
 // Under the box lock: ca/ (0700) with key.pem (0600) and cert.pem (0644).
 Error box_write_ca(const BoxRef& ref, const std::string& cert, const std::string& key, bool may_block);
@@ -273,6 +277,13 @@ Error socket_links_sweep(const LinkSpec& link, bool report_only, std::vector<std
 // pid), then our pid written through the fd. The home must exist.
 Error runtime_lock(const std::string& home, int* fd);
 
+// Take over a runtime lock a parent process holds and passed down as fd
+// (boxlite-layout lock): *adopted is true when fd is an open file
+// description of this home's .lock (same inode) that holds its flock; it is
+// then made O_CLOEXEC. false (no error) when fd is not this home's .lock.
+// EBUSY runtime-locked when it is, but another process holds the lock.
+Error runtime_lock_adopt(const std::string& home, int fd, bool* adopted);
+
 // The smallest free lock id, its file created O_EXCL in dir (made if missing).
 Error lock_allocate(const DirRef& dir, uint32_t* id);
 
@@ -319,6 +330,12 @@ struct PidRead {
 // pid on its first line (the facade parses and judges).
 Error pid_read(const DirRef& dir, const std::string& name, PidRead* out);
 
+// Whether a pid file read names a live shim, judged as the facade's
+// judgeIdentity() judges it: verified (alive, same start time) or legacy
+// (alive, no fingerprint recorded, or none to compare on macOS). A file
+// that does not parse names no shim.
+bool shim_alive(const PidRead& read);
+
 // Write "pid\n[start time]\n[capability lines]" atomically; *start_time is
 // what was recorded ("" when unknown).
 Error pid_write(const DirRef& dir, const std::string& name, int64_t pid, const std::vector<std::string>& caps,
@@ -360,6 +377,8 @@ struct GcBox {
   PidRead pid;                              // kBox
   Error pid_error;                          // kBox: unreadable pid file (the box counts as live)
   std::vector<std::string> partial_copies;  // kBox: bin/.{name}.blx-{16 hex}
+  bool locked = false;                      // kBox: its box lock was held at the scan
+  int64_t changed_sec = 0;                  // kBox: mtime of the box dir (entries made or removed)
 };
 
 struct GcMount {

@@ -277,15 +277,15 @@ void test_box_prepare_cleanup() {
   write_file(s / "sentinel/keep", "k");
   CHECK(::symlink((s / "sentinel").c_str(), (s / "home/boxes/b1/shared/escape").c_str()) == 0);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(c.removed && c.link_removed && !c.link_error);
   CHECK(!exists_nofollow(s / "home/boxes/b1"));
   CHECK(read_file(s / "sentinel/keep") == "k");
   // Idempotent; a planted symlink in the box's place is unlinked, never followed.
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(!c.removed);
   CHECK(::symlink((s / "sentinel").c_str(), (s / "home/boxes/b2").c_str()) == 0);
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), false, true, &c));
   CHECK(c.removed && !exists_nofollow(s / "home/boxes/b2") && read_file(s / "sentinel/keep") == "k");
 }
 
@@ -324,10 +324,11 @@ void test_box_lock_would_block() {
   blx::Fd held(::open((s / "home/boxes/b1").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   CHECK(::flock(held.get(), LOCK_EX) == 0);
   blx::CleanupResult c;
-  CHECK_ERR(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c), EWOULDBLOCK, blx::Reason::kWouldBlock);
+  CHECK_ERR(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, false, &c), EWOULDBLOCK,
+            blx::Reason::kWouldBlock);
   CHECK(exists_nofollow(s / "home/boxes/b1/sockets"));
   held.reset();
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, false, &c));
 }
 
 void test_container_paths_refuse_guest_symlinks() {
@@ -394,7 +395,7 @@ void test_shared_mount_read_only(bool legacy) {
   CHECK_OK(blx::shared_mount(box_ref(s, "b1"), true, legacy, true, &m));
   CHECK(m.reused);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(c.stats.unmounted == 1 && !exists_nofollow(s / "home/boxes/b1"));
 }
 
@@ -411,7 +412,7 @@ void test_cleanup_never_deletes_through_a_mount() {
   make_dir(s / "home/boxes/b1/tmp/m");
   CHECK(::mount((s / "data").c_str(), (s / "home/boxes/b1/tmp/m").c_str(), nullptr, MS_BIND, nullptr) == 0);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
   CHECK(c.stats.unmounted == 1);
   CHECK(read_file(s / "data/host-file") == "host");
 }
@@ -529,6 +530,89 @@ void test_macos_canonical() {
   CHECK(blx::macos_canonical("/") == "/");
 }
 
+// shim_alive judges a pid file as the facade's judgeIdentity does.
+void test_shim_alive_judgement() {
+  auto judged = [](const std::string& text) {
+    blx::PidRead r;
+    r.present = true;
+    r.text = text;
+    blx::read_pid_facts(&r);
+    return blx::shim_alive(r);
+  };
+  blx::ProcessFacts me;
+  blx::process_facts(::getpid(), &me);
+  const std::string pid = std::to_string(::getpid());
+  CHECK(judged(pid + "\n"));               // legacy: alive, no fingerprint
+  CHECK(judged(pid + "\n\ncap\n"));        // legacy with capability lines
+  CHECK(judged(pid + " \n"));              // trailing blanks are trimmed, as the facade trims
+  CHECK(!judged(" " + pid + "\n"));        // leading ones: the reader saw no pid, identityOfRead says absent
+  CHECK(!judged(pid + "x\n"));             // malformed line 1
+  CHECK(!judged(pid + "\nnot-digits\n"));  // malformed line 2
+  CHECK(!judged("0" + pid + "\n"));        // a leading zero is not a pid the facade accepts
+  CHECK(!judged("2147483647\n"));          // nobody there
+#if defined(__linux__)
+  CHECK(!me.start_time.empty());
+  CHECK(judged(pid + "\n" + me.start_time + "\n"));    // verified
+  CHECK(!judged(pid + "\n" + me.start_time + "1\n"));  // another start time: a reused pid
+#endif
+  blx::PidRead absent;
+  CHECK(!blx::shim_alive(absent));
+}
+
+// Adopting a lock passed down as a fd: only the open file description that
+// holds this home's .lock is accepted; another fd of the same file is
+// refused while the lock is held, any other file is "not this lock".
+void test_runtime_lock_adopt() {
+  Scratch s;
+  bool adopted = true;
+  CHECK_ERR(blx::runtime_lock_adopt(s / "missing", 0, &adopted), ENOENT, blx::Reason::kNotPrepared);
+  make_dir(s / "home");
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", 0, &adopted));
+  CHECK(!adopted);  // no .lock yet
+  int fd = -1;
+  CHECK_OK(blx::runtime_lock(s / "home", &fd));
+  blx::Fd held(fd);
+  CHECK(::fcntl(held.get(), F_SETFD, 0) == 0);
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", held.get(), &adopted));
+  CHECK(adopted);
+  CHECK((::fcntl(held.get(), F_GETFD) & FD_CLOEXEC) != 0);  // a shim the adopter spawns does not keep it
+  blx::Fd other(::open((s / "home/.lock").c_str(), O_RDONLY | O_CLOEXEC));
+  blx::Error e = blx::runtime_lock_adopt(s / "home", other.get(), &adopted);
+  CHECK_ERR(e, EBUSY, blx::Reason::kRuntimeLocked);
+  CHECK(!adopted);
+  write_file(s / "elsewhere", "x");
+  blx::Fd unrelated(::open((s / "elsewhere").c_str(), O_RDONLY | O_CLOEXEC));
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", unrelated.get(), &adopted));
+  CHECK(!adopted);
+  CHECK_OK(blx::runtime_lock_adopt(s / "home", -1, &adopted));
+  CHECK(!adopted);
+}
+
+// gc_scan says which boxes are locked (being set up) and when each changed.
+void test_gc_scan_sees_box_locks() {
+  Scratch s;
+  blx::BoxPrepareResult p;
+  CHECK_OK(blx::box_prepare(box_ref(s, "b1"), false, link_for(s, "b1"), true, &p));
+  CHECK_OK(blx::box_prepare(box_ref(s, "b2"), false, link_for(s, "b2"), true, &p));
+  blx::Fd held(::open((s / "home/boxes/b1").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CHECK(::flock(held.get(), LOCK_EX) == 0);
+  blx::GcScan scan;
+  CHECK_OK(blx::gc_scan(s / "home", link_for(s, "b1"), &scan));
+  CHECK(scan.boxes.size() == 2);
+  CHECK(scan.boxes[0].locked && !scan.boxes[1].locked);
+  struct stat st;
+  CHECK(::stat((s / "home/boxes/b2").c_str(), &st) == 0);
+  CHECK(scan.boxes[1].changed_sec == st.st_mtime);
+  // The scan only tried the lock: b2's is free afterwards.
+  blx::Fd b2(::open((s / "home/boxes/b2").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CHECK(::flock(b2.get(), LOCK_EX | LOCK_NB) == 0);
+  b2.reset();
+  held.reset();
+  blx::CleanupResult c;
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b2"), link_for(s, "b2"), false, true, &c));
+}
+
 void test_gc_scan_reports_without_hanging() {
   Scratch s;
   blx::BoxPrepareResult p;
@@ -550,7 +634,7 @@ void test_gc_scan_reports_without_hanging() {
   CHECK_OK(blx::gc_remove(s / "home", "boxes/b1/bin", ".boxlite-shim.blx-0123456789abcdef", &stats));
   CHECK(stats.entries == 1);
   blx::CleanupResult c;
-  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), true, &c));
+  CHECK_OK(blx::box_cleanup(box_ref(s, "b1"), link_for(s, "b1"), false, true, &c));
 }
 
 // ---------------------------------------------------------------------------
@@ -676,6 +760,9 @@ int main() {
     {"shim_prepare", test_shim_prepare},
     {"macos_canonical", test_macos_canonical},
     {"gc_scan_reports_without_hanging", test_gc_scan_reports_without_hanging},
+    {"runtime_lock_adopt", test_runtime_lock_adopt},
+    {"shim_alive_judgement", test_shim_alive_judgement},
+    {"gc_scan_sees_box_locks", test_gc_scan_sees_box_locks},
     {"clone_file", test_clone_file},
     {"socket_links", test_socket_links},
     {"probe_and_same_filesystem", test_probe_and_same_filesystem},

@@ -13,6 +13,7 @@ namespace blx {
 namespace {
 
 constexpr size_t kExitJsonCap = 64 * 1024;
+constexpr size_t kPidFileCap = 4096;
 
 Error make_box_dir(const BoxDirs& d, const std::string& rel, mode_t mode, Fd* out = nullptr) {
   Fd fd;
@@ -41,7 +42,7 @@ Error box_prepare(const BoxRef& ref, bool isolate, const LinkSpec& link, bool ma
   return {};
 }
 
-Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, CleanupResult* out) {
+Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim, bool may_block, CleanupResult* out) {
   *out = CleanupResult{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) {
@@ -64,6 +65,18 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool may_block, Clean
     out->stats.entries = 1;
     remove_link_best_effort(link, ref.id, out);
     return {};
+  }
+  if (refuse_live_shim) {
+    // Read under the lock, so the judgement holds for what follows. A pid
+    // file that cannot be read (a FIFO, too large) names no shim we know.
+    PidRead pid;
+    if (!read_regular_beneath(d.box.get(), "shim.pid", kPidFileCap, d.box_display, &pid.text, &pid.present) &&
+        pid.present) {
+      read_pid_facts(&pid);
+      if (shim_alive(pid)) {
+        return fail_reason(EBUSY, Reason::kShimAlive, "kill", join_path(d.box_display, "shim.pid"), pid.pid);
+      }
+    }
   }
   // Under the lock: a preparer of the same id waiting for it would
   // otherwise have its fresh link removed by us.

@@ -72,6 +72,8 @@ const char* reason_name(Reason r) {
       return "no-reflink";
     case Reason::kLinkOccupied:
       return "link-occupied";
+    case Reason::kShimAlive:
+      return "shim-alive";
     case Reason::kBoxBusy:
       return "box-busy";
     case Reason::kTreeMoved:

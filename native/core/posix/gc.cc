@@ -166,6 +166,15 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
           b.pid_error = fail_errno("openat", box_display);
         } else {
           read_pid(box.get(), box_display, &b.pid, &b.pid_error);
+          // Someone is setting the box up (or tearing it down) right now:
+          // gc leaves it alone. Tried, never waited for.
+          if (::flock(box.get(), LOCK_EX | LOCK_NB) == 0) {
+            ::flock(box.get(), LOCK_UN);
+          } else {
+            b.locked = errno == EWOULDBLOCK;
+          }
+          FileStat st;
+          if (!stat_at(box.get(), "", false, &st, box_display)) b.changed_sec = st.mtime_sec;
           if (Error e = list_partial_copies(box.get(), box_display, &b.partial_copies)) b.pid_error = e;
         }
       }

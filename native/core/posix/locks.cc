@@ -63,15 +63,19 @@ int64_t holder_pid(int fd) {
   return end != buf && pid > 0 && pid <= 0x7fffffff ? pid : -1;
 }
 
+// The home whose .lock is wanted: it must exist (never created here).
+Error open_lock_home(const std::string& home, Fd* root) {
+  Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr);
+  if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
+  return e;
+}
+
 }  // namespace
 
 Error runtime_lock(const std::string& home, int* out) {
   *out = -1;
   Fd root;
-  if (Error e = open_root(home, false, 0, Trust::kCheck, &root, nullptr)) {
-    if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
-    return e;
-  }
+  if (Error e = open_lock_home(home, &root)) return e;
   const std::string where = join_path(home, ".lock");
   Fd fd;
   if (Error e = open_lock_file(root.get(), ".lock", O_RDWR | O_CREAT, where, &fd)) return e;
@@ -92,6 +96,33 @@ Error runtime_lock(const std::string& home, int* out) {
     return fail_errno("write", where);
   }
   *out = fd.release();
+  return {};
+}
+
+Error runtime_lock_adopt(const std::string& home, int fd, bool* adopted) {
+  *adopted = false;
+  Fd root;
+  if (Error e = open_lock_home(home, &root)) return e;
+  const std::string where = join_path(home, ".lock");
+  Fd named;
+  if (Error e = open_lock_file(root.get(), ".lock", O_RDONLY, where, &named)) return e.code == ENOENT ? Error{} : e;
+  FileStat want, given;
+  if (Error e = stat_at(named.get(), "", false, &want, where)) return e;
+  // Not an open fd, or another file: not this home's lock; the caller takes
+  // the lock itself.
+  if (fd < 0 || stat_at(fd, "", false, &given, where)) return {};
+  if (!same_inode(want, given)) return {};
+  // The inherited open file description holds the flock, so asking for it
+  // again through it succeeds at once; a fd that merely names the file
+  // while another process holds the lock gets EWOULDBLOCK.
+  if (flock_retry(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      return fail_reason(EBUSY, Reason::kRuntimeLocked, "flock", where, holder_pid(named.get()));
+    return fail_errno("flock", where);
+  }
+  // Ours now: a shim this process spawns must not inherit it.
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return fail_errno("fcntl", where);
+  *adopted = true;
   return {};
 }
 

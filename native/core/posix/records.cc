@@ -86,6 +86,44 @@ void read_pid_facts(PidRead* out) {
   process_facts(pid, &out->process);
 }
 
+namespace {
+
+// Line n (0-based) of text without its newline, spaces, tabs and CRs around it.
+std::string trimmed_line(const std::string& text, size_t n) {
+  size_t begin = 0;
+  for (size_t i = 0; i < n; i++) {
+    begin = text.find('\n', begin);
+    if (begin == std::string::npos) return {};
+    begin++;
+  }
+  size_t end = text.find('\n', begin);
+  std::string line = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  const char* space = " \t\r";
+  size_t first = line.find_first_not_of(space);
+  if (first == std::string::npos) return {};
+  return line.substr(first, line.find_last_not_of(space) - first + 1);
+}
+
+bool all_digits(const std::string& s, size_t max) {
+  return !s.empty() && s.size() <= max && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+bool shim_alive(const PidRead& read) {
+  if (!read.present || read.pid <= 0 || !read.process.alive) return false;
+  const std::string pid = trimmed_line(read.text, 0);
+  if (!all_digits(pid, 10) || pid[0] == '0' || pid != std::to_string(read.pid)) return false;
+  const std::string recorded = trimmed_line(read.text, 1);
+  if (recorded.empty()) return true;            // legacy: no fingerprint, the pid is alive
+  if (!all_digits(recorded, 20)) return false;  // malformed: names no shim
+#if defined(__linux__)
+  return read.process.start_time == recorded;  // "" (gone meanwhile) or another: not ours
+#else
+  return read.process.start_time.empty() || read.process.start_time == recorded;
+#endif
+}
+
 Error pid_read(const DirRef& dir, const std::string& name, PidRead* out) {
   *out = PidRead{};
   if (Error e = file_read(dir, name, kPidFileCap, &out->text, &out->present)) return e;

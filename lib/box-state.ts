@@ -1,0 +1,67 @@
+// What state each box of a home is in, as `box list` shows it: one
+// inspect() per box, judged the way gc judges a shim (a pid file it cannot
+// read counts as live).
+import type { BoxEntry, HomeLayout } from './home.ts'
+import { LayoutError } from './errors.ts'
+import type { BoxInspection } from './inspect.ts'
+
+/**
+ * live: its shim runs (or its pid file cannot be read); mounted: shared/ is
+ * a mount; prepared: neither; trash: a removal was interrupted (gc finishes
+ * it); stray: not a box (gc leaves it alone).
+ */
+export type BoxState = 'live' | 'mounted' | 'prepared' | 'trash' | 'stray'
+
+export interface BoxStatus {
+  name: string
+  state: BoxState
+  /** shared/: what it is and whether the guest could write through it. */
+  shared: { kind: string, readOnly: boolean } | null
+  socketLink: BoxInspection['socketLink']['state'] | null
+  shim: { pid: number | null, alive: boolean, identity: string } | null
+  binFiles: number | null
+  /** Why a box could not be inspected (its state is then 'prepared'). */
+  error?: LayoutError
+}
+
+export function stateOf (i: BoxInspection): BoxState {
+  if (i.shim.identity === 'verified' || i.shim.identity === 'legacy' || i.shim.identity === 'unreadable') return 'live'
+  return i.shared.kind === 'mount' ? 'mounted' : 'prepared'
+}
+
+function statusOf (name: string, i: BoxInspection): BoxStatus {
+  const shim = i.shim
+  return {
+    name,
+    state: stateOf(i),
+    shared: i.shared.kind === 'missing' ? null : { kind: i.shared.kind, readOnly: i.shared.readOnly },
+    socketLink: i.socketLink.state,
+    shim: shim.identity === 'unreadable' || !('pid' in shim) || shim.pid === undefined
+      ? null
+      : { pid: shim.pid, alive: shim.identity !== 'absent', identity: shim.identity },
+    binFiles: i.bin.length,
+  }
+}
+
+const NOTHING = { shared: null, socketLink: null, shim: null, binFiles: null }
+
+/** The status of one entry of boxes/; a box that cannot be inspected carries its error. */
+export async function boxStatus (home: HomeLayout, entry: BoxEntry): Promise<BoxStatus> {
+  if (entry.kind !== 'box') return { name: entry.name, state: entry.kind, ...NOTHING }
+  try {
+    return statusOf(entry.name, await home.box(entry.name).inspect())
+  } catch (e) {
+    if (!(e instanceof LayoutError)) throw e
+    return { name: entry.name, state: 'prepared', ...NOTHING, error: e }
+  }
+}
+
+export function boxStatusSync (home: HomeLayout, entry: BoxEntry): BoxStatus {
+  if (entry.kind !== 'box') return { name: entry.name, state: entry.kind, ...NOTHING }
+  try {
+    return statusOf(entry.name, home.box(entry.name).inspectSync())
+  } catch (e) {
+    if (!(e instanceof LayoutError)) throw e
+    return { name: entry.name, state: 'prepared', ...NOTHING, error: e }
+  }
+}

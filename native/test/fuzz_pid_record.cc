@@ -1,0 +1,24 @@
+// libFuzzer target for the native reading of shim.pid, bytes a shim can
+// influence: read_pid_facts (line 1) and shim_alive (lines 1 and 2, the
+// judgement cleanup refuses on). Built and run by scripts/fuzz.mjs under
+// ASan and UBSan; besides not crashing, a file judged alive must name, on
+// its first line, the very pid whose liveness was checked.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "core.h"
+#include "internal.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  blx::PidRead read;
+  read.present = true;
+  read.text.assign(reinterpret_cast<const char*>(data), size);
+  blx::read_pid_facts(&read);
+  if (!blx::shim_alive(read)) return 0;
+  const size_t end = read.text.find('\n');
+  const std::string first = read.text.substr(0, end);
+  if (!read.process.alive || read.pid <= 0 || first.find(std::to_string(read.pid)) != 0) std::abort();
+  return 0;
+}
