@@ -546,7 +546,6 @@ function checkCleanupOptions (options: unknown): CleanupOptions {
   return options as CleanupOptions
 }
 
-
 export function sharedStateOf (s: NativeShared): SharedState {
   return {
     kind: s.kind,

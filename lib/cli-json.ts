@@ -117,7 +117,7 @@ export type CliBoxInspectJson = {
   }
 }
 
-/** boxlite-layout box jail ID --print --json -- CMD...: The bubblewrap argv, program first, that runs CMD under the box's sandbox policy (without --print the command runs; its own output is not JSON). (docs/cli-json/box-jail.schema.json) */
+/** boxlite-layout box jail ID --print --json -- CMD...: The jail's argv, program first (bwrap on Linux, /usr/bin/sandbox-exec -p PROFILE … with --platform darwin), that runs CMD under the box's sandbox policy (without --print the command runs; its own output is not JSON). (docs/cli-json/box-jail.schema.json) */
 export type CliBoxJailJson = string[]
 
 /** boxlite-layout box list --json: One row per entry of boxes/, sorted by name. (docs/cli-json/box-list.schema.json) */
