@@ -19,7 +19,20 @@ test('npm pack ships the library, CLI, man page, schemas, licence and every preb
     'prebuilds/linux-arm64/boxlite-layout.glibc.node',
     'prebuilds/darwin-arm64/boxlite-layout.node', 'prebuilds/darwin-x64/boxlite-layout.node',
   ]) t.true(files.includes(needed), `the package lacks ${needed}`)
-  t.deepEqual(files.filter((f) => f.endsWith('.map') || f.startsWith('test/') || f.startsWith('bench/') || f.startsWith('lib/')), [])
+  t.deepEqual(files.filter((f) => f.endsWith('.map') || f.startsWith('test/') || f.startsWith('bench/') || f.startsWith('lib/') || f.startsWith('tools/')), [])
+})
+
+test('the CLI bundle is the product only: no VM lab (QEMU, apt-get, busybox), no module from outside lib/', (t) => {
+  const bundle = fs.readFileSync(path.join(repoRoot, 'dist', 'cli.cjs'), 'utf8')
+  // esbuild heads each bundled module with a "// path" comment.
+  const modules = [...new Set(bundle.match(/^\/\/ \S+\.[cm]?[jt]s$/gm)?.map((l) => l.slice(3)))]
+  t.true(modules.includes('lib/cli/main.ts'), `the bundle's modules were not found: ${modules.join(', ')}`)
+  t.deepEqual(modules.filter((m) => !m.startsWith('lib/') || /guest-(vm|probes)/.test(m)), [])
+  for (const tool of ['apt-get', 'apt-cache', 'dpkg-deb', 'busybox', 'initramfs', 'qemu-system']) {
+    t.false(bundle.includes(tool), `dist/cli.cjs mentions ${tool}`)
+  }
+  // The one QEMU word the product has: a hint naming the tool that fixes a backing file.
+  t.deepEqual([...new Set(bundle.match(/qemu[\w-]*/gi))], ['qemu-img'])
 })
 
 function consumer (t: ExecutionContext): string {
