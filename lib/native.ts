@@ -6,6 +6,7 @@
 // native work. See docs/design.md#layers.
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { LayoutError, toLayoutError, type ErrorContext, type NativeErrorFields } from './errors.ts'
 
@@ -200,6 +201,16 @@ export const packageRoot = fileURLToPath(new URL('..', import.meta.url))
 
 let loaded: NativeBinding | undefined
 
+/**
+ * The command that builds the addon in an installed package (which ships
+ * CMakeLists.txt and native/ for this): cmake-js, pinned to the version the
+ * repository builds with, takes the Node-API headers from npm, not from
+ * nodejs.org.
+ */
+function buildFromSourceCommand (dir: string): string {
+  return `cd ${JSON.stringify(path.resolve(dir))} && npx --yes cmake-js@8.0.0 compile`
+}
+
 /** The addon, loaded on first use so pure path code works anywhere. */
 export function binding (): NativeBinding {
   if (loaded !== undefined) return loaded
@@ -216,14 +227,17 @@ export function binding (): NativeBinding {
   try {
     loaded = load(packageRoot)
   } catch (e) {
-    const hasGyp = fs.existsSync(new URL('../binding.gyp', import.meta.url))
+    const hasSources = fs.existsSync(new URL('../CMakeLists.txt', import.meta.url))
     throw new LayoutError({
       code: 'ERR_ADDON_NOT_FOUND',
       reason: 'addon-missing',
-      message: `ERR_ADDON_NOT_FOUND: no boxlite-layout addon for ${process.platform}-${process.arch} (Node ${process.version}). ` +
-        (hasGyp
-          ? `Build it from source with \`npm run build\` in ${packageRoot} (needs python3, make and a C++17 compiler).`
-          : 'Reinstall the package so its prebuilt binary is present.') +
+      message: `ERR_ADDON_NOT_FOUND: no boxlite-layout addon for ${process.platform}-${process.arch} (Node ${process.version}): ` +
+        'no prebuild fits and none was built. ' +
+        (hasSources
+          ? `Build it from source: ${buildFromSourceCommand(packageRoot)} (needs cmake >= 3.19, make and a C++17 compiler, ` +
+            'g++ >= 8 or clang >= 7; the Node-API headers come from npm); it writes build/Release/, which loads ahead of prebuilds/. ' +
+            'In a clone of the repository, `npm run build` (node-gyp, also needs python3) does the same.'
+          : 'Reinstall the package so its prebuilt binaries are present.') +
         ` Loader said: ${(e as Error).message.split('\n')[0]}`,
       cause: e,
     })

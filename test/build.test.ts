@@ -65,7 +65,7 @@ test('without a built addon the loader says what to run', async (t) => {
   const dir = fs.mkdtempSync('/tmp/blx-noaddon-')
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   fs.cpSync(path.join(repoRoot, 'lib'), path.join(dir, 'lib'), { recursive: true })
-  for (const f of ['package.json', 'binding.gyp']) fs.copyFileSync(path.join(repoRoot, f), path.join(dir, f))
+  for (const f of ['package.json', 'CMakeLists.txt']) fs.copyFileSync(path.join(repoRoot, f), path.join(dir, f))
   fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'))
   const script = `
     const m = await import(${JSON.stringify(path.join(dir, 'lib', 'index.ts'))})
@@ -80,5 +80,6 @@ test('without a built addon the loader says what to run', async (t) => {
   t.is(e.code, 'ERR_ADDON_NOT_FOUND')
   t.is(e.reason, 'addon-missing')
   t.regex(e.message, /npm run build/)
+  t.regex(e.message, new RegExp(`Build it from source: cd "${dir}" && npx --yes cmake-js@[0-9.]+ compile \\(needs cmake`))
   t.regex(e.message, new RegExp(`${process.platform}-${process.arch}`))
 })

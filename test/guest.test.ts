@@ -1,15 +1,16 @@
 // What a real Linux guest sees of a box's shared/, from inside a VM: the
-// QEMU guest of lib/cli/guest-vm.ts with shared/ over virtio-9p. One boot
+// QEMU guest of tools/guest-vm/vm.ts with shared/ over virtio-9p. One boot
 // per scenario, its probes batched. The read-only bind of an isolating box
 // (every write EROFS, host writes seen live); the plain shared/ of
 // BoxLite's default (every write lands, the guest's exit.json reaches the
 // host); a guest planting symlinks and a FIFO for the host's container ops
-// to trip on; and `demo --vm` end to end.
-import type { ExecutionContext } from 'ava'
+// to trip on; and `npm run demo:vm` end to end.
+import test, { type ExecutionContext } from 'ava'
 import { Ajv } from 'ajv'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { shellQuote } from '../lib/cli/output.ts'
 import { LayoutError, mintBoxId, type BoxLayout, type HomeLayout } from '../lib/index.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs as envNeeds, testWith, type Requirement } from './helpers/env.ts'
@@ -33,10 +34,6 @@ const needs = {
 }
 
 const WRITE_PROBES = writeProbeSteps().map((s) => s.name)
-
-function shq (text: string): string {
-  return `'${text.replaceAll("'", '\'\\\'\'')}'`
-}
 
 /** A box of a fresh home in a scratch dir, its socket link under a uid of its own. */
 function scenarioBox (t: ExecutionContext, isolateMounts: boolean): { root: string, home: HomeLayout, box: BoxLayout, uid: number } {
@@ -171,9 +168,9 @@ testWith([needs.linux, needs.root, needs.guest], 'isolation off, a hostile guest
     name: 'plant links',
     run: [
       'mkdir -p containers/c4',
-      `ln -s ${shq(sentinel)} containers/c1`,
+      `ln -s ${shellQuote(sentinel)} containers/c1`,
       'ln -s / containers/c3',
-      `ln -s ${shq(path.join(sentinel, 'secret'))} containers/c4/exit.json`,
+      `ln -s ${shellQuote(path.join(sentinel, 'secret'))} containers/c4/exit.json`,
       // The host acts while the guest waits, links in place.
       'await_host planted',
       'readlink containers/c1',
@@ -240,15 +237,21 @@ testWith([needs.linux, needs.root, needs.guest], 'isolation off, a hostile guest
   t.deepEqual(slash(), slashBefore, '/ is untouched after cleanup')
 })
 
-const cli = path.join(repoRoot, 'dist', 'cli.cjs')
+/** `npm run demo:vm`'s command after `node` (package.json holds exactly this). */
+const DEMO_VM = ['--import', 'tsx', 'tools/guest-vm/demo.ts']
 
-function blx (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof run> {
-  return run(process.execPath, [cli, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env } })
+function demoVm (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof run> {
+  return run(process.execPath, [...DEMO_VM, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env } })
 }
+
+test('npm run demo:vm is the command these tests run', (t) => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  t.is(pkg.scripts['demo:vm'], ['node', ...DEMO_VM].join(' '))
+})
 
 /** The demo's steps; it exited 0, its JSON conforms, its throw-away home is gone. */
 async function demoSteps (t: ExecutionContext, parent: string, env: NodeJS.ProcessEnv = {}): Promise<Array<{ step: string, result: string }>> {
-  const r = await blx(['demo', '--vm', '--json', '--dir', parent], env)
+  const r = await demoVm(['--json', '--dir', parent], env)
   t.is(r.code, 0, r.stderr)
   const doc = JSON.parse(r.stdout) as { steps: Array<{ step: string, result: string }> }
   t.true(validateDemo(doc), ajv.errorsText(validateDemo.errors))
@@ -262,14 +265,13 @@ function escapeRegExp (text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
-testWith([needs.linux, needs.mount, needs.guest], 'demo --vm: a "guest view (VM)" step with the read ok, every write EROFS and the host write seen; JSON per its schema', async (t) => {
-  t.true(fs.existsSync(cli), 'dist/cli.cjs is missing: run `npm run build:ts`')
+testWith([needs.linux, needs.mount, needs.guest], 'demo:vm: a "guest view (VM)" step with the read ok, every write EROFS and the host write seen; JSON per its schema', async (t) => {
   // The child boots with the cache this file prepares.
   await guestImage(t)
   const parent = scratch(t)
   const [steps, human] = await Promise.all([
     demoSteps(t, parent),
-    blx(['demo', '--vm', '--dir', parent]),
+    demoVm(['--dir', parent]),
   ])
   t.is(human.code, 0, human.stderr)
 
@@ -293,7 +295,7 @@ testWith([needs.linux, needs.mount, needs.guest], 'demo --vm: a "guest view (VM)
 /** The steps after the VM's, as the demo runs them whatever became of it. */
 const AFTER_VM = ['shim set', 'shim install', 'socket', 'inspect', 'cleanup']
 
-testWith([needs.linux], 'demo --vm without QEMU: the VM step says skipped and why, the rest runs', async (t) => {
+testWith([needs.linux], 'demo:vm without QEMU: the VM step says skipped and why, the rest runs', async (t) => {
   const parent = scratch(t)
   // PATH is where guestAvailability looks for QEMU; node is run by its path.
   const steps = await demoSteps(t, parent, { PATH: path.join(parent, 'empty-path') })
@@ -302,7 +304,7 @@ testWith([needs.linux], 'demo --vm without QEMU: the VM step says skipped and wh
   t.deepEqual(fs.readdirSync(parent), [])
 })
 
-testWith([needs.linux, needs.guest], 'demo --vm when the kernel download fails: skipped with apt\'s error, the rest runs', async (t) => {
+testWith([needs.linux, needs.guest], 'demo:vm when the kernel download fails: skipped with apt\'s error, the rest runs', async (t) => {
   const parent = scratch(t)
   // An empty cache and an apt that knows the package but cannot fetch it.
   const cache = path.join(parent, 'cache')

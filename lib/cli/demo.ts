@@ -1,6 +1,7 @@
 // `boxlite-layout demo`: the whole lifecycle on a throw-away home, timed
-// step by step, ending with what fell back and why. With --vm, a small QEMU
-// guest shows what a VM sees of the read-only shared/.
+// step by step, ending with what fell back and why. `npm run demo:vm` (dev
+// tooling in tools/guest-vm/, not shipped) runs the same demo with one more
+// step, a QEMU guest's view of the read-only shared/.
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -10,10 +11,8 @@ import { probe } from '../fs-facts.ts'
 import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
 import { connectUnix, listenUnix } from '../unix-socket.ts'
-import { hostWriteProbe, PROBE_TEXT, readProbeStep, seedProbeFiles, writeProbeSteps } from './guest-probes.ts'
-import { bootGuest, guestAvailability, prepareGuestImage, type GuestImage } from './guest-vm.ts'
 import type { Context } from './main.ts'
-import { shellQuote, type Status } from './output.ts'
+import { shellQuote, type Output, type Status } from './output.ts'
 
 export interface DemoStep {
   step: string
@@ -47,33 +46,21 @@ function writeShimSet (dir: string): string {
   return shim
 }
 
-/** What the guest saw, or why there is no guest here. */
-async function guestView (box: BoxLayout): Promise<string> {
-  const available = await guestAvailability()
-  if (!available.ok) return `skipped: ${available.reason}`
-  // Availability only asked apt for the URL: the download itself can still fail.
-  let image: GuestImage
-  try {
-    image = await prepareGuestImage()
-  } catch (e) {
-    return `skipped: the guest kernel could not be fetched: ${(e as Error).message}`
-  }
-  await seedProbeFiles(box.mountsDir)
-  const hostWrite = hostWriteProbe(box.mountsDir)
-  const run = await bootGuest({
-    sharedDir: box.sharedDir,
-    steps: [readProbeStep(), ...writeProbeSteps(), hostWrite.step],
-    onMarker: hostWrite.onMarker,
-    image,
-  })
-  const [read, ...rest] = run.steps
-  const seen = rest.pop()!
-  const writes = rest.map((s) => `${s.name} ${s.exitCode === 0 ? 'SUCCEEDED' : s.errno ?? `exit ${s.exitCode}`}`)
-  return `read ${read!.exitCode === 0 && read!.stdout === PROBE_TEXT ? 'ok' : 'FAILED'}; ${writes.join(', ')}; ` +
-    `host write ${seen.exitCode === 0 ? seen.stdout.split('\n')[0]! : 'NOT seen'} (${(run.durationMs / 1000).toFixed(1)} s boot)`
+/** A step of the demo's own, run with the box prepared and shared/ mounted. */
+export interface DemoStepHook {
+  step: string
+  run: (box: BoxLayout) => Promise<string>
 }
 
-export async function demoReport (options: { keep: boolean, parent?: string, vm: boolean }): Promise<DemoReport> {
+export interface DemoOptions {
+  keep: boolean
+  /** Where the throw-away home goes (default /tmp). */
+  parent?: string
+  /** Runs right after the host's guest view (demo:vm's QEMU guest). */
+  guestStep?: DemoStepHook
+}
+
+export async function demoReport (options: DemoOptions): Promise<DemoReport> {
   const root = fs.mkdtempSync(path.join(options.parent ?? '/tmp', 'blx-demo-'))
   const home = new HomeLayout({ home: path.join(root, 'home') })
   const box = home.box(mintBoxId(), { isolateMounts: true })
@@ -112,7 +99,8 @@ export async function demoReport (options: { keep: boolean, parent?: string, vm:
       }
       return `host file ${seen ? 'visible' : 'NOT visible'} in shared/; ${write}`
     })
-    if (options.vm) await timed(steps, 'guest view (VM)', () => guestView(box))
+    const guestStep = options.guestStep
+    if (guestStep !== undefined) await timed(steps, guestStep.step, () => guestStep.run(box))
     let shim = ''
     await timed(steps, 'shim set', () => {
       shim = writeShimSet(path.join(home.tmpDir, 'dist'))
@@ -177,14 +165,8 @@ export async function demoReport (options: { keep: boolean, parent?: string, vm:
   return report
 }
 
-export async function demo (ctx: Context): Promise<number> {
-  const { options } = ctx.parsed
-  const report = await demoReport({
-    keep: options.keep === true,
-    vm: options.vm === true,
-    ...(typeof options.dir === 'string' ? { parent: options.dir } : {}),
-  })
-  const { out } = ctx
+/** The report as a table, or as JSON with --json. */
+export function printDemo (out: Output, report: DemoReport): void {
   out.result(report, () => {
     out.line(`boxlite-layout demo: throw-away home ${report.home}`)
     out.line()
@@ -198,5 +180,13 @@ export async function demo (ctx: Context): Promise<number> {
       ? `${out.status(status)} no fallbacks: read-only bind mount and reflinked shim copies`
       : `${out.status(status)} fell back: ${report.fallbacks.map((f) => `${f.what} (${f.reason})`).join('; ')}`)
   })
+}
+
+export async function demo (ctx: Context): Promise<number> {
+  const { options } = ctx.parsed
+  printDemo(ctx.out, await demoReport({
+    keep: options.keep === true,
+    ...(typeof options.dir === 'string' ? { parent: options.dir } : {}),
+  }))
   return 0
 }

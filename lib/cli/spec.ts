@@ -217,10 +217,9 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { name: 'keep', help: 'keep the throw-away home and box (prints the command that removes them)' },
       { name: 'dir', value: 'PARENT', help: 'make the throw-away home under this directory (default /tmp)' },
-      { name: 'vm', help: 'also boot a small guest (QEMU) and show what it sees of shared/' },
     ],
     home: false,
-    examples: ['boxlite-layout demo --dir /mnt/xfs', 'boxlite-layout demo --vm'],
+    examples: ['boxlite-layout demo --dir /mnt/xfs'],
   },
 ]
 

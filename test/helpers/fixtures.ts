@@ -94,6 +94,24 @@ export function fdCount (): number {
   return fs.readdirSync('/proc/self/fd').length
 }
 
+/**
+ * This process's fds open on anything under dir (a removed directory reads
+ * as "path (deleted)"). Unlike a count, it is not moved by other tests'
+ * child processes whose pipes close meanwhile.
+ */
+export function fdsUnder (dir: string): string[] {
+  const open: string[] = []
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      if (target === dir || target.startsWith(`${dir}/`)) open.push(`${fd} -> ${target}`)
+    } catch {
+      // Closed between the listing and the readlink (readdir's own fd, for one).
+    }
+  }
+  return open
+}
+
 /** bytes of data numbered per 4 KiB block (xor seed): no two blocks, and no two seeds, alike. */
 export function payload (bytes: number, seed: number): Buffer {
   const b = Buffer.alloc(bytes)

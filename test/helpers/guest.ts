@@ -1,14 +1,14 @@
-// The QEMU guest of lib/cli/guest-vm.ts for tests: one boot per scenario,
-// the probes of lib/cli/guest-probes.ts batched into it.
+// The QEMU guest of tools/guest-vm/vm.ts for tests: one boot per scenario,
+// the probes of tools/guest-vm/probes.ts batched into it.
 import type { ExecutionContext } from 'ava'
 import {
   bootGuest, prepareGuestImage, type GuestBootOptions, type GuestImage, type GuestRun, type GuestStep, type GuestStepResult,
-} from '../../lib/cli/guest-vm.ts'
+} from '../../tools/guest-vm/vm.ts'
 
 export {
   errnoFromStderr, guestAvailability, GUEST_MOUNT_POINT, type GuestRun, type GuestStep, type GuestStepResult,
-} from '../../lib/cli/guest-vm.ts'
-export * from '../../lib/cli/guest-probes.ts'
+} from '../../tools/guest-vm/vm.ts'
+export * from '../../tools/guest-vm/probes.ts'
 
 export type RunInGuestOptions = Omit<GuestBootOptions, 'sharedDir' | 'steps'>
 

@@ -1,11 +1,11 @@
 // The probes a guest runs against shared/: a read, one attempt at every
 // kind of write, and "the host writes while the guest runs". Used by
-// `demo --vm` and by the guest tests. Seed the files with seedProbeFiles()
+// `npm run demo:vm` and by the guest tests. Seed the files with seedProbeFiles()
 // in the directory the guest will see (a box's mounts/ when shared/ is its
 // bind, else shared/ itself).
 import fsp from 'node:fs/promises'
 import path from 'node:path'
-import type { GuestStep } from './guest-vm.ts'
+import type { GuestStep } from './vm.ts'
 
 /** Content of every seeded file; the read probe prints it back. */
 export const PROBE_TEXT = 'written by the host\n'

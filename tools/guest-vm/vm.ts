@@ -1,7 +1,8 @@
 // A tiny real Linux guest under QEMU, for proving from inside a VM what a
 // box's shared/ looks like to a guest (read-only bind of mounts/ -> EROFS on
-// every write) and for `demo --vm`. Self-contained on purpose: only node:
-// builtins, so tests and the CLI can use it while the rest of lib/ changes.
+// every write) and for `npm run demo:vm`. Dev tooling, not the product: the
+// guest tests and demo:vm use it; the published package (and the CLI bundle)
+// holds none of it, so the shipped CLI never runs QEMU or apt-get.
 //
 // The guest
 //   Debian 12's generic kernel (linux-image-<abi>-amd64; the cloud flavour
@@ -67,6 +68,8 @@ import fs from 'node:fs'
 import fsp from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { shellQuote } from '../../lib/cli/output.ts'
+import { GUEST_SHARED_ROOT } from '../../lib/shared-guest.ts'
 
 export interface GuestStep {
   name: string
@@ -120,11 +123,8 @@ export interface GuestBootOptions {
 
 export type GuestAvailability = { ok: true } | { ok: false, reason: string }
 
-/**
- * Where the guest sees sharedDir: the guest-side shared root
- * (GUEST_SHARED_ROOT of lib/shared-guest.ts, repeated to stay self-contained).
- */
-export const GUEST_MOUNT_POINT = '/run/boxlite/shared'
+/** Where the guest sees sharedDir: the guest-side shared root, as in a BoxLite guest. */
+export const GUEST_MOUNT_POINT = GUEST_SHARED_ROOT
 
 /** The guest failed to boot, to run its steps or to finish in time. */
 export class GuestVmError extends Error {
@@ -537,10 +537,6 @@ mount -t 9p -o trans=virtio,version=9p2000.L,cache=none shared "$BLX_MOUNT" || b
 blx_mark D
 poweroff -f
 `
-
-function shellQuote (text: string): string {
-  return `'${text.replaceAll("'", '\'\\\'\'')}'`
-}
 
 /** newc cpio: what the kernel unpacks into its rootfs. */
 class CpioWriter {
