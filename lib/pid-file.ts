@@ -110,8 +110,9 @@ export class PidFile {
 
   #write (pid: number, capabilities: string[]): NativeCall<PidRecord> {
     checkPid(pid)
-    if (!Array.isArray(capabilities) || capabilities.some((c) => typeof c !== 'string' || /[\n\r]/.test(c))) {
-      throw invalidArg('capabilities must be strings without newlines')
+    // A NUL would reach the core, which takes no string with one.
+    if (!Array.isArray(capabilities) || capabilities.some((c) => typeof c !== 'string' || /[\n\r\0]/.test(c))) {
+      throw invalidArg('capabilities must be strings without newlines or NUL bytes')
     }
     return nativeCall('pidWrite', [...this.#place.dir, this.#place.name, pid, capabilities],
       { doing: `cannot write the pid file ${this.path}` },
