@@ -251,6 +251,10 @@ void parse_mountinfo(const std::string& text, const std::string& root, std::vect
     MountBelow m;
     m.mount_id = std::strtoull(f[0].c_str(), nullptr, 10);
     m.rel = mp == root ? std::string() : mp.substr(root == "/" ? 1 : root.size() + 1);
+    // Relative, always: a doubled slash after the root ("/r//x") must not
+    // make it absolute for whoever joins it or resolves it beneath the root.
+    const size_t start = m.rel.find_first_not_of('/');
+    m.rel.erase(0, start == std::string::npos ? m.rel.size() : start);
     m.read_only = f[5] == "ro" || f[5].compare(0, 3, "ro,") == 0;
     out->push_back(std::move(m));
   }
