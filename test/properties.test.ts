@@ -207,6 +207,22 @@ test('pid files: parse(format(r)) is r and format(parse(text)) is text', (t) => 
   t.pass()
 })
 
+test('pid files: line 2 is a fingerprint exactly when it is a decimal u64 (BoxLite\'s reader); never an error', (t) => {
+  const second = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 24 }).filter((s) => !s.includes('\n')),
+    fc.bigInt({ min: 0n, max: 2n ** 65n }).map(String),
+    fc.tuple(spaces, fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), spaces).map(([a, n, b]) => `${a}${n}${b}`),
+    fc.tuple(fc.string({ unit: fc.constant('0'), maxLength: 30 }), fc.bigInt({ min: 0n, max: 2n ** 65n })).map(([z, n]) => `${z}${n}`)
+  )
+  fc.assert(fc.property(pid, second, (p, line2) => {
+    const trimmed = line2.trim()
+    const isU64 = /^[0-9]+$/.test(trimmed) && BigInt(trimmed) < 2n ** 64n
+    const read = parsePidFile(`${p}\n${line2}\n`)
+    return read.pid === p && (isU64 ? read.startTime === trimmed : read.startTime === undefined)
+  }), RUNS)
+  t.pass()
+})
+
 test('pid files: what PidFile writes reads back as the record it returned, or it is refused', (t) => {
   const dir = scratch(t)
   const file = new PidFile(path.join(dir, 'shim.pid'))
