@@ -57,7 +57,7 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   }
   // Line 2 is a fingerprint only when it is a decimal u64; anything else
   // reads as none (legacy), never as an error: BoxLite reads it so, and a
-  // malformed file judged absent would let gc remove a live shim's box.
+  // malformed file judged absent would let gc unmount a live shim's box.
   const second = (lines[1] ?? '').trim()
   const fingerprint = /^[0-9]+$/.test(second) && BigInt(second) <= U64_MAX
   return {

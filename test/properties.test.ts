@@ -248,7 +248,7 @@ test('pid files: what PidFile writes reads back as the record it returned, or it
 test('pid files: the core reads the pid the parser reads, so a live shim is never judged absent', (t) => {
   // Line 1 padded the ways trim() forgives: if the parser accepts it, the
   // core must probe that same pid (this process: alive), or identity would
-  // be judged on another process and gc would remove a live box.
+  // be judged on another process and gc would unmount a live box.
   const dir = scratch(t)
   const file = new PidFile(path.join(dir, 'shim.pid'))
   fc.assert(fc.property(spaces, spaces, fc.array(capability, { maxLength: 2 }), (before, after, capabilities) => {

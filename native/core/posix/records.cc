@@ -80,7 +80,7 @@ namespace {
 // The length of the whitespace starting at text[i] as the facade's parser
 // (String.prototype.trim) sees it, UTF-8 encoded; 0 when there is none. Both
 // must read the same pid out of line 1, or a live shim's box would be
-// judged by another process (or by none).
+// judged by another process (or by none) and gc would unmount it.
 size_t space_at(const std::string& text, size_t i) {
   const char c = text[i];
   if (c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r') return 1;
