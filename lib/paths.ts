@@ -1,15 +1,16 @@
 // Paths are joined the way BoxLite's Rust code joins them (PathBuf::join):
 // the base is kept exactly as given and one "/" is added unless the base
-// already ends with one. Nothing is normalized: "/h/a/../b" stays as it is
-// and the kernel resolves it (after symlinks, which a lexical normalizer
-// would get wrong). See docs/design.md#paths.
+// is empty or already ends with one; an absolute part replaces what came
+// before. Nothing is normalized: "/h/a/../b" stays as it is and the kernel
+// resolves it (after symlinks, which a lexical normalizer would get wrong).
+// See docs/design.md#paths.
 
-/** base joined with each part in turn, Rust-style. Parts are relative. */
+/** base joined with each part in turn, exactly as PathBuf::join. */
 export function joinPath (base: string, ...parts: string[]): string {
   let out = base
   for (const part of parts) {
-    if (part === '') continue
-    out = out === '' || out.endsWith('/') ? out + part : `${out}/${part}`
+    if (part.startsWith('/')) out = part
+    else out = out === '' || out.endsWith('/') ? out + part : `${out}/${part}`
   }
   return out
 }

@@ -49,7 +49,9 @@ function shapeOf (line: string): string {
   return `${line.length} characters${/^[0-9]*$/.test(line) ? ', all digits' : ''}`
 }
 
-/** Parse a pid file; a malformed one is EINVAL (reason malformed-record). */
+const U64_MAX = 2n ** 64n - 1n
+
+/** Parse a pid file; one whose line 1 is not a pid is EINVAL (reason malformed-record). */
 export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   const lines = text.split('\n')
   if (lines.at(-1) === '') lines.pop()
@@ -57,13 +59,14 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   if (!/^[1-9][0-9]{0,9}$/.test(first) || Number(first) > 0x7fffffff) {
     throw layoutError('EINVAL', 'malformed-record', `${file} does not start with a pid (line 1 has ${shapeOf(first)})`, { path: file })
   }
+  // Line 2 is a fingerprint only when it is a decimal u64; anything else
+  // reads as none (legacy), never as an error: BoxLite reads it so, and a
+  // malformed file judged absent would let gc unmount a live shim's box.
   const second = (lines[1] ?? '').trim()
-  if (second !== '' && !/^[0-9]{1,20}$/.test(second)) {
-    throw layoutError('EINVAL', 'malformed-record', `${file} line 2 is not a start-time fingerprint (it has ${shapeOf(second)})`, { path: file })
-  }
+  const fingerprint = /^[0-9]+$/.test(second) && BigInt(second) <= U64_MAX
   return {
     pid: Number(first),
-    ...(second === '' ? {} : { startTime: second }),
+    ...(fingerprint ? { startTime: second } : {}),
     capabilities: lines.slice(2).filter((l) => l !== ''),
   }
 }
@@ -128,8 +131,9 @@ export class PidFile {
 
   #write (pid: number, capabilities: string[]): NativeCall<PidRecord> {
     checkPid(pid)
-    if (!Array.isArray(capabilities) || capabilities.some((c) => typeof c !== 'string' || /[\n\r]/.test(c))) {
-      throw invalidArg('capabilities must be strings without newlines')
+    // A NUL would reach the core, which takes no string with one.
+    if (!Array.isArray(capabilities) || capabilities.some((c) => typeof c !== 'string' || /[\n\r\0]/.test(c))) {
+      throw invalidArg('capabilities must be strings without newlines or NUL bytes')
     }
     return nativeCall('pidWrite', [...this.#place.dir, this.#place.name, pid, capabilities],
       { doing: `cannot write the pid file ${this.path}`, enoent: 'not-prepared', hints: { 'not-prepared': 'prepare() the box first (it makes the directory)' } },

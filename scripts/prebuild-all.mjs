@@ -123,7 +123,7 @@ export function sourcesFor (platform) {
   return files
 }
 
-/** .cc files under native/ (not native/test) that no sources.json list names. */
+/** .cc files under native/ (not native/test or native/fuzz) that no sources.json list names. */
 function unlistedSources () {
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'native', 'sources.json'), 'utf8'))
   const listed = new Set(Object.values(manifest).flat())
@@ -131,7 +131,7 @@ function unlistedSources () {
   const walk = (rel) => {
     for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
       const p = path.posix.join(rel, e.name)
-      if (e.isDirectory()) { if (p !== 'native/test') walk(p) } else if (e.name.endsWith('.cc') && !listed.has(p)) out.push(p)
+      if (e.isDirectory()) { if (p !== 'native/test' && p !== 'native/fuzz') walk(p) } else if (e.name.endsWith('.cc') && !listed.has(p)) out.push(p)
     }
   }
   walk('native')

@@ -15,7 +15,7 @@ function sourceFiles () {
     for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
       const rel = path.posix.join(dir, entry.name)
       if (entry.isDirectory()) {
-        if (rel !== 'native/test') walk(rel)
+        if (rel !== 'native/test' && rel !== 'native/fuzz') walk(rel)
       } else if (/\.(cc|h|json)$/.test(entry.name)) {
         out.push(rel)
       }

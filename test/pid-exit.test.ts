@@ -78,7 +78,7 @@ test('pid file: a process that died is absent; no file is absent', async (t) => 
 
 test('pid file: malformed files are a typed error on read and absent for identity', async (t) => {
   const dir = scratch(t)
-  for (const [i, text] of ['', 'abc\n', '-5\n', '12x\n', '123\nnotanumber\n', '99999999999\n'].entries()) {
+  for (const [i, text] of ['', 'abc\n', '-5\n', '12x\n', '99999999999\n'].entries()) {
     const file = path.join(dir, `p${i}`)
     fs.writeFileSync(file, text)
     const e = await t.throwsAsync(new PidFile(file).read(), { instanceOf: LayoutError }, JSON.stringify(text))
@@ -87,6 +87,15 @@ test('pid file: malformed files are a typed error on read and absent for identit
     t.is(new PidFile(file).identitySync().identity, 'absent')
   }
   t.throws(() => new PidFile(path.join(dir, 'w')).writeSync(0), { code: 'ERR_INVALID_ARG' })
+})
+
+test('pid file: a line 2 that is not a fingerprint reads as none (legacy while alive), as BoxLite reads it', (t) => {
+  const file = path.join(scratch(t), 'shim.pid')
+  for (const second of ['notanumber', '-1', '18446744073709551616', '12 34']) {
+    fs.writeFileSync(file, `${process.pid}\n${second}\nservices-mux-v1\n`)
+    t.deepEqual(new PidFile(file).readSync(), { pid: process.pid, capabilities: ['services-mux-v1'] }, second)
+    t.is(new PidFile(file).identitySync().identity, 'legacy', second)
+  }
 })
 
 // Byte-exact against BoxLite's own serialization (serde, tag first).

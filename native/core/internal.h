@@ -171,6 +171,11 @@ Error write_atomic_at(int dirfd, const std::string& name, const std::string& dat
 // Fill pid and process from the text of a pid file (records.cc).
 void read_pid_facts(PidRead* out);
 
+// The pid on line 1 of a pid file's text, leading whitespace skipped as the
+// facade's parser skips it; -1 when it does not start with one in
+// 1..2^31-1.
+int64_t pid_of_text(const std::string& text);
+
 // Open a DirRef's directory: root as given, rel beneath it, every step
 // trust-checked (kCheck). With create, missing directories are made (0755).
 Error open_dir_ref(const DirRef& dir, bool create, Fd* out, std::string* display);
@@ -310,5 +315,44 @@ Error mount_read_only(int fd, const std::string& display, bool* read_only);
 // mount-in-the-way, and nothing below it is touched. Missing: success.
 Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
                      RemoveStats* stats);
+
+// ---------------------------------------------------------------------------
+// Parsers of bytes that others write (a guest, a shim, an image, the
+// kernel's rendering of names others chose). Each has a fuzz target in
+// native/fuzz/.
+
+// The backing file name in the qcow2 header of fd (policy.cc); "" when it is
+// not a qcow2 image or names none. A name that cannot be read back whole, or
+// holds a NUL, is EINVAL backing-chain.
+Error qcow2_backing_name(int fd, const std::string& display, std::string* name);
+
+// Follow the backing chain of disks_fd/image_name (out->image is its
+// display path): every backing name read with qcow2_backing_name, relative
+// ones against the directory of the file that names them (policy.cc).
+void read_backing_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out);
+
+#if defined(__linux__)
+// Field 22 (starttime) of a /proc/PID/stat text; "" when it has none
+// (linux/process.cc). comm, field 2, is the process's to choose.
+std::string start_time_of_stat(const std::string& stat);
+
+// The mounts of a mountinfo text whose mount point is root or below it,
+// parents first, with \ooo escapes undone (linux/mount.cc).
+void parse_mountinfo(const std::string& text, const std::string& root, std::vector<MountBelow>* out);
+
+// The entries of a getdents64 buffer appended to out, "." and ".." left
+// out; false at a record the kernel would never write (linux/stat.cc).
+bool parse_dirents(const char* buf, size_t n, std::vector<DirEntry>* out);
+#endif
+
+// A box, container or volume id: 1-128 bytes of [A-Za-z0-9_-] (home_ops.cc).
+bool is_valid_id(const std::string& name);
+
+// bin/.{name}.blx-{16 hex}: a copy interrupted before its rename (gc.cc).
+bool is_partial_copy(const std::string& name);
+
+// A lock file's name as its id: decimal, no leading zero, at most 2^32-1
+// (locks.cc).
+bool lock_id_of_name(const std::string& name, uint32_t* id);
 
 }  // namespace blx

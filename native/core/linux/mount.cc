@@ -228,12 +228,7 @@ Error fd_path(int fd, const std::string& display, std::string* out) {
   return {};
 }
 
-Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
-  out->clear();
-  std::string root;
-  if (Error e = fd_path(dirfd, display, &root)) return e;
-  std::string text;
-  if (Error e = read_mountinfo(&text)) return e;
+void parse_mountinfo(const std::string& text, const std::string& root, std::vector<MountBelow>* out) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
@@ -256,9 +251,22 @@ Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow
     MountBelow m;
     m.mount_id = std::strtoull(f[0].c_str(), nullptr, 10);
     m.rel = mp == root ? std::string() : mp.substr(root == "/" ? 1 : root.size() + 1);
+    // Relative, always: a doubled slash after the root ("/r//x") must not
+    // make it absolute for whoever joins it or resolves it beneath the root.
+    const size_t start = m.rel.find_first_not_of('/');
+    m.rel.erase(0, start == std::string::npos ? m.rel.size() : start);
     m.read_only = f[5] == "ro" || f[5].compare(0, 3, "ro,") == 0;
     out->push_back(std::move(m));
   }
+}
+
+Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
+  out->clear();
+  std::string root;
+  if (Error e = fd_path(dirfd, display, &root)) return e;
+  std::string text;
+  if (Error e = read_mountinfo(&text)) return e;
+  parse_mountinfo(text, root, out);
   return {};
 }
 

@@ -6,14 +6,7 @@
 
 namespace blx {
 
-std::string process_start_time(int64_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return {};
-  char buf[1024];
-  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-  if (n <= 0) return {};
-  std::string stat(buf, static_cast<size_t>(n));
+std::string start_time_of_stat(const std::string& stat) {
   // comm (field 2) is in parentheses and may itself hold spaces and ')'.
   size_t close = stat.rfind(')');
   if (close == std::string::npos) return {};
@@ -25,6 +18,16 @@ std::string process_start_time(int64_t pid) {
   }
   size_t end = stat.find(' ', pos);
   return stat.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+std::string process_start_time(int64_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return {};
+  char buf[1024];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  return start_time_of_stat(std::string(buf, static_cast<size_t>(n)));
 }
 
 std::string darwin_user_cache_dir() { return {}; }

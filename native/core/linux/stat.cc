@@ -113,17 +113,30 @@ void random_bytes(unsigned char* buf, size_t n) {
   }
 }
 
+bool parse_dirents(const char* buf, size_t n, std::vector<DirEntry>* out) {
+  // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, then the
+  // NUL-terminated name, the record padded to d_reclen bytes.
+  constexpr size_t kName = 8 + 8 + 2 + 1;
+  for (size_t off = 0; off < n;) {
+    if (n - off < kName + 1) return false;
+    unsigned short reclen;
+    std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+    if (reclen < kName + 1 || reclen > n - off) return false;
+    const char* name = buf + off + kName;
+    const size_t len = ::strnlen(name, reclen - kName);
+    if (len == reclen - kName) return false;  // no NUL inside the record
+    const unsigned char type = static_cast<unsigned char>(buf[off + 18]);
+    off += reclen;
+    if (len == 0 || (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))) continue;
+    out->push_back(DirEntry{std::string(name, len), type});
+  }
+  return true;
+}
+
 // getdents64 straight on the fd (through syscall(): glibc's wrapper is 2.30),
 // without fdopendir's dup, fstat, fcntl and lseek.
 Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
   out->clear();
-  struct Dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[1];
-  };
   alignas(8) char buf[16384];
   for (;;) {
     long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
@@ -132,13 +145,8 @@ Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out
       return fail_errno("getdents64", display);
     }
     if (n == 0) return {};
-    for (long off = 0; off < n;) {
-      const auto* d = reinterpret_cast<const Dirent64*>(buf + off);
-      off += d->d_reclen;
-      const char* name = d->d_name;
-      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
-      out->push_back(DirEntry{name, d->d_type});
-    }
+    // A record the kernel would never write: stop rather than walk off the buffer.
+    if (!parse_dirents(buf, static_cast<size_t>(n), out)) return fail(EIO, "getdents64", display);
   }
 }
 

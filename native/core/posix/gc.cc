@@ -20,6 +20,8 @@ constexpr size_t kPidFileCap = 4096;
 constexpr size_t kExitRecordCap = 64 * 1024;
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
+}  // namespace
+
 // bin/.{name}.blx-{16 hex}: a copy interrupted before its rename.
 bool is_partial_copy(const std::string& name) {
   static const std::string kMark = ".blx-";
@@ -29,6 +31,8 @@ bool is_partial_copy(const std::string& name) {
   return std::all_of(name.end() - 16, name.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
+
+namespace {
 
 void read_pid(int box_fd, const std::string& box_display, PidRead* pid, Error* error) {
   *error = read_regular_beneath(box_fd, "shim.pid", kPidFileCap, box_display, &pid->text, &pid->present);

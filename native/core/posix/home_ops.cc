@@ -47,14 +47,14 @@ Error devices_of(int home_fd, const std::string& home, Trust trust, HomePrepareR
   return {};
 }
 
-bool valid_id(const std::string& name) {
+}  // namespace
+
+bool is_valid_id(const std::string& name) {
   if (name.empty() || name.size() > 128) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
-
-}  // namespace
 
 Error home_prepare(const std::string& home, HomePrepareResult* out) {
   *out = HomePrepareResult{};
@@ -96,7 +96,7 @@ Error list_box_entries(int boxes_fd, const std::string& display, std::vector<Box
     EntryKind kind = EntryKind::kStray;
     if (d.name.compare(0, 7, ".trash-") == 0) {
       kind = EntryKind::kTrash;
-    } else if (valid_id(d.name)) {
+    } else if (is_valid_id(d.name)) {
       unsigned char type = d.type;
       if (type == DT_UNKNOWN) {
         FileStat st;

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cstdlib>
 
 #include "../internal.h"
 
@@ -55,12 +54,10 @@ int flock_retry(int fd, int op) {
 
 // The pid a runtime lock's holder wrote, or -1.
 int64_t holder_pid(int fd) {
-  char buf[24] = {};
-  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  char buf[24];
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
   if (n <= 0) return -1;
-  char* end = nullptr;
-  long long pid = std::strtoll(buf, &end, 10);
-  return end != buf && pid > 0 && pid <= 0x7fffffff ? pid : -1;
+  return pid_of_text(std::string(buf, static_cast<size_t>(n)));
 }
 
 // The home whose .lock is wanted: it must exist (never created here).
@@ -71,6 +68,18 @@ Error open_lock_home(const std::string& home, Fd* root) {
 }
 
 }  // namespace
+
+bool lock_id_of_name(const std::string& name, uint32_t* id) {
+  if (name.empty() || name.size() > 10 || (name[0] == '0' && name.size() > 1)) return false;
+  uint64_t n = 0;
+  for (char c : name) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (n > kMaxLockId) return false;
+  *id = static_cast<uint32_t>(n);
+  return true;
+}
 
 Error runtime_lock(const std::string& home, int* out) {
   *out = -1;
@@ -134,9 +143,8 @@ Error lock_allocate(const DirRef& dir, uint32_t* id) {
   if (Error e = list_dir(dirfd.get(), display, &entries)) return e;
   std::vector<bool> used;
   for (const DirEntry& d : entries) {
-    char* end = nullptr;
-    unsigned long long n = std::strtoull(d.name.c_str(), &end, 10);
-    if (*end != '\0' || d.name.empty() || (d.name[0] == '0' && d.name.size() > 1)) continue;
+    uint32_t n;
+    if (!lock_id_of_name(d.name, &n)) continue;
     if (n < entries.size() + 1) {
       if (used.size() <= n) used.resize(n + 1, false);
       used[n] = true;

@@ -15,7 +15,8 @@ namespace blx {
 namespace {
 
 constexpr int kMaxChain = 16;
-constexpr uint32_t kMaxBackingName = 1023;  // QEMU's own limit
+constexpr uint32_t kMaxBackingName = 1023;              // QEMU's own limit
+constexpr uint64_t kMaxOffset = 0x7fffffffffffffffull;  // off_t's largest
 // mounts is never granted itself: it is what shared/ stands for when shared/
 // is this package's own symlink to it (the no-mount fallback).
 constexpr const char* kGrantable[] = {"tmp", "logs", "sockets", "exit",  "disks/disk.qcow2", "disks/guest-rootfs.qcow2",
@@ -49,10 +50,15 @@ Error read_exact(int fd, void* buf, size_t n, off_t at, const std::string& displ
   return {};
 }
 
+}  // namespace
+
 // The backing file name in a qcow2 header: magic "QFI\xfb", then a
 // big-endian u64 offset of the name at byte 8 and its u32 length at byte 16.
-// Not a qcow2 image, or none named: *name empty.
-Error backing_name(int fd, const std::string& display, std::string* name) {
+// Not a qcow2 image, or none named: *name empty. The header is the shim's
+// (or the guest's) to write: a name that could not be read back as written
+// (past any file offset, or holding a NUL that would cut the path the kernel
+// opens short of the one reported) is a backing-chain error.
+Error qcow2_backing_name(int fd, const std::string& display, std::string* name) {
   name->clear();
   unsigned char header[20];
   size_t got = 0;
@@ -61,12 +67,19 @@ Error backing_name(int fd, const std::string& display, std::string* name) {
   uint64_t offset = big_endian(header + 8, 8);
   uint64_t length = big_endian(header + 16, 4);
   if (offset == 0 || length == 0) return {};
-  if (length > kMaxBackingName) return fail_reason(EINVAL, Reason::kBackingChain, "read", display);
+  if (length > kMaxBackingName || offset > kMaxOffset - length) {
+    return fail_reason(EINVAL, Reason::kBackingChain, "read", display);
+  }
   name->resize(length);
   if (Error e = read_exact(fd, &(*name)[0], length, static_cast<off_t>(offset), display, &got)) return e;
-  if (got < length) return fail_reason(EINVAL, Reason::kBackingChain, "read", display);
+  if (got < length || name->find('\0') != std::string::npos) {
+    name->clear();
+    return fail_reason(EINVAL, Reason::kBackingChain, "read", display);
+  }
   return {};
 }
+
+namespace {
 
 Error open_regular(int dirfd, const char* name, int extra, const std::string& display, Fd* out, FileStat* st) {
   out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
@@ -82,9 +95,11 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
   return text;
 }
 
+}  // namespace
+
 // Follow image's backing names. The image itself is the box's (opened
 // beneath it, never through a symlink); what it names is a host path.
-void read_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
+void read_backing_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
   Fd fd;
   FileStat st;
   if ((out->error = open_regular(disks_fd, image_name, O_NOFOLLOW, out->image, &fd, &st))) return;
@@ -93,7 +108,7 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
   std::string current = out->image;
   for (;;) {
     std::string name;
-    if ((out->error = backing_name(fd.get(), current, &name))) return;
+    if ((out->error = qcow2_backing_name(fd.get(), current, &name))) return;
     if (name.empty()) return;
     std::string next = name[0] == '/' ? name : join_path(dir, name);
     if (static_cast<int>(out->files.size()) >= kMaxChain) {
@@ -122,8 +137,6 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
     current = next;
   }
 }
-
-}  // namespace
 
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
                        bool canonical, PolicyFacts* out) {
@@ -156,7 +169,7 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
     if (image && !e && S_ISREG(st.mode)) {
       BackingChain chain;
       chain.image = join_path(d.box_display, rel);
-      read_chain(disks.get(), join_path(d.box_display, "disks"), slash + 1, &chain);
+      read_backing_chain(disks.get(), join_path(d.box_display, "disks"), slash + 1, &chain);
       out->chains.push_back(std::move(chain));
     }
   }

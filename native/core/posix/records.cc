@@ -75,15 +75,41 @@ void process_facts(int64_t pid, ProcessFacts* out) {
   if (out->alive) out->start_time = process_start_time(pid);
 }
 
-void read_pid_facts(PidRead* out) {
+namespace {
+
+// The length of the whitespace starting at text[i] as the facade's parser
+// (String.prototype.trim) sees it, UTF-8 encoded; 0 when there is none. Both
+// must read the same pid out of line 1, or a live shim's box would be
+// judged by another process (or by none) and gc would unmount it.
+size_t space_at(const std::string& text, size_t i) {
+  const char c = text[i];
+  if (c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r') return 1;
+  // U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF
+  auto byte = [&](size_t k) { return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u; };
+  const unsigned b0 = byte(0), b1 = byte(1), b2 = byte(2);
+  if (b0 == 0xc2 && b1 == 0xa0) return 2;
+  if (b0 == 0xe1 && b1 == 0x9a && b2 == 0x80) return 3;
+  if (b0 == 0xe2 && b1 == 0x80 && ((b2 >= 0x80 && b2 <= 0x8a) || b2 == 0xa8 || b2 == 0xa9 || b2 == 0xaf)) return 3;
+  if (b0 == 0xe2 && b1 == 0x81 && b2 == 0x9f) return 3;
+  if (b0 == 0xe3 && b1 == 0x80 && b2 == 0x80) return 3;
+  if (b0 == 0xef && b1 == 0xbb && b2 == 0xbf) return 3;
+  return 0;
+}
+
+}  // namespace
+
+int64_t pid_of_text(const std::string& text) {
   int64_t pid = 0;
   size_t i = 0;
-  while (i < out->text.size() && out->text[i] >= '0' && out->text[i] <= '9' && pid <= 0x7fffffff) {
-    pid = pid * 10 + (out->text[i++] - '0');
-  }
-  if (i == 0 || pid <= 0 || pid > 0x7fffffff) return;
-  out->pid = pid;
-  process_facts(pid, &out->process);
+  for (size_t n; i < text.size() && (n = space_at(text, i)) > 0;) i += n;
+  const size_t digits = i;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9' && pid <= 0x7fffffff) pid = pid * 10 + (text[i++] - '0');
+  return i == digits || pid <= 0 || pid > 0x7fffffff ? -1 : pid;
+}
+
+void read_pid_facts(PidRead* out) {
+  out->pid = pid_of_text(out->text);
+  if (out->pid > 0) process_facts(out->pid, &out->process);
 }
 
 namespace {

@@ -1,15 +1,11 @@
-// libFuzzer target for the native reading of shim.pid, bytes a shim can
-// influence: read_pid_facts (line 1) and shim_alive (lines 1 and 2, the
-// judgement cleanup refuses on). Built and run by scripts/fuzz.mjs under
-// ASan and UBSan; besides not crashing, a file judged alive must name, on
+// The native judgement of shim.pid, bytes a shim can influence:
+// read_pid_facts (line 1) and shim_alive (lines 1 and 2, the judgement
+// cleanup refuses on). Besides not crashing, a file judged alive must name, on
 // its first line, the very pid whose liveness was checked.
-#include <cstddef>
-#include <cstdint>
 #include <cstdlib>
 #include <string>
 
-#include "core.h"
-#include "internal.h"
+#include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   blx::PidRead read;
