@@ -15,6 +15,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!blx::shim_alive(read)) return 0;
   const size_t end = read.text.find('\n');
   const std::string first = read.text.substr(0, end);
-  if (!read.process.alive || read.pid <= 0 || first.find(std::to_string(read.pid)) != 0) std::abort();
+  if (!read.process.alive || read.pid <= 0 || blx::pid_of_text(first) != read.pid) std::abort();
   return 0;
 }

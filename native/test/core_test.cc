@@ -545,7 +545,7 @@ void test_shim_alive_judgement() {
   CHECK(judged(pid + "\n"));               // legacy: alive, no fingerprint
   CHECK(judged(pid + "\n\ncap\n"));        // legacy with capability lines
   CHECK(judged(pid + " \n"));              // trailing blanks are trimmed, as the facade trims
-  CHECK(!judged(" " + pid + "\n"));        // leading ones: the reader saw no pid, identityOfRead says absent
+  CHECK(judged(" " + pid + "\n"));         // leading ones too, as parsePidFile trims line 1
   CHECK(!judged(pid + "x\n"));             // malformed line 1
   CHECK(!judged(pid + "\nnot-digits\n"));  // malformed line 2
   CHECK(!judged("0" + pid + "\n"));        // a leading zero is not a pid the facade accepts
