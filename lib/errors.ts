@@ -4,6 +4,7 @@
 // Native code returns the facts (errno, syscall, paths, reason); this file
 // is where they become the error a person reads. See docs/design.md#errors.
 import os from 'node:os'
+import * as args from './args.ts'
 
 /**
  * Why an operation failed, beyond the errno. Stable: scripts may switch on
@@ -76,6 +77,7 @@ export class LayoutError extends Error {
   readonly dest?: string
 
   constructor (init: LayoutErrorInit) {
+    init = checkInit(init)
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause })
     this.name = 'LayoutError'
     this.code = init.code
@@ -84,6 +86,23 @@ export class LayoutError extends Error {
     if (init.syscall !== undefined) this.syscall = init.syscall
     if (init.path !== undefined) this.path = init.path
     if (init.dest !== undefined) this.dest = init.dest
+  }
+}
+
+/** init read once and checked: a LayoutError must not hide a TypeError of its own. */
+function checkInit (init: unknown): LayoutErrorInit {
+  const i = args.options(init, 'init', ['code', 'reason', 'message', 'errno', 'syscall', 'path', 'dest', 'cause'])
+  const text = (key: 'code' | 'reason' | 'message' | 'syscall' | 'path' | 'dest'): string =>
+    args.string(i[key], `init.${key}`, { nonEmpty: false, text: true, maxBytes: 2 ** 28 })
+  return {
+    code: text('code') as LayoutErrorCode,
+    reason: text('reason') as LayoutErrorReason,
+    message: text('message'),
+    ...(i.errno === undefined ? {} : { errno: args.integer(i.errno, 'init.errno', -(2 ** 31), 2 ** 31 - 1) }),
+    ...(i.syscall === undefined ? {} : { syscall: text('syscall') }),
+    ...(i.path === undefined ? {} : { path: text('path') }),
+    ...(i.dest === undefined ? {} : { dest: text('dest') }),
+    ...(i.cause === undefined ? {} : { cause: i.cause }),
   }
 }
 
