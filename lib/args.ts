@@ -6,6 +6,7 @@
 // LayoutError ERR_INVALID_ARG (reason invalid-argument) before the disk is
 // touched; the Promise forms reject with it (their checks run inside the
 // async function). See docs/design.md#errors.
+import { types } from 'node:util'
 import { LayoutError } from './errors.ts'
 
 /** The longest path a syscall takes, NUL excluded (PATH_MAX - 1). */
@@ -32,7 +33,9 @@ export function describe (value: unknown): string {
       if (value === null) return 'null'
       try {
         if (Array.isArray(value)) return 'an array'
-        if (value instanceof Uint8Array) return `a Uint8Array (${value.byteLength} bytes)`
+        // Internal slots only: instanceof would run a proxy's getPrototypeOf trap.
+        if (types.isUint8Array(value)) return 'a Uint8Array'
+        if (types.isProxy(value)) return 'a proxy'
       } catch {
         return 'a revoked proxy'
       }
@@ -108,6 +111,10 @@ export interface StringRules {
    * to judge (malformed), not the caller's mistake. Default false.
    */
   text?: boolean
+  /** What the message says the argument must be (default: the rules spelled out). */
+  expected?: string
+  /** Appended to the message: why the rule exists. */
+  why?: string
 }
 
 // In a /u regex a surrogate pair is one code point: only a lone half matches.
@@ -115,13 +122,13 @@ const LONE_SURROGATE = /\p{Cs}/u
 
 /** A string the native side gets unchanged: well-formed Unicode, no NUL, bounded. */
 export function string (value: unknown, name: string, rules: StringRules = {}): string {
-  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false } = rules
-  const expected = `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
-  if (typeof value !== 'string') throw refuse(name, expected, value)
-  if (nonEmpty && value === '') throw refuse(name, expected, value)
+  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false, why } = rules
+  const expected = rules.expected ?? `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
+  if (typeof value !== 'string') throw refuse(name, expected, value, why)
+  if (nonEmpty && value === '') throw refuse(name, expected, value, why)
   if (!text && value.includes('\0')) throw refuse(name, expected, value, 'A NUL byte would cut it short in a syscall')
   // Cheap bound first: UTF-8 takes at least one byte per UTF-16 unit.
-  if (value.length > maxBytes || Buffer.byteLength(value) > maxBytes) throw refuse(name, expected, value)
+  if (value.length > maxBytes || Buffer.byteLength(value) > maxBytes) throw refuse(name, expected, value, why)
   if (!text && LONE_SURROGATE.test(value)) {
     throw refuse(name, 'well-formed Unicode', value, 'A lone surrogate would become U+FFFD in UTF-8: another name than the one given')
   }
@@ -130,8 +137,9 @@ export function string (value: unknown, name: string, rules: StringRules = {}): 
 
 /** A path for a syscall: a string as above, absolute unless `relative` is allowed. */
 export function path (value: unknown, name: string, { absolute = true, why }: { absolute?: boolean, why?: string } = {}): string {
-  const p = string(value, name)
-  if (absolute && !p.startsWith('/')) throw refuse(name, 'an absolute path', value, why)
+  const expected = `${absolute ? 'an absolute' : 'a non-empty'} path (a string without NUL, at most ${PATH_BYTES_MAX} bytes)`
+  const p = string(value, name, { expected, ...(why === undefined ? {} : { why }) })
+  if (absolute && !p.startsWith('/')) throw refuse(name, expected, value, why)
   return p
 }
 
@@ -170,6 +178,12 @@ export function anchor (value: unknown, name = 'anchor'): [root: string, rel: st
   return [path(a.root, `${name}.root`), path(a.rel, `${name}.rel`, { absolute: false })]
 }
 
+/** An instance of cls (a proxy never is: its traps are not run). */
+export function instance<T> (value: unknown, name: string, cls: abstract new (...a: never[]) => T, expected: string): T {
+  if (types.isProxy(value) || !(value instanceof cls)) throw refuse(name, expected, value)
+  return value
+}
+
 /** The @internal [root, rel] a BoxLayout gives its record files: root opened as given, rel beneath it. */
 export function dirRef (value: unknown, name: string): [root: string, rel: string] {
   const d = array(value, name)
@@ -179,7 +193,7 @@ export function dirRef (value: unknown, name: string): [root: string, rel: strin
 /** A string or the bytes of a Uint8Array, at most maxBytes. */
 export function bytes (value: unknown, name: string, maxBytes: number): string | Uint8Array {
   const expected = `a non-empty string or Uint8Array of at most ${maxBytes} bytes`
-  if (value instanceof Uint8Array) {
+  if (types.isUint8Array(value)) {
     if (value.byteLength === 0 || value.byteLength > maxBytes) throw refuse(name, expected, value)
     return value
   }

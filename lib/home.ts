@@ -183,12 +183,11 @@ export class HomeLayout {
 
 function gcOptions (options: unknown): GcOptions {
   const o = args.options(options, 'options', ['dryRun', 'runtimeLock', 'uid'])
-  if (o.runtimeLock !== undefined && !(o.runtimeLock instanceof RuntimeLock)) {
-    throw args.refuse('options.runtimeLock', 'a RuntimeLock (from acquireRuntimeLock())', o.runtimeLock)
-  }
   return {
     ...(o.dryRun === undefined ? {} : { dryRun: args.boolean(o.dryRun, 'options.dryRun') }),
-    ...(o.runtimeLock === undefined ? {} : { runtimeLock: o.runtimeLock }),
+    ...(o.runtimeLock === undefined
+      ? {}
+      : { runtimeLock: args.instance(o.runtimeLock, 'options.runtimeLock', RuntimeLock, 'a RuntimeLock (from acquireRuntimeLock())') }),
     ...(o.uid === undefined ? {} : { uid: args.uid(o.uid, 'options.uid') }),
   }
 }

@@ -40,8 +40,8 @@ interface Route {
 }
 
 function route (p: string, longPathsOption: unknown, syscall: 'bind' | 'connect'): Route {
-  if (fitsSunPath(args.path(p, 'p', { absolute: false }))) return { address: p }
   const longPaths = longPathsOption === undefined ? process.platform === 'linux' : args.boolean(longPathsOption, 'options.longPaths')
+  if (fitsSunPath(args.path(p, 'p', { absolute: false }))) return { address: p }
   const bytes = Buffer.byteLength(p)
   if (!longPaths || process.platform !== 'linux') {
     throw layoutError('ENAMETOOLONG', 'socket-path-too-long',
@@ -98,11 +98,12 @@ function listenOnce (server: net.Server, address: string, backlog: number | unde
  */
 export async function listenUnix (p: string, options: ListenUnixOptions = {}): Promise<net.Server> {
   const o = args.options(options, 'options', ['longPaths', 'server', 'backlog', 'replaceStale'])
-  if (o.server !== undefined && !(o.server instanceof net.Server)) throw args.refuse('options.server', 'a net.Server', o.server)
   const backlog = o.backlog === undefined ? undefined : args.integer(o.backlog, 'options.backlog', 0, 0x7fffffff)
   const replaceStale = o.replaceStale === undefined ? false : args.boolean(o.replaceStale, 'options.replaceStale')
+  const given = o.server === undefined ? undefined : args.instance(o.server, 'options.server', net.Server, 'a net.Server')
+  // Last: a long path's route holds a directory fd.
   const r = route(p, o.longPaths, 'bind')
-  const server = (o.server as net.Server | undefined) ?? net.createServer()
+  const server = given ?? net.createServer()
   try {
     try {
       await listenOnce(server, r.address, backlog)

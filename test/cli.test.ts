@@ -264,7 +264,7 @@ test('bad ids and paths: exit 2 (ERR_INVALID_ARG), nothing created; failures exi
   for (const id of ['../etc', 'a/b', 'has space', 'x'.repeat(129), 'ünï', '.']) {
     const r = await blx(['box', 'prepare', 'ok1', id, '--home', home, '--isolate-mounts'])
     t.is(r.code, 2, id)
-    t.regex(r.stderr, /^boxlite-layout: ERR_INVALID_ARG: box id must be/)
+    t.regex(r.stderr, /^boxlite-layout: ERR_INVALID_ARG: "boxId" must be/)
     t.is(r.stderr.split('\n').filter(Boolean).length, 1, 'one line')
     const j = await blx(['box', 'prepare', id, '--home', home, '--json'])
     t.is(j.code, 2)
