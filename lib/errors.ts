@@ -92,11 +92,11 @@ export class LayoutError extends Error {
 /** init read once and checked: a LayoutError must not hide a TypeError of its own. */
 function checkInit (init: unknown): LayoutErrorInit {
   const i = args.options(init, 'init', ['code', 'reason', 'message', 'errno', 'syscall', 'path', 'dest', 'cause'])
-  const text = (key: 'code' | 'reason' | 'message' | 'syscall' | 'path' | 'dest'): string =>
-    args.string(i[key], `init.${key}`, { nonEmpty: false, text: true, maxBytes: 2 ** 28 })
+  const text = (key: 'message' | 'syscall' | 'path' | 'dest'): string =>
+    args.string(i[key], `init.${key}`, { nonEmpty: key === 'message', text: true, maxBytes: 65536 })
   return {
-    code: text('code') as LayoutErrorCode,
-    reason: text('reason') as LayoutErrorReason,
+    code: args.string(i.code, 'init.code', { maxBytes: 64 }) as LayoutErrorCode,
+    reason: args.string(i.reason, 'init.reason', { maxBytes: 64 }) as LayoutErrorReason,
     message: text('message'),
     ...(i.errno === undefined ? {} : { errno: args.integer(i.errno, 'init.errno', -(2 ** 31), 2 ** 31 - 1) }),
     ...(i.syscall === undefined ? {} : { syscall: text('syscall') }),
