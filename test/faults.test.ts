@@ -64,7 +64,12 @@ class Child {
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
         throw new Error(`the child died (${String(this.proc.exitCode ?? this.proc.signalCode)}): ${this.stderr.slice(-2000)}`)
       }
-      await new Promise<void>((resolve) => this.#waiters.push(resolve))
+      // A guard against a hung child, not a timing assertion.
+      let timer: NodeJS.Timeout | undefined
+      await new Promise<void>((resolve, reject) => {
+        this.#waiters.push(resolve)
+        timer = setTimeout(() => reject(new Error(`the child printed no ${key} in 60 s: ${this.stderr.slice(-2000)}`)), 60_000)
+      }).finally(() => clearTimeout(timer))
     }
     const line = this.#lines.shift()!
     const o = JSON.parse(line) as Record<string, T>
@@ -96,8 +101,14 @@ async function attach (tids: number[], extra: string[]): Promise<() => Promise<s
 
 interface Round { step: { ok: boolean, error?: { layoutError: boolean, code?: string, message: string }, leaked: number }, verdict: { lies: string[], problems: string[] } }
 
-async function round (child: Child, pid: number, tids: number[], strace: string[]): Promise<Round> {
-  const detach = await attach(tids, strace)
+/**
+ * One round under strace; `output` is strace's -o file. When it shows an
+ * injected close(), the child closes that fd itself once strace is gone:
+ * Linux releases the fd whatever close() returns, strace's injection
+ * skips the call.
+ */
+async function round (child: Child, tids: number[], strace: string[], output: string): Promise<Round & { injected: boolean }> {
+  const detach = await attach(tids, ['-o', output, ...strace])
   child.send('go')
   let step: Round['step']
   try {
@@ -105,8 +116,9 @@ async function round (child: Child, pid: number, tids: number[], strace: string[
   } finally {
     await detach()
   }
-  child.send('detached')
-  return { step, verdict: await child.next('verdict') }
+  const injected = /^close\((\d+)\).*\(INJECTED\)$/m.exec(fs.readFileSync(output, 'utf8'))
+  child.send(injected === null ? 'detached' : `detached ${injected[1]!}`)
+  return { step, verdict: await child.next('verdict'), injected: /\(INJECTED\)$/m.test(fs.readFileSync(output, 'utf8')) }
 }
 
 /** The step's syscalls from a trace of every thread: the injection points and the thread that makes them. */
@@ -159,7 +171,8 @@ for (const step of STEPS) {
       t.teardown(() => { child.proc.kill('SIGKILL') })
       const pid = await child.next<number>('ready')
       const traceFile = path.join(root, `${mode}.trace`)
-      const traced = await round(child, pid, [pid], ['-f', '-o', traceFile])
+      const roundFile = path.join(root, `${mode}.round`)
+      const traced = await round(child, [pid], ['-f'], traceFile)
       t.deepEqual(judge(traced, { syscall: '', n: 0, example: '' }), [], `${step} ${mode} without a fault`)
       t.true(traced.step.ok, `${step} ${mode} succeeds without a fault: ${traced.step.error?.message ?? ''}`)
       const { tid, points } = pointsOf(fs.readFileSync(traceFile, 'utf8'), pid, mode, dir)
@@ -169,8 +182,9 @@ for (const step of STEPS) {
         for (const errno of ['EIO', REALISTIC[i % REALISTIC.length]!]) {
           child.send('next')
           await child.next('ready')
-          const r = await round(child, pid, [tid], ['-o', '/dev/null', `--inject=${point.syscall}:error=${errno}:when=${point.n}`])
+          const r = await round(child, [tid], ['-e', `trace=${point.syscall}`, `--inject=${point.syscall}:error=${errno}:when=${point.n}`], roundFile)
           injections++
+          if (!r.injected) findings.push(`${step} ${mode} ${point.syscall}#${point.n} ${errno} [${point.example}]: the injection never fired (the step's syscalls differ from the traced round)`)
           for (const f of judge(r, point)) findings.push(`${step} ${mode} ${point.syscall}#${point.n} ${errno} [${point.example}]: ${f}`)
         }
       }
