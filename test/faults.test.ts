@@ -13,7 +13,7 @@
 // cleanup plus gc repair; and a next lifecycle that works. An injected
 // close() never closes (strace skips the call; Linux always closes): there
 // one fd stays open by strace's doing, which is allowed, once.
-import test, { type ExecutionContext } from 'ava'
+import type { ExecutionContext } from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
