@@ -46,16 +46,17 @@ const HOME_WHY = 'A relative home would move with the working directory'
  * $HOME/.boxlite. Kept exactly as given: never normalized.
  */
 export function resolveHome (env: NodeJS.ProcessEnv = process.env): string {
-  return homeFromEnv(env, 'env')
+  // The process's own environment: its variables are named as such.
+  return homeFromEnv(env, env === process.env ? '' : 'env.')
 }
 
-/** resolveHome() of an environment given as the argument `name`. */
-function homeFromEnv (env: unknown, name: string): string {
-  const vars = args.options(env, name, ['BOXLITE_HOME', 'HOME'])
-  if (vars.BOXLITE_HOME !== undefined) return args.path(vars.BOXLITE_HOME, `${name}.BOXLITE_HOME`, { why: HOME_WHY })
-  const home = vars.HOME === undefined || vars.HOME === '' ? os.homedir() : args.path(vars.HOME, `${name}.HOME`, { why: HOME_WHY })
+/** resolveHome() of an environment whose variables are named `${prefix}NAME`. */
+function homeFromEnv (env: unknown, prefix: string): string {
+  const vars = args.options(env, prefix === '' ? 'process.env' : prefix.slice(0, -1), ['BOXLITE_HOME', 'HOME'])
+  if (vars.BOXLITE_HOME !== undefined) return args.path(vars.BOXLITE_HOME, `${prefix}BOXLITE_HOME`, { why: HOME_WHY })
+  const home = vars.HOME === undefined || vars.HOME === '' ? os.homedir() : args.path(vars.HOME, `${prefix}HOME`, { why: HOME_WHY })
   if (home === '') throw invalidArg('neither BOXLITE_HOME nor HOME is set; set BOXLITE_HOME to an absolute path')
-  return args.path(joinPath(home, HomeDirs.BOXLITE_DIR), `${name}.HOME`, { why: HOME_WHY })
+  return args.path(joinPath(home, HomeDirs.BOXLITE_DIR), `${prefix}HOME`, { why: HOME_WHY })
 }
 
 export interface HomePrepareResult {
@@ -90,7 +91,7 @@ export class HomeLayout {
     const opts = typeof options === 'string' ? { home: options } : args.options(options, 'options', ['home', 'env', 'bindMounts'])
     const name = typeof options === 'string' ? 'home' : 'options.home'
     this.home = opts.home === undefined
-      ? opts.env === undefined ? resolveHome() : homeFromEnv(opts.env, 'options.env')
+      ? opts.env === undefined ? resolveHome() : homeFromEnv(opts.env, 'options.env.')
       : args.path(opts.home, name, { why: HOME_WHY })
     this.bindMounts = opts.bindMounts === undefined ? true : args.boolean(opts.bindMounts, 'options.bindMounts')
     const at = (...parts: string[]) => joinPath(this.home, ...parts)

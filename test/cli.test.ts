@@ -73,7 +73,7 @@ test('BOXLITE_HOME is the default home; an empty one is refused', async (t) => {
   t.is(JSON.parse(r.stdout).home, home)
   const empty = await blx(['prepare'], { BOXLITE_HOME: '' })
   t.is(empty.code, 2)
-  t.regex(empty.stderr, /BOXLITE_HOME must be an absolute path/)
+  t.regex(empty.stderr, /"BOXLITE_HOME" must be an absolute path/)
 })
 
 privileged('box prepare several ids with --isolate-mounts --require-read-only --shim; inspect; list; cleanup several', async (t) => {
