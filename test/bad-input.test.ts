@@ -385,3 +385,19 @@ test.serial('every row\'s valid arguments are accepted (the bad value is what ea
   }
   t.deepEqual(failures, [])
 })
+
+test('an argument the addon refuses itself is ERR_INVALID_ARG naming the operation, its internal message only in cause', async (t) => {
+  const { nativeCall } = await import('../lib/native.ts')
+  const check = (e: unknown) => {
+    t.true(e instanceof LayoutError)
+    const err = e as LayoutError
+    t.is(err.code, 'ERR_INVALID_ARG')
+    t.is(err.reason, 'invalid-argument')
+    t.regex(err.message, /refused an argument of probe/)
+    t.notRegex(err.message, /expected a|NUL byte/)
+    t.true(err.cause instanceof TypeError)
+  }
+  const call = nativeCall('probe', ['/tmp\0x'], { doing: 'cannot probe' })
+  check(t.throws(() => call.sync()))
+  check(await t.throwsAsync(call.async()))
+})
