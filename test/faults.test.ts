@@ -163,6 +163,7 @@ for (const step of STEPS) {
     const uid = 60000 + Math.floor(Math.random() * 5000)
     t.teardown(() => fs.rmSync(socketLinkParent(uid), { recursive: true, force: true }))
     const findings: string[] = []
+    const tolerated = new Set<string>()
     let injections = 0
     for (const mode of ['sync', 'async'] as const) {
       const dir = path.join(root, mode)
@@ -184,13 +185,14 @@ for (const step of STEPS) {
           await child.next('ready')
           const r = await round(child, [tid], ['-e', `trace=${point.syscall}`, `--inject=${point.syscall}:error=${errno}:when=${point.n}`], roundFile)
           injections++
+          if (r.step.ok) tolerated.add(`${point.syscall} ${errno}`)
           if (!r.injected) findings.push(`${step} ${mode} ${point.syscall}#${point.n} ${errno} [${point.example}]: the injection never fired (the step's syscalls differ from the traced round)`)
           for (const f of judge(r, point)) findings.push(`${step} ${mode} ${point.syscall}#${point.n} ${errno} [${point.example}]: ${f}`)
         }
       }
       child.send('exit')
     }
-    t.log(`${step}: ${injections} injections, ${findings.length} findings`)
+    t.log(`${step}: ${injections} injections, ${findings.length} findings; succeeded despite: ${[...tolerated].sort().join(', ') || 'none'}`)
     t.deepEqual(findings, [])
   })
 }
