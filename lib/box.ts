@@ -3,9 +3,10 @@
 // operation is one native call that opens the box once, holds its lock where
 // it changes the box, and resolves everything beneath the box's directory fd
 // without following symlinks (docs/design.md#resolve-beneath).
-import { invalidArg, layoutError, type ErrorContext, type LayoutError } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError, type ErrorContext, type LayoutError } from './errors.ts'
 import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
-import { validateBoxId, validateContainerId } from './ids.ts'
+import { checkId } from './ids.ts'
 import {
   nativeCall, nativeErrorValue, type BoxArgs, type DirArgs, type LinkArgs, type NativeCall, type NativeOps,
   type NativePolicyFacts, type NativeShared, type OpName,
@@ -14,7 +15,7 @@ import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
 import { BoxSockets, type EnsureResult } from './sockets.ts'
-import type { CloneMethod, CloneMode } from './clone.ts'
+import { cloneMode, type CloneMethod, type CloneMode } from './clone.ts'
 import { inspectionOf, type BoxInspection } from './inspect.ts'
 import {
   bwrapArgsOf, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
@@ -153,19 +154,15 @@ export interface CaMaterial {
   key: string | Uint8Array
 }
 
-function mountApi (api: MountSharedOptions['api']): 'auto' | 'legacy' {
-  const chosen = api ?? process.env.BOXLITE_LAYOUT_MOUNT_API ?? 'auto'
-  if (chosen !== 'auto' && chosen !== 'legacy') {
-    throw invalidArg(`mount api must be 'auto' or 'legacy'; got ${JSON.stringify(chosen)}` +
-      (api === undefined ? ' (from BOXLITE_LAYOUT_MOUNT_API)' : ''))
-  }
-  return chosen
+function mountApi (api: unknown): 'auto' | 'legacy' {
+  if (api !== undefined) return args.oneOf(api, 'options.api', ['auto', 'legacy'])
+  return args.oneOf(process.env.BOXLITE_LAYOUT_MOUNT_API ?? 'auto', 'BOXLITE_LAYOUT_MOUNT_API', ['auto', 'legacy'])
 }
 
-function material (data: unknown, what: string): string | Uint8Array {
-  if (typeof data === 'string' || data instanceof Uint8Array) return data
-  throw invalidArg(`${what} must be a string or bytes`)
-}
+/** A PEM cert or key is a few KiB; anything this large is not one. */
+const CA_MATERIAL_MAX = 64 * 1024
+
+const CONTAINER_ID = 'containerId'
 
 export class BoxLayout {
   readonly boxId: string
@@ -212,18 +209,17 @@ export class BoxLayout {
   readonly home: string | undefined
 
   constructor (boxDir: string, options: BoxLayoutOptions = {}) {
-    if (typeof boxDir !== 'string' || !boxDir.startsWith('/')) {
-      throw invalidArg(`box dir must be an absolute path; got ${JSON.stringify(boxDir)}`)
-    }
-    if (boxDir.includes('\0')) throw invalidArg('box dir contains a NUL byte')
+    args.path(boxDir, 'boxDir')
     const [parent, name] = splitLast(boxDir)
     // The id check on the last component is what refuses "." and "..".
-    this.boxId = validateBoxId(name)
+    this.boxId = checkId(name, 'boxDir (its last component, the box id)')
     this.root = boxDir
-    const home = options[homeAnchor]
+    const opts = args.options(options, 'options', ['isolateMounts', 'bindMounts', 'uid', homeAnchor])
+    const home = opts[homeAnchor] === undefined ? undefined : args.path(opts[homeAnchor], 'home')
     this.home = home
     this.#box = home === undefined ? [parent, '', this.boxId] : [home, 'boxes', this.boxId]
-    this.isolateMounts = (options.isolateMounts ?? false) && (options.bindMounts ?? true)
+    const isolate = opts.isolateMounts === undefined ? false : args.boolean(opts.isolateMounts, 'options.isolateMounts')
+    this.isolateMounts = isolate && (opts.bindMounts === undefined || args.boolean(opts.bindMounts, 'options.bindMounts'))
     const at = (...parts: string[]) => joinPath(this.root, ...parts)
     this.socketsDir = at(BoxFiles.SOCKETS)
     this.tmpDir = at(BoxFiles.TMP)
@@ -244,7 +240,7 @@ export class BoxLayout {
     this.exitFilePath = at(BoxFiles.EXIT_FILE)
     this.exitPreviousPath = at(BoxFiles.EXIT_PREVIOUS)
     this.stderrFilePath = at(BoxFiles.STDERR_FILE)
-    this.sockets = new BoxSockets(this.boxId, this.socketsDir, options.uid === undefined ? {} : { uid: options.uid })
+    this.sockets = new BoxSockets(this.boxId, this.socketsDir, opts.uid === undefined ? {} : { uid: args.uid(opts.uid, 'options.uid') })
     this.#link = [this.sockets.parentDir, this.sockets.uid, this.socketsDir]
     this.sharedLayout = new SharedGuestLayout(at(SharedDirs.MOUNTS))
     const files: DirArgs = [this.#box[0], joinPath(this.#box[1], this.boxId)]
@@ -266,7 +262,7 @@ export class BoxLayout {
 
   /** Host-side layout of one container, under mounts/containers/{cid}. */
   container (containerId: string): SharedContainerLayout {
-    const cid = validateContainerId(containerId)
+    const cid = checkId(containerId, CONTAINER_ID)
     return new SharedContainerLayout(joinPath(this.sharedLayout.containersDir, cid), {
       prepare: () => this.#call('containerPrepare', [cid], { doing: `cannot prepare container ${cid} of box ${this.boxId}` }, () => undefined),
     })
@@ -274,11 +270,11 @@ export class BoxLayout {
 
   /** The container's exit.json as the guest publishes it, under shared/. */
   containerExitPath (containerId: string): string {
-    return joinPath(this.sharedDir, SharedDirs.CONTAINERS, validateContainerId(containerId), SharedDirs.EXIT_FILE)
+    return joinPath(this.sharedDir, SharedDirs.CONTAINERS, checkId(containerId, CONTAINER_ID), SharedDirs.EXIT_FILE)
   }
 
   #readContainerExit (containerId: string): NativeCall<ContainerExit | null> {
-    const cid = validateContainerId(containerId)
+    const cid = checkId(containerId, CONTAINER_ID)
     const file = this.containerExitPath(cid)
     return this.#call('containerExitRead', [cid], { doing: `cannot read the exit record of container ${cid}` },
       (json) => json === null ? null : parseContainerExit(json, file))
@@ -289,7 +285,7 @@ export class BoxLayout {
   readContainerExitSync (containerId: string): ContainerExit | null { return this.#readContainerExit(containerId).sync() }
 
   #writeContainerExit (containerId: string, exit: ContainerExit): NativeCall<void> {
-    const cid = validateContainerId(containerId)
+    const cid = checkId(containerId, CONTAINER_ID)
     return this.#call('containerExitWrite', [this.isolateMounts, cid, formatContainerExit(exit)],
       { doing: `cannot write the exit record of container ${cid}`, hints: { 'not-prepared': 'prepare() the box first' } },
       () => undefined)
@@ -341,11 +337,9 @@ export class BoxLayout {
   prepareSync (): BoxPrepareResult { return this.#prepare().sync() }
 
   #mountShared (options: MountSharedOptions): NativeCall<MountSharedResult> {
-    const require = options.require ?? 'any'
-    if (require !== 'any' && require !== 'read-only') {
-      throw invalidArg(`require must be 'any' or 'read-only'; got ${JSON.stringify(require)}`)
-    }
-    const api = mountApi(options.api)
+    const opts = args.options(options, 'options', ['require', 'api'])
+    const require = opts.require === undefined ? 'any' : args.oneOf(opts.require, 'options.require', ['any', 'read-only'])
+    const api = mountApi(opts.api)
     if (!this.isolateMounts) {
       throw layoutError('EINVAL', 'not-isolated',
         `box ${this.boxId} does not isolate mounts: the host writes ${this.sharedDir} directly, so there is ` +
@@ -390,13 +384,8 @@ export class BoxLayout {
   sharedStateSync (): SharedState { return this.#sharedState().sync() }
 
   #installShim (shimPath: string, options: InstallShimOptions): NativeCall<InstallShimResult> {
-    if (typeof shimPath !== 'string' || shimPath === '' || !shimPath.startsWith('/')) {
-      throw invalidArg(`installShim() needs the absolute path of the shim binary; got ${JSON.stringify(shimPath)}`)
-    }
-    const mode = options.mode ?? 'auto'
-    if (mode !== 'auto' && mode !== 'force' && mode !== 'never') {
-      throw invalidArg(`clone mode must be 'auto', 'force' or 'never'; got ${JSON.stringify(mode)}`)
-    }
+    args.path(shimPath, 'shimPath', { why: 'installShim() needs the absolute path of the shim binary' })
+    const mode = cloneMode(args.options(options, 'options', ['mode']).mode)
     return this.#call('shimInstall', [shimPath, mode], {
       doing: `cannot install the shim into box ${this.boxId}`,
       hints: { 'not-prepared': 'prepare() the box first', 'not-a-regular-file': 'the shim and its libkrunfw.* siblings must be regular files' },
@@ -417,10 +406,9 @@ export class BoxLayout {
   }
 
   #writeCa (ca: CaMaterial): NativeCall<void> {
-    if (ca === null || typeof ca !== 'object' || ca.cert === undefined || ca.key === undefined) {
-      throw invalidArg('writeCa() needs { cert, key }')
-    }
-    return this.#call('boxWriteCa', [material(ca.cert, 'cert'), material(ca.key, 'key')], {
+    const { cert, key } = args.options(ca, 'ca', ['cert', 'key'])
+    const material = [args.bytes(cert, 'ca.cert', CA_MATERIAL_MAX), args.bytes(key, 'ca.key', CA_MATERIAL_MAX)]
+    return this.#call('boxWriteCa', material, {
       doing: `cannot write the CA of box ${this.boxId}`,
       hints: { 'not-prepared': 'prepare() the box first' },
     }, () => undefined)
@@ -482,6 +470,11 @@ export class BoxLayout {
       (f) => seatbeltProfileOf(this, f, options))
   }
 
+  #policyCall (options: unknown, grants: (facts: NativePolicyFacts, o: BwrapOptions) => string[] | PolicyGrant[]): NativeCall<unknown> {
+    const o = policyOptions(options)
+    return this.#policy(o, (f) => grants(f, o))
+  }
+
   /**
    * The ordered grants BoxLite's jailer gives this box's shim, for the paths
    * that exist now: tmp/ and logs/ (rw); sockets/, its link (rw) and
@@ -491,20 +484,22 @@ export class BoxLayout {
    * mounts/, shim.pid or shim.stderr; never a symlink.
    */
   async sandboxPolicy (options: SandboxPolicyOptions = {}): Promise<PolicyGrant[]> {
-    return await this.#policy(options, (f) => grantsOf(this, f, options)).async()
+    return await this.#policyCall(options, (f, o) => grantsOf(this, f, o)).async() as PolicyGrant[]
   }
 
   sandboxPolicySync (options: SandboxPolicyOptions = {}): PolicyGrant[] {
-    return this.#policy(options, (f) => grantsOf(this, f, options)).sync()
+    return this.#policyCall(options, (f, o) => grantsOf(this, f, o)).sync() as PolicyGrant[]
   }
 
   /** bubblewrap's argv running command under sandboxPolicy(), as BoxLite's Linux jailer does. */
   async bwrapArgs (command: string[], options: BwrapOptions = {}): Promise<string[]> {
-    return await this.#policy(options, (f) => bwrapArgsOf(this, f, checkCommand(command), options)).async()
+    const argv = checkCommand(command)
+    return await this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).async() as string[]
   }
 
   bwrapArgsSync (command: string[], options: BwrapOptions = {}): string[] {
-    return this.#policy(options, (f) => bwrapArgsOf(this, f, checkCommand(command), options)).sync()
+    const argv = checkCommand(command)
+    return this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).sync() as string[]
   }
 
   /**
@@ -540,10 +535,31 @@ export class BoxLayout {
 }
 
 function checkCleanupOptions (options: unknown): CleanupOptions {
-  if (options === null || typeof options !== 'object') throw invalidArg('cleanup() options must be an object')
-  const force = (options as CleanupOptions).force
-  if (force !== undefined && typeof force !== 'boolean') throw invalidArg(`force must be a boolean; got ${JSON.stringify(force)}`)
-  return options as CleanupOptions
+  const o = args.options(options, 'options', ['force'])
+  return o.force === undefined ? {} : { force: args.boolean(o.force, 'options.force') }
+}
+
+/** Sandbox options copied and checked: volumes and backing roots absolute paths. */
+function policyOptions (options: unknown): BwrapOptions {
+  const o = args.options(options, 'options', ['volumes', 'backingRoots', 'detached'])
+  return {
+    ...(o.volumes === undefined
+      ? {}
+      : {
+          volumes: args.array(o.volumes, 'options.volumes').map((v, i) => {
+            const vol = args.options(v, `options.volumes[${i}]`, ['path', 'readOnly'])
+            if (vol.path === undefined) throw args.refuse(`options.volumes[${i}].path`, 'an absolute path', undefined)
+            return {
+              path: args.path(vol.path, `options.volumes[${i}].path`),
+              ...(vol.readOnly === undefined ? {} : { readOnly: args.boolean(vol.readOnly, `options.volumes[${i}].readOnly`) }),
+            }
+          }),
+        }),
+    ...(o.backingRoots === undefined
+      ? {}
+      : { backingRoots: args.array(o.backingRoots, 'options.backingRoots').map((r, i) => args.path(r, `options.backingRoots[${i}]`)) }),
+    ...(o.detached === undefined ? {} : { detached: args.boolean(o.detached, 'options.detached') }),
+  }
 }
 
 export function sharedStateOf (s: NativeShared): SharedState {

@@ -1,7 +1,7 @@
 // cloneFile: reflink/clonefile when the filesystem can, a real copy when it
 // cannot (and you allow it), always installed atomically.
 import path from 'node:path'
-import { invalidArg } from './errors.ts'
+import * as args from './args.ts'
 import { nativeCall, type NativeCall, type NativeCloneMethod, type NativeCloneMode } from './native.ts'
 
 export type CloneMode = NativeCloneMode
@@ -25,15 +25,17 @@ export interface CloneResult {
   bytes: number
 }
 
-const MODES = new Set<CloneMode>(['auto', 'force', 'never'])
+/** The clone mode of cloneFile() and installShim() (default 'auto'). */
+export function cloneMode (mode: unknown): CloneMode {
+  return mode === undefined ? 'auto' : args.oneOf(mode, 'options.mode', ['auto', 'force', 'never'])
+}
 
 function cloneCall (src: string, dst: string, options: CloneOptions): NativeCall<CloneResult> {
-  if (typeof src !== 'string' || src === '') throw invalidArg('clone source must be a non-empty path')
-  if (typeof dst !== 'string' || dst === '') throw invalidArg('clone destination must be a non-empty path')
-  const mode = options.mode ?? 'auto'
-  if (!MODES.has(mode)) throw invalidArg(`clone mode must be 'auto', 'force' or 'never'; got ${JSON.stringify(mode)}`)
-  const from = path.resolve(src)
-  const to = path.resolve(dst)
+  const mode = cloneMode(args.options(options, 'options', ['mode']).mode)
+  // Resolved against the working directory, then checked again: a short
+  // relative name can still make a path too long.
+  const from = args.path(path.resolve(args.path(src, 'src', { absolute: false })), 'src')
+  const to = args.path(path.resolve(args.path(dst, 'dst', { absolute: false })), 'dst')
   return nativeCall('cloneFile', [from, to, mode], { doing: 'cannot install the file' },
     (r) => ({ src: from, dst: to, method: r.method, bytes: r.bytes }))
 }

@@ -4,6 +4,7 @@
 // Native code returns the facts (errno, syscall, paths, reason); this file
 // is where they become the error a person reads. See docs/design.md#errors.
 import os from 'node:os'
+import * as args from './args.ts'
 
 /**
  * Why an operation failed, beyond the errno. Stable: scripts may switch on
@@ -98,6 +99,7 @@ export class LayoutError extends Error {
   readonly dest?: string
 
   constructor (init: LayoutErrorInit) {
+    init = checkInit(init)
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause })
     this.name = 'LayoutError'
     this.code = init.code
@@ -106,6 +108,23 @@ export class LayoutError extends Error {
     if (init.syscall !== undefined) this.syscall = init.syscall
     if (init.path !== undefined) this.path = init.path
     if (init.dest !== undefined) this.dest = init.dest
+  }
+}
+
+/** init read once and checked: a LayoutError must not hide a TypeError of its own. */
+function checkInit (init: unknown): LayoutErrorInit {
+  const i = args.options(init, 'init', ['code', 'reason', 'message', 'errno', 'syscall', 'path', 'dest', 'cause'])
+  const text = (key: 'message' | 'syscall' | 'path' | 'dest'): string =>
+    args.string(i[key], `init.${key}`, { nonEmpty: key === 'message', text: true, maxBytes: 65536 })
+  return {
+    code: args.string(i.code, 'init.code', { maxBytes: 64 }) as LayoutErrorCode,
+    reason: args.string(i.reason, 'init.reason', { maxBytes: 64 }) as LayoutErrorReason,
+    message: text('message'),
+    ...(i.errno === undefined ? {} : { errno: args.integer(i.errno, 'init.errno', -(2 ** 31), 2 ** 31 - 1) }),
+    ...(i.syscall === undefined ? {} : { syscall: text('syscall') }),
+    ...(i.path === undefined ? {} : { path: text('path') }),
+    ...(i.dest === undefined ? {} : { dest: text('dest') }),
+    ...(i.cause === undefined ? {} : { cause: i.cause }),
   }
 }
 

@@ -10,7 +10,8 @@
 // written by others (the shim, the guest): read capped and without blocking,
 // and never quoted back in messages.
 import os from 'node:os'
-import { invalidArg, layoutError, type LayoutError } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError, type LayoutError } from './errors.ts'
 import { nativeCall, type NativeCall } from './native.ts'
 import { splitLast } from './paths.ts'
 import type { FilePlace } from './pid-file.ts'
@@ -50,7 +51,14 @@ function json (text: string, file: string): unknown {
 }
 
 /** Parse an exit record; a malformed one is EINVAL (malformed-record), never a crash. */
+/** The text a parser takes: what a capped read can return. */
+function recordText (text: unknown, file: unknown): void {
+  args.string(text, 'text', { nonEmpty: false, text: true, maxBytes: EXIT_RECORD_CAP })
+  args.string(file, 'file')
+}
+
 export function parseExitRecord (text: string, file = 'exit'): ExitRecord {
+  recordText(text, file)
   const raw = json(text, file)
   if (raw instanceof Error) throw raw
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw malformed(file, 'not a JSON object')
@@ -91,22 +99,29 @@ export function parseExitFile (text: string | null, file = 'exit'): ExitRecord |
 
 /** Serialize exactly as BoxLite's shim does (field order included). */
 export function formatExitRecord (record: ExitRecord): string {
-  if (!int32(record?.exitCode)) throw invalidArg('exit record needs an integer exitCode')
-  switch (record.type) {
+  const r = args.options(record, 'record', ['type', 'exitCode', 'signal', 'message', 'location', 'errorKind'])
+  const type = args.oneOf(r.type, 'record.type', ['signal', 'panic', 'error'])
+  const exitCode = args.integer(r.exitCode, 'record.exitCode', -(2 ** 31), 2 ** 31 - 1)
+  const text = (key: 'signal' | 'message' | 'location'): string =>
+    args.string(r[key], `record.${key}`, { nonEmpty: false, text: true, maxBytes: EXIT_RECORD_CAP })
+  let json: string
+  switch (type) {
     case 'signal':
-      return JSON.stringify({ type: 'signal', exit_code: record.exitCode, signal: record.signal })
+      json = JSON.stringify({ type, exit_code: exitCode, signal: text('signal') })
+      break
     case 'panic':
-      return JSON.stringify({ type: 'panic', exit_code: record.exitCode, message: record.message, location: record.location })
-    case 'error':
-      return JSON.stringify({
-        type: 'error',
-        exit_code: record.exitCode,
-        message: record.message,
-        ...(record.errorKind === 'engine' ? {} : { error_kind: record.errorKind }),
-      })
-    default:
-      throw invalidArg(`unknown exit record type ${JSON.stringify((record as { type: unknown }).type)}`)
+      json = JSON.stringify({ type, exit_code: exitCode, message: text('message'), location: text('location') })
+      break
+    case 'error': {
+      const kind = r.errorKind === undefined ? 'engine' : args.oneOf(r.errorKind, 'record.errorKind', [...KNOWN_KINDS])
+      json = JSON.stringify({ type, exit_code: exitCode, message: text('message'), ...(kind === 'engine' ? {} : { error_kind: kind }) })
+    }
   }
+  if (Buffer.byteLength(json) > EXIT_RECORD_CAP) {
+    throw args.refuse('record', `at most ${EXIT_RECORD_CAP} bytes as JSON`, record,
+      'A larger record would be refused by every reader (EXIT_RECORD_CAP): shorten record.message')
+  }
+  return json
 }
 
 /**
@@ -117,26 +132,25 @@ export function formatExitRecord (record: ExitRecord): string {
  */
 export function exitRecordOf (code: number | null, signal: NodeJS.Signals | null = null): ExitRecord | null {
   if (signal !== null) {
-    if (code !== null) throw invalidArg('exitRecordOf() takes a code or a signal, not both')
+    if (code !== null) throw args.refuse('code', 'null when a signal is given', code, 'exitRecordOf() takes a code or a signal, not both')
     return signalExit(signal)
   }
-  if (typeof code !== 'number' || !Number.isInteger(code) || code < 0 || code > 255) {
-    throw invalidArg(`exit code must be an integer in 0..255 (or null with a signal); got ${String(code)}`)
-  }
-  if (code === 0) return null
-  const name = Object.entries(os.constants.signals).find(([, n]) => n === code - SIGNAL_EXIT_BASE)?.[0]
-  if (code > SIGNAL_EXIT_BASE && name !== undefined) return { type: 'signal', exitCode: code, signal: name }
-  return { type: 'error', exitCode: code, message: `exited with status ${code}`, errorKind: 'engine' }
+  const status = args.integer(code, 'code', 0, 255)
+  if (status === 0) return null
+  const name = Object.entries(os.constants.signals).find(([, n]) => n === status - SIGNAL_EXIT_BASE)?.[0]
+  if (status > SIGNAL_EXIT_BASE && name !== undefined) return { type: 'signal', exitCode: status, signal: name }
+  return { type: 'error', exitCode: status, message: `exited with status ${status}`, errorKind: 'engine' }
 }
 
 /** The record a shim killed by `signal` writes: exit code 128 + n. */
 export function signalExit (signal: NodeJS.Signals): ExitRecord {
-  const n = os.constants.signals[signal]
-  if (n === undefined) throw invalidArg(`unknown signal ${JSON.stringify(signal)}`)
+  const n = typeof signal === 'string' && Object.hasOwn(os.constants.signals, signal) ? os.constants.signals[signal] : undefined
+  if (n === undefined) throw args.refuse('signal', 'a signal name such as "SIGKILL"', signal)
   return { type: 'signal', exitCode: SIGNAL_EXIT_BASE + n, signal }
 }
 
 export function parseContainerExit (text: string, file = 'exit.json'): ContainerExit {
+  recordText(text, file)
   const raw = json(text, file)
   if (raw instanceof Error) throw raw
   const code = (raw as { exit_code?: unknown } | null)?.exit_code
@@ -145,8 +159,8 @@ export function parseContainerExit (text: string, file = 'exit.json'): Container
 }
 
 export function formatContainerExit (exit: ContainerExit): string {
-  if (!int32(exit?.exitCode)) throw invalidArg('container exit needs an integer exitCode')
-  return JSON.stringify({ exit_code: exit.exitCode })
+  const { exitCode } = args.options(exit, 'exit', ['exitCode'])
+  return JSON.stringify({ exit_code: args.integer(exitCode, 'exit.exitCode', -(2 ** 31), 2 ** 31 - 1) })
 }
 
 /** The exit records of one box: exit and exit.previous. */
@@ -158,15 +172,18 @@ export class ExitFile {
   readonly #previousName: string
 
   constructor (file: string, previousFile: string, place?: { dir: FilePlace['dir'] }) {
-    if (typeof file !== 'string' || !file.startsWith('/') || typeof previousFile !== 'string') {
-      throw invalidArg('ExitFile needs absolute paths')
+    const [dir, name] = splitLast(args.path(file, 'file'))
+    const [previousDir, previousName] = splitLast(args.path(previousFile, 'previousFile'))
+    if (previousDir !== dir || previousName === name) {
+      throw args.refuse('previousFile', `another name in ${dir}`, previousFile, 'The rotation is a rename within one directory')
     }
-    const [dir, name] = splitLast(file)
-    const [previousDir, previousName] = splitLast(previousFile)
-    if (previousDir !== dir) throw invalidArg('exit and exit.previous must be in one directory (the rotation is a rename)')
     this.path = file
     this.previousPath = previousFile
-    this.#dir = place?.dir ?? [dir, '']
+    if (place === undefined) {
+      this.#dir = [dir, '']
+    } else {
+      this.#dir = args.dirRef(args.options(place, 'place', ['dir']).dir, 'place.dir')
+    }
     this.#name = name
     this.#previousName = previousName
   }

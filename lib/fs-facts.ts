@@ -1,5 +1,5 @@
 // Filesystem facts: one native call each, never mountinfo.
-import { invalidArg } from './errors.ts'
+import * as args from './args.ts'
 import { nativeCall, type NativeCall } from './native.ts'
 
 export interface FsFacts {
@@ -45,13 +45,8 @@ export function makeDev (major: number, minor: number, platform: NodeJS.Platform
   return (minor % 0x100) + (major % 0x1000) * 0x100 + Math.floor(minor / 0x100) * 0x100000 + Math.floor(major / 0x1000) * 2 ** 44
 }
 
-function checkPath (p: unknown, what: string): string {
-  if (typeof p !== 'string' || p === '') throw invalidArg(`${what} needs a path`)
-  return p
-}
-
 function probeCall (path: string): NativeCall<FsFacts> {
-  return nativeCall('probe', [checkPath(path, 'probe()')], { doing: 'cannot probe the filesystem' }, (f) => ({
+  return nativeCall('probe', [args.path(path, 'path', { absolute: false })], { doing: 'cannot probe the filesystem' }, (f) => ({
     dev: makeDev(f.devMajor, f.devMinor),
     device: f.device,
     devMajor: f.devMajor,
@@ -86,9 +81,8 @@ export function sameFilesystemOf (paths: string[], devices: string[]): SameFiles
 }
 
 function sameFilesystemCall (paths: string[]): NativeCall<SameFilesystemResult> {
-  if (!Array.isArray(paths) || paths.length === 0) throw invalidArg('sameFilesystem() needs a non-empty array of paths')
-  for (const p of paths) checkPath(p, 'sameFilesystem()')
-  return nativeCall('sameFilesystem', [paths], { doing: 'cannot compare filesystems' }, (devices) => sameFilesystemOf(paths, devices))
+  const list = args.array(paths, 'paths', { nonEmpty: true }).map((p, i) => args.path(p, `paths[${i}]`, { absolute: false }))
+  return nativeCall('sameFilesystem', [list], { doing: 'cannot compare filesystems' }, (devices) => sameFilesystemOf(list, devices))
 }
 
 /** Whether all paths are on one filesystem, in one native call; names the odd one out. */
@@ -96,7 +90,7 @@ export async function sameFilesystem (paths: string[]): Promise<SameFilesystemRe
 export function sameFilesystemSync (paths: string[]): SameFilesystemResult { return sameFilesystemCall(paths).sync() }
 
 function extentsCall (path: string): NativeCall<boolean | null> {
-  return nativeCall('extentsShared', [checkPath(path, 'sharesExtents()')], { doing: 'cannot read the extent map' })
+  return nativeCall('extentsShared', [args.path(path, 'path', { absolute: false })], { doing: 'cannot read the extent map' })
 }
 
 /**

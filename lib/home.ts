@@ -2,13 +2,13 @@
 // BoxLite joins them) and the operations on the home as a whole.
 import fs from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
+import * as args from './args.ts'
 import { BoxLayout, homeAnchor, type BoxLayoutOptions } from './box.ts'
 import { boxStatus, boxStatusSync, type BoxStatus } from './box-state.ts'
 import { fromNodeError, invalidArg, layoutError } from './errors.ts'
 import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
 import { gc, gcSync, type GcOptions, type GcReport } from './gc.ts'
-import { validateBoxId } from './ids.ts'
+import { checkId } from './ids.ts'
 import { ImageLayout } from './image.ts'
 import { LockManager, RuntimeLock } from './locks.ts'
 import { nativeCall, type NativeCall, type NativeHomeResult } from './native.ts'
@@ -41,25 +41,24 @@ export interface HomeLayoutOptions {
   bindMounts?: boolean
 }
 
-function requireAbsolute (p: string, source: string): string {
-  if (typeof p !== 'string' || !path.isAbsolute(p)) {
-    throw invalidArg(`${source} must be an absolute path; got ${JSON.stringify(p)}. ` +
-      'A relative home would move with the working directory')
-  }
-  if (p.includes('\0')) throw invalidArg(`${source} contains a NUL byte`)
-  return p
-}
+const HOME_WHY = 'A relative home would move with the working directory'
 
 /**
  * BOXLITE_HOME when set (an empty one is a relative path, refused), else
  * $HOME/.boxlite. Kept exactly as given: never normalized.
  */
 export function resolveHome (env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.BOXLITE_HOME
-  if (fromEnv !== undefined) return requireAbsolute(fromEnv, 'BOXLITE_HOME')
-  const userHome = env.HOME !== undefined && env.HOME !== '' ? env.HOME : os.homedir()
-  if (userHome === '') throw invalidArg('neither BOXLITE_HOME nor HOME is set; set BOXLITE_HOME to an absolute path')
-  return requireAbsolute(joinPath(userHome, HomeDirs.BOXLITE_DIR), 'HOME')
+  // The process's own environment: its variables are named as such.
+  return homeFromEnv(env, env === process.env ? '' : 'env.')
+}
+
+/** resolveHome() of an environment whose variables are named `${prefix}NAME`. */
+function homeFromEnv (env: unknown, prefix: string): string {
+  const vars = args.options(env, prefix === '' ? 'process.env' : prefix.slice(0, -1), ['BOXLITE_HOME', 'HOME'])
+  if (vars.BOXLITE_HOME !== undefined) return args.path(vars.BOXLITE_HOME, `${prefix}BOXLITE_HOME`, { why: HOME_WHY })
+  const home = vars.HOME === undefined || vars.HOME === '' ? os.homedir() : args.path(vars.HOME, `${prefix}HOME`, { why: HOME_WHY })
+  if (home === '') throw invalidArg('neither BOXLITE_HOME nor HOME is set; set BOXLITE_HOME to an absolute path')
+  return args.path(joinPath(home, HomeDirs.BOXLITE_DIR), `${prefix}HOME`, { why: HOME_WHY })
 }
 
 export interface HomePrepareResult {
@@ -91,9 +90,12 @@ export class HomeLayout {
   readonly images: ImageLayout
 
   constructor (options: HomeLayoutOptions | string = {}) {
-    const opts = typeof options === 'string' ? { home: options } : options
-    this.home = opts.home === undefined ? resolveHome(opts.env) : requireAbsolute(opts.home, 'home')
-    this.bindMounts = opts.bindMounts ?? true
+    const opts = typeof options === 'string' ? { home: options } : args.options(options, 'options', ['home', 'env', 'bindMounts'])
+    const name = typeof options === 'string' ? 'home' : 'options.home'
+    this.home = opts.home === undefined
+      ? opts.env === undefined ? resolveHome() : homeFromEnv(opts.env, 'options.env.')
+      : args.path(opts.home, name, { why: HOME_WHY })
+    this.bindMounts = opts.bindMounts === undefined ? true : args.boolean(opts.bindMounts, 'options.bindMounts')
     const at = (...parts: string[]) => joinPath(this.home, ...parts)
     this.dbDir = at(HomeDirs.DB)
     this.dbPath = at(HomeDirs.DB, HomeDirs.DB_FILE)
@@ -109,8 +111,9 @@ export class HomeLayout {
 
   /** The layout of one box. Validates the id; touches nothing on disk. */
   box (boxId: string, options: Omit<BoxLayoutOptions, 'bindMounts'> = {}): BoxLayout {
-    return new BoxLayout(joinPath(this.boxesDir, validateBoxId(boxId)), {
-      ...options,
+    const id = checkId(boxId, 'boxId')
+    return new BoxLayout(joinPath(this.boxesDir, id), {
+      ...args.options(options, 'options', ['isolateMounts', 'uid']) as Omit<BoxLayoutOptions, 'bindMounts'>,
       bindMounts: this.bindMounts,
       [homeAnchor]: this.home,
     })
@@ -214,8 +217,19 @@ export class HomeLayout {
    * live shim owns, half-removed boxes, interrupted shim copies, dangling
    * socket links, tmp/ leftovers. Takes the runtime lock (or uses yours).
    */
-  async gc (options: GcOptions = {}): Promise<GcReport> { return await gc(this, options) }
-  gcSync (options: GcOptions = {}): GcReport { return gcSync(this, options) }
+  async gc (options: GcOptions = {}): Promise<GcReport> { return await gc(this, gcOptions(options)) }
+  gcSync (options: GcOptions = {}): GcReport { return gcSync(this, gcOptions(options)) }
+}
+
+function gcOptions (options: unknown): GcOptions {
+  const o = args.options(options, 'options', ['dryRun', 'runtimeLock', 'uid'])
+  return {
+    ...(o.dryRun === undefined ? {} : { dryRun: args.boolean(o.dryRun, 'options.dryRun') }),
+    ...(o.runtimeLock === undefined
+      ? {}
+      : { runtimeLock: args.instance(o.runtimeLock, 'options.runtimeLock', RuntimeLock, 'a RuntimeLock (from acquireRuntimeLock())') }),
+    ...(o.uid === undefined ? {} : { uid: args.uid(o.uid, 'options.uid') }),
+  }
 }
 
 function boxIdsOf (entries: BoxEntry[]): string[] {

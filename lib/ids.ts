@@ -1,7 +1,7 @@
 // Box ids, container ids and volume names: 1-128 bytes of
 // [A-Za-z0-9_-]. They become path components, so anything else (a slash,
 // "..", NUL, spaces, non-ASCII) is refused before the disk is touched.
-import { invalidArg } from './errors.ts'
+import { refuse } from './args.ts'
 
 export const ID_MAX_BYTES = 128
 export const MINTED_ID_LENGTH = 12
@@ -13,25 +13,17 @@ export function isValidId (value: unknown): value is string {
   return typeof value === 'string' && ID_PATTERN.test(value)
 }
 
-function describe (value: unknown): string {
-  if (typeof value !== 'string') return `a ${value === null ? 'null' : typeof value}`
-  const bytes = Buffer.byteLength(value)
-  const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
-  return `${shown} (${bytes} bytes)`
+const ID_RULE = `1-${ID_MAX_BYTES} characters of A-Z, a-z, 0-9, "_" and "-"`
+
+/** value as an id, or ERR_INVALID_ARG naming the argument it came in as. */
+export function checkId (value: unknown, name: string): string {
+  if (isValidId(value)) return value
+  throw refuse(name, ID_RULE, value)
 }
 
-function validator (label: string) {
-  return (value: unknown): string => {
-    if (isValidId(value)) return value
-    throw invalidArg(
-      `${label} must be 1-${ID_MAX_BYTES} characters of A-Z, a-z, 0-9, "_" and "-"; got ${describe(value)}`
-    )
-  }
-}
-
-export const validateBoxId = validator('box id')
-export const validateContainerId = validator('container id')
-export const validateVolumeName = validator('volume name')
+export const validateBoxId = (boxId: unknown): string => checkId(boxId, 'boxId')
+export const validateContainerId = (containerId: unknown): string => checkId(containerId, 'containerId')
+export const validateVolumeName = (name: unknown): string => checkId(name, 'volumeName')
 
 // CSPRNG bytes drawn 4 KiB at a time: one getrandom per ~170 ids, not per id.
 const pool = Buffer.alloc(4096)

@@ -1,5 +1,5 @@
 // The image cache under {home}/images.
-import { invalidArg } from './errors.ts'
+import * as args from './args.ts'
 import { nativeCall, type DirArgs, type NativeCall } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 
@@ -18,9 +18,7 @@ export class ImageLayout {
   readonly #dir: DirArgs
 
   constructor (imagesDir: string, anchor?: { root: string, rel: string }) {
-    if (typeof imagesDir !== 'string' || !imagesDir.startsWith('/')) {
-      throw invalidArg(`images dir must be an absolute path; got ${JSON.stringify(imagesDir)}`)
-    }
+    args.path(imagesDir, 'imagesDir')
     this.root = imagesDir
     this.layersDir = joinPath(imagesDir, 'layers')
     this.extractedDir = joinPath(imagesDir, 'extracted')
@@ -29,7 +27,7 @@ export class ImageLayout {
     this.configsDir = joinPath(imagesDir, 'configs')
     this.localDir = joinPath(imagesDir, 'local')
     const [parent, name] = splitLast(imagesDir)
-    this.#dir = anchor === undefined ? [parent, name] : [anchor.root, anchor.rel]
+    this.#dir = anchor === undefined ? [parent, name] : args.anchor(anchor)
   }
 
   /**
@@ -38,9 +36,11 @@ export class ImageLayout {
    * `sha256:`, cut to 8 chars. A new manifest means a new directory.
    */
   localBundleCacheDir (bundlePath: string, manifestDigest: string): string {
-    if (typeof bundlePath !== 'string' || bundlePath === '') throw invalidArg('bundle path must be a non-empty string')
-    if (typeof manifestDigest !== 'string' || !DIGEST.test(manifestDigest)) {
-      throw invalidArg(`manifest digest must look like "sha256:<hex>"; got ${JSON.stringify(manifestDigest)}`)
+    // Hashed, never opened: only a string's length and NUL are judged.
+    args.string(bundlePath, 'bundlePath')
+    args.string(manifestDigest, 'manifestDigest', { maxBytes: 1024 })
+    if (!DIGEST.test(manifestDigest)) {
+      throw args.refuse('manifestDigest', 'an OCI digest like "sha256:<hex>"', manifestDigest)
     }
     // node:crypto on first use, as in ids.ts: the CLI's start-up never needs it.
     const p = process.getBuiltinModule('node:crypto').createHash('sha256').update(bundlePath).digest('hex').slice(0, 8)

@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
+import * as args from './args.ts'
 import { invalidArg, LayoutError, type ErrorContext } from './errors.ts'
 import { exitRecordOf, type ExitRecord } from './exit-record.ts'
 import { binding, type NativeCall, type NativePolicyFacts, type OpName, type NativeOps } from './native.ts'
@@ -96,11 +97,12 @@ function checkOptions (options: JailOptions): void {
   networkOf(options)
 }
 
+/** execve's bound on one argument (MAX_ARG_STRLEN). */
+const ARG_BYTES_MAX = 128 * 1024 - 1
+
 export function checkCommand (command: unknown): string[] {
-  if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-    throw invalidArg('the command to jail must be a non-empty array of strings')
-  }
-  return command as string[]
+  return args.array(command, 'command', { nonEmpty: true }).map((a, i) =>
+    args.string(a, `command[${i}]`, { maxBytes: ARG_BYTES_MAX }))
 }
 
 export function checkPlatform (platform: unknown): JailPlatform {

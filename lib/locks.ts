@@ -4,14 +4,15 @@
 // drops them when the holder dies, however it dies. Waiting never holds a
 // libuv pool thread: a contended lock() waits on a thread of its own.
 import fs from 'node:fs'
-import { invalidArg, layoutError } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError } from './errors.ts'
 import { nativeCall, type DirArgs, type NativeCall } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 
 const MAX_LOCK_ID = 0xffff_ffff
 
 function runtimeLockCall (home: string): NativeCall<RuntimeLock> {
-  if (typeof home !== 'string' || !home.startsWith('/')) throw invalidArg('RuntimeLock needs an absolute home path')
+  args.path(home, 'home')
   return nativeCall('runtimeLock', [home], {
     doing: `cannot take the runtime lock of ${home}`,
     hints: { 'not-prepared': 'the home does not exist: check --home / BOXLITE_HOME, or prepare it first' },
@@ -25,11 +26,9 @@ function runtimeLockCall (home: string): NativeCall<RuntimeLock> {
  */
 export const LOCK_FD_ENV = 'BOXLITE_LAYOUT_LOCK_FD'
 
-function adoptCall (home: string, fd: unknown): NativeCall<RuntimeLock | null> {
-  if (typeof home !== 'string' || !home.startsWith('/')) throw invalidArg('RuntimeLock needs an absolute home path')
-  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-    throw invalidArg(`an inherited lock fd must be an integer >= 0; got ${String(fd)}`)
-  }
+function adoptCall (home: string, lockFd: unknown): NativeCall<RuntimeLock | null> {
+  args.path(home, 'home')
+  const fd = args.integer(lockFd, 'fd', 0, 0x7fffffff)
   return nativeCall('runtimeLockAdopt', [home, fd], {
     doing: `cannot adopt the runtime lock of ${home} from fd ${fd}`,
     hints: { 'not-prepared': 'the home does not exist: check --home / BOXLITE_HOME' },
@@ -40,7 +39,7 @@ function adoptCall (home: string, fd: unknown): NativeCall<RuntimeLock | null> {
 export function inheritedLockFd (env: NodeJS.ProcessEnv = process.env): number | undefined {
   const text = env[LOCK_FD_ENV]
   if (text === undefined || text === '') return undefined
-  if (!/^[0-9]{1,9}$/.test(text)) throw invalidArg(`${LOCK_FD_ENV} must be a file descriptor number; got ${JSON.stringify(text)}`)
+  if (!/^[0-9]{1,9}$/.test(text)) throw args.refuse(LOCK_FD_ENV, 'a file descriptor number', text)
   return Number(text)
 }
 
@@ -51,7 +50,9 @@ export class RuntimeLock {
 
   /** @internal Use RuntimeLock.acquire() or HomeLayout.acquireRuntimeLock(). */
   constructor (home: string, fd: number) {
-    this.home = home
+    this.home = args.path(home, 'home')
+    // release() closes it: only a descriptor the addon opened belongs here.
+    args.integer(fd, 'fd', 0, 0x7fffffff)
     this.path = joinPath(home, '.lock')
     this.#fd = fd
   }
@@ -97,10 +98,7 @@ export class RuntimeLock {
 }
 
 function checkId (id: unknown): number {
-  if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > MAX_LOCK_ID) {
-    throw invalidArg(`lock id must be an integer in 0..${MAX_LOCK_ID}; got ${String(id)}`)
-  }
-  return id
+  return args.integer(id, 'id', 0, MAX_LOCK_ID)
 }
 
 /**
@@ -115,10 +113,9 @@ export class LockManager {
   readonly #held = new Map<number, number>()
 
   constructor (locksDir: string, anchor?: { root: string, rel: string }) {
-    if (typeof locksDir !== 'string' || !locksDir.startsWith('/')) throw invalidArg('LockManager needs an absolute locks dir')
-    this.dir = locksDir
+    this.dir = args.path(locksDir, 'locksDir')
     const [parent, name] = splitLast(locksDir)
-    this.#dir = anchor === undefined ? [parent, name] : [anchor.root, anchor.rel]
+    this.#dir = anchor === undefined ? [parent, name] : args.anchor(anchor)
   }
 
   pathFor (id: number): string {

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { LayoutError, toLayoutError, type ErrorContext, type NativeErrorFields } from './errors.ts'
+import { isNativeError, LayoutError, toLayoutError, type ErrorContext, type NativeErrorFields } from './errors.ts'
 
 /** A box as the core addresses it: root opened as given, boxes and id beneath it. */
 export type BoxArgs = [root: string, boxes: string, id: string]
@@ -270,7 +270,7 @@ export function nativeCall<K extends OpName, R = Raw<K>> (
       try {
         raw = fn(...args)
       } catch (e) {
-        throw toLayoutError(e, ctx)
+        throw fromBinding(name, e, ctx)
       }
       return finish(raw)
     },
@@ -280,11 +280,28 @@ export function nativeCall<K extends OpName, R = Raw<K>> (
       try {
         raw = await fn(...args)
       } catch (e) {
-        throw toLayoutError(e, ctx)
+        throw fromBinding(name, e, ctx)
       }
       return finish(raw)
     },
   }
+}
+
+/**
+ * The public error for what the addon threw. Anything but a native error
+ * value is its own argument check (a TypeError, or a getter's error) firing:
+ * the facade's checks (args.ts) should have refused the argument first, so
+ * it is reported as bad input, never with the addon's internal message.
+ */
+function fromBinding (name: OpName, e: unknown, ctx: ErrorContext): unknown {
+  if (isNativeError(e)) return toLayoutError(e, ctx)
+  return new LayoutError({
+    code: 'ERR_INVALID_ARG',
+    reason: 'invalid-argument',
+    message: `ERR_INVALID_ARG: ${ctx.doing === undefined ? '' : `${ctx.doing}: `}the addon refused an argument of ${name} ` +
+      'that the library did not check first; this is a bug in boxlite-layout (the cause has the details)',
+    cause: e,
+  })
 }
 
 /** A native error value inside a result (not thrown) as a LayoutError. */

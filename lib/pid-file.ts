@@ -4,7 +4,8 @@
 // fingerprint is what tells a live shim from a recycled pid. The file is
 // one the shim writes, so it is read without blocking and with a cap: a
 // FIFO or a huge file is an error, never a hang.
-import { invalidArg, layoutError } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError } from './errors.ts'
 import { nativeCall, type DirArgs, type NativeCall, type NativePid } from './native.ts'
 import { splitLast } from './paths.ts'
 
@@ -34,12 +35,11 @@ export interface FilePlace {
   name: string
 }
 
-function checkPid (pid: unknown): number {
-  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid > 0x7fffffff) {
-    throw invalidArg(`pid must be a positive integer; got ${String(pid)}`)
-  }
-  return pid
-}
+const PID_MAX = 0x7fffffff
+/** The most a pid file may hold (the core reads no more). */
+const PID_FILE_CAP = 4096
+/** Room for line 1 (pid) and line 2 (the start time, up to 20 digits). */
+const PID_LINES_BYTES = 11 + 21
 
 /**
  * What a malformed line looks like, without quoting it: the file is the
@@ -53,6 +53,8 @@ const U64_MAX = 2n ** 64n - 1n
 
 /** Parse a pid file; one whose line 1 is not a pid is EINVAL (reason malformed-record). */
 export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
+  args.string(text, 'text', { nonEmpty: false, text: true, maxBytes: PID_FILE_CAP })
+  args.string(file, 'file')
   const lines = text.split('\n')
   if (lines.at(-1) === '') lines.pop()
   const first = (lines[0] ?? '').trim()
@@ -87,7 +89,15 @@ function sameStartTime (a: string, b: string): boolean {
  */
 export function judgeIdentity (record: PidRecord, now: { alive: boolean, startTime: string },
   platform: NodeJS.Platform = process.platform): ProcessIdentity {
-  const { pid } = record
+  const r = args.options(record, 'record', ['pid', 'startTime'])
+  const pid = args.integer(r.pid, 'record.pid', 1, PID_MAX)
+  const recorded = r.startTime === undefined ? undefined : args.string(r.startTime, 'record.startTime', { maxBytes: 20 })
+  const n = args.options(now, 'now', ['alive', 'startTime'])
+  now = {
+    alive: args.boolean(n.alive, 'now.alive'),
+    startTime: args.string(n.startTime, 'now.startTime', { nonEmpty: false, maxBytes: 20 }),
+  }
+  record = { pid, ...(recorded === undefined ? {} : { startTime: recorded }), capabilities: [] }
   if (!now.alive) return { identity: 'absent', pid, reason: 'process is gone' }
   if (record.startTime === undefined) return { identity: 'legacy', pid, reason: 'no start-time fingerprint; pid is alive' }
   if (now.startTime === '') {
@@ -114,9 +124,17 @@ export function identityOfRead (read: NativePid, file: string): ProcessIdentity 
 }
 
 function placeOf (file: string): FilePlace {
-  if (typeof file !== 'string' || !file.startsWith('/')) throw invalidArg(`pid file must be an absolute path; got ${JSON.stringify(file)}`)
-  const [dir, name] = splitLast(file)
+  const [dir, name] = splitLast(args.path(file, 'file'))
   return { dir: [dir, ''], name }
+}
+
+/** The @internal place a BoxLayout gives its pid file, checked like a caller's. */
+function checkPlace (place: unknown): FilePlace {
+  const p = args.options(place, 'place', ['dir', 'name'])
+  return {
+    dir: args.dirRef(p.dir, 'place.dir'),
+    name: args.string(p.name, 'place.name'),
+  }
 }
 
 /** A pid file: a box's shim.pid (BoxLayout.pidFile) or any file in the same format. */
@@ -124,20 +142,27 @@ export class PidFile {
   readonly path: string
   readonly #place: FilePlace
 
-  constructor (file: string, place: FilePlace = placeOf(file)) {
-    this.path = file
-    this.#place = place
+  constructor (file: string, place?: FilePlace) {
+    this.#place = place === undefined ? placeOf(file) : checkPlace(place)
+    this.path = args.path(file, 'file')
   }
 
   #write (pid: number, capabilities: string[]): NativeCall<PidRecord> {
-    checkPid(pid)
-    // A NUL would reach the core, which takes no string with one.
-    if (!Array.isArray(capabilities) || capabilities.some((c) => typeof c !== 'string' || /[\n\r\0]/.test(c))) {
-      throw invalidArg('capabilities must be strings without newlines or NUL bytes')
-    }
-    return nativeCall('pidWrite', [...this.#place.dir, this.#place.name, pid, capabilities],
+    args.integer(pid, 'pid', 1, PID_MAX)
+    let room = PID_FILE_CAP - PID_LINES_BYTES
+    const caps = args.array(capabilities, 'capabilities').map((c, i) => {
+      const cap = args.string(c, `capabilities[${i}]`, { maxBytes: room })
+      if (/[\n\r]/.test(cap)) throw args.refuse(`capabilities[${i}]`, 'one line (no CR or LF)', cap)
+      room -= Buffer.byteLength(cap) + 1
+      if (room < 0) {
+        throw args.refuse('capabilities', `at most ${PID_FILE_CAP - PID_LINES_BYTES} bytes in all`, capabilities,
+          `A longer ${this.path} would be refused by every reader (they read ${PID_FILE_CAP} bytes at most)`)
+      }
+      return cap
+    })
+    return nativeCall('pidWrite', [...this.#place.dir, this.#place.name, pid, caps],
       { doing: `cannot write the pid file ${this.path}`, enoent: 'not-prepared', hints: { 'not-prepared': 'prepare() the box first (it makes the directory)' } },
-      (startTime) => ({ pid, ...(startTime === '' ? {} : { startTime }), capabilities: [...capabilities] }))
+      (startTime) => ({ pid, ...(startTime === '' ? {} : { startTime }), capabilities: [...caps] }))
   }
 
   /** Write pid (default: this process) with its start-time fingerprint, atomically. */

@@ -1,8 +1,9 @@
 // The guest-visible shared tree: rooted at a box's mounts/ on the host and
 // at /run/boxlite/shared in the guest. Same names both sides. Pure paths,
 // except a container's prepare(), which a BoxLayout binds to its box.
+import * as args from './args.ts'
 import { invalidArg } from './errors.ts'
-import { validateContainerId, validateVolumeName } from './ids.ts'
+import { checkId } from './ids.ts'
 import type { NativeCall } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 
@@ -27,7 +28,7 @@ export class SharedGuestLayout {
   readonly containersDir: string
 
   constructor (base: string) {
-    this.base = base
+    this.base = args.path(base, 'base')
     this.containersDir = joinPath(base, SharedDirs.CONTAINERS)
   }
 
@@ -37,7 +38,7 @@ export class SharedGuestLayout {
   }
 
   container (containerId: string): SharedContainerLayout {
-    return new SharedContainerLayout(joinPath(this.containersDir, validateContainerId(containerId)))
+    return new SharedContainerLayout(joinPath(this.containersDir, checkId(containerId, 'containerId')))
   }
 }
 
@@ -61,8 +62,11 @@ export class SharedContainerLayout {
   readonly #binding: ContainerBinding | undefined
 
   constructor (root: string, binding?: ContainerBinding) {
-    this.root = root
-    this.containerId = validateContainerId(splitLast(root)[1])
+    this.root = args.path(root, 'root')
+    this.containerId = checkId(splitLast(root)[1], 'root (its last component, the container id)')
+    if (binding !== undefined && typeof args.options(binding, 'binding', ['prepare']).prepare !== 'function') {
+      throw args.refuse('binding.prepare', 'a function', undefined)
+    }
     this.overlayfsDir = joinPath(root, SharedDirs.OVERLAYFS)
     this.upperDir = joinPath(this.overlayfsDir, SharedDirs.UPPER)
     this.workDir = joinPath(this.overlayfsDir, SharedDirs.WORK)
@@ -75,7 +79,7 @@ export class SharedContainerLayout {
   }
 
   volumeDir (name: string): string {
-    return joinPath(this.volumesDir, validateVolumeName(name))
+    return joinPath(this.volumesDir, checkId(name, 'name'))
   }
 
   #prepare (): NativeCall<void> {

@@ -2,8 +2,9 @@
 // box's real sockets/ dir but are bound through a short symlink,
 // /tmp/bl-{uid}/{box_id}, so the path handed to bind() fits sun_path even
 // for a deep home. Computing paths never touches the disk.
+import * as args from './args.ts'
 import { invalidArg, layoutError } from './errors.ts'
-import { validateBoxId } from './ids.ts'
+import { checkId } from './ids.ts'
 import { nativeCall, type LinkArgs, type NativeCall, type NativeLink } from './native.ts'
 
 /**
@@ -45,14 +46,11 @@ export function currentUid (): number {
 
 /** The per-user directory of binding links: /tmp/bl-{uid} (literally /tmp). */
 export function socketLinkParent (uid: number = currentUid()): string {
-  return `/tmp/bl-${uid}`
+  return `/tmp/bl-${checkUid(uid)}`
 }
 
 function checkUid (uid: unknown): number {
-  if (typeof uid !== 'number' || !Number.isInteger(uid) || uid < 0 || uid > 0xfffffffe) {
-    throw invalidArg(`uid must be an integer in 0..4294967294; got ${String(uid)}`)
-  }
-  return uid
+  return args.uid(uid, 'uid')
 }
 
 const LINK_HINTS = {
@@ -83,12 +81,10 @@ export class BoxSockets {
   readonly netKrunSock: string
 
   constructor (boxId: string, realSocketsDir: string, options: { uid?: number } = {}) {
-    this.boxId = validateBoxId(boxId)
-    if (typeof realSocketsDir !== 'string' || !realSocketsDir.startsWith('/')) {
-      throw invalidArg(`the real sockets dir must be an absolute path; got ${JSON.stringify(realSocketsDir)}`)
-    }
-    this.realDir = realSocketsDir
-    this.uid = checkUid(options.uid ?? currentUid())
+    this.boxId = checkId(boxId, 'boxId')
+    this.realDir = args.path(realSocketsDir, 'realSocketsDir')
+    const { uid } = args.options(options, 'options', ['uid'])
+    this.uid = uid === undefined ? currentUid() : args.uid(uid, 'options.uid')
     this.parentDir = socketLinkParent(this.uid)
     this.bindingDir = `${this.parentDir}/${this.boxId}`
     this.boxSock = `${this.bindingDir}/${SocketNames.BOX}`
@@ -127,10 +123,12 @@ export class BoxSockets {
 
   /** The public form of what the core reports about the link. */
   ensureResult (r: NativeLink): EnsureResult {
+    const o = args.options(r, 'r', ['state', 'modeRepaired', 'previousTarget'])
+    const link = args.oneOf(o.state, 'r.state', ['created', 'kept', 'replaced'])
     return {
-      link: r.state,
-      modeRepaired: r.modeRepaired,
-      ...(r.state === 'replaced' ? { previousTarget: r.previousTarget } : {}),
+      link,
+      modeRepaired: args.boolean(o.modeRepaired, 'r.modeRepaired'),
+      ...(link === 'replaced' ? { previousTarget: args.string(o.previousTarget, 'r.previousTarget', { nonEmpty: false }) } : {}),
     }
   }
 

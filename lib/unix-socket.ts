@@ -6,7 +6,8 @@
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { invalidArg, layoutError, fromNodeError } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError, fromNodeError } from './errors.ts'
 import { SUN_PATH_MAX } from './sockets.ts'
 
 export interface UnixSocketOptions {
@@ -28,7 +29,7 @@ export interface ListenUnixOptions extends UnixSocketOptions {
 
 /** Whether a path fits sun_path as is (bytes + NUL). */
 export function fitsSunPath (p: string): boolean {
-  return Buffer.byteLength(p) + 1 <= SUN_PATH_MAX
+  return Buffer.byteLength(args.string(p, 'p')) + 1 <= SUN_PATH_MAX
 }
 
 interface Route {
@@ -38,10 +39,9 @@ interface Route {
   dirFd?: number
 }
 
-function route (p: string, options: UnixSocketOptions, syscall: 'bind' | 'connect'): Route {
-  if (typeof p !== 'string' || p === '' || p.includes('\0')) throw invalidArg('a Unix socket path must be a non-empty string without NUL')
-  if (fitsSunPath(p)) return { address: p }
-  const longPaths = options.longPaths ?? process.platform === 'linux'
+function route (p: string, longPathsOption: unknown, syscall: 'bind' | 'connect'): Route {
+  const longPaths = longPathsOption === undefined ? process.platform === 'linux' : args.boolean(longPathsOption, 'options.longPaths')
+  if (fitsSunPath(args.path(p, 'p', { absolute: false }))) return { address: p }
   const bytes = Buffer.byteLength(p)
   if (!longPaths || process.platform !== 'linux') {
     throw layoutError('ENAMETOOLONG', 'socket-path-too-long',
@@ -123,17 +123,22 @@ function listenOnce (server: net.Server, address: string, backlog: number | unde
  * path. For a long path, server.address() shows the /proc/self/fd form.
  */
 export async function listenUnix (p: string, options: ListenUnixOptions = {}): Promise<net.Server> {
-  const r = route(p, options, 'bind')
-  const server = options.server ?? net.createServer()
+  const o = args.options(options, 'options', ['longPaths', 'server', 'backlog', 'replaceStale'])
+  const backlog = o.backlog === undefined ? undefined : args.integer(o.backlog, 'options.backlog', 0, 0x7fffffff)
+  const replaceStale = o.replaceStale === undefined ? false : args.boolean(o.replaceStale, 'options.replaceStale')
+  const given = o.server === undefined ? undefined : args.instance(o.server, 'options.server', net.Server, 'a net.Server')
+  // Last: a long path's route holds a directory fd.
+  const r = route(p, o.longPaths, 'bind')
+  const server = given ?? net.createServer()
   try {
     try {
-      await listenOnce(server, r.address, options.backlog)
+      await listenOnce(server, r.address, backlog)
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || options.replaceStale !== true) throw e
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !replaceStale) throw e
       // Only a socket nobody accepts on is stale; never delete anything else.
       if (!fs.lstatSync(r.address).isSocket() || !await probeStale(r.address)) throw e
       fs.unlinkSync(r.address)
-      await listenOnce(server, r.address, options.backlog)
+      await listenOnce(server, r.address, backlog)
     }
   } catch (e) {
     closeDirFd(r)
@@ -152,7 +157,7 @@ export async function listenUnix (p: string, options: ListenUnixOptions = {}): P
 export function connectUnix (p: string, options: UnixSocketOptions = {}): Promise<net.Socket> {
   let r: Route
   try {
-    r = route(p, options, 'connect')
+    r = route(p, args.options(options, 'options', ['longPaths']).longPaths, 'connect')
   } catch (e) {
     return Promise.reject(e)
   }

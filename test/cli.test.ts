@@ -73,7 +73,7 @@ test('BOXLITE_HOME is the default home; an empty one is refused', async (t) => {
   t.is(JSON.parse(r.stdout).home, home)
   const empty = await blx(['prepare'], { BOXLITE_HOME: '' })
   t.is(empty.code, 2)
-  t.regex(empty.stderr, /BOXLITE_HOME must be an absolute path/)
+  t.regex(empty.stderr, /"BOXLITE_HOME" must be an absolute path/)
 })
 
 privileged('box prepare several ids with --isolate-mounts --require-read-only --shim; inspect; list; cleanup several', async (t) => {
@@ -268,7 +268,7 @@ test('bad ids and paths: exit 2 (ERR_INVALID_ARG), nothing created; failures exi
   for (const id of ['../etc', 'a/b', 'has space', 'x'.repeat(129), 'ünï', '.']) {
     const r = await blx(['box', 'prepare', 'ok1', id, '--home', home, '--isolate-mounts'])
     t.is(r.code, 2, id)
-    t.regex(r.stderr, /^boxlite-layout: ERR_INVALID_ARG: box id must be/)
+    t.regex(r.stderr, /^boxlite-layout: ERR_INVALID_ARG: "boxId" must be/)
     t.is(r.stderr.split('\n').filter(Boolean).length, 1, 'one line')
     const j = await blx(['box', 'prepare', id, '--home', home, '--json'])
     t.is(j.code, 2)

@@ -39,7 +39,7 @@ for (const [label, bad] of BAD_IDS) {
     const e = t.throws(() => home.box(bad as string, { isolateMounts: true }), { instanceOf: LayoutError })
     t.is(e.code, 'ERR_INVALID_ARG')
     t.is(e.errno, undefined)
-    t.regex(e.message, /box id must be 1-128 characters/)
+    t.regex(e.message, /"boxId" must be 1-128 characters/)
     if (typeof bad === 'string' && bad !== '' && !bad.includes('/')) {
       // A box dir whose last component is not an id ("boxes/..": the home!).
       t.throws(() => new BoxLayout(`${home.boxesDir}/${bad}`, {}), { instanceOf: LayoutError })

@@ -6,8 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import * as api from '../lib/index.ts'
 import { repoRoot } from './helpers/fixtures.ts'
-
-const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8')
+import { readme, readmeExportNames } from './helpers/readme.ts'
 const codeBlocks = [...readme.matchAll(/^```(?:js|sh)\n([\s\S]*?)^```$/gm)].map((m) => m[1])
 
 test('the README shows every example verbatim', (t) => {
@@ -26,6 +25,10 @@ test('the README names every runtime export and every exported type', (t) => {
   t.true(typeNames.length > 20, 'the type exports were found')
   const missing = names.filter((n) => !readme.includes(`\`${n}\``))
   t.deepEqual(missing, [], 'exports the README does not mention in backticks')
+})
+
+test('the README\'s export table lists every runtime export, and nothing else', (t) => {
+  t.deepEqual([...readmeExportNames()].sort(), Object.keys(api).sort())
 })
 
 test('CI runs the README\'s two commands exactly, before anything else builds', (t) => {

@@ -13,6 +13,11 @@ namespace blx {
 namespace {
 
 constexpr size_t kPidFileCap = 4096;
+#ifdef __linux__
+constexpr bool kProcessStartTimes = true;
+#else
+constexpr bool kProcessStartTimes = false;
+#endif
 
 Error check_name(const DirRef& dir, const std::string& name) {
   if (is_plain_name(name)) return {};
@@ -160,7 +165,19 @@ Error pid_read(const DirRef& dir, const std::string& name, PidRead* out) {
 Error pid_write(const DirRef& dir, const std::string& name, int64_t pid, const std::vector<std::string>& caps,
                 std::string* start_time) {
   ProcessFacts facts;
+  errno = 0;
   process_facts(pid, &facts);
+  // Written without a fingerprint, a record reads as legacy, and gc counts
+  // a reused pid as live: a fingerprint missing for want of resources (or a
+  // kill(2) that failed otherwise than "no such process") is an error, not a
+  // legacy record. A process we may not look at (hidepid, ENOENT/EACCES) or
+  // a platform without start times still gets one.
+  int err = errno;
+  if ((!facts.alive && err != 0 && err != ESRCH) ||
+      (facts.alive && facts.start_time.empty() && kProcessStartTimes &&
+       (err == EMFILE || err == ENFILE || err == ENOMEM || err == EIO || err == EINTR))) {
+    return fail(err, facts.alive ? "open" : "kill", "/proc/" + std::to_string(pid) + (facts.alive ? "/stat" : ""));
+  }
   *start_time = facts.start_time;
   // Line 1 the pid, line 2 the fingerprint (empty when unknown but
   // capability lines follow), then one capability per line.

@@ -25,6 +25,15 @@ Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) 
       return fail_errno("mkdir", dir);
     }
   }
+  // A directory made here but not handed over (a failed open, stat, chown
+  // or chmod) is removed again: left behind, root's and empty, every later
+  // prepare would refuse it as foreign-owned, and neither cleanup nor gc
+  // would repair that. rmdir never follows a symlink and never removes
+  // anything but an empty directory.
+  auto undo = [&](Error e) {
+    if (created) ::rmdir(dir.c_str());
+    return e;
+  };
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
@@ -34,20 +43,20 @@ Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) 
       return is_link ? fail_reason(ELOOP, Reason::kSymlink, "open", dir)
                      : fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir);
     }
-    return fail(err, "open", dir);
+    return undo(fail(err, "open", dir));
   }
   FileStat st;
-  if (Error e = stat_at(fd.get(), "", false, &st, dir)) return e;
+  if (Error e = stat_at(fd.get(), "", false, &st, dir)) return undo(e);
   if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir);
   // Root preparing boxes for a runtime user: the directory we just made is
   // theirs, not root's (or their own runtime would refuse it).
   if (created && st.uid != link.uid && ::geteuid() == 0) {
-    if (::fchown(fd.get(), link.uid, static_cast<gid_t>(-1)) != 0) return fail_errno("fchown", dir);
+    if (::fchown(fd.get(), link.uid, static_cast<gid_t>(-1)) != 0) return undo(fail_errno("fchown", dir));
     st.uid = link.uid;
   }
-  if (st.uid != link.uid) return fail_reason(EPERM, Reason::kForeignOwner, "open", dir, st.uid);
+  if (st.uid != link.uid) return undo(fail_reason(EPERM, Reason::kForeignOwner, "open", dir, st.uid));
   if ((st.mode & 07777) != 0700) {
-    if (::fchmod(fd.get(), 0700) != 0) return fail_errno("fchmod", dir);
+    if (::fchmod(fd.get(), 0700) != 0) return undo(fail_errno("fchmod", dir));
     if (repaired != nullptr) *repaired = true;
   }
   *out = std::move(fd);
