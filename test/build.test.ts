@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { binding } from '../lib/native.ts'
-import { readElf, maxVersion, compareVersions } from './helpers/elf.ts'
+import { readElf, maxVersion, compareVersions } from '../scripts/lib/elf.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { repoRoot, run } from './helpers/fixtures.ts'
 

@@ -2,8 +2,8 @@
 // built from the sources on disk (the source hash is a string in each
 // binary), linux ones needing glibc <= 2.28 (or musl) and no C++ runtime,
 // darwin ones Mach-O for their CPU, macOS >= 11, exporting
-// napi_register_module_v1, importing only libSystem (and Node's own napi_*
-// and uv_* symbols), the arm64 one carrying a valid ad-hoc signature.
+// napi_register_module_v1, importing only libSystem (and Node-API: napi_*
+// symbols, left to node), the arm64 one carrying a valid ad-hoc signature.
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
