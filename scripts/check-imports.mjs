@@ -39,6 +39,7 @@ export function importsFromTest (root) {
       if (target.startsWith(testDir)) findings.push(`${rel}:${lineOf(m.index)}: imports ${spec} from test/`)
     }
     for (const m of text.matchAll(BUILT)) {
+      if (/^\s*(['"])[^'"]*\1\s*$/.test(m[1])) continue // a literal: judged above
       if (/(['"])test\1|['"/]test\//.test(m[1])) findings.push(`${rel}:${lineOf(m.index)}: loads a path under test/ (${m[0].trim()})`)
     }
   }

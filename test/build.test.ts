@@ -15,6 +15,11 @@ import { repoRoot, run } from './helpers/fixtures.ts'
 const require = createRequire(import.meta.url)
 const { sourceHash } = require('../scripts/source-hash.cjs') as { sourceHash: () => string }
 
+// The loader's own choice, without the override `npm run test:asan` uses
+// to load its build (node-gyp-build's BOXLITE_LAYOUT_PREBUILD).
+const loaderEnv = { ...process.env }
+delete loaderEnv.BOXLITE_LAYOUT_PREBUILD
+
 /** The file node-gyp-build loads for this package, as the library does. */
 function loadedAddonPath (): string {
   const load = require('node-gyp-build') as { resolve: (dir: string) => string }
@@ -29,7 +34,7 @@ test('the prebuild for this platform is what loads with build/ ignored, and it i
   const r = await run(process.execPath, ['-e', `
     const load = require('node-gyp-build')
     console.log(JSON.stringify({ file: load.resolve(process.argv[1]), hash: load(process.argv[1]).sourceHash }))`, repoRoot], {
-    env: { ...process.env, PREBUILDS_ONLY: '1' },
+    env: { ...loaderEnv, PREBUILDS_ONLY: '1' },
   })
   t.is(r.code, 0, r.stderr)
   const { file, hash } = JSON.parse(r.stdout) as { file: string, hash: string }
@@ -44,7 +49,7 @@ test('the package works from its prebuild alone (build/ ignored)', async (t) => 
     if (!f.isMountRoot || mintBoxId().length !== 12) process.exit(3)
     console.log('ok', f.fsType.name)`
   const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    env: { ...process.env, PREBUILDS_ONLY: '1' },
+    env: { ...loaderEnv, PREBUILDS_ONLY: '1' },
     cwd: repoRoot,
   })
   t.is(r.code, 0, r.stderr)
@@ -74,7 +79,7 @@ test('without a built addon the loader says what to run', async (t) => {
     if (box.socketsDir !== '/h/boxes/b1/sockets') process.exit(3)
     // …anything touching the disk explains itself.
     try { m.probeSync('/') } catch (e) { console.log(JSON.stringify({ code: e.code, reason: e.reason, message: e.message })) }`
-  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: dir })
+  const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: dir, env: loaderEnv })
   t.is(r.code, 0, r.stderr)
   const e = JSON.parse(r.stdout) as { code: string, reason: string, message: string }
   t.is(e.code, 'ERR_ADDON_NOT_FOUND')
