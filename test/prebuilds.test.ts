@@ -56,7 +56,7 @@ test('the checks catch a stale or tampered prebuild', async (t) => {
 })
 
 test('a darwin import that macOS 11\'s libSystem does not export, or a non-Node-API symbol left to dynamic lookup, is a problem', async (t) => {
-  const { ensureNpmPackage, TOOLS } = await import('../scripts/prebuild-all.mjs') as { ensureNpmPackage: (tool: unknown) => string, TOOLS: { zig: unknown } }
+  const { ensureNpmPackage, TOOLS } = await import('../scripts/prebuild-all.mjs')
   const tbd = fs.readFileSync(path.join(ensureNpmPackage(TOOLS.zig), 'lib', 'libc', 'darwin', 'libSystem.11.tbd'), 'utf8')
   const libSystem = '/usr/lib/libSystem.B.dylib'
   const exports = tbdExports(tbd, 'arm64-macos')
