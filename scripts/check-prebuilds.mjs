@@ -5,7 +5,7 @@
 //
 // With no files, every .node under prebuilds/. What is expected follows
 // from the path (platform, arch) and the libc tag in the file name; the
-// checks are test/helpers/elf.ts's linuxAddonProblems and macho.ts's
+// checks are scripts/lib/elf.ts's linuxAddonProblems and macho.ts's
 // darwinAddonProblems (loaded through tsx, a devDependency), plus the
 // source hash: BLX_SOURCE_HASH is a string in the binary, so a stale
 // prebuild of any platform is caught without loading it. Exit 1 on any
@@ -20,9 +20,24 @@ const require = createRequire(path.join(root, 'package.json'))
 
 const { register } = await import('tsx/esm/api')
 register()
-const elf = await import(pathToFileURL(path.join(root, 'test', 'helpers', 'elf.ts')).href)
-const macho = await import(pathToFileURL(path.join(root, 'test', 'helpers', 'macho.ts')).href)
+const elf = await import(pathToFileURL(path.join(root, 'scripts', 'lib', 'elf.ts')).href)
+const macho = await import(pathToFileURL(path.join(root, 'scripts', 'lib', 'macho.ts')).href)
 const { sourceHash } = require(path.join(root, 'scripts', 'source-hash.cjs'))
+
+// What libSystem exports on macOS 11, per target, from the stub zig links
+// against (scripts/prebuild-all.mjs caches zig): a darwin prebuild may leave
+// only Node-API to dynamic lookup, and everything else must resolve there.
+let libSystem = null
+export async function libSystemExports (arch) {
+  if (libSystem === null) {
+    const { ensureNpmPackage, TOOLS } = await import('./prebuild-all.mjs')
+    const tbd = path.join(ensureNpmPackage(TOOLS.zig), 'lib', 'libc', 'darwin', 'libSystem.11.tbd')
+    libSystem = { text: fs.readFileSync(tbd, 'utf8') }
+  }
+  const target = arch === 'x64' ? 'x86_64-macos' : 'arm64-macos'
+  libSystem[target] ??= new Map([['/usr/lib/libSystem.B.dylib', macho.tbdExports(libSystem.text, target)]])
+  return libSystem[target]
+}
 
 const MIN_MACOS = '11.0'
 const MAX_GLIBC = '2.28'
@@ -48,7 +63,7 @@ function expectationsFor (file) {
 }
 
 /** One file: facts worth printing and the problems found. */
-function checkFile (file, hash = sourceHash()) {
+async function checkFile (file, hash = sourceHash()) {
   const buf = fs.readFileSync(file)
   const e = expectationsFor(file)
   const problems = []
@@ -75,6 +90,8 @@ function checkFile (file, hash = sourceHash()) {
       facts = { kind: 'Mach-O', needs: '', versions: '', exports: '' }
     } else {
       problems.push(...macho.darwinAddonProblems(slice, { arch: e.arch, maxMinos: MIN_MACOS }))
+      // (Imports left to dynamic lookup are judged by darwinAddonProblems.)
+      problems.push(...macho.unresolvedImports(slice, await libSystemExports(e.arch), () => true))
       const cd = slice.codeSignature?.codeDirectory ?? null
       const libs = new Map()
       for (const i of slice.imports) libs.set(i.library, (libs.get(i.library) ?? 0) + 1)
@@ -101,13 +118,14 @@ async function main () {
     process.exit(1)
   }
   const hash = sourceHash()
-  const results = list.map((f) => {
+  const results = []
+  for (const f of list) {
     try {
-      return checkFile(f, hash)
+      results.push(await checkFile(f, hash))
     } catch (err) {
-      return { file: path.relative(root, f), problems: [`unreadable: ${err.message}`] }
+      results.push({ file: path.relative(root, f), problems: [`unreadable: ${err.message}`] })
     }
-  })
+  }
   if (json) {
     console.log(JSON.stringify(results, null, 2))
   } else {

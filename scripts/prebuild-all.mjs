@@ -307,7 +307,7 @@ async function main () {
   const built = rows.filter((r) => r.status !== 'FAILED')
   let failed = rows.length - built.length
   if (opts.check && built.length > 0) {
-    // The same checks the tests make (test/helpers/elf.ts, macho.ts).
+    // The same checks the tests make (scripts/lib/elf.ts, macho.ts).
     const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'check-prebuilds.mjs'), ...built.map((row) => row.file)], { stdio: 'inherit', cwd: root })
     if (r.status !== 0) failed++
   }

@@ -2,11 +2,12 @@
 // built from the sources on disk (the source hash is a string in each
 // binary), linux ones needing glibc <= 2.28 (or musl) and no C++ runtime,
 // darwin ones Mach-O for their CPU, macOS >= 11, exporting
-// napi_register_module_v1, importing only libSystem (and Node's own napi_*
-// and uv_* symbols), the arm64 one carrying a valid ad-hoc signature.
+// napi_register_module_v1, importing only libSystem (and Node-API: napi_*
+// symbols, left to node), the arm64 one carrying a valid ad-hoc signature.
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
+import { FLAT_LOOKUP, isNodeSymbol, tbdExports, unresolvedImports, type MachOImport, type MachOSlice } from '../scripts/lib/macho.ts'
 import { repoRoot, run, scratch } from './helpers/fixtures.ts'
 
 interface Checked {
@@ -52,4 +53,23 @@ test('the checks catch a stale or tampered prebuild', async (t) => {
   t.true(tampered!.problems.some((p) => /signature|hash/i.test(p)), JSON.stringify(tampered!.problems))
   const hash = /[0-9a-f]{32}/.exec(buf.toString('latin1'))
   t.truthy(hash, 'the source hash is in the binary')
+})
+
+test('a darwin import that macOS 11\'s libSystem does not export, or a non-Node-API symbol left to dynamic lookup, is a problem', async (t) => {
+  const { ensureNpmPackage, TOOLS } = await import('../scripts/prebuild-all.mjs')
+  const tbd = fs.readFileSync(path.join(ensureNpmPackage(TOOLS.zig), 'lib', 'libc', 'darwin', 'libSystem.11.tbd'), 'utf8')
+  const libSystem = '/usr/lib/libSystem.B.dylib'
+  const exports = tbdExports(tbd, 'arm64-macos')
+  // Re-exported by the umbrella from libsystem_kernel, libsystem_c, libsystem_pthread.
+  for (const name of ['_openat', '_clonefile', '_getmntinfo_r_np', '_pthread_attr_setstacksize', '_proc_pidinfo']) t.true(exports.has(name), name)
+  t.false(exports.has('_openat2'), 'a Linux-only call is not there')
+  const imp = (name: string, library: string): MachOImport => ({ name, library, weak: false })
+  const slice = {
+    imports: [imp('_openat', libSystem), imp('_openat2', libSystem), imp('_napi_create_object', FLAT_LOOKUP), imp('_uv_thread_join', FLAT_LOOKUP)],
+    symtab: { undefined: [] },
+  } as unknown as MachOSlice
+  t.deepEqual(unresolvedImports(slice, new Map([[libSystem, exports]]), isNodeSymbol), [
+    '_openat2 is not exported by /usr/lib/libSystem.B.dylib (macOS 11 SDK stub)',
+    '_uv_thread_join is left to dynamic lookup (undefined at link time)',
+  ])
 })

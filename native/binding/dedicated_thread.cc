@@ -7,36 +7,28 @@
 // cleanup hook marks the state orphaned: the thread then destroys the job
 // itself (closing its fds, which releases any lock it took) and never
 // touches Node-API again.
+#include <limits.h>
 #include <pthread.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <mutex>
 
 #include "job.h"
-
-// libuv's thread API, exported by every Node binary. Declared here rather
-// than including uv.h because the cmake-js build uses node-api-headers,
-// which ship no uv.h; uv_thread_t is pthread_t on Unix.
-extern "C" {
-typedef pthread_t uv_thread_t;
-typedef struct uv_thread_options_s {
-  unsigned int flags;
-  size_t stack_size;
-} uv_thread_options_t;
-int uv_thread_create_ex(uv_thread_t* tid, const uv_thread_options_t* params, void (*entry)(void* arg), void* arg);
-int uv_thread_join(uv_thread_t* tid);
-}
 
 namespace blx::binding {
 
 namespace {
 
-constexpr unsigned kUvThreadHasStackSize = 1;
+// A waiter only calls flock and a few *at() calls.
+constexpr size_t kWaiterStack = 64 * 1024;
 
 struct Runner {
   Job* job = nullptr;
   Error error;
-  uv_thread_t thread{};
+  pthread_t thread{};
   napi_env env = nullptr;
   napi_deferred deferred = nullptr;
   napi_threadsafe_function tsfn = nullptr;
@@ -77,7 +69,7 @@ void Orphan(void* arg) {
   ReleaseJsSide(r);
 }
 
-void ThreadMain(void* arg) {
+void* ThreadMain(void* arg) {
   auto* r = static_cast<Runner*>(arg);
   r->error = r->job->Run(true);
   {
@@ -88,13 +80,30 @@ void ThreadMain(void* arg) {
     }
   }
   Release(r);
+  return nullptr;
+}
+
+// pthread's own calls, not libuv's (which node exports but which would leave
+// the addon with undefined symbols and a copy of libuv's ABI): the stack
+// size rounded up to a page and to PTHREAD_STACK_MIN, as libuv does.
+int StartWaiter(Runner* r) {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc != 0) return rc;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t stack = std::max<size_t>(kWaiterStack, PTHREAD_STACK_MIN);
+  stack = (stack + page - 1) / page * page;
+  rc = pthread_attr_setstacksize(&attr, stack);
+  if (rc == 0) rc = pthread_create(&r->thread, &attr, ThreadMain, r);
+  pthread_attr_destroy(&attr);
+  return rc;
 }
 
 void Done(napi_env env, napi_value, void*, void* data) {
   auto* r = static_cast<Runner*>(data);
   if (env != nullptr) {
     napi_remove_env_cleanup_hook(env, Orphan, r);
-    uv_thread_join(&r->thread);  // it has only to return
+    pthread_join(r->thread, nullptr);  // it has only to return
     Napi::HandleScope scope(env);
     Settle(Napi::Env(env), r->deferred, *r->job, r->error);
   }
@@ -121,14 +130,13 @@ void RunOnDedicatedThread(Napi::Env env, napi_deferred deferred, Job* job) {
     return;
   }
   napi_add_env_cleanup_hook(env, Orphan, r);
-  uv_thread_options_t opts{kUvThreadHasStackSize, 64 * 1024};
-  int rc = uv_thread_create_ex(&r->thread, &opts, ThreadMain, r);
+  int rc = StartWaiter(r);
   if (rc != 0) {
     napi_remove_env_cleanup_hook(env, Orphan, r);
     napi_release_threadsafe_function(r->tsfn, napi_tsfn_abort);
     Error e;
-    e.code = -rc;
-    e.syscall = "uv_thread_create";
+    e.code = rc;
+    e.syscall = "pthread_create";
     napi_reject_deferred(env, deferred, NativeError(env, e));
     delete job;
     delete r;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string_view>
 
 #include "../internal.h"
 
@@ -24,7 +25,9 @@ constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 // bin/.{name}.blx-{16 hex}: a copy interrupted before its rename.
 bool is_partial_copy(const std::string& name) {
-  static const std::string kMark = ".blx-";
+  // A view, not a static std::string: nothing with a destructor that exit()
+  // runs while a pool thread may still be in gc.
+  constexpr std::string_view kMark = ".blx-";
   if (name.size() < 1 + 1 + kMark.size() + 16 || name[0] != '.') return false;
   size_t mark = name.size() - 16 - kMark.size();
   if (name.compare(mark, kMark.size(), kMark) != 0 || mark < 2) return false;

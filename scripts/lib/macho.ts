@@ -745,18 +745,81 @@ export interface DarwinAddonExpectations {
 export const DEFAULT_DARWIN_DYLIBS = ['/usr/lib/libSystem.B.dylib', '/usr/lib/libc++.1.dylib']
 
 /**
- * Symbols the node executable provides (Node-API, and libuv, which node
- * exports too); the addon leaves them to dynamic lookup. Mach-O names.
+ * The symbols a text-based stub (.tbd, TAPI v4, as zig carries for
+ * libSystem) exports for one target (`arm64-macos`, `x86_64-macos`): every
+ * document's `exports` and `reexports` (libSystem's umbrella re-exports
+ * libsystem_c, libsystem_kernel and the rest), symbols, weak and
+ * thread-local symbols. The linker's `$ld$` directives are not symbols.
+ */
+export function tbdExports (text: string, target: string): Set<string> {
+  const out = new Set<string>()
+  let section = ''
+  let targets: string[] = []
+  let key = ''
+  let list = ''
+  const flush = (): void => {
+    if (list === '') return
+    const items = list.replace(/^\[|\]$/g, '').split(',').map((t) => t.trim().replace(/^'|'$/g, '')).filter(Boolean)
+    if (key === 'targets') targets = items
+    else if ((section === 'exports' || section === 'reexports') && targets.includes(target) &&
+      (key === 'symbols' || key === 'weak-symbols' || key === 'thread-local-symbols')) {
+      for (const i of items) if (!i.startsWith('$ld$')) out.add(i)
+    }
+    list = ''
+  }
+  for (const line of text.split('\n')) {
+    if (list !== '') {
+      list += line.trim()
+      if (line.includes(']')) flush()
+      continue
+    }
+    const top = /^([a-z-]+):/.exec(line)
+    if (top !== null) { section = top[1]!; targets = []; continue }
+    const m = /^\s*(?:- )?([a-z-]+):\s*(\[.*)$/.exec(line)
+    if (m === null) continue
+    key = m[1]!
+    list = m[2]!.trim()
+    if (list.includes(']')) flush()
+  }
+  return out
+}
+
+/**
+ * Imports of a slice that the given dylib exports do not resolve: anything
+ * left to flat (dynamic) lookup except what `flatAllowed` accepts, and any
+ * import bound to a dylib whose exports are known but lack it. A dylib not
+ * in `exportsByDylib` is reported as unknown.
+ */
+export function unresolvedImports (slice: MachOSlice, exportsByDylib: Map<string, Set<string>>, flatAllowed: (name: string) => boolean): string[] {
+  const problems = new Set<string>()
+  for (const i of [...slice.imports, ...slice.symtab.undefined]) {
+    if (i.library === FLAT_LOOKUP) {
+      if (!flatAllowed(i.name)) problems.add(`${i.name} is left to dynamic lookup (undefined at link time)`)
+    } else if (i.library === SELF_LIBRARY || i.library === MAIN_EXECUTABLE || i.library === WEAK_LOOKUP) {
+      continue
+    } else {
+      const exports = exportsByDylib.get(i.library)
+      if (exports === undefined) problems.add(`${i.name} binds to ${i.library}, whose exports are unknown here`)
+      else if (!exports.has(i.name)) problems.add(`${i.name} is not exported by ${i.library} (macOS 11 SDK stub)`)
+    }
+  }
+  return [...problems].sort()
+}
+
+/**
+ * Symbols the node executable provides that an addon may leave to dynamic
+ * lookup: Node-API only (napi_*, node_api_*). libuv's are exported by node
+ * too, but are not a stable ABI for addons. Mach-O names.
  */
 export function isNodeSymbol (name: string): boolean {
-  return /^_(napi|node_api|uv)_/.test(name)
+  return /^_(napi|node_api)_/.test(name)
 }
 
 /**
  * Everything wrong with a darwin addon slice, as sentences; [] when it is
  * fine: CPU, file type, platform and minimum macOS, required exports,
- * linked dylibs, every import bound to an allowed dylib (node's own napi_*
- * and uv_* to flat lookup, which is what -undefined dynamic_lookup
+ * linked dylibs, every import bound to an allowed dylib (node's own
+ * Node-API to flat lookup, which is what -undefined dynamic_lookup
  * produces; any other flat import is a symbol no library provides, which
  * fails at load or at first call), both in what dyld
  * binds and in the symtab's two-level ordinals, and on arm64 a valid
