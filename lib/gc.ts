@@ -6,8 +6,7 @@
 // One native scan gathers every fact (gcScan); the decisions below are
 // plain TypeScript; each repair is one native call beneath the home's fds.
 // The sync and Promise forms run the same plan, step by step.
-import { invalidArg, LayoutError } from './errors.ts'
-import { validateBoxId } from './ids.ts'
+import { LayoutError } from './errors.ts'
 import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
 import { nativeCall, nativeErrorValue, type NativeCall, type NativeGcScan } from './native.ts'
@@ -89,15 +88,13 @@ interface Rules {
   now: number
 }
 
+// options were checked by HomeLayout.gc() (one argument check for every entry point).
 function rulesOf (options: GcOptions): Rules {
-  if (options === null || typeof options !== 'object') throw invalidArg('gc() options must be an object')
-  const exclude = options.exclude ?? []
-  if (!Array.isArray(exclude)) throw invalidArg('exclude must be an array of box ids')
-  const grace = options.graceSeconds ?? DEFAULT_GC_GRACE_SECONDS
-  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
-    throw invalidArg(`graceSeconds must be a number >= 0; got ${String(grace)}`)
+  return {
+    exclude: new Set(options.exclude ?? []),
+    graceSeconds: options.graceSeconds ?? DEFAULT_GC_GRACE_SECONDS,
+    now: Date.now() / 1000,
   }
-  return { exclude: new Set(exclude.map((id: unknown) => validateBoxId(id as string))), graceSeconds: grace, now: Date.now() / 1000 }
 }
 
 type Pending = Omit<GcAction, 'done' | 'error'>

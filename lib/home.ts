@@ -222,8 +222,12 @@ export class HomeLayout {
 }
 
 function gcOptions (options: unknown): GcOptions {
-  const o = args.options(options, 'options', ['dryRun', 'runtimeLock', 'uid'])
+  const o = args.options(options, 'options', ['dryRun', 'runtimeLock', 'uid', 'exclude', 'graceSeconds'])
   return {
+    ...(o.exclude === undefined
+      ? {}
+      : { exclude: args.array(o.exclude, 'options.exclude').map((id, i) => checkId(id, `options.exclude[${i}]`)) }),
+    ...(o.graceSeconds === undefined ? {} : { graceSeconds: args.integer(o.graceSeconds, 'options.graceSeconds', 0, 2 ** 31 - 1) }),
     ...(o.dryRun === undefined ? {} : { dryRun: args.boolean(o.dryRun, 'options.dryRun') }),
     ...(o.runtimeLock === undefined
       ? {}

@@ -166,7 +166,7 @@ function spawnFailed (argv0: string, e: NodeJS.ErrnoException): LayoutError {
     syscall: 'spawn',
     path: argv0,
     message: `${e.code ?? 'EINVAL'}: cannot start the jail ${argv0}: ${e.message}` +
-      (missing ? (argv0 === 'bwrap' ? '; install bubblewrap (apt-get install bubblewrap)' : '; sandbox-exec ships with macOS') : ''),
+      (missing ? (argv0 === 'bwrap' ? '; install bubblewrap (the distribution package "bubblewrap")' : '; sandbox-exec ships with macOS') : ''),
     cause: e,
   })
 }

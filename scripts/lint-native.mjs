@@ -130,6 +130,8 @@ function commonArgs (root) {
 function platformsOf (rel) {
   if (rel.startsWith('native/core/darwin/')) return ['darwin']
   if (rel.startsWith('native/core/linux/')) return ['linux']
+  // The fuzz targets build with clang's libFuzzer on Linux only.
+  if (rel.startsWith('native/fuzz/')) return ['linux']
   return ['linux', 'darwin']
 }
 

@@ -228,7 +228,9 @@ test('pid files: what PidFile writes reads back as the record it returned, or it
   const file = new PidFile(path.join(dir, 'shim.pid'))
   const anyCapability = fc.oneof(capability, fc.string({ unit: 'binary', maxLength: 6 }))
   fc.assert(fc.property(fc.array(anyCapability, { maxLength: 3 }), (capabilities) => {
-    if (capabilities.some((c) => /[\n\r\0]/.test(c))) {
+    // An empty line or one holding CR, LF or NUL could not be read back as
+    // written: refused before anything is written.
+    if (capabilities.some((c) => c === '' || /[\n\r\0]/.test(c))) {
       try {
         file.writeSync(process.pid, capabilities)
         return false
@@ -239,8 +241,7 @@ test('pid files: what PidFile writes reads back as the record it returned, or it
     const written = file.writeSync(process.pid, capabilities)
     const text = fs.readFileSync(file.path, 'utf8')
     const read = file.readSync()!
-    // Empty capability lines are written but not read back (the parser drops them).
-    return text === formatPid(written) && JSON.stringify(read) === JSON.stringify({ ...written, capabilities: capabilities.filter((c) => c !== '') })
+    return text === formatPid(written) && JSON.stringify(read) === JSON.stringify(written)
   }), { numRuns: 2_000 })
   t.pass()
 })
