@@ -52,6 +52,9 @@ export {
 } from './exit-record.ts'
 export type { ExitRecord, ExitErrorKind, ContainerExit } from './exit-record.ts'
 
+export { diskUsage, diskUsageSync } from './disk-usage.ts'
+export type { DiskUsageReport, DiskUsageTotal, DiskUsageOptions, DiskUsageProgress, UsageBytes, AreaUsage, BoxUsage } from './disk-usage.ts'
+
 export { DEFAULT_GC_GRACE_SECONDS } from './gc.ts'
 export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './gc.ts'
 
