@@ -60,5 +60,5 @@ export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './g
 
 export type {
   CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
-  CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
+  CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'
