@@ -192,8 +192,12 @@ class Scanner {
     place(stack, entry.name, &area, &box);
     const Frame at{"", {}, Fd(), {}, 0, area, box};
     FileStat st;
-    if (Error e = stat_at(f.fd.get(), entry.name.c_str(), false, &st, display(stack, entry.name))) {
-      return e.code == ENOENT ? Error{} : e;  // removed meanwhile
+    // Paths are built for messages only, when something fails: a string
+    // per entry would cost more than the stat.
+    if (Error e = stat_at(f.fd.get(), entry.name.c_str(), false, &st, std::string())) {
+      if (e.code == ENOENT) return {};  // removed meanwhile
+      e.path = display(stack, entry.name);
+      return e;
     }
     if (S_ISDIR(st.mode)) {
       const std::string where = display(stack, entry.name);
@@ -225,17 +229,23 @@ class Scanner {
       count(at, b);
       return {};
     }
-    const std::string where = display(stack, entry.name);
     Fd fd(::openat(f.fd.get(), entry.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-    if (!fd.valid()) return errno == ENOENT || errno == ELOOP ? Error{} : fail_errno("openat", where);
+    if (!fd.valid()) {
+      return errno == ENOENT || errno == ELOOP ? Error{} : fail_errno("openat", display(stack, entry.name));
+    }
+    // Checked before the ioctl: FIEMAP goes to regular files only, never to
+    // whatever a racing writer put under the name.
     struct stat now;
-    if (::fstat(fd.get(), &now) != 0) return fail_errno("fstat", where);
+    if (::fstat(fd.get(), &now) != 0) return fail_errno("fstat", display(stack, entry.name));
     if (!S_ISREG(now.st_mode) || static_cast<uint64_t>(now.st_ino) != st.ino) return {};  // swapped meanwhile
     b.apparent = static_cast<uint64_t>(now.st_size);
     b.allocated = static_cast<uint64_t>(now.st_blocks) * 512;
     FileExtents extents(&seen_);
     bool known = false;
-    if (Error e = file_extents(fd.get(), where, &extents, &known)) return e;
+    if (Error e = file_extents(fd.get(), std::string(), &extents, &known)) {
+      e.path = display(stack, entry.name);
+      return e;
+    }
     if (!known) out_->extents_known = false;
     b.shared = std::min(extents.shared(), b.allocated);
     b.exclusive = b.allocated - b.shared;
