@@ -507,10 +507,10 @@ struct DiskUsage {
   UsageBytes total;
   std::vector<std::pair<std::string, UsageBytes>> areas;  // "bases", "boxes", "images/layers", ..., "other"
   std::vector<std::pair<std::string, UsageBytes>> boxes;  // by entry name of boxes/
-  uint64_t hard_links_skipped = 0;  // further names of a file already counted
-  uint64_t mounts_skipped = 0;      // mount points met and not entered
-  uint64_t special_skipped = 0;     // FIFOs, devices, sockets: counted by stat, never opened
-  uint64_t fs_size_bytes = 0;       // statvfs of the home
+  uint64_t hard_links_skipped = 0;                        // further names of a file already counted
+  uint64_t mounts_skipped = 0;                            // mount points met and not entered
+  uint64_t special_skipped = 0;                           // FIFOs, devices, sockets: counted by stat, never opened
+  uint64_t fs_size_bytes = 0;                             // statvfs of the home
   uint64_t fs_used_bytes = 0;
 };
 

@@ -144,8 +144,7 @@ class Scanner {
       e.path = display(stack, "");
       return e;
     }
-    std::sort(f.entries.begin(), f.entries.end(),
-              [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+    std::sort(f.entries.begin(), f.entries.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
     return {};
   }
 
