@@ -10,7 +10,7 @@ import path from 'node:path'
 import { HomeLayout, type DiskUsageReport } from '../lib/index.ts'
 import { freshBox } from './helpers/boxes.ts'
 import { privileged } from './helpers/env.ts'
-import { mountLoopFs, payload, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
+import { fdCount, mountLoopFs, payload, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
 import { isMountPoint } from './helpers/mounts.ts'
 
 const SHIM_BYTES = 8 << 20
@@ -53,6 +53,7 @@ privileged('df counts six reflinks of one shim set once: physical matches the fi
   const total = report.total
   near(t, total.physicalBytes!, growth, 0.05, 'physical bytes against the filesystem\'s growth')
   const ratio = total.duBytes / total.physicalBytes!
+  t.log(`physical ${total.physicalBytes!} B, filesystem growth ${growth} B, du ${total.duBytes} B (${ratio.toFixed(2)}× physical)`)
   t.true(ratio > 5.5 && ratio < 6.5, `du's sum is ${ratio.toFixed(2)}× the physical bytes, not about 6×`)
   t.is(total.duBytes, total.allocatedBytes)
   t.is(total.exclusiveBytes! + total.sharedBytes!, total.allocatedBytes)
@@ -122,6 +123,21 @@ test('diskUsage of a home that does not exist is ENOENT, reason not-prepared', a
   t.is((e as any).code, 'ENOENT')
   t.is((e as any).reason, 'not-prepared')
   t.throws(() => home.diskUsageSync(), { code: 'ENOENT' } as any)
+})
+
+test('diskUsage walks a tree deeper than its fd budget: every level counted, fds bounded', async (t) => {
+  const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
+  home.prepareSync()
+  let dir = home.tmpDir
+  for (let i = 0; i < 150; i++) dir = path.join(dir, 'd')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, 'bottom'), payload(64 << 10, 5))
+  const fds = fdCount()
+  const report = home.diskUsageSync()
+  t.is(fdCount(), fds)
+  const tmp = report.areas.find((a) => a.name === 'tmp')!
+  t.is(tmp.files, 1 + 150 + 1)
+  t.true(tmp.apparentBytes >= 64 << 10)
 })
 
 test('diskUsage reports progress through its counters when asked', async (t) => {

@@ -234,11 +234,14 @@ class Scanner {
     }
     // Checked before the ioctl: FIEMAP goes to regular files only, never to
     // whatever a racing writer put under the name.
-    struct stat now;
-    if (::fstat(fd.get(), &now) != 0) return fail_errno("fstat", display(stack, entry.name));
-    if (!S_ISREG(now.st_mode) || static_cast<uint64_t>(now.st_ino) != st.ino) return {};  // swapped meanwhile
-    b.apparent = static_cast<uint64_t>(now.st_size);
-    b.allocated = static_cast<uint64_t>(now.st_blocks) * 512;
+    FileStat now;
+    if (Error e = stat_at(fd.get(), "", false, &now, std::string())) {
+      e.path = display(stack, entry.name);
+      return e;
+    }
+    if (!S_ISREG(now.mode) || !same_inode(now, st)) return {};  // swapped meanwhile
+    b.apparent = now.size;
+    b.allocated = now.blocks * 512;
     FileExtents extents(&seen_);
     bool known = false;
     if (Error e = file_extents(fd.get(), std::string(), &extents, &known)) {
