@@ -15,6 +15,7 @@ import {
   atTeardown, compileC, emptyDir, ensureDist, fullShimSet, lifecycleShimSet, linkDir, linkUid, loopFs, root, stray, strayDir, teardown,
 } from './lib/fixtures.ts'
 import { compareTraces, type TraceCompare } from './lib/syscalls.ts'
+import { DF_DU, DF_OURS, dfRound, dfTree, W_DF } from './df.ts'
 import * as plain from './node-plain/peers.ts'
 
 const { values: argv } = parseArgs({
@@ -480,6 +481,14 @@ async function main (): Promise<void> {
       c('unmountmany', scaleDir, String(count))
     }
   }
+  // (g) disk usage against du -s on one tree (built once, untimed).
+  process.stdout.write('disk usage: building 1000 boxes   \r')
+  const dfHome = dfTree(api, path.join(xfs, 'home-df'), shim, 1000)
+  settle()
+  dfRound(api, dfHome, cliJs, 0) // warm-up: dentry and inode caches
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [impl, ns] of dfRound(api, dfHome, cliJs, r)) record(W_DF, impl, { ns })
+  }
   const profiles = argv['no-profile'] ? undefined : profileAll()
   const cpuProf = cliProfile()
   report(profiles, cpuProf)
@@ -750,6 +759,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     const cpu = signed(median(cli[i]!.user.map((u, r) => u + cli[i]!.sys[r]! - cli[0]!.user[r]! - cli[0]!.sys[r]!)))
     return { name: `CLI \`${CLI_ROWS[i]!.label}\` adds ≤ 20 ms over \`node -e 0\``, label: CLI_ROWS[i]!.label, v, cpu }
   })
+  targets.push({ name: '(g) disk usage of 1000 boxes × 20 files ≤ 2× `du -s` of the same tree', v: verdict(ratioTo(W_DF, DF_OURS, DF_DU), 2) })
   targets.push(...cliTargets)
   const cliFailed = cli.some((s) => s.failed > 0)
 

@@ -211,6 +211,73 @@ export type CliDemoJson = {
   }[]
 }
 
+/** boxlite-layout df --json: Where the home's disk goes: per area, per box and in total, reflinked extents counted once in physicalBytes. (docs/cli-json/df.schema.json) */
+export type CliDfJson = {
+  home: string
+  /** whether the extent map could be read for every file (false on macOS and filesystems without FIEMAP) */
+  extentsKnown: boolean
+  total: {
+    /** what du -s says: allocated bytes, each reflink counted again */
+    duBytes: number
+    /** the filesystem's used bytes (statvfs) */
+    fsUsedBytes: number
+    /** the filesystem's size (statvfs) */
+    fsSizeBytes: number
+    /** entries counted: files, directories, symlinks */
+    files: number
+    /** sum of sizes (du --apparent-size) */
+    apparentBytes: number
+    /** sum of st_blocks * 512 (du) */
+    allocatedBytes: number
+    /** bytes in extents FIEMAP flags shared; null when extentsKnown is false */
+    sharedBytes: number | null
+    /** allocatedBytes - sharedBytes; null when extentsKnown is false */
+    exclusiveBytes: number | null
+    /** what these files add to the filesystem: exclusive bytes plus each shared physical range where the walk first meets it (each counted once in the home); null when extentsKnown is false */
+    physicalBytes: number | null
+  }
+  areas: Array<{
+    /** bases, boxes, images/SUBDIR, logs, tmp, or other */
+    name: string
+    /** entries counted: files, directories, symlinks */
+    files: number
+    /** sum of sizes (du --apparent-size) */
+    apparentBytes: number
+    /** sum of st_blocks * 512 (du) */
+    allocatedBytes: number
+    /** bytes in extents FIEMAP flags shared; null when extentsKnown is false */
+    sharedBytes: number | null
+    /** allocatedBytes - sharedBytes; null when extentsKnown is false */
+    exclusiveBytes: number | null
+    /** what these files add to the filesystem: exclusive bytes plus each shared physical range where the walk first meets it (each counted once in the home); null when extentsKnown is false */
+    physicalBytes: number | null
+  }>
+  boxes: Array<{
+    /** the entry's name in boxes/ */
+    id: string
+    /** entries counted: files, directories, symlinks */
+    files: number
+    /** sum of sizes (du --apparent-size) */
+    apparentBytes: number
+    /** sum of st_blocks * 512 (du) */
+    allocatedBytes: number
+    /** bytes in extents FIEMAP flags shared; null when extentsKnown is false */
+    sharedBytes: number | null
+    /** allocatedBytes - sharedBytes; null when extentsKnown is false */
+    exclusiveBytes: number | null
+    /** what these files add to the filesystem: exclusive bytes plus each shared physical range where the walk first meets it (each counted once in the home); null when extentsKnown is false */
+    physicalBytes: number | null
+  }>
+  skipped: {
+    /** mount points met and not entered */
+    mounts: number
+    /** FIFOs, sockets, devices: stat'ed, never opened */
+    special: number
+    /** further names of a file already counted */
+    hardLinks: number
+  }
+}
+
 /** boxlite-layout doctor --json: Every check, in order, and the counts. (docs/cli-json/doctor.schema.json) */
 export type CliDoctorJson = {
   home: string

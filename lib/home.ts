@@ -5,6 +5,7 @@ import os from 'node:os'
 import * as args from './args.ts'
 import { BoxLayout, homeAnchor, type BoxLayoutOptions } from './box.ts'
 import { boxStatus, boxStatusSync, type BoxStatus } from './box-state.ts'
+import { diskUsage, diskUsageSync, type DiskUsageOptions, type DiskUsageReport } from './disk-usage.ts'
 import { fromNodeError, invalidArg, layoutError } from './errors.ts'
 import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
 import { gc, gcSync, type GcOptions, type GcReport } from './gc.ts'
@@ -219,6 +220,15 @@ export class HomeLayout {
    */
   async gc (options: GcOptions = {}): Promise<GcReport> { return await gc(this, gcOptions(options)) }
   gcSync (options: GcOptions = {}): GcReport { return gcSync(this, gcOptions(options)) }
+
+  /**
+   * Where the home's disk goes: per box, per area and in total, with
+   * reflinked extents counted once (see DiskUsageReport). One walk beneath
+   * the home that never follows a symlink, enters a mount or opens anything
+   * but a regular file.
+   */
+  async diskUsage (options: DiskUsageOptions = {}): Promise<DiskUsageReport> { return await diskUsage(this.home, options) }
+  diskUsageSync (): DiskUsageReport { return diskUsageSync(this.home) }
 }
 
 function gcOptions (options: unknown): GcOptions {

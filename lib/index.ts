@@ -52,10 +52,13 @@ export {
 } from './exit-record.ts'
 export type { ExitRecord, ExitErrorKind, ContainerExit } from './exit-record.ts'
 
+export { diskUsage, diskUsageSync } from './disk-usage.ts'
+export type { DiskUsageReport, DiskUsageTotal, DiskUsageOptions, DiskUsageProgress, UsageBytes, AreaUsage, BoxUsage } from './disk-usage.ts'
+
 export { DEFAULT_GC_GRACE_SECONDS } from './gc.ts'
 export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './gc.ts'
 
 export type {
   CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
-  CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
+  CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'

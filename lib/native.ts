@@ -108,6 +108,27 @@ export interface NativeGcScan {
   linksError: NativeErrorFields | null
 }
 
+export interface NativeUsageBytes {
+  files: number
+  apparentBytes: number
+  allocatedBytes: number
+  sharedBytes: number
+  exclusiveBytes: number
+  physicalBytes: number
+}
+
+export interface NativeDiskUsage {
+  extentsKnown: boolean
+  total: NativeUsageBytes
+  areas: Array<NativeUsageBytes & { name: string }>
+  boxes: Array<NativeUsageBytes & { name: string }>
+  hardLinksSkipped: number
+  mountsSkipped: number
+  specialSkipped: number
+  fsSizeBytes: number
+  fsUsedBytes: number
+}
+
 export type NativePathKind = 'missing' | 'directory' | 'file' | 'symlink' | 'other'
 
 export interface NativePolicyFacts {
@@ -177,6 +198,8 @@ export interface NativeOps {
     error: NativeErrorFields | null
   }>
   gcRemove(home: string, relDir: string, name: string): NativeRemoved
+  /** progress, when given, gets [files, allocated bytes] so far, written from the scanning thread. */
+  diskUsage(home: string, progress: BigUint64Array | null): NativeDiskUsage
 }
 
 export type OpName = keyof NativeOps

@@ -95,6 +95,7 @@ const HANDLERS: Record<string, Handler> = {
   'box cleanup': boxCleanup,
   'box list': boxList,
   'box ca': boxCa,
+  df: async (ctx) => await (await import('./df.ts')).df(ctx),
   lock: async (ctx) => await (await import('./lock.ts')).lock(ctx),
   'box jail': async (ctx) => await (await import('./jail.ts')).boxJail(ctx),
   gc,

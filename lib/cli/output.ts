@@ -123,6 +123,18 @@ export class Output {
     this.#stderr.write(text + '\n')
   }
 
+  /**
+   * A progress line on stderr, rewritten in place; only when stderr is a
+   * terminal and the output is not JSON (false: nothing was shown). null
+   * clears it.
+   */
+  progress (text: string | null): boolean {
+    const sink = this.#stderr
+    if (this.json || !(typeof sink.isTTY === 'function' ? sink.isTTY() : sink.isTTY === true)) return false
+    sink.write(text === null ? '\r\u001b[K' : `\r\u001b[K${text}`)
+    return true
+  }
+
   /** The command's result: JSON in --json mode, else the human rendering. */
   result (data: unknown, human: () => void): void {
     if (this.json) this.#stdout.write(JSON.stringify(data, jsonReplacer, 2) + '\n')

@@ -183,6 +183,21 @@ export const COMMANDS: CommandSpec[] = [
     examples: ['boxlite-layout gc --dry-run', 'boxlite-layout gc --exclude "$id" --grace 0'],
   },
   {
+    name: 'df',
+    args: '',
+    arity: [0, 0],
+    summary: 'where the home\'s disk goes: per box and per area, reflinked extents counted once',
+    description: 'One walk of the home that never follows a symlink, enters a mount or opens anything but a regular ' +
+      'file. For each box and area (bases, boxes, images/*, logs, tmp): apparent, allocated, shared (extents ' +
+      'FIEMAP flags shared), exclusive and physical bytes, where physical counts each shared range once across the ' +
+      'home (in the first file met, names in byte order); beside them the home\'s total, what du would say and the ' +
+      'filesystem\'s used bytes. On macOS only apparent and allocated bytes can be known. A scan longer than a ' +
+      'second shows progress on stderr when it is a terminal.',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout df --home /srv/boxlite', 'boxlite-layout df --json | jq .total.physicalBytes'],
+  },
+  {
     name: 'lock',
     args: '',
     arity: [0, 0],

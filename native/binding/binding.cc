@@ -130,6 +130,19 @@ class Args {
     if (!cond) Bad(what);
   }
 
+  // null, or a BigUint64Array of at least n counters that another thread
+  // writes while JS reads it (progress); *keep holds it alive meanwhile.
+  uint64_t* Counters(size_t n, Napi::ObjectReference* keep) {
+    Napi::Value v = Next();
+    if (!ok_ || v.IsNull() || v.IsUndefined()) return nullptr;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array ||
+        v.As<Napi::TypedArray>().ElementLength() < n) {
+      return Bad("expected null or a BigUint64Array of counters"), nullptr;
+    }
+    *keep = Napi::Persistent(v.As<Napi::Object>());
+    return v.As<Napi::BigUint64Array>().Data();
+  }
+
   // (parent, uid, target)
   LinkSpec Link() {
     LinkSpec l;
@@ -726,6 +739,58 @@ struct PidFileWrite : Job {
 // ---------------------------------------------------------------------------
 // gc
 
+// ---------------------------------------------------------------------------
+// Disk usage
+
+Napi::Object UsageObject(Napi::Env env, const UsageBytes& b) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("files", Num(env, static_cast<double>(b.files)));
+  o.Set("apparentBytes", Num(env, static_cast<double>(b.apparent)));
+  o.Set("allocatedBytes", Num(env, static_cast<double>(b.allocated)));
+  o.Set("sharedBytes", Num(env, static_cast<double>(b.shared)));
+  o.Set("exclusiveBytes", Num(env, static_cast<double>(b.exclusive)));
+  o.Set("physicalBytes", Num(env, static_cast<double>(b.physical)));
+  return o;
+}
+
+Napi::Array UsageList(Napi::Env env, const std::vector<std::pair<std::string, UsageBytes>>& list) {
+  Napi::Array a = Napi::Array::New(env, list.size());
+  for (uint32_t i = 0; i < list.size(); i++) {
+    Napi::Object o = UsageObject(env, list[i].second);
+    o.Set("name", list[i].first);
+    a.Set(i, o);
+  }
+  return a;
+}
+
+struct DiskUsageOp : Job {
+  std::string home;
+  Napi::ObjectReference keep;  // the progress counters' array
+  UsageProgress progress;
+  DiskUsage r;
+  bool Parse(Args& a) {
+    home = a.Str();
+    uint64_t* counters = a.Counters(2, &keep);
+    progress.files = counters;
+    progress.bytes = counters == nullptr ? nullptr : counters + 1;
+    return a.ok();
+  }
+  Error Run(bool) override { return disk_usage(home, progress, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("extentsKnown", Napi::Boolean::New(env, r.extents_known));
+    o.Set("total", UsageObject(env, r.total));
+    o.Set("areas", UsageList(env, r.areas));
+    o.Set("boxes", UsageList(env, r.boxes));
+    o.Set("hardLinksSkipped", Num(env, static_cast<double>(r.hard_links_skipped)));
+    o.Set("mountsSkipped", Num(env, static_cast<double>(r.mounts_skipped)));
+    o.Set("specialSkipped", Num(env, static_cast<double>(r.special_skipped)));
+    o.Set("fsSizeBytes", Num(env, static_cast<double>(r.fs_size_bytes)));
+    o.Set("fsUsedBytes", Num(env, static_cast<double>(r.fs_used_bytes)));
+    return o;
+  }
+};
+
 struct GcScanOp : Job {
   std::string home;
   LinkSpec link;
@@ -924,6 +989,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<GcScanOp>(env, exports, "gcScan");
   Export<GcUnmountOp>(env, exports, "gcUnmount");
   Export<GcRemove>(env, exports, "gcRemove");
+  Export<DiskUsageOp>(env, exports, "diskUsage");
   exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
   exports.Set("darwinUserCacheDir", Napi::Function::New(env, DarwinUserCacheDir, "darwinUserCacheDir"));
   exports.Set("crossings", Napi::Function::New(env, Crossings, "crossings"));

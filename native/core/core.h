@@ -488,6 +488,49 @@ std::string macos_canonical(const std::string& path);
 std::string darwin_user_cache_dir();
 
 // ---------------------------------------------------------------------------
+// Disk usage (usage.cc)
+
+// Bytes of a set of files. shared, exclusive and physical come from the
+// extent map; where it cannot be read (DiskUsage::extents_known false) they
+// are the allocated bytes and mean nothing.
+struct UsageBytes {
+  uint64_t files = 0;      // entries counted (directories and symlinks too)
+  uint64_t apparent = 0;   // st_size
+  uint64_t allocated = 0;  // st_blocks * 512
+  uint64_t shared = 0;     // in extents FIEMAP flags shared (reflinked, deduplicated)
+  uint64_t exclusive = 0;  // allocated - shared
+  uint64_t physical = 0;   // exclusive + the shared ranges met here first in the home
+};
+
+struct DiskUsage {
+  bool extents_known = true;  // FIEMAP answered for every regular file with blocks
+  UsageBytes total;
+  std::vector<std::pair<std::string, UsageBytes>> areas;  // "bases", "boxes", "images/layers", ..., "other"
+  std::vector<std::pair<std::string, UsageBytes>> boxes;  // by entry name of boxes/
+  uint64_t hard_links_skipped = 0;                        // further names of a file already counted
+  uint64_t mounts_skipped = 0;                            // mount points met and not entered
+  uint64_t special_skipped = 0;                           // FIFOs, devices, sockets: counted by stat, never opened
+  uint64_t fs_size_bytes = 0;                             // statvfs of the home
+  uint64_t fs_used_bytes = 0;
+};
+
+// Where a scan is, for a progress display: written by the scanning thread
+// (relaxed atomic stores), read by anyone. Optional.
+struct UsageProgress {
+  uint64_t* files = nullptr;
+  uint64_t* bytes = nullptr;  // allocated so far
+};
+
+// Walk the home beneath its fd, in byte order of names: never follows a
+// symlink, never enters a mount, opens only regular files (O_NOFOLLOW |
+// O_NONBLOCK, checked after opening) and reads their extent maps. A shared
+// physical range is counted in the physical bytes of the first file the walk
+// meets it in. Memory: the open path (a bounded number of fds), one
+// directory listing per level, the shared ranges seen (merged) and the
+// inodes with more than one link.
+Error disk_usage(const std::string& home, const UsageProgress& progress, DiskUsage* out);
+
+// ---------------------------------------------------------------------------
 // Filesystem facts (fsfacts.cc, per platform)
 
 struct FsFacts {

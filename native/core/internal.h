@@ -86,6 +86,7 @@ struct FileStat {
   uint32_t uid = 0;
   uint64_t nlink = 0;
   uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units allocated (st_blocks)
   int64_t mtime_sec = 0;
   uint32_t mtime_nsec = 0;
   uint32_t dev_major = 0;
@@ -226,6 +227,18 @@ Error open_shared_root(int box_fd, const std::string& box_display, Fd* out, std:
 // FIEMAP on an open file: 1 shares extents (a reflink), 0 not, -1 the
 // filesystem cannot say.
 Error extents_shared_fd(int fd, const std::string& display, int* out);
+
+// The extents of an open regular file, each handed to sink (physical
+// offset and length in bytes, whether FIEMAP flags it shared). *known is
+// false when the filesystem (or platform: macOS) cannot say.
+class ExtentSink {
+ public:
+  virtual void extent(uint64_t physical, uint64_t length, bool shared) = 0;
+
+ protected:
+  ~ExtentSink() = default;
+};
+Error file_extents(int fd, const std::string& display, ExtentSink* sink, bool* known);
 
 // Create dirfd/tmp_name exclusively with the contents of src_fd by the
 // fastest method `mode` allows, leaving it open in *out. On error nothing is

@@ -27,6 +27,7 @@ Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std
   out->uid = st.st_uid;
   out->nlink = st.st_nlink;
   out->size = static_cast<uint64_t>(st.st_size);
+  out->blocks = static_cast<uint64_t>(st.st_blocks);
   out->mtime_sec = st.st_mtimespec.tv_sec;
   out->mtime_nsec = static_cast<uint32_t>(st.st_mtimespec.tv_nsec);
   out->dev_major = major(st.st_dev);

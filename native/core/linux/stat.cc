@@ -58,12 +58,13 @@ Error stat_at(int dirfd, const char* name, bool follow, FileStat* out, const std
   sys::Statx sx{};
   int flags = AT_STATX_SYNC_AS_STAT | (follow ? 0 : AT_SYMLINK_NOFOLLOW) | (name[0] == '\0' ? AT_EMPTY_PATH : 0);
   unsigned mask = sys::kStatxType | sys::kStatxMode | sys::kStatxNlink | sys::kStatxUid | sys::kStatxMtime |
-                  sys::kStatxIno | sys::kStatxSize | sys::kStatxMntId;
+                  sys::kStatxIno | sys::kStatxSize | sys::kStatxBlocks | sys::kStatxMntId;
   if (sys::statx(dirfd, name, flags, mask, &sx) != 0) return fail_errno("statx", display);
   out->mode = sx.stx_mode;
   out->uid = sx.stx_uid;
   out->nlink = sx.stx_nlink;
   out->size = sx.stx_size;
+  out->blocks = sx.stx_blocks;
   out->mtime_sec = sx.stx_mtime.tv_sec;
   out->mtime_nsec = sx.stx_mtime.tv_nsec;
   out->dev_major = sx.stx_dev_major;

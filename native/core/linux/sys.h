@@ -43,6 +43,7 @@ constexpr unsigned kStatxUid = 0x0008;
 constexpr unsigned kStatxMtime = 0x0040;
 constexpr unsigned kStatxIno = 0x0100;
 constexpr unsigned kStatxSize = 0x0200;
+constexpr unsigned kStatxBlocks = 0x0400;
 constexpr unsigned kStatxMntId = 0x1000;
 constexpr uint64_t kStatxAttrMountRoot = 0x2000;
 
