@@ -311,4 +311,7 @@ Error mount_read_only(int fd, const std::string& display, bool* read_only);
 Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
                      RemoveStats* stats);
 
+// The leftovers of interrupted publishes in box/boot/ (gc).
+Error boot_leftovers(int box_fd, const std::string& box_display, std::vector<std::string>* out);
+
 }  // namespace blx
