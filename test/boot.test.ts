@@ -3,13 +3,14 @@
 // checksums, manifests a user or an older BoxLite may have left, planted
 // symlinks, bad arguments, and a publish SIGKILLed at every mutating syscall.
 import test, { type ExecutionContext } from 'ava'
+import { Ajv } from 'ajv'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { formatBootManifest, LayoutError, parseBootManifest, type BoxLayout, type HomeLayout } from '../lib/index.ts'
 import { freshBox, freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, testWith, type Requirement } from './helpers/env.ts'
-import { mountLoopFs, payload, run, scratch, tsNode, type LoopFsType } from './helpers/fixtures.ts'
+import { mountLoopFs, payload, repoRoot, run, scratch, tsNode, type LoopFsType } from './helpers/fixtures.ts'
 import { plantSentinel, snapshot } from './helpers/sentinel.ts'
 
 const loopFs: Record<LoopFsType, Requirement[]> = {
@@ -266,7 +267,7 @@ testWith([...loopFs.xfs, needs.tool('strace', 'strace')], 'a publish SIGKILLed a
     for (let n = before + 1; n <= before + during; n++) points.push([name, n])
   }
   t.true(points.length >= 15, `kill points: ${points.length}`)
-  t.log(`${points.length} kill points: ${counted.filter((c) => c[2] > 0).map((c) => `${c[0]} x${c[2]}`).join(", ")}`)
+  t.log(`${points.length} kill points: ${counted.filter((c) => c[2] > 0).map((c) => `${c[0]} x${c[2]}`).join(', ')}`)
   old = box.readBootSync()!.manifest
   fs.writeFileSync(kernel, payload(3 << 20, 22))
   const newest = sha(fs.readFileSync(kernel))
@@ -303,4 +304,44 @@ testWith([...loopFs.xfs, needs.tool('strace', 'strace')], 'a publish SIGKILLed a
 test('formatBootManifest and parseBootManifest round-trip', (t) => {
   const m = { version: 1 as const, generation: 'V1StGXR8_Z5j', format: 'pe-gz' as const, kernelSha256: `sha256:${'a'.repeat(64)}` }
   t.deepEqual(parseBootManifest(formatBootManifest(m), 'current.json'), m)
+})
+
+const schemaDir = path.join(repoRoot, 'docs', 'cli-json')
+const ajv = new Ajv({ allErrors: true, strict: true })
+for (const file of fs.readdirSync(schemaDir)) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8')), file)
+
+function conforms (t: ExecutionContext, schema: string, doc: unknown): void {
+  const validate = ajv.getSchema(`${schema}.schema.json`)!
+  t.true(validate(doc), `${schema}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(doc, null, 1)}`)
+}
+
+testWith(loopFs.ext4, 'CLI: box boot publish and box boot show, their JSON documents, a mismatch exits 1', async (t) => {
+  const { home, box, kernel, initramfs } = await setup(t, 'ext4')
+  const cli = (...args: string[]) => run(process.execPath, [path.join(repoRoot, 'dist', 'cli.cjs'), ...args, '--home', home.home, '--json'])
+  const none = await cli('box', 'boot', 'show', box.boxId)
+  t.is(none.code, 0, none.stderr)
+  conforms(t, 'box-boot-show', JSON.parse(none.stdout))
+  t.is(JSON.parse(none.stdout).generation, null)
+
+  fs.writeFileSync(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), payload(8192, 5)]))
+  const published = await cli('box', 'boot', 'publish', box.boxId, '--kernel', kernel, '--initramfs', initramfs)
+  t.is(published.code, 0, published.stderr)
+  const doc = JSON.parse(published.stdout)
+  conforms(t, 'box-boot-publish', doc)
+  t.is(doc.format, 'elf', '--format auto reads the ELF magic')
+  const shown = await cli('box', 'boot', 'show', box.boxId)
+  conforms(t, 'box-boot-show', JSON.parse(shown.stdout))
+  t.deepEqual(JSON.parse(shown.stdout), { boxId: doc.boxId, bootDir: doc.bootDir, generation: doc.generation, format: 'elf', kernel: doc.kernel, initramfs: doc.initramfs })
+
+  fs.appendFileSync(doc.kernel.path, 'x')
+  const mismatch = await cli('box', 'boot', 'show', box.boxId)
+  t.is(mismatch.code, 1)
+  conforms(t, 'error', JSON.parse(mismatch.stdout))
+  t.is(JSON.parse(mismatch.stdout).error.reason, 'checksum-mismatch')
+
+  for (const args of [['--format', 'auto2', '--kernel', kernel], ['--initramfs', initramfs], [], ['--kernel', '']]) {
+    const r = await cli('box', 'boot', 'publish', box.boxId, ...args)
+    t.is(r.code, 2, `${args.join(' ')}: ${r.stdout}`)
+    conforms(t, 'error', JSON.parse(r.stdout))
+  }
 })
