@@ -298,11 +298,11 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
                    BootPublishResult* out);
 
 struct BootRead {
-  bool present = false;             // current.json exists
-  std::string manifest;             // its bytes (capped)
-  std::string generation;           // the name it gives, "" when none valid (manifest_generation)
-  std::string kernel_sha256;        // of generations/{gen}/kernel, as it is now
-  std::string initramfs_sha256;     // of generations/{gen}/initramfs, when has_initramfs
+  bool present = false;          // current.json exists
+  std::string manifest;          // its bytes (capped)
+  std::string generation;        // the name it gives, "" when none valid (manifest_generation)
+  std::string kernel_sha256;     // of generations/{gen}/kernel, as it is now
+  std::string initramfs_sha256;  // of generations/{gen}/initramfs, when has_initramfs
   bool has_initramfs = false;
   std::vector<std::string> legacy;  // without a manifest: the flat files present
 };

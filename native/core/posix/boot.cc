@@ -177,7 +177,8 @@ bool is_publish_leftover(const std::string& name) {
   const std::string manifest_tmp = std::string(".") + kManifest + "-";
   const std::string staged = ".staging";
   return name.compare(0, std::strlen(kStagingPrefix), kStagingPrefix) == 0 ||
-         (name.compare(0, manifest_tmp.size(), manifest_tmp) == 0 && name.size() > manifest_tmp.size() + staged.size() &&
+         (name.compare(0, manifest_tmp.size(), manifest_tmp) == 0 &&
+          name.size() > manifest_tmp.size() + staged.size() &&
           name.compare(name.size() - staged.size(), staged.size(), staged) == 0);
 }
 
@@ -207,7 +208,8 @@ std::string manifest_text(const std::string& gen, const std::string& format, con
 }
 
 bool is_format_token(const std::string& f) {
-  return !f.empty() && f.size() <= 32 && f.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+  return !f.empty() && f.size() <= 32 &&
+         f.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
 }
 
 }  // namespace
@@ -385,7 +387,8 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
   for (const DirEntry& entry : old) {
     if (prune || entry.name == gen) continue;
     FileStat st;
-    if (Error e = stat_at(generations.get(), entry.name.c_str(), false, &st, join_path(generations_display, entry.name))) {
+    if (Error e =
+            stat_at(generations.get(), entry.name.c_str(), false, &st, join_path(generations_display, entry.name))) {
       prune = e;
       continue;
     }
@@ -420,8 +423,8 @@ Error boot_read(const BoxRef& ref, BootRead* out) {
     return e.code == ENOENT ? Error{} : e;
   }
   const std::string boot_display = join_path(d.box_display, "boot");
-  if (Error e = read_regular_beneath(boot.get(), kManifest, kManifestCap, boot_display, &out->manifest,
-                                     &out->present)) {
+  if (Error e =
+          read_regular_beneath(boot.get(), kManifest, kManifestCap, boot_display, &out->manifest, &out->present)) {
     return e;
   }
   if (!out->present) {
