@@ -22,6 +22,10 @@ import {
 } from './policy.ts'
 import { checkCommand, jail, jailArgv, type BoxCall, type JailedShim, type JailOptions, type JailPlatform } from './jail.ts'
 import { seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
+import {
+  bootAssetsOf, checkBootRead, checkPublishBootOptions, parseBootManifest, type BootAssets, type PublishBootOptions,
+  type PublishBootResult,
+} from './boot.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -297,6 +301,57 @@ export class BoxLayout {
    */
   async writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> { await this.#writeContainerExit(containerId, exit).async() }
   writeContainerExitSync (containerId: string, exit: ContainerExit): void { this.#writeContainerExit(containerId, exit).sync() }
+
+  #publishBoot (options: PublishBootOptions): NativeCall<PublishBootResult> {
+    const o = checkPublishBootOptions(options)
+    return this.#call('bootPublish', [o.kernel, o.initramfs, o.legacy, o.format], {
+      doing: o.legacy ? `cannot migrate the legacy boot files of box ${this.boxId}` : `cannot publish boot assets into box ${this.boxId}`,
+      hints: {
+        'not-prepared': 'prepare() the box first',
+        'not-a-regular-file': 'the kernel and initramfs must be regular files',
+        ...(o.legacy ? { ENOENT: 'there is no legacy boot/kernel to migrate: pass { kernel }' } : {}),
+      },
+    }, (r) => {
+      const assets = bootAssetsOf(this.bootDir, parseBootManifest(r.manifest, joinPath(this.bootDir, 'current.json')))
+      const warning = nativeErrorValue(r.pruneError)
+      return {
+        ...assets,
+        kernelCopy: { method: r.kernel.method, bytes: r.kernel.bytes },
+        ...(r.initramfs === null ? {} : { initramfsCopy: { method: r.initramfs.method, bytes: r.initramfs.bytes } }),
+        pruned: r.pruned,
+        legacyRemoved: r.legacyRemoved,
+        leftoversRemoved: r.leftoversRemoved,
+        ...(warning === undefined ? {} : { pruneWarning: { code: warning.code, message: warning.message } }),
+      }
+    })
+  }
+
+  /**
+   * Publish a boot generation (under the box lock): copy kernel and
+   * initramfs (reflinked where the filesystem can) into
+   * boot/.staging-{gen}/, rename it to boot/generations/{gen}, write
+   * current.json atomically, each step fsynced (files and directories), then
+   * prune older generations and the legacy flat files. A crash at any point
+   * leaves the old generation or the new one current; a failure removes
+   * what the call made. Without `kernel`, the legacy boot/kernel (and
+   * boot/initramfs) are migrated.
+   */
+  async publishBoot (options: PublishBootOptions): Promise<PublishBootResult> { return await this.#publishBoot(options).async() }
+  publishBootSync (options: PublishBootOptions): PublishBootResult { return this.#publishBoot(options).sync() }
+
+  #readBoot (): NativeCall<BootAssets | null> {
+    return this.#call('bootRead', [], { doing: `cannot read the boot assets of box ${this.boxId}` },
+      (r) => r.manifest === null ? null : checkBootRead(this.bootDir, { ...r, manifest: r.manifest }))
+  }
+
+  /**
+   * The current boot generation: current.json checked (version, format,
+   * generation name) and both files re-hashed against it (EIO,
+   * checksum-mismatch); null when none was published. Read beneath the box,
+   * no symlink followed, without the lock.
+   */
+  async readBoot (): Promise<BootAssets | null> { return await this.#readBoot().async() }
+  readBootSync (): BootAssets | null { return this.#readBoot().sync() }
 
   /** Rename exit -> exit.previous (one slot); false when there was none. */
   async rotateExit (): Promise<boolean> { return await this.exitFile.rotate() }

@@ -48,6 +48,7 @@ export type LayoutErrorReason =
   | 'jail-failed'             // ERR_JAIL_FAILED: the jail (bwrap) ended before it started the shim
   | 'case-collision'          // EEXIST: the id and another box differ only in case, on a filesystem that folds case
   | 'shim-alive'              // EBUSY: cleanup() of a box whose shim runs (verified by its fingerprint)
+  | 'checksum-mismatch'       // EIO: a boot generation's file differs from the checksum current.json records
 
 /**
  * Every errno this package can surface, by name. A syscall's errno outside

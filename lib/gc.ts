@@ -201,6 +201,10 @@ function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean, rules: Rul
       steps.push(remove(home, `boxes/${b.name}/bin`, name,
         { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'bin', name), reason: 'a shim install was interrupted' }))
     }
+    for (const name of b.bootLeftovers) {
+      steps.push(remove(home, `boxes/${b.name}/boot`, name,
+        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'boot', name), reason: 'a boot publish was interrupted' }))
+    }
   }
   // 4. Staging leftovers in tmp/: nobody stages while we hold the lock.
   for (const name of scan.tmpEntries) {

@@ -17,6 +17,9 @@ export type {
   InstallShimOptions, InstallShimResult, InstalledFile,
 } from './box.ts'
 
+export { BootFiles, KERNEL_FORMATS, BOOT_MANIFEST_VERSION, formatBootManifest, parseBootManifest, isGenerationName } from './boot.ts'
+export type { BootManifest, BootAssets, KernelFormat, PublishBootOptions, PublishBootResult, BootCopyMethod } from './boot.ts'
+
 export type { BoxState, BoxStatus } from './box-state.ts'
 
 export type { BoxInspection, BinFile, SocketLinkState, ExitView, ShimState } from './inspect.ts'
@@ -59,6 +62,7 @@ export { DEFAULT_GC_GRACE_SECONDS } from './gc.ts'
 export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './gc.ts'
 
 export type {
-  CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
-  CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
+  CliBoxBootPublishJson, CliBoxBootShowJson, CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson,
+  CliBoxListJson, CliBoxPrepareJson, CliDemoJson, CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson,
+  CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'

@@ -96,6 +96,8 @@ export interface NativeGcScan {
     pid: NativePid
     pidError: NativeErrorFields | null
     partialCopies: string[]
+    /** boot/.staging-* and boot/.current.json-*.staging: publishes that were interrupted. */
+    bootLeftovers: string[]
     /** Its box lock was held when the scan tried it. */
     locked: boolean
     /** mtime of the box dir, seconds since the epoch. */
@@ -144,6 +146,23 @@ export interface NativePolicyFacts {
   canonical: Array<[string, string]>
 }
 
+export interface NativeBootStaged {
+  method: Exclude<NativeCloneMethod, 'skipped'>
+  bytes: number
+  sha256: string
+}
+
+export interface NativeBootPublish {
+  generation: string
+  manifest: string
+  kernel: NativeBootStaged
+  initramfs: NativeBootStaged | null
+  pruned: string[]
+  legacyRemoved: string[]
+  leftoversRemoved: string[]
+  pruneError: NativeErrorFields | null
+}
+
 /** Every operation, by its sync signature. */
 export interface NativeOps {
   probe(path: string): NativeFsFacts
@@ -170,6 +189,10 @@ export interface NativeOps {
   sharedInspect(...args: [...BoxArgs, submounts: boolean]): NativeShared
   shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
   boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
+  /** Stage, switch current.json, prune: one boot generation published (legacy: from boot/kernel). */
+  bootPublish(...args: [...BoxArgs, kernel: string, initramfs: string, legacy: boolean, format: string]): NativeBootPublish
+  /** current.json (null when absent) and the checksums of the files it names, as they are now. */
+  bootRead(...box: BoxArgs): { manifest: string | null, generation: string, kernelSha256: string, initramfsSha256: string | null, legacy: string[] }
   /** The box's grantable paths by relative name, and its disks' backing chains. */
   boxPolicyFacts(...args: [...BoxArgs, hosts: string[], backingRoots: string[], canonical: boolean]): NativePolicyFacts
   /** sockets/ and the link, exit rotated and re-created empty, logs/console.log, and shim.stderr's append fd. */

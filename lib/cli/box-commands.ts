@@ -2,6 +2,8 @@
 // box, rendered as a table for people or one JSON document for scripts.
 import fs from 'node:fs'
 import path from 'node:path'
+import type { BootAssets, KernelFormat, PublishBootResult } from '../boot.ts'
+import { KERNEL_FORMATS } from '../boot.ts'
 import type { CleanupResult, InstallShimResult, MountSharedResult } from '../box.ts'
 import { invalidArg, LayoutError } from '../errors.ts'
 import { validateBoxId } from '../ids.ts'
@@ -223,5 +225,97 @@ export async function boxCa (ctx: Context): Promise<number> {
   ctx.out.result({ boxId: box.boxId, cert: box.caCertPath, key: box.caKeyPath }, () => {
     ctx.out.pairs([['box', box.boxId], ['cert', `${box.caCertPath} (0644)`], ['key', `${box.caKeyPath} (0600)`]])
   })
+  return 0
+}
+
+/**
+ * --format auto: the format a kernel's first bytes say (ELF, gzip, bzip2,
+ * zstd), else raw. A PE with a gzip payload (pe-gz) cannot be told from its
+ * first bytes: name it.
+ */
+function kernelFormat (given: string | boolean | string[] | undefined, kernel: string | undefined): KernelFormat {
+  const format = typeof given === 'string' ? given : 'auto'
+  if (format !== 'auto') {
+    if (!(KERNEL_FORMATS as readonly string[]).includes(format)) {
+      throw new UsageError(`--format must be one of ${KERNEL_FORMATS.join(', ')} or auto; got ${JSON.stringify(format)}`)
+    }
+    return format as KernelFormat
+  }
+  if (kernel === undefined) throw new UsageError('migrating the legacy boot/kernel needs --format (its format is not recorded anywhere)')
+  const head = Buffer.alloc(4)
+  let fd: number
+  try {
+    fd = fs.openSync(kernel, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  } catch (e) {
+    throw invalidArg(`--kernel ${kernel}: cannot open it (${(e as NodeJS.ErrnoException).code ?? 'open failed'})`)
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw invalidArg(`--kernel ${kernel} is not a regular file`)
+    fs.readSync(fd, head, 0, 4, 0)
+  } finally {
+    fs.closeSync(fd)
+  }
+  if (head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return 'elf'
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'image-gz'
+  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'image-bz2'
+  if (head.equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'image-zstd'
+  return 'raw'
+}
+
+function pathOption (ctx: Context, name: string): string | undefined {
+  const given = ctx.parsed.options[name]
+  if (given === undefined) return undefined
+  if (typeof given !== 'string' || given === '') throw new UsageError(`--${name} needs a FILE`)
+  return path.resolve(given)
+}
+
+/** The JSON both `box boot` commands print about the current generation. */
+function bootJson (boxId: string, bootDir: string, assets: BootAssets | null): Record<string, unknown> {
+  return {
+    boxId,
+    bootDir,
+    generation: assets?.manifest.generation ?? null,
+    format: assets?.manifest.format ?? null,
+    kernel: assets === null ? null : { path: assets.kernelPath, sha256: assets.manifest.kernelSha256 },
+    initramfs: assets?.initramfsPath === undefined ? null : { path: assets.initramfsPath, sha256: assets.manifest.initramfsSha256 },
+  }
+}
+
+function bootPairs (doc: Record<string, unknown>): Array<[string, string]> {
+  const file = (f: unknown) => f === null ? 'none' : `${(f as { path: string }).path} (${(f as { sha256: string }).sha256})`
+  return [['box', String(doc['boxId'])], ['generation', String(doc['generation'] ?? 'none')], ['format', String(doc['format'] ?? '-')],
+    ['kernel', file(doc['kernel'])], ['initramfs', file(doc['initramfs'])]]
+}
+
+export async function boxBootPublish (ctx: Context): Promise<number> {
+  const [id] = ids(ctx)
+  const kernel = pathOption(ctx, 'kernel')
+  const initramfs = pathOption(ctx, 'initramfs')
+  if (kernel === undefined && initramfs !== undefined) throw new UsageError('--initramfs needs --kernel')
+  const format = kernelFormat(ctx.parsed.options.format, kernel)
+  const box = ctx.home().box(id!)
+  const r: PublishBootResult = await box.publishBoot({
+    ...(kernel === undefined ? {} : { kernel }), ...(initramfs === undefined ? {} : { initramfs }), format,
+  })
+  const doc = {
+    ...bootJson(box.boxId, box.bootDir, r),
+    pruned: r.pruned,
+    legacyRemoved: r.legacyRemoved,
+    leftoversRemoved: r.leftoversRemoved,
+    pruneWarning: r.pruneWarning ?? null,
+  }
+  ctx.out.result(doc, () => {
+    ctx.out.pairs([...bootPairs(doc), ['pruned', r.pruned.join(', ') || 'none'],
+      ...(r.legacyRemoved.length === 0 ? [] : [['migrated', r.legacyRemoved.map((f) => `boot/${f}`).join(', ')] as [string, string]])])
+    if (r.pruneWarning !== undefined) ctx.out.note(`published, but tidying failed: ${r.pruneWarning.message}`)
+  })
+  return 0
+}
+
+export async function boxBootShow (ctx: Context): Promise<number> {
+  const [id] = ids(ctx)
+  const box = ctx.home().box(id!)
+  const doc = bootJson(box.boxId, box.bootDir, await box.readBoot())
+  ctx.out.result(doc, () => ctx.out.pairs(bootPairs(doc)))
   return 0
 }

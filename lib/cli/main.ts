@@ -10,7 +10,7 @@ import { HomeLayout } from '../home.ts'
 import { mintBoxId, validateBoxId } from '../ids.ts'
 import { inheritedLockFd, RuntimeLock } from '../locks.ts'
 import { packageRoot } from '../native.ts'
-import { boxCa, boxCleanup, boxInspect, boxList, boxPrepare } from './box-commands.ts'
+import { boxBootPublish, boxBootShow, boxCa, boxCleanup, boxInspect, boxList, boxPrepare } from './box-commands.ts'
 import { Output, shellQuote, UsageError } from './output.ts'
 import { findCommand, helpText, parse, secondsOption, type Parsed } from './spec.ts'
 
@@ -96,6 +96,8 @@ const HANDLERS: Record<string, Handler> = {
   'box list': boxList,
   'box ca': boxCa,
   df: async (ctx) => await (await import('./df.ts')).df(ctx),
+  'box boot publish': boxBootPublish,
+  'box boot show': boxBootShow,
   lock: async (ctx) => await (await import('./lock.ts')).lock(ctx),
   'box jail': async (ctx) => await (await import('./jail.ts')).boxJail(ctx),
   gc,
@@ -152,7 +154,9 @@ export async function main (argv: string[], out = new Output({ json: own(argv).i
       if (found.group !== undefined) out.note(helpText(version, undefined, found.group))
       throw new UsageError(found.group === undefined
         ? `unknown command ${JSON.stringify(argv.find((a) => !a.startsWith('-')) ?? argv[0])}; run \`boxlite-layout --help\``
-        : `${found.group} needs a command: prepare, inspect, cleanup, list, ca or jail`)
+        : found.group === 'box boot'
+          ? 'box boot needs a command: publish or show'
+          : `${found.group} needs a command: prepare, inspect, cleanup, list, ca, boot or jail`)
     }
     if (own(argv).includes('--help') || own(argv).includes('-h')) {
       out.line(helpText(version, found.command))

@@ -144,6 +144,36 @@ export const COMMANDS: CommandSpec[] = [
     examples: ['boxlite-layout box ca "$id" --cert ca.pem --key ca.key'],
   },
   {
+    name: 'box boot publish',
+    args: 'ID',
+    arity: [1, 1],
+    summary: 'publish a boot generation: kernel (and initramfs) into boot/generations/{gen}, current.json switched',
+    description: 'box.publishBoot() under the box lock: the files are copied (reflinked where the filesystem can) ' +
+      'into boot/.staging-{gen}/, renamed to boot/generations/{gen}, and current.json is replaced atomically, every ' +
+      'file and directory fsynced; older generations and the legacy boot/kernel and boot/initramfs are removed. ' +
+      'Without --kernel, the legacy flat files are migrated. --format auto (the default) takes the format from the ' +
+      'kernel\'s first bytes: ELF, gzip (image-gz), bzip2 (image-bz2), zstd (image-zstd), else raw.',
+    options: [
+      { name: 'kernel', value: 'FILE', help: 'the kernel to publish (default: migrate the legacy boot/kernel)' },
+      { name: 'initramfs', value: 'FILE', help: 'the initramfs to publish with it' },
+      { name: 'format', value: 'FORMAT', help: 'raw, elf, pe-gz, image-bz2, image-gz, image-zstd or auto (default)' },
+    ],
+    home: true,
+    examples: ['boxlite-layout box boot publish "$id" --kernel vmlinux --initramfs initrd.img --format elf'],
+  },
+  {
+    name: 'box boot show',
+    args: 'ID',
+    arity: [1, 1],
+    summary: 'the current boot generation: current.json checked and both files re-hashed',
+    description: 'box.readBoot(): fails (EIO, reason checksum-mismatch) when a file of the generation changed since ' +
+      'it was published, and (EINVAL, malformed-record) on a manifest with another version, an unknown format or an ' +
+      'invalid generation name. Without a manifest, reports none and any legacy files.',
+    options: [],
+    home: true,
+    examples: ['boxlite-layout box boot show "$id" --json'],
+  },
+  {
     name: 'box jail',
     args: 'ID',
     arity: [1, 1],
@@ -267,11 +297,11 @@ function commandWords (argv: string[]): string[] {
 /** The command argv names, or the group ("box") it starts, or undefined. */
 export function findCommand (argv: string[]): { command?: CommandSpec, group?: string } {
   const words = commandWords(argv)
-  const two = COMMANDS.find((c) => c.name === words.slice(0, 2).join(' '))
-  if (two !== undefined) return { command: two }
-  const one = COMMANDS.find((c) => c.name === words[0])
-  if (one !== undefined) return { command: one }
-  if (words[0] === 'box') return { group: 'box' }
+  for (const n of [3, 2, 1]) {
+    const found = COMMANDS.find((c) => c.name === words.slice(0, n).join(' '))
+    if (found !== undefined) return { command: found }
+  }
+  if (words[0] === 'box') return { group: words[1] === 'boot' ? 'box boot' : 'box' }
   return {}
 }
 

@@ -496,6 +496,54 @@ struct ShimInstall : Job {
   }
 };
 
+Napi::Object BootStagedObject(Napi::Env env, const BootStaged& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("method", CloneMethodName(s.method));
+  o.Set("bytes", Num(env, static_cast<double>(s.bytes)));
+  o.Set("sha256", s.sha256);
+  return o;
+}
+
+struct BootPublish : Job {
+  BoxRef ref;
+  BootSources src;
+  std::string format;
+  BootPublishResult r;
+  bool Parse(Args& a) {
+    return ref = a.Box(), src.kernel = a.Str(), src.initramfs = a.Str(), src.legacy = a.Bool(), format = a.Str(),
+           a.ok();
+  }
+  Error Run(bool may_block) override { return boot_publish(ref, src, format, may_block, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("generation", r.generation);
+    o.Set("manifest", r.manifest);
+    o.Set("kernel", BootStagedObject(env, r.kernel));
+    o.Set("initramfs", r.has_initramfs ? Napi::Value(BootStagedObject(env, r.initramfs)) : env.Null());
+    o.Set("pruned", StrArray(env, r.pruned));
+    o.Set("legacyRemoved", StrArray(env, r.legacy_removed));
+    o.Set("leftoversRemoved", StrArray(env, r.leftovers_removed));
+    o.Set("pruneError", ErrorOrNull(env, r.prune_error));
+    return o;
+  }
+};
+
+struct BootReadJob : Job {
+  BoxRef ref;
+  BootRead r;
+  bool Parse(Args& a) { return ref = a.Box(), a.ok(); }
+  Error Run(bool) override { return boot_read(ref, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("manifest", TextOrNull(env, r.manifest, r.present));
+    o.Set("generation", r.generation);
+    o.Set("kernelSha256", r.kernel_sha256);
+    o.Set("initramfsSha256", TextOrNull(env, r.initramfs_sha256, r.has_initramfs));
+    o.Set("legacy", StrArray(env, r.legacy));
+    return o;
+  }
+};
+
 struct BoxInspect : Job {
   BoxRef ref;
   LinkSpec link;
@@ -809,6 +857,7 @@ struct GcScanOp : Job {
       e.Set("pid", PidObject(env, b.pid));
       e.Set("pidError", ErrorOrNull(env, b.pid_error));
       e.Set("partialCopies", StrArray(env, b.partial_copies));
+      e.Set("bootLeftovers", StrArray(env, b.boot_leftovers));
       e.Set("locked", Napi::Boolean::New(env, b.locked));
       e.Set("changedSec", Napi::Number::New(env, static_cast<double>(b.changed_sec)));
       boxes.Set(i, e);
@@ -970,6 +1019,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<SharedInspect>(env, exports, "sharedInspect");
   Export<ShimInstall>(env, exports, "shimInstall");
   Export<BoxInspect>(env, exports, "boxInspect");
+  Export<BootPublish>(env, exports, "bootPublish");
+  Export<BootReadJob>(env, exports, "bootRead");
   Export<BoxPolicyFacts>(env, exports, "boxPolicyFacts");
   Export<ShimPrepare>(env, exports, "shimPrepare");
   Export<SocketLinkEnsure>(env, exports, "socketLinkEnsure");

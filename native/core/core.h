@@ -257,6 +257,68 @@ Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, b
                    std::vector<CloneResult>* out);
 
 // ---------------------------------------------------------------------------
+// Boot generations (boot.cc): boot/current.json naming boot/generations/{gen}
+
+// Where a publish copies from: operator paths (followed, regular files
+// only; initramfs "" for none), or with legacy the box's own flat
+// boot/kernel and boot/initramfs (if present), read beneath the box.
+struct BootSources {
+  std::string kernel;
+  std::string initramfs;
+  bool legacy = false;
+};
+
+struct BootStaged {
+  CloneMethod method = CloneMethod::kCopy;
+  uint64_t bytes = 0;
+  std::string sha256;  // "sha256:" + 64 lowercase hex, of the staged copy
+};
+
+struct BootPublishResult {
+  std::string boot_dir;
+  std::string generation;
+  std::string manifest;  // the bytes written to current.json
+  BootStaged kernel, initramfs;
+  bool has_initramfs = false;
+  std::vector<std::string> pruned;             // older generations removed
+  std::vector<std::string> legacy_removed;     // "kernel", "initramfs"
+  std::vector<std::string> leftovers_removed;  // of interrupted publishes
+  Error prune_error;                           // tidying after the switch: reported, never thrown
+};
+
+// Under the box lock: remove leftovers of interrupted publishes; copy the
+// sources (cloned where possible, fsynced, hashed) into
+// boot/.staging-{gen}/; fsync it; rename it to boot/generations/{gen};
+// fsync both dirs; write current.json (BoxLite's bytes) through
+// .current.json-{gen}.staging, fsynced, renamed, boot/ fsynced; then prune
+// every other generation directory and the legacy flat files. Any failure
+// before the switch removes what this call made. format is BoxLite's
+// kebab-case token, checked by the facade.
+Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string& format, bool may_block,
+                   BootPublishResult* out);
+
+struct BootRead {
+  bool present = false;          // current.json exists
+  std::string manifest;          // its bytes (capped)
+  std::string generation;        // the name it gives, "" when none valid (manifest_generation)
+  std::string kernel_sha256;     // of generations/{gen}/kernel, as it is now
+  std::string initramfs_sha256;  // of generations/{gen}/initramfs, when has_initramfs
+  bool has_initramfs = false;
+  std::vector<std::string> legacy;  // without a manifest: the flat files present
+};
+
+// current.json and the checksums of the files it names, read without the
+// lock, beneath the box, no symlink followed (the facade compares).
+Error boot_read(const BoxRef& ref, BootRead* out);
+
+// Whether name is 1-64 bytes of [A-Za-z0-9_-] (a generation BoxLite accepts).
+bool is_generation_name(const std::string& name);
+
+// The value of the single "generation" key of a manifest's text, when it
+// is a valid name; "" otherwise (none, repeated, not a string, bad name).
+std::string manifest_generation(const std::string& text);
+
+// ---------------------------------------------------------------------------
 // Sockets (sockets.cc)
 
 // link.parent is a real directory owned by link.uid, mode 0700 (looser
@@ -377,6 +439,7 @@ struct GcBox {
   PidRead pid;                              // kBox
   Error pid_error;                          // kBox: unreadable pid file (the box counts as live)
   std::vector<std::string> partial_copies;  // kBox: bin/.{name}.blx-{16 hex}
+  std::vector<std::string> boot_leftovers;  // kBox: boot/.staging-{gen}, boot/.current.json-{gen}.staging
   bool locked = false;                      // kBox: its box lock was held at the scan
   int64_t changed_sec = 0;                  // kBox: mtime of the box dir (entries made or removed)
 };

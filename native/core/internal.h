@@ -368,4 +368,7 @@ bool is_partial_copy(const std::string& name);
 // (locks.cc).
 bool lock_id_of_name(const std::string& name, uint32_t* id);
 
+// The leftovers of interrupted publishes in box/boot/ (gc).
+Error boot_leftovers(int box_fd, const std::string& box_display, std::vector<std::string>* out);
+
 }  // namespace blx

@@ -736,6 +736,19 @@ void enter_private_namespace() {
 
 }  // namespace
 
+void test_manifest_generation() {
+  CHECK(blx::manifest_generation("{\n  \"version\": 1,\n  \"generation\": \"V1StGXR8_Z5j\"\n}") == "V1StGXR8_Z5j");
+  CHECK(blx::manifest_generation("{\"generation\" : \"a-b_C\"}") == "a-b_C");
+  CHECK(blx::manifest_generation("{\"generation\":\"../etc\"}").empty());
+  CHECK(blx::manifest_generation("{\"generation\":\"\"}").empty());
+  CHECK(blx::manifest_generation("{\"generation\":\"a\",\"generation\":\"b\"}").empty());
+  CHECK(blx::manifest_generation("{\"generation\":7}").empty());
+  CHECK(blx::manifest_generation("{\"generation\":\"unterminated").empty());
+  CHECK(blx::is_generation_name(std::string(64, 'a')));
+  CHECK(!blx::is_generation_name(std::string(65, 'a')));
+  CHECK(!blx::is_generation_name("a.b"));
+}
+
 int main() {
   enter_private_namespace();
   const std::vector<Case> cases = {
@@ -768,6 +781,7 @@ int main() {
     {"clone_file", test_clone_file},
     {"socket_links", test_socket_links},
     {"probe_and_same_filesystem", test_probe_and_same_filesystem},
+    {"manifest_generation", test_manifest_generation},
   };
   const char* ci = std::getenv("CI");
   bool in_ci = ci != nullptr && std::strcmp(ci, "true") == 0;

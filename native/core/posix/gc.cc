@@ -183,6 +183,7 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
           FileStat st;
           if (!stat_at(box.get(), "", false, &st, box_display)) b.changed_sec = st.mtime_sec;
           if (Error e = list_partial_copies(box.get(), box_display, &b.partial_copies)) b.pid_error = e;
+          if (Error e = boot_leftovers(box.get(), box_display, &b.boot_leftovers)) b.pid_error = e;
         }
       }
       out->boxes.push_back(std::move(b));
