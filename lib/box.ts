@@ -258,6 +258,10 @@ export class BoxLayout {
   get readySocketPath (): string { return this.sockets.readySock }
   /** Network backend socket (libkrun derives net.sock-krun.sock from it). */
   get netBackendSocketPath (): string { return this.sockets.netSock }
+  /** libkrun's side of the network pair (net.sock-krun.sock), which gvproxy dials. */
+  get netBackendPeerSocketPath (): string { return this.sockets.netKrunSock }
+  /** gvproxy's ServicesMux control socket (gvproxy-ctl.sock), which the host dials. */
+  get gvproxyControlSocketPath (): string { return this.sockets.gvproxyControlSock }
 
   /** One operation on this box: the box's address first, then args. */
   #call<K extends OpName, R> (name: K, args: unknown[], ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {

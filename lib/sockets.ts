@@ -22,6 +22,12 @@ export const SocketNames = {
   READY: 'ready.sock',
   NET: 'net.sock',
   NET_KRUN: 'net.sock-krun.sock',
+  /**
+   * gvproxy's ServicesMux control socket (HTTP/1.1), bound by gvproxy inside
+   * the shim as a sibling of net.sock. Shorter than NET_KRUN, so the length
+   * rule (held to the longest name) is unchanged.
+   */
+  GVPROXY_CONTROL: 'gvproxy-ctl.sock',
 } as const
 
 export interface PolicyPath {
@@ -80,7 +86,10 @@ export class BoxSockets {
   readonly boxSock: string
   readonly readySock: string
   readonly netSock: string
+  /** libkrun's side of the network pair (net.sock-krun.sock), dialed by gvproxy. */
   readonly netKrunSock: string
+  /** gvproxy's ServicesMux control socket. */
+  readonly gvproxyControlSock: string
 
   constructor (boxId: string, realSocketsDir: string, options: { uid?: number } = {}) {
     this.boxId = validateBoxId(boxId)
@@ -95,6 +104,7 @@ export class BoxSockets {
     this.readySock = `${this.bindingDir}/${SocketNames.READY}`
     this.netSock = `${this.bindingDir}/${SocketNames.NET}`
     this.netKrunSock = `${this.bindingDir}/${SocketNames.NET_KRUN}`
+    this.gvproxyControlSock = `${this.bindingDir}/${SocketNames.GVPROXY_CONTROL}`
   }
 
   get #link (): LinkArgs {
