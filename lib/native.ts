@@ -115,8 +115,10 @@ export interface NativePolicyFacts {
   entries: Record<string, NativePathKind>
   /** The target of each entry that is a symlink. */
   links: Record<string, string>
-  chains: Array<{ image: string, files: string[], real: string[], error: NativeErrorFields | null }>
-  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, isDir: boolean, linkTarget: string }>
+  /** real: each backing file's kernel path; block: it is a block device. */
+  chains: Array<{ image: string, files: string[], real: string[], block: boolean[], error: NativeErrorFields | null }>
+  /** real: a directory's canonical path ('' otherwise). */
+  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, isDir: boolean, linkTarget: string, real: string }>
   /** The backing roots asked about, as the kernel names them. */
   roots: string[]
   /** When asked: [path, its macOS canonical form] for every path above. */

@@ -544,6 +544,9 @@ struct BoxPolicyFacts : Job {
       c.Set("image", r.chains[i].image);
       c.Set("files", StrArray(env, r.chains[i].files));
       c.Set("real", StrArray(env, r.chains[i].real));
+      Napi::Array block = Napi::Array::New(env, r.chains[i].block.size());
+      for (uint32_t j = 0; j < r.chains[i].block.size(); j++) block.Set(j, Napi::Boolean::New(env, r.chains[i].block[j]));
+      c.Set("block", block);
       c.Set("error", ErrorOrNull(env, r.chains[i].error));
       chains.Set(i, c);
     }
@@ -556,6 +559,7 @@ struct BoxPolicyFacts : Job {
       h.Set("exists", r.hosts[i].exists);
       h.Set("isDir", r.hosts[i].is_dir);
       h.Set("linkTarget", r.hosts[i].link_target);
+      h.Set("real", r.hosts[i].real);
       hosts_out.Set(i, h);
     }
     o.Set("hosts", hosts_out);

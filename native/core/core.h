@@ -429,6 +429,7 @@ struct BackingChain {
   std::string image;               // the image's path
   std::vector<std::string> files;  // its backing files, nearest first, as named
   std::vector<std::string> real;   // where each one is, by the kernel's path of the opened fd
+  std::vector<bool> block;         // each one is a block device (a disk backed by a device node)
   Error error;                     // a loop, too deep a chain, an unreadable file
 };
 
@@ -438,6 +439,7 @@ struct HostPath {
   bool exists = false;                 // followed
   bool is_dir = false;                 // followed
   std::string link_target;             // kSymlink
+  std::string real;                    // a directory's path as the kernel names it (symlinks resolved)
 };
 
 struct PolicyFacts {
@@ -455,8 +457,10 @@ struct PolicyFacts {
 // read from their qcow2 headers (images opened beneath the box, O_NOFOLLOW |
 // O_NONBLOCK; backing names resolved against the image's directory). A loop
 // (ELOOP) or more than 16 levels (EINVAL) is a chain's error, reason
-// backing-chain, dest the chain so far. hosts are host paths (the socket
-// link, system CA stores, volumes) whose kind and existence are wanted too.
+// backing-chain, dest the chain so far. A backing file is a regular file or
+// a block device (read, never written). hosts are host paths (the socket
+// link, system CA stores, volumes) whose kind and existence are wanted too,
+// and for a directory its canonical path.
 // With canonical, each path's macOS canonical form too (macos_canonical).
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
                        bool canonical, PolicyFacts* out);

@@ -68,12 +68,16 @@ Error backing_name(int fd, const std::string& display, std::string* name) {
   return {};
 }
 
-Error open_regular(int dirfd, const char* name, int extra, const std::string& display, Fd* out, FileStat* st) {
+// A disk image or backing file: regular, or (a backing file only) a block
+// device, which a qcow2 overlay may name as its base. Never a FIFO or a
+// character device, which a read could block on or consume.
+Error open_image(int dirfd, const char* name, int extra, bool block_ok, const std::string& display, Fd* out,
+                 FileStat* st) {
   out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
   if (!out->valid()) return fail_errno("open", display);
   if (Error e = stat_at(out->get(), "", false, st, display)) return e;
-  if (!S_ISREG(st->mode)) return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
-  return {};
+  if (S_ISREG(st->mode) || (block_ok && S_ISBLK(st->mode))) return {};
+  return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
 }
 
 std::string chain_text(const std::string& image, const std::vector<std::string>& files) {
@@ -87,7 +91,7 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
 void read_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
   Fd fd;
   FileStat st;
-  if ((out->error = open_regular(disks_fd, image_name, O_NOFOLLOW, out->image, &fd, &st))) return;
+  if ((out->error = open_image(disks_fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
   std::vector<FileStat> seen{st};
   std::string dir = disks_display;
   std::string current = out->image;
@@ -103,7 +107,8 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
       return;
     }
     out->files.push_back(next);
-    if ((out->error = open_regular(AT_FDCWD, next.c_str(), 0, next, &fd, &st))) return;
+    if ((out->error = open_image(AT_FDCWD, next.c_str(), 0, true, next, &fd, &st))) return;
+    out->block.push_back(S_ISBLK(st.mode));
     // A name can climb out with ".." or pass through symlinks: confinement
     // (backingRoots) is judged on where the opened file really is.
     std::string real;
@@ -170,6 +175,14 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
       h.kind = kind_of(st.mode);
       h.exists = !stat_at(AT_FDCWD, p.c_str(), true, &st, p);
       h.is_dir = h.exists && S_ISDIR(st.mode);
+      // A home reached through a symlink: the jail binds the real directory.
+      if (h.is_dir) {
+        Fd dir(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC));
+        if (!dir.valid() && errno != ENOENT && errno != ENOTDIR) return fail_errno("open", p);
+        if (dir.valid()) {
+          if (Error e = fd_path(dir.get(), p, &h.real)) return e;
+        }
+      }
       // Replaced by something else since the lstat (EINVAL), or gone: no target.
       if (h.kind == PathKind::kSymlink && !read_link_at(AT_FDCWD, p.c_str(), &h.link_target) && errno != EINVAL &&
           errno != ENOENT) {
