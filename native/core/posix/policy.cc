@@ -207,7 +207,10 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
   if (canonical) {
     auto add = [out](const std::string& p) { out->canonical.emplace_back(p, macos_canonical(p)); };
     for (const PolicyEntry& e : out->entries) add(join_path(d.box_display, e.rel));
-    for (const HostPath& h : out->hosts) add(h.path);
+    for (const HostPath& h : out->hosts) {
+      add(h.path);
+      if (!h.real.empty()) add(h.real);
+    }
     for (const BackingChain& c : out->chains) {
       for (const std::string& f : c.files) {
         std::string dir, name;
