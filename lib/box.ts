@@ -21,6 +21,7 @@ import {
 } from './policy.ts'
 import { checkCommand, jail, jailArgv, type BoxCall, type JailedShim, type JailOptions, type JailPlatform } from './jail.ts'
 import { seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
+import { checkStageArgs, STAGE_HINTS, stagedVolumeOf, type StagedVolumeFile, type StageVolumeFileOptions } from './volumes.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -305,6 +306,26 @@ export class BoxLayout {
    */
   async writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> { await this.#writeContainerExit(containerId, exit).async() }
   writeContainerExitSync (containerId: string, exit: ContainerExit): void { this.#writeContainerExit(containerId, exit).sync() }
+
+  #stageVolumeFile (src: string, options: StageVolumeFileOptions): NativeCall<StagedVolumeFile> {
+    const a = checkStageArgs(src, options)
+    return this.#call('boxStageVolumeFile', [this.isolateMounts, a.src, a.index, a.readOnly],
+      { doing: `cannot stage ${a.src} as volume ${a.index} of box ${this.boxId}`, hints: STAGE_HINTS },
+      (r) => stagedVolumeOf(this.sharedDir, a.index, r))
+  }
+
+  /**
+   * Stage the regular file src as a single-file volume, under the box lock:
+   * user-volumes/uservol{index}/{name} of the guest share, written through
+   * the host-writable side (mounts/ when isolating, so the guest sees it at
+   * shared/). Read-write: a hard link (EXDEV across filesystems); read-only:
+   * a copy, a snapshot. Re-staging replaces the entry by a rename.
+   */
+  async stageVolumeFile (src: string, options: StageVolumeFileOptions): Promise<StagedVolumeFile> {
+    return await this.#stageVolumeFile(src, options).async()
+  }
+
+  stageVolumeFileSync (src: string, options: StageVolumeFileOptions): StagedVolumeFile { return this.#stageVolumeFile(src, options).sync() }
 
   /** Rename exit -> exit.previous (one slot); false when there was none. */
   async rotateExit (): Promise<boolean> { return await this.exitFile.rotate() }

@@ -59,3 +59,4 @@ export type {
   CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
   CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'
+export type { StageVolumeFileOptions, StagedVolumeFile } from './volumes.ts'

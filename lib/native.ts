@@ -139,6 +139,12 @@ export interface NativeOps {
   boxPrepare(...args: [...BoxArgs, isolate: boolean, ...LinkArgs]): { link: NativeLink, repaired: string[] }
   boxCleanup(...args: [...BoxArgs, ...LinkArgs, refuseLiveShim: boolean]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
   boxWriteCa(...args: [...BoxArgs, cert: string | Uint8Array, key: string | Uint8Array]): undefined
+  /** rel: user-volumes/uservol{index}/{name} in the guest share. */
+  boxStageVolumeFile(...args: [...BoxArgs, isolate: boolean, src: string, index: number, readOnly: boolean]): {
+    rel: string
+    method: 'hardlink' | Exclude<NativeCloneMethod, 'skipped'>
+    bytes: number
+  }
   containerPrepare(...args: [...BoxArgs, cid: string]): undefined
   containerExitWrite(...args: [...BoxArgs, isolate: boolean, cid: string, json: string]): undefined
   containerExitRead(...args: [...BoxArgs, cid: string]): string | null

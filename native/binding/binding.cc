@@ -407,6 +407,27 @@ struct BoxWriteCa : Job {
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 };
 
+struct BoxStageVolumeFile : Job {
+  BoxRef ref;
+  bool isolate = false, read_only = false;
+  std::string src;
+  double index = 0;
+  StagedVolume r;
+  bool Parse(Args& a) {
+    return ref = a.Box(), isolate = a.Bool(), src = a.Str(), index = a.Num(), read_only = a.Bool(), a.ok();
+  }
+  Error Run(bool may_block) override {
+    return box_stage_volume_file(ref, isolate, src, static_cast<uint32_t>(index), read_only, may_block, &r);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rel", r.rel);
+    o.Set("method", r.linked ? "hardlink" : CloneMethodName(r.method));
+    o.Set("bytes", Num(env, static_cast<double>(r.bytes)));
+    return o;
+  }
+};
+
 struct ContainerPrepare : Job {
   BoxRef ref;
   std::string cid;
@@ -901,6 +922,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<BoxPrepare>(env, exports, "boxPrepare");
   Export<BoxCleanup>(env, exports, "boxCleanup");
   Export<BoxWriteCa>(env, exports, "boxWriteCa");
+  Export<BoxStageVolumeFile>(env, exports, "boxStageVolumeFile");
   Export<ContainerPrepare>(env, exports, "containerPrepare");
   Export<ContainerExitWrite>(env, exports, "containerExitWrite");
   Export<ContainerExitRead>(env, exports, "containerExitRead");

@@ -250,6 +250,27 @@ struct CloneResult {
 // regular sources.
 Error clone_file(const std::string& src, const std::string& dst, CloneMode mode, CloneResult* out);
 
+// ---------------------------------------------------------------------------
+// Single-file volumes (volumes.cc)
+
+struct StagedVolume {
+  std::string rel;      // user-volumes/uservol{index}/{name}, relative to the guest share
+  bool linked = false;  // a hard link of the source (read-write); else a copy
+  CloneMethod method = CloneMethod::kCopy;
+  uint64_t bytes = 0;
+};
+
+// Under the box lock: the regular file src (an absolute operator path whose
+// last component is opened O_NOFOLLOW | O_NONBLOCK; anything but a regular
+// file refused) as user-volumes/uservol{index}/{basename} of the host-
+// writable side of the guest share (mounts/ when isolating, else shared/),
+// which must exist (not-prepared). Read-write: a hard link of the opened
+// file (EXDEV across filesystems); read-only: a copy (reflink where the
+// filesystem can) with the source's mode, fsynced. Either is made as
+// {name}.staging-tmp and renamed over the entry; the directory is fsynced.
+Error box_stage_volume_file(const BoxRef& ref, bool isolate, const std::string& src, uint32_t index, bool read_only,
+                            bool may_block, StagedVolume* out);
+
 // Under the box lock: the shim and every regular sibling named libkrunfw.*
 // into bin/ (made without following a symlink), each skipped when bin/
 // already has it with the same size, mtime and mode.
