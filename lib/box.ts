@@ -13,7 +13,7 @@ import {
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
-import { BoxSockets, type EnsureResult } from './sockets.ts'
+import { BoxSockets, SocketNames, type EnsureResult } from './sockets.ts'
 import type { CloneMethod, CloneMode } from './clone.ts'
 import { inspectionOf, type BoxInspection } from './inspect.ts'
 import {
@@ -485,7 +485,7 @@ export class BoxLayout {
   cleanupSync (options: CleanupOptions = {}): CleanupResult { return this.#cleanup(options).sync() }
 
   #inspect (): NativeCall<BoxInspection> {
-    return this.#call('boxInspect', [...this.#link], { doing: `cannot inspect box ${this.boxId}` },
+    return this.#call('boxInspect', [...this.#link, Object.values(SocketNames)], { doing: `cannot inspect box ${this.boxId}` },
       (r) => inspectionOf(this, r))
   }
 

@@ -19,7 +19,7 @@ export type {
 
 export type { BoxState, BoxStatus } from './box-state.ts'
 
-export type { BoxInspection, BinFile, SocketLinkState, ExitView, ShimState } from './inspect.ts'
+export type { BoxInspection, BinFile, SocketLinkState, SocketProbeState, ExitView, ShimState } from './inspect.ts'
 
 export { CA_STORES, SYSTEM_RO_BINDS, DEVICE_BINDS, NESTED_VIRT_PROBES } from './policy.ts'
 export type { PolicyGrant, VolumeGrant, SandboxPolicyOptions, BwrapOptions } from './policy.ts'

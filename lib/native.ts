@@ -87,7 +87,10 @@ export interface NativeInspection {
   exitError: NativeErrorFields | null
   exitPrevious: string | null
   exitPreviousError: NativeErrorFields | null
+  sockets: Array<{ name: string, state: NativeSocketState }>
 }
+
+export type NativeSocketState = 'missing' | 'listening' | 'refused' | 'not-a-socket'
 
 export interface NativeGcScan {
   boxes: Array<{
@@ -156,7 +159,8 @@ export interface NativeOps {
   sharedUnmount(...box: BoxArgs): 'unmounted' | 'unlinked' | 'none'
   sharedInspect(...args: [...BoxArgs, submounts: boolean]): NativeShared
   shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
-  boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
+  /** socketNames: the sockets/ entries to probe with a non-blocking connect. */
+  boxInspect(...args: [...BoxArgs, ...LinkArgs, socketNames: string[]]): NativeInspection
   /** The box's grantable paths by relative name, and its disks' backing chains. */
   boxPolicyFacts(...args: [...BoxArgs, hosts: string[], backingRoots: string[], canonical: boolean]): NativePolicyFacts
   /** sockets/ and the link, exit rotated and re-created empty, logs/console.log, and shim.stderr's append fd. */

@@ -507,9 +507,10 @@ struct ShimInstall : Job {
 struct BoxInspect : Job {
   BoxRef ref;
   LinkSpec link;
+  std::vector<std::string> socket_names;
   BoxInspection r;
-  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
-  Error Run(bool) override { return box_inspect(ref, link, &r); }
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), socket_names = a.Strs(), a.ok(); }
+  Error Run(bool) override { return box_inspect(ref, link, socket_names, &r); }
   Napi::Value Result(Napi::Env env) override {
     static const char* link_states[] = {"ok", "missing", "foreign", "not-a-link"};
     Napi::Object o = Napi::Object::New(env);
@@ -537,6 +538,15 @@ struct BoxInspect : Job {
     o.Set("exitError", ErrorOrNull(env, r.exit_error));
     o.Set("exitPrevious", TextOrNull(env, r.exit_previous_text, r.exit_previous_present));
     o.Set("exitPreviousError", ErrorOrNull(env, r.exit_previous_error));
+    static const char* socket_states[] = {"missing", "listening", "refused", "not-a-socket"};
+    Napi::Array sockets = Napi::Array::New(env, r.sockets.size());
+    for (uint32_t i = 0; i < r.sockets.size(); i++) {
+      Napi::Object p = Napi::Object::New(env);
+      p.Set("name", r.sockets[i].name);
+      p.Set("state", socket_states[static_cast<int>(r.sockets[i].state)]);
+      sockets.Set(i, p);
+    }
+    o.Set("sockets", sockets);
     return o;
   }
 };

@@ -377,6 +377,15 @@ struct LinkInfo {
   std::string target;
 };
 
+// A socket of the box: missing, a socket something listens on (or a bound
+// datagram socket), a socket nobody accepts on (stale), or something else
+// (a symlink included, which is never followed).
+enum class SocketState { kMissing, kListening, kRefused, kNotSocket };
+struct SocketProbe {
+  std::string name;
+  SocketState state = SocketState::kMissing;
+};
+
 struct BoxInspection {
   bool isolates = false;  // mounts/ exists
   SharedState shared;
@@ -387,10 +396,19 @@ struct BoxInspection {
   std::string exit_text, exit_previous_text;
   bool exit_present = false, exit_previous_present = false;
   Error exit_error, exit_previous_error;
+  std::vector<SocketProbe> sockets;  // one per name asked about
 };
 
-// Everything about one box, read without waiting on anything.
-Error box_inspect(const BoxRef& ref, const LinkSpec& link, BoxInspection* out);
+// Everything about one box, read without waiting on anything; each of
+// socket_names in sockets/ probed with a non-blocking connect (Linux: to the
+// socket inode opened O_PATH | O_NOFOLLOW beneath the box; elsewhere through
+// the binding link, when it is this box's own).
+Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std::string>& socket_names,
+                  BoxInspection* out);
+
+// The probe behind box_inspect's sockets (socket_probe.cc).
+void probe_sockets(int box_fd, const std::string& box_display, const std::string& binding_dir, bool link_ok,
+                   const std::vector<std::string>& names, std::vector<SocketProbe>* out);
 
 struct GcBox {
   std::string name;
