@@ -272,14 +272,13 @@ testWith([...bwrap, needs.tool('losetup', 'mount')],
   })
 
 test('nestedVirtualization asks about the KVM nesting probes and grants (read-only) the ones that exist', (t) => {
-  const box: PolicyBox = { boxId: 'b1', root: '/h/boxes/b1', home: undefined, sockets: { realDir: '/h/boxes/b1/sockets', bindingDir: '/tmp/bl-0/b1', parentDir: '/tmp/bl-0' } }
+  const sockets = { realDir: '/h/boxes/b1/sockets', bindingDir: '/tmp/bl-0/b1', parentDir: '/tmp/bl-0' }
+  const box: PolicyBox = { boxId: 'b1', root: '/h/boxes/b1', home: undefined, sockets }
   t.false(policyHostPaths(box, {}).some((p) => (NESTED_VIRT_PROBES as readonly string[]).includes(p)))
   t.deepEqual(policyHostPaths(box, { nestedVirtualization: true }).filter((p) => p.startsWith('/sys/')), [...NESTED_VIRT_PROBES])
   const host = (p: string, exists: boolean) => ({ path: p, kind: exists ? 'file' as const : 'missing' as const, exists, isDir: false, linkTarget: '', real: '' })
-  const facts: NativePolicyFacts = {
-    entries: {}, links: {}, chains: [], roots: [], canonical: [],
-    hosts: [host(NESTED_VIRT_PROBES[0], false), host(NESTED_VIRT_PROBES[1], true)],
-  }
+  const hosts = [host(NESTED_VIRT_PROBES[0], false), host(NESTED_VIRT_PROBES[1], true)]
+  const facts: NativePolicyFacts = { entries: {}, links: {}, chains: [], roots: [], canonical: [], hosts }
   t.deepEqual(grantsOf(box, facts, { nestedVirtualization: true }), [ro(NESTED_VIRT_PROBES[1])])
   t.deepEqual(grantsOf(box, facts, {}), [], 'not without the option')
 })

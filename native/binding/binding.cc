@@ -576,7 +576,8 @@ struct BoxPolicyFacts : Job {
       c.Set("files", StrArray(env, r.chains[i].files));
       c.Set("real", StrArray(env, r.chains[i].real));
       Napi::Array block = Napi::Array::New(env, r.chains[i].block.size());
-      for (uint32_t j = 0; j < r.chains[i].block.size(); j++) block.Set(j, Napi::Boolean::New(env, r.chains[i].block[j]));
+      for (uint32_t j = 0; j < r.chains[i].block.size(); j++)
+        block.Set(j, Napi::Boolean::New(env, r.chains[i].block[j]));
       c.Set("block", block);
       c.Set("error", ErrorOrNull(env, r.chains[i].error));
       chains.Set(i, c);
