@@ -132,6 +132,8 @@ testWith([...loopFs('xfs'), needs.root], 'isolateMounts: staged through mounts/,
   t.is(fs.readFileSync(rw.path, 'utf8'), '{"a":1}', 'the guest view (shared/) shows the source')
   t.is(fs.readFileSync(ro.path, 'utf8'), '{}', 'and the snapshot')
   t.throws(() => fs.writeFileSync(ro.path, 'x'), { code: 'EROFS' })
+  // The read-only view holds for the read-write volume too (docs/design.md#single-file-volumes).
+  t.throws(() => fs.appendFileSync(rw.path, 'x'), { code: 'EROFS' })
   await box.unmountShared()
 })
 
