@@ -18,6 +18,8 @@ export interface BoxStatus {
   /** shared/: what it is and whether the guest could write through it. */
   shared: { kind: string, readOnly: boolean } | null
   socketLink: BoxInspection['socketLink']['state'] | null
+  /** The sockets present in sockets/ and what a connect found (listening, refused, not-a-socket). */
+  sockets: Array<{ name: string, state: BoxInspection['sockets'][number]['state'] }> | null
   shim: { pid: number | null, alive: boolean, identity: string } | null
   binFiles: number | null
   /** Why a box could not be inspected (its state is then 'prepared'). */
@@ -36,6 +38,7 @@ function statusOf (name: string, i: BoxInspection): BoxStatus {
     state: stateOf(i),
     shared: i.shared.kind === 'missing' ? null : { kind: i.shared.kind, readOnly: i.shared.readOnly },
     socketLink: i.socketLink.state,
+    sockets: i.sockets.filter((s) => s.state !== 'missing').map((s) => ({ name: s.name, state: s.state })),
     shim: shim.identity === 'unreadable' || !('pid' in shim) || shim.pid === undefined
       ? null
       : { pid: shim.pid, alive: shim.identity !== 'absent', identity: shim.identity },
@@ -43,7 +46,7 @@ function statusOf (name: string, i: BoxInspection): BoxStatus {
   }
 }
 
-const NOTHING = { shared: null, socketLink: null, shim: null, binFiles: null }
+const NOTHING = { shared: null, socketLink: null, sockets: null, shim: null, binFiles: null }
 
 /** The status of one entry of boxes/; a box that cannot be inspected carries its error. */
 export async function boxStatus (home: HomeLayout, entry: BoxEntry): Promise<BoxStatus> {

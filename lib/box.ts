@@ -14,7 +14,7 @@ import {
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
-import { BoxSockets, type EnsureResult } from './sockets.ts'
+import { BoxSockets, SocketNames, type EnsureResult } from './sockets.ts'
 import { cloneMode, type CloneMethod, type CloneMode } from './clone.ts'
 import { inspectionOf, type BoxInspection } from './inspect.ts'
 import {
@@ -26,6 +26,7 @@ import {
   bootAssetsOf, checkBootRead, checkPublishBootOptions, parseBootManifest, type BootAssets, type PublishBootOptions,
   type PublishBootResult,
 } from './boot.ts'
+import { checkStageArgs, STAGE_HINTS, stagedVolumeOf, type StagedVolumeFile, type StageVolumeFileOptions } from './volumes.ts'
 
 export const BoxFiles = {
   SOCKETS: 'sockets',
@@ -258,6 +259,10 @@ export class BoxLayout {
   get readySocketPath (): string { return this.sockets.readySock }
   /** Network backend socket (libkrun derives net.sock-krun.sock from it). */
   get netBackendSocketPath (): string { return this.sockets.netSock }
+  /** libkrun's side of the network pair (net.sock-krun.sock), which gvproxy dials. */
+  get netBackendPeerSocketPath (): string { return this.sockets.netKrunSock }
+  /** gvproxy's ServicesMux control socket (gvproxy-ctl.sock), which the host dials. */
+  get gvproxyControlSocketPath (): string { return this.sockets.gvproxyControlSock }
 
   /** One operation on this box: the box's address first, then args. */
   #call<K extends OpName, R> (name: K, args: unknown[], ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {
@@ -352,6 +357,26 @@ export class BoxLayout {
    */
   async readBoot (): Promise<BootAssets | null> { return await this.#readBoot().async() }
   readBootSync (): BootAssets | null { return this.#readBoot().sync() }
+
+  #stageVolumeFile (src: string, options: StageVolumeFileOptions): NativeCall<StagedVolumeFile> {
+    const a = checkStageArgs(src, options)
+    return this.#call('boxStageVolumeFile', [this.isolateMounts, a.src, a.index, a.readOnly],
+      { doing: `cannot stage ${a.src} as volume ${a.index} of box ${this.boxId}`, hints: STAGE_HINTS },
+      (r) => stagedVolumeOf(this.sharedDir, a.index, r))
+  }
+
+  /**
+   * Stage the regular file src as a single-file volume, under the box lock:
+   * user-volumes/uservol{index}/{name} of the guest share, written through
+   * the host-writable side (mounts/ when isolating, so the guest sees it at
+   * shared/). Read-write: a hard link (EXDEV across filesystems); read-only:
+   * a copy, a snapshot. Re-staging replaces the entry by a rename.
+   */
+  async stageVolumeFile (src: string, options: StageVolumeFileOptions): Promise<StagedVolumeFile> {
+    return await this.#stageVolumeFile(src, options).async()
+  }
+
+  stageVolumeFileSync (src: string, options: StageVolumeFileOptions): StagedVolumeFile { return this.#stageVolumeFile(src, options).sync() }
 
   /** Rename exit -> exit.previous (one slot); false when there was none. */
   async rotateExit (): Promise<boolean> { return await this.exitFile.rotate() }
@@ -503,7 +528,7 @@ export class BoxLayout {
   cleanupSync (options: CleanupOptions = {}): CleanupResult { return this.#cleanup(options).sync() }
 
   #inspect (): NativeCall<BoxInspection> {
-    return this.#call('boxInspect', [...this.#link], { doing: `cannot inspect box ${this.boxId}` },
+    return this.#call('boxInspect', [...this.#link, Object.values(SocketNames)], { doing: `cannot inspect box ${this.boxId}` },
       (r) => inspectionOf(this, r))
   }
 

@@ -108,6 +108,12 @@ export type CliBoxInspectJson = {
     state: 'ok' | 'missing' | 'foreign' | 'not-a-link'
     target?: string
   }
+  /** Each socket name, probed with a non-blocking connect that never follows a symlink. */
+  sockets: Array<{
+    name: string
+    path: string
+    state: 'missing' | 'listening' | 'refused' | 'not-a-socket'
+  }>
   bin: Array<{
     name: string
     bytes: number
@@ -176,6 +182,11 @@ export type CliBoxListJson = {
       readOnly: boolean
     } | null
     socketLink: 'ok' | 'missing' | 'foreign' | 'not-a-link' | null
+    /** The sockets present and what a connect found; null when the entry is not an inspectable box. */
+    sockets: Array<{
+      name: string
+      state: 'listening' | 'refused' | 'not-a-socket'
+    }> | null
     shim: {
       pid: number | null
       alive: boolean

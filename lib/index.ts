@@ -22,9 +22,9 @@ export type { BootManifest, BootAssets, KernelFormat, PublishBootOptions, Publis
 
 export type { BoxState, BoxStatus } from './box-state.ts'
 
-export type { BoxInspection, BinFile, SocketLinkState, ExitView, ShimState } from './inspect.ts'
+export type { BoxInspection, BinFile, SocketLinkState, SocketProbeState, ExitView, ShimState } from './inspect.ts'
 
-export { CA_STORES, SYSTEM_RO_BINDS, DEVICE_BINDS } from './policy.ts'
+export { CA_STORES, SYSTEM_RO_BINDS, DEVICE_BINDS, NESTED_VIRT_PROBES } from './policy.ts'
 export type { PolicyGrant, VolumeGrant, SandboxPolicyOptions, BwrapOptions } from './policy.ts'
 
 export type { JailOptions, JailedShim, ShimExit, JailPlatform, JailStdio } from './jail.ts'
@@ -66,3 +66,4 @@ export type {
   CliBoxListJson, CliBoxPrepareJson, CliDemoJson, CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson,
   CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'
+export type { StageVolumeFileOptions, StagedVolumeFile } from './volumes.ts'

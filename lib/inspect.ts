@@ -5,7 +5,7 @@ import type { BoxLayout, SharedState } from './box.ts'
 import { sharedStateOf } from './box.ts'
 import { LayoutError } from './errors.ts'
 import { parseExitFile, type ExitRecord } from './exit-record.ts'
-import { nativeErrorValue, type NativeInspection } from './native.ts'
+import { nativeErrorValue, type NativeInspection, type NativeSocketState } from './native.ts'
 import { joinPath } from './paths.ts'
 import { identityOfRead, type ProcessIdentity } from './pid-file.ts'
 
@@ -25,6 +25,19 @@ export interface SocketLinkState {
   target?: string
 }
 
+/**
+ * One of the box's sockets (SocketNames), by a non-blocking connect that
+ * never follows a symlink: listening (something accepts, or a datagram
+ * socket is bound), refused (a socket file nobody serves: stale), missing,
+ * or not-a-socket (anything else there, a symlink included).
+ */
+export interface SocketProbeState {
+  name: string
+  /** Where it is bound and dialed: through the short link. */
+  path: string
+  state: NativeSocketState
+}
+
 /** A record as read: parsed, absent (null), malformed, or unreadable (a FIFO, too large…). */
 export type ExitView = ExitRecord | null | { malformed: string } | { unreadable: string }
 
@@ -39,6 +52,7 @@ export interface BoxInspection {
   paths: Record<'sockets' | 'mounts' | 'shared' | 'bin' | 'logs' | 'disks' | 'pidFile' | 'exitFile' | 'bindingDir', string>
   shared: SharedState
   socketLink: SocketLinkState
+  sockets: SocketProbeState[]
   bin: BinFile[]
   shim: ShimState
   exit: ExitView
@@ -78,6 +92,7 @@ export function inspectionOf (box: BoxLayout, r: NativeInspection): BoxInspectio
       state: r.link.state,
       ...(r.link.state === 'ok' || r.link.state === 'foreign' ? { target: r.link.target } : {}),
     },
+    sockets: r.sockets.map((s) => ({ name: s.name, path: joinPath(box.sockets.bindingDir, s.name), state: s.state })),
     bin: r.bin.map((f) => ({
       name: f.name,
       bytes: f.bytes,

@@ -87,7 +87,10 @@ export interface NativeInspection {
   exitError: NativeErrorFields | null
   exitPrevious: string | null
   exitPreviousError: NativeErrorFields | null
+  sockets: Array<{ name: string, state: NativeSocketState }>
 }
+
+export type NativeSocketState = 'missing' | 'listening' | 'refused' | 'not-a-socket'
 
 export interface NativeGcScan {
   boxes: Array<{
@@ -138,8 +141,10 @@ export interface NativePolicyFacts {
   entries: Record<string, NativePathKind>
   /** The target of each entry that is a symlink. */
   links: Record<string, string>
-  chains: Array<{ image: string, files: string[], real: string[], error: NativeErrorFields | null }>
-  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, isDir: boolean, linkTarget: string }>
+  /** real: each backing file's kernel path; block: it is a block device. */
+  chains: Array<{ image: string, files: string[], real: string[], block: boolean[], error: NativeErrorFields | null }>
+  /** real: a directory's canonical path ('' otherwise). */
+  hosts: Array<{ path: string, kind: NativePathKind, exists: boolean, isDir: boolean, linkTarget: string, real: string }>
   /** The backing roots asked about, as the kernel names them. */
   roots: string[]
   /** When asked: [path, its macOS canonical form] for every path above. */
@@ -177,6 +182,12 @@ export interface NativeOps {
   boxPrepare(...args: [...BoxArgs, isolate: boolean, ...LinkArgs]): { link: NativeLink, repaired: string[] }
   boxCleanup(...args: [...BoxArgs, ...LinkArgs, refuseLiveShim: boolean]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
   boxWriteCa(...args: [...BoxArgs, cert: string | Uint8Array, key: string | Uint8Array]): undefined
+  /** rel: user-volumes/uservol{index}/{name} in the guest share. */
+  boxStageVolumeFile(...args: [...BoxArgs, isolate: boolean, src: string, index: number, readOnly: boolean]): {
+    rel: string
+    method: 'hardlink' | Exclude<NativeCloneMethod, 'skipped'>
+    bytes: number
+  }
   containerPrepare(...args: [...BoxArgs, cid: string]): undefined
   containerExitWrite(...args: [...BoxArgs, isolate: boolean, cid: string, json: string]): undefined
   containerExitRead(...args: [...BoxArgs, cid: string]): string | null
@@ -188,7 +199,8 @@ export interface NativeOps {
   sharedUnmount(...box: BoxArgs): 'unmounted' | 'unlinked' | 'none'
   sharedInspect(...args: [...BoxArgs, submounts: boolean]): NativeShared
   shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
-  boxInspect(...args: [...BoxArgs, ...LinkArgs]): NativeInspection
+  /** socketNames: the sockets/ entries to probe with a non-blocking connect. */
+  boxInspect(...args: [...BoxArgs, ...LinkArgs, socketNames: string[]]): NativeInspection
   /** Stage, switch current.json, prune: one boot generation published (legacy: from boot/kernel). */
   bootPublish(...args: [...BoxArgs, kernel: string, initramfs: string, legacy: boolean, format: string]): NativeBootPublish
   /** current.json (null when absent) and the checksums of the files it names, as they are now. */

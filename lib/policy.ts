@@ -15,6 +15,12 @@ export interface PolicyGrant {
    * macOS). mounts/ is what is granted; a jail recreates the link.
    */
   via?: string
+  /**
+   * A block device a disk is backed by (a backing file under /dev): bound
+   * as a device node (bubblewrap's --dev-bind), since any other bind is
+   * nodev and the shim could not open it.
+   */
+  device?: boolean
 }
 
 export interface VolumeGrant {
@@ -35,6 +41,12 @@ export interface SandboxPolicyOptions {
    * as BoxLite does.
    */
   backingRoots?: string[]
+  /**
+   * The box runs with nested virtualisation: grant (read-only) the KVM
+   * module parameters a VMM probes to see whether the host allows it,
+   * where they exist. Default false.
+   */
+  nestedVirtualization?: boolean
 }
 
 export interface BwrapOptions extends SandboxPolicyOptions {
@@ -42,12 +54,23 @@ export interface BwrapOptions extends SandboxPolicyOptions {
   detached?: boolean
 }
 
-/** The system CA stores a shim may need, granted read-only where they exist. */
+/**
+ * The system CA stores a shim may need, granted read-only where they exist.
+ * The bundle files inside directories already granted
+ * (/etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt)
+ * are not listed: the directory's bind brings them, and bubblewrap 0.12 and
+ * later fail re-binding a file whose directory bind supplied a symlink there.
+ */
 export const CA_STORES = [
   '/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/ca-certificates', '/etc/ssl/cert.pem',
-  '/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt',
   '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
 ] as const
+
+/** What a VMM reads to learn whether KVM allows nested virtualisation (nestedVirtualization). */
+export const NESTED_VIRT_PROBES = ['/sys/module/kvm_intel/parameters/nested', '/sys/module/kvm_amd/parameters/nested'] as const
+
+/** Where device nodes live: a backing file here is granted as the node alone, never its directory. */
+const DEVICE_DIR = '/dev/'
 
 /** Host paths bound read-only into every jail, where they exist. */
 export const SYSTEM_RO_BINDS = ['/usr', '/lib', '/lib64', '/bin', '/sbin', '/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf'] as const
@@ -78,6 +101,7 @@ export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions):
     ...(box.home === undefined ? [] : [joinPath(box.home, 'bases')]),
     ...CA_STORES,
     ...(options.volumes ?? []).map((v) => v.path),
+    ...(options.nestedVirtualization === true ? NESTED_VIRT_PROBES : []),
     ...SYSTEM_RO_BINDS,
     ...DEVICE_BINDS,
   ]
@@ -99,8 +123,8 @@ function inside (file: string, roots: string[]): boolean {
 /** The ordered grants, from the facts the core read. */
 export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: SandboxPolicyOptions): PolicyGrant[] {
   const grants: PolicyGrant[] = []
-  const add = (path: string, writable: boolean, via?: string) => {
-    if (!grants.some((g) => g.path === path && g.writable === writable)) grants.push({ path, writable, ...(via === undefined ? {} : { via }) })
+  const add = (path: string, writable: boolean, extra: { via?: string, device?: boolean } = {}) => {
+    if (!grants.some((g) => g.path === path && g.writable === writable)) grants.push({ path, writable, ...extra })
   }
   const host = new Map(facts.hosts.map((h) => [h.path, h]))
   // A box path is granted as what it is; a symlink never, because bwrap
@@ -140,17 +164,32 @@ export function grantsOf (box: PolicyBox, facts: NativePolicyFacts, options: San
           `${chain.image} names the backing file ${where}, outside ${options.backingRoots!.join(', ')}; it is not granted`,
           { path: chain.image, dest: file, syscall: 'open' })
       }
+      // A device node is granted alone: its directory is /dev, every
+      // other device of the host.
+      if (file.startsWith(DEVICE_DIR) || real.startsWith(DEVICE_DIR)) {
+        add(file, false, chain.block[i] === true ? { device: true } : {})
+        continue
+      }
       add(file.slice(0, Math.max(1, file.lastIndexOf('/'))), false)
       add(file, false)
     }
   }
   boxPath('bin', false)
   boxPath('boot', false)
-  if (sharedIsOurLink(facts)) add(joinPath(box.root, 'mounts'), true, joinPath(box.root, 'shared'))
+  if (sharedIsOurLink(facts)) add(joinPath(box.root, 'mounts'), true, { via: joinPath(box.root, 'shared') })
   else boxPath('shared', true)
-  if (box.home !== undefined && host.get(joinPath(box.home, 'bases'))?.exists === true) add(joinPath(box.home, 'bases'), false)
+  // By its canonical path: with the home reached through a symlink, the
+  // VMM opens backing files by their real paths, which a bind of the
+  // symlinked name would not cover.
+  const bases = box.home === undefined ? undefined : host.get(joinPath(box.home, 'bases'))
+  if (bases?.exists === true) add(bases.real !== '' ? bases.real : bases.path, false)
   for (const store of CA_STORES) if (host.get(store)?.exists === true) add(store, false)
-  for (const v of options.volumes ?? []) if (host.get(v.path)?.exists === true) add(v.path, v.readOnly !== true)
+  // Directory volumes as given. A single file is staged into shared/
+  // (stageVolumeFile) and reached through it: no grant of its own.
+  for (const v of options.volumes ?? []) if (host.get(v.path)?.isDir === true) add(v.path, v.readOnly !== true)
+  if (options.nestedVirtualization === true) {
+    for (const probe of NESTED_VIRT_PROBES) if (host.get(probe)?.exists === true) add(probe, false)
+  }
   return grants
 }
 
@@ -168,7 +207,7 @@ export function bwrapArgsOf (box: PolicyBox, facts: NativePolicyFacts, command: 
   // Bound in place: the writable ones first, then the read-only ones (the
   // link /tmp/bl-{uid}/{id} is rebuilt on the tmpfs this way).
   for (const g of grants.filter((g) => g.writable)) argv.push('--bind', g.path, g.path)
-  for (const g of grants.filter((g) => !g.writable)) argv.push('--ro-bind', g.path, g.path)
+  for (const g of grants.filter((g) => !g.writable)) argv.push(g.device === true ? '--dev-bind' : '--ro-bind', g.path, g.path)
   // shared/ -> mounts, as on the host, so the shim's paths through it work.
   for (const g of grants) if (g.via !== undefined) argv.push('--symlink', 'mounts', g.via)
   // The sandbox's own root read-only: nothing ungranted is writable even

@@ -26,8 +26,6 @@ export interface SeatbeltOptions extends SandboxPolicyOptions {
   shim?: string
 }
 
-/** gvproxy's ServicesMux control socket, a sibling of net.sock. */
-const GVPROXY_CONTROL_SOCK = 'gvproxy-ctl.sock'
 export const SANDBOX_EXEC = '/usr/bin/sandbox-exec'
 export const DEFAULT_SHIM_NAME = 'boxlite-shim'
 
@@ -126,7 +124,7 @@ export function networkOf (options: SeatbeltOptions): [boolean, boolean] {
 /** The AF_UNIX endpoints: [bind, connect] names, as BoxLite's jailer lists them. */
 function endpointNames (backend: boolean): [string[], string[]] {
   return [
-    [SocketNames.BOX, ...(backend ? [SocketNames.NET, SocketNames.NET_KRUN, GVPROXY_CONTROL_SOCK] : [])],
+    [SocketNames.BOX, ...(backend ? [SocketNames.NET, SocketNames.NET_KRUN, SocketNames.GVPROXY_CONTROL] : [])],
     [SocketNames.READY, ...(backend ? [SocketNames.NET, SocketNames.NET_KRUN] : [])],
   ]
 }

@@ -23,6 +23,12 @@ export const SocketNames = {
   READY: 'ready.sock',
   NET: 'net.sock',
   NET_KRUN: 'net.sock-krun.sock',
+  /**
+   * gvproxy's ServicesMux control socket (HTTP/1.1), bound by gvproxy inside
+   * the shim as a sibling of net.sock. Shorter than NET_KRUN, so the length
+   * rule (held to the longest name) is unchanged.
+   */
+  GVPROXY_CONTROL: 'gvproxy-ctl.sock',
 } as const
 
 export interface PolicyPath {
@@ -78,7 +84,10 @@ export class BoxSockets {
   readonly boxSock: string
   readonly readySock: string
   readonly netSock: string
+  /** libkrun's side of the network pair (net.sock-krun.sock), dialed by gvproxy. */
   readonly netKrunSock: string
+  /** gvproxy's ServicesMux control socket. */
+  readonly gvproxyControlSock: string
 
   constructor (boxId: string, realSocketsDir: string, options: { uid?: number } = {}) {
     this.boxId = checkId(boxId, 'boxId')
@@ -91,6 +100,7 @@ export class BoxSockets {
     this.readySock = `${this.bindingDir}/${SocketNames.READY}`
     this.netSock = `${this.bindingDir}/${SocketNames.NET}`
     this.netKrunSock = `${this.bindingDir}/${SocketNames.NET_KRUN}`
+    this.gvproxyControlSock = `${this.bindingDir}/${SocketNames.GVPROXY_CONTROL}`
   }
 
   get #link (): LinkArgs {

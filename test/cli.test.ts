@@ -100,6 +100,7 @@ privileged('box prepare several ids with --isolate-mounts --require-read-only --
   t.true(inspected.isolateMounts)
   t.deepEqual(inspected.shared, { kind: 'mount', readOnly: true, showsMounts: true, writableSubmounts: [] })
   t.is(inspected.socketLink.state, 'ok')
+  t.deepEqual(inspected.sockets.map((s: { state: string }) => s.state), ['missing', 'missing', 'missing', 'missing', 'missing'])
   t.deepEqual(inspected.bin.map((f: { name: string, mode: string }) => [f.name, f.mode]), [['boxlite-shim', '0755'], ['libkrunfw.so.5', '0644']])
   t.is(inspected.shim.identity, 'absent')
   t.is(inspected.exit, null)
@@ -122,9 +123,11 @@ privileged('box prepare several ids with --isolate-mounts --require-read-only --
   t.is(byName['.trash-gone-00000000'].state, 'trash')
   t.is(byName['stray.txt'].state, 'stray')
   const lh = await blx(['box', 'list', '--home', home])
-  t.regex(lh.stdout, /^BOX\s+STATE\s+SHARED\s+LINK\s+SHIM\s+BIN$/m)
-  t.regex(lh.stdout, new RegExp(`^${ids[0]!}\\s+mounted\\s+mount ro\\s+ok\\s+-\\s+2$`, 'm'))
-  t.regex(lh.stdout, new RegExp(`^${ids[1]!}\\s+live\\s+mount ro\\s+ok\\s+${process.pid} alive\\s+2$`, 'm'))
+  t.deepEqual(byName[ids[0]!].sockets, [], 'no socket bound yet')
+  t.is(byName['stray.txt'].sockets, null)
+  t.regex(lh.stdout, /^BOX\s+STATE\s+SHARED\s+LINK\s+SOCKETS\s+SHIM\s+BIN$/m)
+  t.regex(lh.stdout, new RegExp(`^${ids[0]!}\\s+mounted\\s+mount ro\\s+ok\\s+none\\s+-\\s+2$`, 'm'))
+  t.regex(lh.stdout, new RegExp(`^${ids[1]!}\\s+live\\s+mount ro\\s+ok\\s+none\\s+${process.pid} alive\\s+2$`, 'm'))
 
   // ids[1]'s pid file names this (live) process: only --force removes it.
   const refused = await blx(['box', 'cleanup', ids[1]!, '--home', home])

@@ -98,7 +98,7 @@ testWith([needs.linux, needs.mount, needs.guest], 'isolating box after mountShar
   await cleanedUp(t, box, root)
 })
 
-testWith([needs.linux, needs.root, needs.guest], 'isolation off (BoxLite\'s default): every guest write lands in shared/, the guest\'s exit.json reaches the host', async (t) => {
+testWith([needs.linux, needs.root, needs.guest], 'isolation off (BoxLite\'s default): every guest write lands in shared/, the guest\'s exit.json reaches the host, staged volumes: read-write writes the source, read-only is a snapshot', async (t) => {
   const { root, box } = scenarioBox(t, false)
   await box.prepare()
   t.is(box.mountsDir, box.sharedDir)
@@ -110,7 +110,20 @@ testWith([needs.linux, needs.root, needs.guest], 'isolation off (BoxLite\'s defa
     name: 'container exit',
     run: 'mkdir -p containers/c1 && printf \'{"exit_code":7}\' > containers/c1/exit.json',
   }
-  const guest = await runInGuest(box.sharedDir, [readProbeStep(), ...writeProbeSteps(), hostWrite.step, exitStep],
+  // Single-file volumes: a read-write one (the source itself) and a
+  // read-only one (a snapshot: the source changes after staging).
+  const rwSource = path.join(root, 'volume-rw.txt')
+  const roSource = path.join(root, 'volume-ro.txt')
+  fs.writeFileSync(rwSource, 'host\n')
+  fs.writeFileSync(roSource, 'snapshot\n')
+  const rwStaged = await box.stageVolumeFile(rwSource, { index: 0 })
+  const roStaged = await box.stageVolumeFile(roSource, { index: 1, readOnly: true })
+  fs.writeFileSync(roSource, 'changed after staging\n')
+  const volumeSteps: GuestStep[] = [
+    { name: 'rw volume', run: `printf 'guest\\n' >> user-volumes/${rwStaged.tag}/${rwStaged.name} && cat user-volumes/${rwStaged.tag}/${rwStaged.name}` },
+    { name: 'ro volume', run: `cat user-volumes/${roStaged.tag}/${roStaged.name}` },
+  ]
+  const guest = await runInGuest(box.sharedDir, [readProbeStep(), ...writeProbeSteps(), hostWrite.step, exitStep, ...volumeSteps],
     { onMarker: hostWrite.onMarker, image: await guestImage(t) })
   logConsoleOnFailure(t, guest)
 
@@ -134,6 +147,14 @@ testWith([needs.linux, needs.root, needs.guest], 'isolation off (BoxLite\'s defa
 
   t.is(fs.readFileSync(box.containerExitPath('c1'), 'utf8'), '{"exit_code":7}')
   t.deepEqual(await box.readContainerExit('c1'), { exitCode: 7 })
+
+  const rwStep = stepNamed(guest, 'rw volume')
+  assertStepOk(t, rwStep)
+  t.is(rwStep.stdout, 'host\nguest\n', 'the guest reads the source through the staged entry')
+  t.is(fs.readFileSync(rwSource, 'utf8'), 'host\nguest\n', 'the guest\'s write landed in the read-write volume\'s source')
+  const roStep = stepNamed(guest, 'ro volume')
+  assertStepOk(t, roStep)
+  t.is(roStep.stdout, 'snapshot\n', 'a read-only volume is the snapshot taken at staging')
 
   await cleanedUp(t, box, root)
 })

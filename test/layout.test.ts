@@ -6,7 +6,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  BoxLayout, BoxSockets, HomeLayout, ImageLayout, LayoutError, SharedGuestLayout, mintBoxId, resolveHome,
+  BoxLayout, BoxSockets, HomeLayout, ImageLayout, LayoutError, SharedGuestLayout, SocketNames, mintBoxId, resolveHome,
 } from '../lib/index.ts'
 import { privileged } from './helpers/env.ts'
 import { mountTmpfs, scratch } from './helpers/fixtures.ts'
@@ -225,7 +225,7 @@ test('box paths: every name', (t) => {
   t.false(box.caDir.startsWith(box.mountsDir), 'ca never under mounts/')
 })
 
-test('socket names: box.sock, ready.sock, net.sock, net.sock-krun.sock under /tmp/bl-{uid}/{id}', (t) => {
+test('socket names: box.sock, ready.sock, net.sock, net.sock-krun.sock, gvproxy-ctl.sock under /tmp/bl-{uid}/{id}', (t) => {
   const s = new BoxSockets('b1', '/srv/bl/boxes/b1/sockets', { uid: 1234 })
   t.is(s.parentDir, '/tmp/bl-1234')
   t.is(s.bindingDir, '/tmp/bl-1234/b1')
@@ -233,10 +233,16 @@ test('socket names: box.sock, ready.sock, net.sock, net.sock-krun.sock under /tm
   t.is(s.readySock, '/tmp/bl-1234/b1/ready.sock')
   t.is(s.netSock, '/tmp/bl-1234/b1/net.sock')
   t.is(s.netKrunSock, '/tmp/bl-1234/b1/net.sock-krun.sock')
+  t.is(s.gvproxyControlSock, '/tmp/bl-1234/b1/gvproxy-ctl.sock')
   const box = new HomeLayout({ home: '/srv/bl' }).box('b1', { uid: 1234 })
   t.is(box.socketPath, s.boxSock)
   t.is(box.readySocketPath, s.readySock)
   t.is(box.netBackendSocketPath, s.netSock)
+  t.is(box.netBackendPeerSocketPath, '/tmp/bl-1234/b1/net.sock-krun.sock')
+  t.is(box.gvproxyControlSocketPath, '/tmp/bl-1234/b1/gvproxy-ctl.sock')
+  // The length rule is held to the longest name, which is still net.sock-krun.sock.
+  const longest = Object.values(SocketNames).reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a))
+  t.is(longest, SocketNames.NET_KRUN)
 })
 
 test('mountsDir is mounts/ only when bind mounts are on and the box isolates', (t) => {

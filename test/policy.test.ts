@@ -4,8 +4,14 @@
 import test, { type ExecutionContext } from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
-import { CA_STORES, LayoutError, mintBoxId, SYSTEM_RO_BINDS, type BoxLayout, type PolicyGrant } from '../lib/index.ts'
+import { execFileSync, spawnSync } from 'node:child_process'
+import {
+  CA_STORES, HomeLayout, LayoutError, mintBoxId, NESTED_VIRT_PROBES, SYSTEM_RO_BINDS, type BoxLayout, type PolicyGrant,
+} from '../lib/index.ts'
+import type { NativePolicyFacts } from '../lib/native.ts'
+import { grantsOf, policyHostPaths, type PolicyBox } from '../lib/policy.ts'
 import { freshHome, privateLinkUid } from './helpers/boxes.ts'
+import { needs, testWith } from './helpers/env.ts'
 import { qcow2, scratch } from './helpers/fixtures.ts'
 
 async function preparedBox (t: ExecutionContext): Promise<{ box: BoxLayout, root: string }> {
@@ -185,13 +191,96 @@ test('backingRoots judges where a backing file really is: ".." and symlinks cann
   t.true(grants.some((g) => g.path === `${box.disksDir}/../../../bases/ok.qcow2`))
 })
 
-test('volumes last: writable unless read-only; missing ones left out', async (t) => {
+test('volumes last: directories as given, writable unless read-only; missing ones and single files left out', async (t) => {
   const { box, root } = await preparedBox(t)
   for (const v of ['a', 'b']) fs.mkdirSync(path.join(root, v))
+  fs.writeFileSync(path.join(root, 'file'), 'a single-file volume is staged into shared/')
   const grants = await box.sandboxPolicy({
-    volumes: [{ path: path.join(root, 'a') }, { path: path.join(root, 'b'), readOnly: true }, { path: path.join(root, 'gone') }],
+    volumes: [
+      { path: path.join(root, 'a') }, { path: path.join(root, 'b'), readOnly: true }, { path: path.join(root, 'gone') },
+      { path: path.join(root, 'file') },
+    ],
   })
   t.deepEqual(grants.slice(-2), [rw(path.join(root, 'a')), ro(path.join(root, 'b'))])
+  t.false(grants.some((g) => g.path.startsWith(path.join(root, 'file'))), 'a staged file is reached through shared/, not granted')
+})
+
+/** Run argv (bwrap's) to completion; its status and output. */
+function runJail (argv: string[]): { status: number | null, stdout: string, stderr: string } {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const bwrap = [needs.linux, needs.root, needs.tool('bwrap', 'bubblewrap')]
+
+test('CA stores: five, never a bundle file inside a directory already granted', (t) => {
+  t.deepEqual([...CA_STORES], [
+    '/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/ca-certificates', '/etc/ssl/cert.pem',
+    '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
+  ])
+  for (const store of CA_STORES) {
+    t.false(CA_STORES.some((dir) => dir !== store && store.startsWith(`${dir}/`)), `${store} lies inside another store`)
+  }
+})
+
+testWith(bwrap, 'CA stores under the real bwrap: the bundle files are read through their directory grant', async (t) => {
+  const bundle = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'].find((f) => fs.existsSync(f))
+  if (bundle === undefined) return t.fail('no CA bundle on this host (apt-get install ca-certificates)')
+  const { box } = await preparedBox(t)
+  const argv = await box.bwrapArgs(['/bin/sh', '-c', `cat ${bundle}`])
+  t.false(argv.some((a, i) => a === '--ro-bind' && argv[i + 1] === bundle), 'the file is not bound by itself')
+  const r = runJail(argv)
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stdout, fs.readFileSync(bundle, 'utf8'), 'the jailed reader sees the host bundle byte for byte')
+})
+
+testWith(bwrap, 'bases/ of a home reached through a symlink is granted by its canonical path, readable in the jail', async (t) => {
+  const root = scratch(t)
+  fs.mkdirSync(path.join(root, 'real'))
+  freshHome(t, path.join(root, 'real'))
+  const link = path.join(root, 'link')
+  fs.symlinkSync(path.join(root, 'real'), link)
+  const box = new HomeLayout({ home: path.join(link, 'home') }).box(mintBoxId(), { uid: privateLinkUid(t) })
+  await box.prepare()
+  const bases = path.join(box.home!, 'bases')
+  const canonical = fs.realpathSync(bases)
+  t.not(canonical, bases)
+  fs.writeFileSync(path.join(canonical, 'base.ext4'), 'base bytes')
+  const grants = await box.sandboxPolicy()
+  t.true(grants.some((g) => g.path === canonical && !g.writable), 'granted by its real path')
+  t.false(grants.some((g) => g.path === bases), 'not by the symlinked name')
+  const r = runJail(await box.bwrapArgs(['/bin/cat', path.join(canonical, 'base.ext4')]))
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stdout, 'base bytes')
+})
+
+testWith([...bwrap, needs.tool('losetup', 'mount')],
+  'a disk backed by a block device under /dev grants that node alone, --dev-bind, never /dev', async (t) => {
+    const { box, root } = await preparedBox(t)
+    const image = path.join(root, 'backing.img')
+    fs.writeFileSync(image, Buffer.concat([Buffer.from('DEVICE-BACKED'), Buffer.alloc(1024 * 1024 - 13)]))
+    const loop = execFileSync('losetup', ['--find', '--show', '--read-only', image], { encoding: 'utf8' }).trim()
+    t.teardown(() => { execFileSync('losetup', ['-d', loop]) })
+    qcow2(box.diskPath, loop)
+    const grants = await box.sandboxPolicy()
+    t.deepEqual(grants.filter((g) => g.path.startsWith('/dev')), [{ path: loop, writable: false, device: true }])
+    const argv = await box.bwrapArgs(['/bin/sh', '-c', `head -c 13 ${loop}; test -e /dev/loop-control && echo ' leaked'`])
+    t.true(argv.some((a, i) => a === '--dev-bind' && argv[i + 1] === loop && argv[i + 2] === loop))
+    t.false(argv.some((a, i) => (a === '--ro-bind' || a === '--bind') && argv[i + 1] === '/dev'))
+    const r = runJail(argv)
+    t.is(r.stdout, 'DEVICE-BACKED', 'the jailed VMM opens and reads its backing device; no other device is there')
+  })
+
+test('nestedVirtualization asks about the KVM nesting probes and grants (read-only) the ones that exist', (t) => {
+  const sockets = { realDir: '/h/boxes/b1/sockets', bindingDir: '/tmp/bl-0/b1', parentDir: '/tmp/bl-0' }
+  const box: PolicyBox = { boxId: 'b1', root: '/h/boxes/b1', home: undefined, sockets }
+  t.false(policyHostPaths(box, {}).some((p) => (NESTED_VIRT_PROBES as readonly string[]).includes(p)))
+  t.deepEqual(policyHostPaths(box, { nestedVirtualization: true }).filter((p) => p.startsWith('/sys/')), [...NESTED_VIRT_PROBES])
+  const host = (p: string, exists: boolean) => ({ path: p, kind: exists ? 'file' as const : 'missing' as const, exists, isDir: false, linkTarget: '', real: '' })
+  const hosts = [host(NESTED_VIRT_PROBES[0], false), host(NESTED_VIRT_PROBES[1], true)]
+  const facts: NativePolicyFacts = { entries: {}, links: {}, chains: [], roots: [], canonical: [], hosts }
+  t.deepEqual(grantsOf(box, facts, { nestedVirtualization: true }), [ro(NESTED_VIRT_PROBES[1])])
+  t.deepEqual(grantsOf(box, facts, {}), [], 'not without the option')
 })
 
 test('bwrapArgs: BoxLite\'s jailer flags, system ro binds that exist, devices, grants rw then ro, clean env', async (t) => {

@@ -325,3 +325,57 @@ test('connectUnix to nothing: ENOENT / ECONNREFUSED as LayoutError', async (t) =
   const e = await t.throwsAsync(connectUnix(path.join(scratch(t), 'none.sock')), { instanceOf: LayoutError })
   t.is(e.code, 'ENOENT')
 })
+
+/** A python3 child that binds a Unix socket of kind at file and stays until its stdin closes (or exits: stale). */
+async function pyBound (t: ExecutionContext, file: string, kind: 'SOCK_STREAM' | 'SOCK_DGRAM', stay: boolean): Promise<void> {
+  const code = `import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.${kind})\ns.bind(sys.argv[1])\nprint('bound', flush=True)\n` +
+    (stay ? 'sys.stdin.read()\n' : '')
+  const child = spawn('python3', ['-c', code, file], { stdio: ['pipe', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve())
+    child.once('error', reject)
+    child.once('exit', (c) => { if (c !== 0) reject(new Error(`python3 exited ${String(c)}`)) })
+  })
+  if (stay) t.teardown(() => { child.stdin.end() })
+  else await new Promise((resolve) => child.once('exit', resolve))
+}
+
+testWith([needs.linux, needs.root, needs.tool('python3', 'python3')],
+  'inspect and box list report which sockets exist and accept connections; a planted symlink is never dialed', async (t) => {
+    const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
+    home.prepareSync()
+    const box = home.box(mintBoxId(), { uid: privateLinkUid(t) })
+    await box.prepare()
+    const listening = await listenUnix(box.socketPath)
+    t.teardown(() => listening.close())
+    await pyBound(t, path.join(box.socketsDir, 'ready.sock'), 'SOCK_STREAM', false) // bound, then gone: stale
+    await pyBound(t, path.join(box.socketsDir, 'net.sock-krun.sock'), 'SOCK_DGRAM', true)
+    // Someone else's listener outside the box, and a symlink to it planted as net.sock.
+    const outsidePath = path.join(scratch(t), 'outside.sock')
+    const outside = await listenUnix(outsidePath)
+    t.teardown(() => outside.close())
+    let dialed = 0
+    outside.on('connection', (c) => { dialed++; c.destroy() })
+    fs.symlinkSync(outsidePath, path.join(box.socketsDir, 'net.sock'))
+    fs.writeFileSync(path.join(box.socketsDir, 'gvproxy-ctl.sock'), 'not a socket')
+    const i = await box.inspect()
+    t.deepEqual(i.sockets, [
+      { name: 'box.sock', path: box.socketPath, state: 'listening' },
+      { name: 'ready.sock', path: box.readySocketPath, state: 'refused' },
+      { name: 'net.sock', path: box.netBackendSocketPath, state: 'not-a-socket' },
+      { name: 'net.sock-krun.sock', path: box.netBackendPeerSocketPath, state: 'listening' },
+      { name: 'gvproxy-ctl.sock', path: box.gvproxyControlSocketPath, state: 'not-a-socket' },
+    ])
+    fs.rmSync(path.join(box.socketsDir, 'gvproxy-ctl.sock'))
+    const row = home.boxesSync().find((b) => b.name === box.boxId)
+    t.deepEqual(row?.sockets, [
+      { name: 'box.sock', state: 'listening' }, { name: 'ready.sock', state: 'refused' },
+      { name: 'net.sock', state: 'not-a-socket' }, { name: 'net.sock-krun.sock', state: 'listening' },
+    ], 'box list: the sockets present; a missing one is not listed')
+    // Connections are accepted in order: once our own arrives, any the
+    // probes made would have been counted before it.
+    const ours = new Promise<void>((resolve) => outside.once('connection', () => resolve()))
+    net.createConnection(outsidePath).on('error', () => {})
+    await ours
+    t.is(dialed, 1, 'only our own connection: the symlink planted in sockets/ was never followed')
+  })

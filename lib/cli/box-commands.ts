@@ -145,6 +145,12 @@ function exitText (e: ExitView): string {
   return JSON.stringify(e)
 }
 
+/** The sockets present, each with what a connect found: "box.sock listening, net.sock refused". */
+function socketsText (sockets: Array<{ name: string, state: string }>): string {
+  const present = sockets.filter((s) => s.state !== 'missing')
+  return present.length === 0 ? 'none' : present.map((s) => `${s.name} ${s.state}`).join(', ')
+}
+
 function sharedText (i: BoxInspection): string {
   const s = i.shared
   if (s.kind === 'mount') return `mount, ${s.readOnly ? 'read-only' : 'WRITABLE'}${s.showsMounts ? ', shows mounts/' : ', NOT mounts/'}`
@@ -161,6 +167,7 @@ export async function boxInspect (ctx: Context): Promise<number> {
       ['isolate mounts', yesNo(i.isolateMounts)],
       ['shared', sharedText(i)],
       ['socket link', `${i.socketLink.state}: ${i.socketLink.path}${i.socketLink.target === undefined ? '' : ` -> ${i.socketLink.target}`}`],
+      ['sockets', socketsText(i.sockets)],
       ['shim process', `${i.shim.identity}${'pid' in i.shim && i.shim.pid !== undefined ? ` (pid ${i.shim.pid})` : ''}: ${i.shim.reason}`],
       ['exit', exitText(i.exit)],
       ['exit.previous', exitText(i.exitPrevious)],
@@ -181,11 +188,12 @@ export async function boxList (ctx: Context): Promise<number> {
       ctx.out.line(`no boxes in ${home.home}`)
       return
     }
-    ctx.out.table(['BOX', 'STATE', 'SHARED', 'LINK', 'SHIM', 'BIN'], rows.map((r) => [
+    ctx.out.table(['BOX', 'STATE', 'SHARED', 'LINK', 'SOCKETS', 'SHIM', 'BIN'], rows.map((r) => [
       r.name,
       r.state,
       r.shared === null ? '-' : `${r.shared.kind} ${r.shared.readOnly ? 'ro' : 'rw'}`,
       r.socketLink ?? '-',
+      r.sockets === null ? '-' : socketsText(r.sockets),
       r.shim === null ? '-' : `${r.shim.pid ?? '?'} ${r.shim.alive ? 'alive' : 'gone'}`,
       r.binFiles === null ? '-' : String(r.binFiles),
     ]))

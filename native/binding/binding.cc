@@ -420,6 +420,27 @@ struct BoxWriteCa : Job {
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 };
 
+struct BoxStageVolumeFile : Job {
+  BoxRef ref;
+  bool isolate = false, read_only = false;
+  std::string src;
+  double index = 0;
+  StagedVolume r;
+  bool Parse(Args& a) {
+    return ref = a.Box(), isolate = a.Bool(), src = a.Str(), index = a.Num(), read_only = a.Bool(), a.ok();
+  }
+  Error Run(bool may_block) override {
+    return box_stage_volume_file(ref, isolate, src, static_cast<uint32_t>(index), read_only, may_block, &r);
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("rel", r.rel);
+    o.Set("method", r.linked ? "hardlink" : CloneMethodName(r.method));
+    o.Set("bytes", Num(env, static_cast<double>(r.bytes)));
+    return o;
+  }
+};
+
 struct ContainerPrepare : Job {
   BoxRef ref;
   std::string cid;
@@ -547,9 +568,10 @@ struct BootReadJob : Job {
 struct BoxInspect : Job {
   BoxRef ref;
   LinkSpec link;
+  std::vector<std::string> socket_names;
   BoxInspection r;
-  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), a.ok(); }
-  Error Run(bool) override { return box_inspect(ref, link, &r); }
+  bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), socket_names = a.Strs(), a.ok(); }
+  Error Run(bool) override { return box_inspect(ref, link, socket_names, &r); }
   Napi::Value Result(Napi::Env env) override {
     static const char* link_states[] = {"ok", "missing", "foreign", "not-a-link"};
     Napi::Object o = Napi::Object::New(env);
@@ -577,6 +599,15 @@ struct BoxInspect : Job {
     o.Set("exitError", ErrorOrNull(env, r.exit_error));
     o.Set("exitPrevious", TextOrNull(env, r.exit_previous_text, r.exit_previous_present));
     o.Set("exitPreviousError", ErrorOrNull(env, r.exit_previous_error));
+    static const char* socket_states[] = {"missing", "listening", "refused", "not-a-socket"};
+    Napi::Array sockets = Napi::Array::New(env, r.sockets.size());
+    for (uint32_t i = 0; i < r.sockets.size(); i++) {
+      Napi::Object p = Napi::Object::New(env);
+      p.Set("name", r.sockets[i].name);
+      p.Set("state", socket_states[static_cast<int>(r.sockets[i].state)]);
+      sockets.Set(i, p);
+    }
+    o.Set("sockets", sockets);
     return o;
   }
 };
@@ -605,6 +636,10 @@ struct BoxPolicyFacts : Job {
       c.Set("image", r.chains[i].image);
       c.Set("files", StrArray(env, r.chains[i].files));
       c.Set("real", StrArray(env, r.chains[i].real));
+      Napi::Array block = Napi::Array::New(env, r.chains[i].block.size());
+      for (uint32_t j = 0; j < r.chains[i].block.size(); j++)
+        block.Set(j, Napi::Boolean::New(env, r.chains[i].block[j]));
+      c.Set("block", block);
       c.Set("error", ErrorOrNull(env, r.chains[i].error));
       chains.Set(i, c);
     }
@@ -617,6 +652,7 @@ struct BoxPolicyFacts : Job {
       h.Set("exists", r.hosts[i].exists);
       h.Set("isDir", r.hosts[i].is_dir);
       h.Set("linkTarget", r.hosts[i].link_target);
+      h.Set("real", r.hosts[i].real);
       hosts_out.Set(i, h);
     }
     o.Set("hosts", hosts_out);
@@ -1011,6 +1047,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<BoxPrepare>(env, exports, "boxPrepare");
   Export<BoxCleanup>(env, exports, "boxCleanup");
   Export<BoxWriteCa>(env, exports, "boxWriteCa");
+  Export<BoxStageVolumeFile>(env, exports, "boxStageVolumeFile");
   Export<ContainerPrepare>(env, exports, "containerPrepare");
   Export<ContainerExitWrite>(env, exports, "containerExitWrite");
   Export<ContainerExitRead>(env, exports, "containerExitRead");

@@ -250,6 +250,27 @@ struct CloneResult {
 // regular sources.
 Error clone_file(const std::string& src, const std::string& dst, CloneMode mode, CloneResult* out);
 
+// ---------------------------------------------------------------------------
+// Single-file volumes (volumes.cc)
+
+struct StagedVolume {
+  std::string rel;      // user-volumes/uservol{index}/{name}, relative to the guest share
+  bool linked = false;  // a hard link of the source (read-write); else a copy
+  CloneMethod method = CloneMethod::kCopy;
+  uint64_t bytes = 0;
+};
+
+// Under the box lock: the regular file src (an absolute operator path whose
+// last component is opened O_NOFOLLOW | O_NONBLOCK; anything but a regular
+// file refused) as user-volumes/uservol{index}/{basename} of the host-
+// writable side of the guest share (mounts/ when isolating, else shared/),
+// which must exist (not-prepared). Read-write: a hard link of the opened
+// file (EXDEV across filesystems); read-only: a copy (reflink where the
+// filesystem can) with the source's mode, fsynced. Either is made as
+// {name}.staging-tmp and renamed over the entry; the directory is fsynced.
+Error box_stage_volume_file(const BoxRef& ref, bool isolate, const std::string& src, uint32_t index, bool read_only,
+                            bool may_block, StagedVolume* out);
+
 // Under the box lock: the shim and every regular sibling named libkrunfw.*
 // into bin/ (made without following a symlink), each skipped when bin/
 // already has it with the same size, mtime and mode.
@@ -418,6 +439,15 @@ struct LinkInfo {
   std::string target;
 };
 
+// A socket of the box: missing, a socket something listens on (or a bound
+// datagram socket), a socket nobody accepts on (stale), or something else
+// (a symlink included, which is never followed).
+enum class SocketState { kMissing, kListening, kRefused, kNotSocket };
+struct SocketProbe {
+  std::string name;
+  SocketState state = SocketState::kMissing;
+};
+
 struct BoxInspection {
   bool isolates = false;  // mounts/ exists
   SharedState shared;
@@ -428,10 +458,19 @@ struct BoxInspection {
   std::string exit_text, exit_previous_text;
   bool exit_present = false, exit_previous_present = false;
   Error exit_error, exit_previous_error;
+  std::vector<SocketProbe> sockets;  // one per name asked about
 };
 
-// Everything about one box, read without waiting on anything.
-Error box_inspect(const BoxRef& ref, const LinkSpec& link, BoxInspection* out);
+// Everything about one box, read without waiting on anything; each of
+// socket_names in sockets/ probed with a non-blocking connect (Linux: to the
+// socket inode opened O_PATH | O_NOFOLLOW beneath the box; elsewhere through
+// the binding link, when it is this box's own).
+Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std::string>& socket_names,
+                  BoxInspection* out);
+
+// The probe behind box_inspect's sockets (socket_probe.cc).
+void probe_sockets(int box_fd, const std::string& box_display, const std::string& binding_dir, bool link_ok,
+                   const std::vector<std::string>& names, std::vector<SocketProbe>* out);
 
 struct GcBox {
   std::string name;
@@ -492,6 +531,7 @@ struct BackingChain {
   std::string image;               // the image's path
   std::vector<std::string> files;  // its backing files, nearest first, as named
   std::vector<std::string> real;   // where each one is, by the kernel's path of the opened fd
+  std::vector<bool> block;         // each one is a block device (a disk backed by a device node)
   Error error;                     // a loop, too deep a chain, an unreadable file
 };
 
@@ -501,6 +541,7 @@ struct HostPath {
   bool exists = false;                 // followed
   bool is_dir = false;                 // followed
   std::string link_target;             // kSymlink
+  std::string real;                    // a directory's path as the kernel names it (symlinks resolved)
 };
 
 struct PolicyFacts {
@@ -518,8 +559,10 @@ struct PolicyFacts {
 // read from their qcow2 headers (images opened beneath the box, O_NOFOLLOW |
 // O_NONBLOCK; backing names resolved against the image's directory). A loop
 // (ELOOP) or more than 16 levels (EINVAL) is a chain's error, reason
-// backing-chain, dest the chain so far. hosts are host paths (the socket
-// link, system CA stores, volumes) whose kind and existence are wanted too.
+// backing-chain, dest the chain so far. A backing file is a regular file or
+// a block device (read, never written). hosts are host paths (the socket
+// link, system CA stores, volumes) whose kind and existence are wanted too,
+// and for a directory its canonical path.
 // With canonical, each path's macOS canonical form too (macos_canonical).
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
                        bool canonical, PolicyFacts* out);

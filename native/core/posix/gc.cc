@@ -134,7 +134,8 @@ Error unmount_beneath(int dirfd, const std::string& display, const std::string& 
 
 }  // namespace
 
-Error box_inspect(const BoxRef& ref, const LinkSpec& link, BoxInspection* out) {
+Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std::string>& socket_names,
+                  BoxInspection* out) {
   *out = BoxInspection{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
@@ -148,6 +149,8 @@ Error box_inspect(const BoxRef& ref, const LinkSpec& link, BoxInspection* out) {
       read_regular_beneath(d.box.get(), "exit", kExitRecordCap, d.box_display, &out->exit_text, &out->exit_present);
   out->exit_previous_error = read_regular_beneath(d.box.get(), "exit.previous", kExitRecordCap, d.box_display,
                                                   &out->exit_previous_text, &out->exit_previous_present);
+  probe_sockets(d.box.get(), d.box_display, join_path(link.parent, ref.id), out->link.state == LinkInfo::State::kOk,
+                socket_names, &out->sockets);
   return {};
 }
 

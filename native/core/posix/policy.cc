@@ -81,12 +81,16 @@ Error qcow2_backing_name(int fd, const std::string& display, std::string* name) 
 
 namespace {
 
-Error open_regular(int dirfd, const char* name, int extra, const std::string& display, Fd* out, FileStat* st) {
+// A disk image or backing file: regular, or (a backing file only) a block
+// device, which a qcow2 overlay may name as its base. Never a FIFO or a
+// character device, which a read could block on or consume.
+Error open_image(int dirfd, const char* name, int extra, bool block_ok, const std::string& display, Fd* out,
+                 FileStat* st) {
   out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
   if (!out->valid()) return fail_errno("open", display);
   if (Error e = stat_at(out->get(), "", false, st, display)) return e;
-  if (!S_ISREG(st->mode)) return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
-  return {};
+  if (S_ISREG(st->mode) || (block_ok && S_ISBLK(st->mode))) return {};
+  return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
 }
 
 std::string chain_text(const std::string& image, const std::vector<std::string>& files) {
@@ -102,7 +106,7 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
 void read_backing_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
   Fd fd;
   FileStat st;
-  if ((out->error = open_regular(disks_fd, image_name, O_NOFOLLOW, out->image, &fd, &st))) return;
+  if ((out->error = open_image(disks_fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
   std::vector<FileStat> seen{st};
   std::string dir = disks_display;
   std::string current = out->image;
@@ -118,7 +122,8 @@ void read_backing_chain(int disks_fd, const std::string& disks_display, const ch
       return;
     }
     out->files.push_back(next);
-    if ((out->error = open_regular(AT_FDCWD, next.c_str(), 0, next, &fd, &st))) return;
+    if ((out->error = open_image(AT_FDCWD, next.c_str(), 0, true, next, &fd, &st))) return;
+    out->block.push_back(S_ISBLK(st.mode));
     // A name can climb out with ".." or pass through symlinks: confinement
     // (backingRoots) is judged on where the opened file really is.
     std::string real;
@@ -183,6 +188,14 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
       h.kind = kind_of(st.mode);
       h.exists = !stat_at(AT_FDCWD, p.c_str(), true, &st, p);
       h.is_dir = h.exists && S_ISDIR(st.mode);
+      // A home reached through a symlink: the jail binds the real directory.
+      if (h.is_dir) {
+        Fd dir(::open(p.c_str(), O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC));
+        if (!dir.valid() && errno != ENOENT && errno != ENOTDIR) return fail_errno("open", p);
+        if (dir.valid()) {
+          if (Error e = fd_path(dir.get(), p, &h.real)) return e;
+        }
+      }
       // Replaced by something else since the lstat (EINVAL), or gone: no target.
       if (h.kind == PathKind::kSymlink && !read_link_at(AT_FDCWD, p.c_str(), &h.link_target) && errno != EINVAL &&
           errno != ENOENT) {
@@ -207,7 +220,10 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
   if (canonical) {
     auto add = [out](const std::string& p) { out->canonical.emplace_back(p, macos_canonical(p)); };
     for (const PolicyEntry& e : out->entries) add(join_path(d.box_display, e.rel));
-    for (const HostPath& h : out->hosts) add(h.path);
+    for (const HostPath& h : out->hosts) {
+      add(h.path);
+      if (!h.real.empty()) add(h.real);
+    }
     for (const BackingChain& c : out->chains) {
       for (const std::string& f : c.files) {
         std::string dir, name;
