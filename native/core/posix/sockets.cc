@@ -48,9 +48,13 @@ Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) 
   FileStat st;
   if (Error e = stat_at(fd.get(), "", false, &st, dir)) return undo(e);
   if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir);
-  // Root preparing boxes for a runtime user: the directory we just made is
-  // theirs, not root's (or their own runtime would refuse it).
-  if (created && st.uid != link.uid && ::geteuid() == 0) {
+  // Root preparing boxes for a runtime user: the directory is theirs, not
+  // root's (or their own runtime would refuse it). That holds for one another
+  // root call made too and has not handed over yet (two prepares racing: the
+  // loser of mkdir sees root's directory between mkdir and fchown), and for
+  // one a crashed root call left: only root can own it, and root is who we
+  // are. A directory of any other owner is refused below.
+  if (st.uid != link.uid && ::geteuid() == 0 && (created || st.uid == 0)) {
     if (::fchown(fd.get(), link.uid, static_cast<gid_t>(-1)) != 0) return undo(fail_errno("fchown", dir));
     st.uid = link.uid;
   }
