@@ -9,9 +9,11 @@ import { fromNodeError, invalidArg, layoutError } from './errors.ts'
 import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
 import { gc, gcSync, type GcOptions, type GcReport } from './gc.ts'
 import { validateBoxId } from './ids.ts'
+import { gcStorage, gcStorageSync, type StorageGcOptions, type StorageGcReport } from './storage-gc.ts'
 import { ImageLayout } from './image.ts'
 import { LockManager, RuntimeLock } from './locks.ts'
 import { nativeCall, type NativeCall, type NativeHomeResult } from './native.ts'
+import { homeMetrics, type HomeMetricsOptions } from './metrics.ts'
 import { joinPath } from './paths.ts'
 
 export const HomeDirs = {
@@ -216,6 +218,21 @@ export class HomeLayout {
    */
   async gc (options: GcOptions = {}): Promise<GcReport> { return await gc(this, options) }
   gcSync (options: GcOptions = {}): GcReport { return gcSync(this, options) }
+
+  /**
+   * Orphaned storage: the bases and disk images no backing chain names,
+   * older than the grace period. Reports them; removes them with apply
+   * (then under the runtime lock, or yours). Fails closed: see
+   * StorageGcReport.chainsComplete and warnings.
+   */
+  async gcStorage (options: StorageGcOptions = {}): Promise<StorageGcReport> { return await gcStorage(this, options) }
+  gcStorageSync (options: StorageGcOptions = {}): StorageGcReport { return gcStorageSync(this, options) }
+
+  /**
+   * The home's state in the Prometheus text format (what `boxlite-layout
+   * metrics` prints). Reads only: the dry runs of gc and gcStorage.
+   */
+  async metrics (options: HomeMetricsOptions = {}): Promise<string> { return await homeMetrics(this, options) }
 }
 
 function boxIdsOf (entries: BoxEntry[]): string[] {

@@ -55,6 +55,13 @@ export type { ExitRecord, ExitErrorKind, ContainerExit } from './exit-record.ts'
 export { DEFAULT_GC_GRACE_SECONDS } from './gc.ts'
 export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './gc.ts'
 
+export { DEFAULT_STORAGE_GRACE_SECONDS } from './storage-gc.ts'
+export type {
+  StorageGcOptions, StorageGcReport, StorageGcAction, StorageGcKind, StorageGcWarning, StorageGcDatabase, StorageGcTotal,
+} from './storage-gc.ts'
+
+export type { HomeMetricsOptions, MetricsUsage, AreaUsage } from './metrics.ts'
+
 export type {
   CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
   CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,

@@ -311,4 +311,12 @@ Error mount_read_only(int fd, const std::string& display, bool* read_only);
 Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
                      RemoveStats* stats);
 
+// Follow the backing names of image_name (opened beneath dirfd without
+// symlinks); see box_policy_facts (policy.cc).
+void read_chain(int dirfd, const std::string& dir_display, const char* image_name, BackingChain* out);
+
+// The home gc works on: it must exist (never created) and every home
+// directory that exists must pass the trust checks (gc.cc).
+Error open_home_for_gc(const std::string& home, Fd* root);
+
 }  // namespace blx

@@ -82,9 +82,12 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
   return text;
 }
 
+}  // namespace
+
 // Follow image's backing names. The image itself is the box's (opened
 // beneath it, never through a symlink); what it names is a host path.
 void read_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
+  out->inodes.clear();
   Fd fd;
   FileStat st;
   if ((out->error = open_regular(disks_fd, image_name, O_NOFOLLOW, out->image, &fd, &st))) return;
@@ -117,13 +120,12 @@ void read_chain(int disks_fd, const std::string& disks_display, const char* imag
       }
     }
     seen.push_back(st);
+    out->inodes.push_back(FileInode{st.dev_major, st.dev_minor, st.ino});
     std::string file;
     split_path(next, &dir, &file);
     current = next;
   }
 }
-
-}  // namespace
 
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
                        bool canonical, PolicyFacts* out) {
