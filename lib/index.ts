@@ -64,5 +64,5 @@ export type { HomeMetricsOptions, MetricsUsage, AreaUsage } from './metrics.ts'
 
 export type {
   CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson, CliBoxListJson, CliBoxPrepareJson, CliDemoJson,
-  CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson, CliPrepareJson, CliVersionJson,
+  CliDoctorJson, CliErrorJson, CliGcJson, CliGcStorageJson, CliIdJson, CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'

@@ -3,6 +3,7 @@
 // keeps the fresh and the unreadable, and a kill between its rename and its
 // unlink leaves nothing under the real name. Metrics pass the real promtool.
 import test, { type ExecutionContext } from 'ava'
+import { Ajv } from 'ajv'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,6 +14,9 @@ import { mountLoopFs, qcow2, repoRoot, run, scratch, tsNode } from './helpers/fi
 const needsQemuImg = needs.tool('qemu-img', 'qemu-utils')
 const needsStrace = needs.tool('strace', 'strace')
 const needsPromtool = needs.tool('promtool', 'prometheus')
+
+const validateJson = new Ajv({ allErrors: true, strict: true })
+  .compile(JSON.parse(fs.readFileSync(path.join(repoRoot, 'docs', 'cli-json', 'gc-storage.schema.json'), 'utf8')) as object)
 
 const OLD = new Date(Date.now() - 3600 * 1000)
 
@@ -78,7 +82,15 @@ testWith([needs.mount, needsQemuImg], 'gc --storage reports, then removes an orp
   t.deepEqual(dry.warnings.map((w) => [w.kind, w.path]), [['unreadable', fifo]])
   for (const f of [grand, used, orphan, orphanExt4, image, fresh, fifo, other]) t.true(fs.existsSync(f), `dry run kept ${f}`)
 
+  // The CLI's --json dry run is the same report, per its schema.
+  const dryCli = await cli('gc', '--storage', '--json', '--home', home.home)
+  t.is(dryCli.code, 0, dryCli.stderr)
+  const dryDoc = JSON.parse(dryCli.stdout) as unknown
+  t.true(validateJson(dryDoc), JSON.stringify(validateJson.errors))
+  t.deepEqual(dryDoc, { ...dry, warnings: dry.warnings })
+
   const applied = await home.gcStorage({ apply: true })
+  t.true(validateJson(JSON.parse(JSON.stringify(applied))), JSON.stringify(validateJson.errors))
   t.false(applied.dryRun)
   t.true(applied.actions.every((a) => a.done), JSON.stringify(applied.actions))
   t.is(applied.actions.length, 3)
@@ -125,6 +137,20 @@ testWith([needs.mount, needsQemuImg], 'gc --storage fails closed: an unreadable 
   t.deepEqual(broken.actions, [])
   t.is(broken.warnings[0]?.kind, 'chain')
   t.true(fs.existsSync(orphan))
+
+  // A symlink among the bases, to a host file: never followed, never
+  // removed, and the host file untouched byte for byte.
+  fs.rmSync(path.dirname(path.dirname(overlay)), { recursive: true })
+  const host = path.join(scratch(t), 'precious.qcow2')
+  fs.writeFileSync(host, 'do not delete')
+  fs.utimesSync(host, OLD, OLD)
+  const link = path.join(home.basesDir, 'link.qcow2')
+  fs.symlinkSync(host, link)
+  const linked = await home.gcStorage({ apply: true })
+  t.deepEqual(linked.actions, [])
+  t.deepEqual(linked.warnings.map((w) => [w.kind, w.path]), [['unreadable', link]])
+  t.is(fs.readFileSync(host, 'utf8'), 'do not delete')
+  t.true(fs.lstatSync(link).isSymbolicLink())
 })
 
 testWith([needs.mount, needsQemuImg, needsStrace], 'SIGKILL between the rename and the unlink: nothing under the real name; the next run removes the leftover', async (t) => {
