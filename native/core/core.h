@@ -488,10 +488,10 @@ struct StorageChainProblem {
 };
 
 struct StorageScan {
-  std::vector<StorageFile> files;               // sorted by dir, then name
-  std::vector<StorageChainProblem> problems;    // chains read only in part
-  std::vector<std::string> tmp_leftovers;       // {home}/tmp/storage-gc-*: a removal interrupted
-  uint64_t images_read = 0;                     // box images whose chains were read
+  std::vector<StorageFile> files;             // sorted by dir, then name
+  std::vector<StorageChainProblem> problems;  // chains read only in part
+  std::vector<std::string> tmp_leftovers;     // {home}/tmp/storage-gc-*: a removal interrupted
+  uint64_t images_read = 0;                   // box images whose chains were read
 };
 
 // Every stored file (bases/*.qcow2, bases/*.ext4, images/disk-images/*)

@@ -86,7 +86,6 @@ Error bin_files(int box_fd, const std::string& box_display, std::vector<BinFile>
   return {};
 }
 
-
 // Detach the mount mount_id at rel beneath dirfd, reached without symlinks
 // and checked against its id first, so a path swapped since the listing is
 // left alone.

@@ -171,7 +171,8 @@ Error storage_remove(const std::string& home, const std::string& dir, const std:
   if (Error e = open_dir_beneath(root.get(), "tmp", home, Trust::kCheck, &tmp, nullptr)) return e;
   const std::string tmp_display = join_path(home, "tmp");
   if (tmp_leftover) {
-    if (name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) != 0) return fail(EINVAL, "unlink", join_path(tmp_display, name));
+    if (name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) != 0)
+      return fail(EINVAL, "unlink", join_path(tmp_display, name));
     RemoveStats stats;
     if (Error e = remove_tree_at(tmp.get(), tmp_display, name, false, &stats)) return e;
     *removed = true;
