@@ -38,6 +38,13 @@ bool is_candidate(const std::string& dir, const std::string& name) {
   return true;
 }
 
+// The entries of home/rel, a trusted home directory; none when it is missing.
+Error list_home_dir(int root_fd, const std::string& home, const char* rel, Fd* fd, std::vector<DirEntry>* out) {
+  out->clear();
+  if (Error e = open_dir_beneath(root_fd, rel, home, Trust::kCheck, fd, nullptr)) return e.code == ENOENT ? Error{} : e;
+  return list_dir(fd->get(), join_path(home, rel), out);
+}
+
 void add_chain(const BackingChain& chain, std::set<InodeKey>* referenced, StorageScan* out) {
   for (const FileInode& i : chain.inodes) referenced->insert(key_of(i));
   if (chain.error) out->problems.push_back(StorageChainProblem{chain.image, chain.error});
@@ -48,12 +55,9 @@ void add_chain(const BackingChain& chain, std::set<InodeKey>* referenced, Storag
 // a chain problem (what it refers to is unknown).
 Error scan_boxes(int root_fd, const std::string& home, std::set<InodeKey>* referenced, StorageScan* out) {
   Fd boxes;
-  if (Error e = open_dir_beneath(root_fd, "boxes", home, Trust::kCheck, &boxes, nullptr)) {
-    return e.code == ENOENT ? Error{} : e;
-  }
-  const std::string boxes_display = join_path(home, "boxes");
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boxes.get(), boxes_display, &entries)) return e;
+  if (Error e = list_home_dir(root_fd, home, "boxes", &boxes, &entries)) return e;
+  const std::string boxes_display = join_path(home, "boxes");
   for (const DirEntry& b : entries) {
     const std::string box_display = join_path(boxes_display, b.name);
     FileStat st;
@@ -132,13 +136,9 @@ Error storage_scan(const std::string& home, StorageScan* out) {
   if (Error e = scan_boxes(root.get(), home, &referenced, out)) return e;
   for (const char* dir : kStoreDirs) {
     Fd fd;
-    if (Error e = open_dir_beneath(root.get(), dir, home, Trust::kCheck, &fd, nullptr)) {
-      if (e.code == ENOENT) continue;
-      return e;
-    }
-    const std::string dir_display = join_path(home, dir);
     std::vector<DirEntry> entries;
-    if (Error e = list_dir(fd.get(), dir_display, &entries)) return e;
+    if (Error e = list_home_dir(root.get(), home, dir, &fd, &entries)) return e;
+    const std::string dir_display = join_path(home, dir);
     std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
     for (const DirEntry& d : entries) {
       if (is_candidate(dir, d.name)) scan_file(fd.get(), dir, dir_display, d.name, &referenced, out);
@@ -148,16 +148,12 @@ Error storage_scan(const std::string& home, StorageScan* out) {
     if (f.regular) f.referenced = referenced.count(key_of(f.inode)) > 0;
   }
   Fd tmp;
-  Error te = open_dir_beneath(root.get(), "tmp", home, Trust::kCheck, &tmp, nullptr);
-  if (te && te.code != ENOENT) return te;
-  if (!te) {
-    std::vector<DirEntry> entries;
-    if (Error e = list_dir(tmp.get(), join_path(home, "tmp"), &entries)) return e;
-    for (const DirEntry& d : entries) {
-      if (d.name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) == 0) out->tmp_leftovers.push_back(d.name);
-    }
-    std::sort(out->tmp_leftovers.begin(), out->tmp_leftovers.end());
+  std::vector<DirEntry> entries;
+  if (Error e = list_home_dir(root.get(), home, "tmp", &tmp, &entries)) return e;
+  for (const DirEntry& d : entries) {
+    if (d.name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) == 0) out->tmp_leftovers.push_back(d.name);
   }
+  std::sort(out->tmp_leftovers.begin(), out->tmp_leftovers.end());
   return {};
 }
 
