@@ -170,6 +170,31 @@ testWith([needs.mount, needsQemuImg, needsStrace], 'SIGKILL between the rename a
   t.deepEqual(fs.readdirSync(home.tmpDir), [])
 })
 
+testWith([needs.mount, needsQemuImg], 'BoxLite\'s database: a base_disk row keeps its base where node:sqlite exists; on Node 20 only the chains decide', async (t) => {
+  const home = loopHome(t, 'ext4')
+  const named = base(home, 'named.qcow2')
+  const orphan = base(home, 'orphan.qcow2')
+  fs.mkdirSync(home.dbDir)
+  type Sqlite = { DatabaseSync: new (p: string) => { exec: (sql: string) => void, close: () => void } }
+  let sqlite: Sqlite | undefined
+  try { sqlite = process.getBuiltinModule?.('node:sqlite') as Sqlite | undefined } catch { sqlite = undefined }
+  if (sqlite?.DatabaseSync !== undefined) {
+    const db = new sqlite.DatabaseSync(home.dbPath)
+    db.exec(`CREATE TABLE base_disk (id TEXT PRIMARY KEY, path TEXT NOT NULL); INSERT INTO base_disk VALUES ('n1', '${named}')`)
+    db.close()
+    const report = await home.gcStorage({ apply: true })
+    t.is(report.database, 'consulted')
+    t.deepEqual(report.actions.map((a) => a.path), [orphan])
+    t.is(report.kept.database, 1)
+    t.true(fs.existsSync(named))
+  } else {
+    fs.writeFileSync(home.dbPath, 'SQLite format 3\0')
+    const report = await home.gcStorage({ apply: true })
+    t.is(report.database, 'unavailable')
+    t.deepEqual(report.actions.map((a) => a.path), [named, orphan])
+  }
+})
+
 test('gcStorage rejects bad options with ERR_INVALID_ARG before touching the disk', async (t) => {
   const home = new HomeLayout({ home: '/nonexistent/blx-storage-gc-home' })
   for (const options of [{ graceSeconds: -1 }, { graceSeconds: Number.NaN }, { apply: 'yes' }, { runtimeLock: {} }]) {
