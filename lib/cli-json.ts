@@ -361,6 +361,51 @@ export type CliErrorJson = {
   }
 }
 
+/** boxlite-layout gc --storage [--apply] [--grace SECONDS] --json: The orphaned bases and disk images gc --storage found (dry run) or removed (--apply), and what it kept and why (HomeLayout.gcStorage()). (docs/cli-json/gc-storage.schema.json) */
+export type CliGcStorageJson = {
+  home: string
+  dryRun: boolean
+  graceSeconds: number
+  /** consulted: BoxLite's base_disk rows were read (node:sqlite); unavailable: this Node has no node:sqlite, only the backing chains decide; absent: no db/boxlite.db; unreadable: it could not be read, so no base is removed. */
+  database: 'consulted' | 'unavailable' | 'absent' | 'unreadable'
+  /** Every backing chain was read to its end; when false nothing is removed (see warnings). */
+  chainsComplete: boolean
+  imagesRead: number
+  actions: Array<{
+    kind: 'base' | 'disk-image' | 'tmp-leftover'
+    path: string
+    bytes: number
+    done: boolean
+    error?: string
+  }>
+  /** Per kind: the orphans found (dry run) or removed. */
+  totals: {
+    base: {
+      count: number
+      bytes: number
+    }
+    'disk-image': {
+      count: number
+      bytes: number
+    }
+    'tmp-leftover': {
+      count: number
+      bytes: number
+    }
+  }
+  kept: {
+    referenced: number
+    recent: number
+    database: number
+    unreadable: number
+  }
+  warnings: Array<{
+    kind: 'unreadable' | 'chain' | 'database' | 'changed' | 'record'
+    path: string
+    reason: string
+  }>
+}
+
 /** boxlite-layout gc [--dry-run] [--exclude ID]... [--grace SECONDS] --json: What gc did (or, with --dry-run, would do), and what it left alone. (docs/cli-json/gc.schema.json) */
 export type CliGcJson = {
   home: string
@@ -376,7 +421,7 @@ export type CliGcJson = {
   /** Boxes left alone because they are being set up (box lock held, changed within the grace period) or excluded; the warnings say which. */
   skippedBoxes: string[]
   warnings: Array<{
-    kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links'
+    kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links' | 'record'
     path: string
     reason: string
   }>

@@ -7,6 +7,7 @@
 // plain TypeScript; each repair is one native call beneath the home's fds.
 // The sync and Promise forms run the same plan, step by step.
 import { LayoutError } from './errors.ts'
+import { noteGcRun, noteGcRunSync, type GcRunRecord } from './gc-record.ts'
 import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
 import { nativeCall, nativeErrorValue, type NativeCall, type NativeGcScan } from './native.ts'
@@ -63,9 +64,10 @@ export interface GcWarning {
   /**
    * stray: not a box; unreadable-pid: counted as live; box-busy: its box
    * lock is held (being set up); recent: changed within the grace period;
-   * excluded: in options.exclude; links: /tmp/bl-{uid} could not be read.
+   * excluded: in options.exclude; links: /tmp/bl-{uid} could not be read;
+   * record: the last-gc record (for `metrics`) could not be written.
    */
-  kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links'
+  kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links' | 'record'
   path: string
   reason: string
 }
@@ -228,6 +230,10 @@ function failed (step: Step, e: unknown, report: GcReport): void {
   report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e.message })))
 }
 
+function runRecord (report: GcReport): GcRunRecord {
+  return { finishedSec: Math.floor(Date.now() / 1000), actions: report.actions.length, failed: report.actions.filter((a) => !a.done).length }
+}
+
 function ownLockNeeded (home: HomeLayout, options: GcOptions): boolean {
   const lock = options.runtimeLock
   return options.dryRun !== true && (lock === undefined || !lock.held || lock.home !== home.home)
@@ -272,6 +278,10 @@ export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<Gc
         failed(step, e, report)
       }
     }
+    if (!report.dryRun) {
+      const unrecorded = await noteGcRun(home, 'repair', runRecord(report))
+      if (unrecorded !== undefined) report.warnings.push({ kind: 'record', path: home.home, reason: unrecorded })
+    }
     return report
   } finally {
     lock?.release()
@@ -290,6 +300,10 @@ export function gcSync (home: HomeLayout, options: GcOptions = {}): GcReport {
       } catch (e) {
         failed(step, e, report)
       }
+    }
+    if (!report.dryRun) {
+      const unrecorded = noteGcRunSync(home, 'repair', runRecord(report))
+      if (unrecorded !== undefined) report.warnings.push({ kind: 'record', path: home.home, reason: unrecorded })
     }
     return report
   } finally {

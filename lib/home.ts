@@ -10,9 +10,11 @@ import { fromNodeError, invalidArg, layoutError } from './errors.ts'
 import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
 import { gc, gcSync, type GcOptions, type GcReport } from './gc.ts'
 import { checkId } from './ids.ts'
+import { gcStorage, gcStorageSync, type StorageGcOptions, type StorageGcReport } from './storage-gc.ts'
 import { ImageLayout } from './image.ts'
 import { LockManager, RuntimeLock } from './locks.ts'
 import { nativeCall, type NativeCall, type NativeHomeResult } from './native.ts'
+import { homeMetrics, type HomeMetricsOptions } from './metrics.ts'
 import { joinPath } from './paths.ts'
 
 export const HomeDirs = {
@@ -229,6 +231,21 @@ export class HomeLayout {
    */
   async diskUsage (options: DiskUsageOptions = {}): Promise<DiskUsageReport> { return await diskUsage(this.home, options) }
   diskUsageSync (): DiskUsageReport { return diskUsageSync(this.home) }
+
+  /**
+   * Orphaned storage: the bases and disk images no backing chain names,
+   * older than the grace period. Reports them; removes them with apply
+   * (then under the runtime lock, or yours). Fails closed: see
+   * StorageGcReport.chainsComplete and warnings.
+   */
+  async gcStorage (options: StorageGcOptions = {}): Promise<StorageGcReport> { return await gcStorage(this, options) }
+  gcStorageSync (options: StorageGcOptions = {}): StorageGcReport { return gcStorageSync(this, options) }
+
+  /**
+   * The home's state in the Prometheus text format (what `boxlite-layout
+   * metrics` prints). Reads only: the dry runs of gc and gcStorage.
+   */
+  async metrics (options: HomeMetricsOptions = {}): Promise<string> { return await homeMetrics(this, options) }
 }
 
 function gcOptions (options: unknown): GcOptions {

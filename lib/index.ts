@@ -61,9 +61,16 @@ export type { DiskUsageReport, DiskUsageTotal, DiskUsageOptions, DiskUsageProgre
 export { DEFAULT_GC_GRACE_SECONDS } from './gc.ts'
 export type { GcOptions, GcReport, GcAction, GcActionKind, GcWarning } from './gc.ts'
 
+export { DEFAULT_STORAGE_GRACE_SECONDS } from './storage-gc.ts'
+export type {
+  StorageGcOptions, StorageGcReport, StorageGcAction, StorageGcKind, StorageGcWarning, StorageGcDatabase, StorageGcTotal,
+} from './storage-gc.ts'
+
+export type { HomeMetricsOptions } from './metrics.ts'
+
 export type {
   CliBoxBootPublishJson, CliBoxBootShowJson, CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson,
-  CliBoxListJson, CliBoxPrepareJson, CliDemoJson, CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliIdJson,
-  CliPrepareJson, CliVersionJson,
+  CliBoxListJson, CliBoxPrepareJson, CliDemoJson, CliDfJson, CliDoctorJson, CliErrorJson, CliGcJson, CliGcStorageJson,
+  CliIdJson, CliPrepareJson, CliVersionJson,
 } from './cli-json.ts'
 export type { StageVolumeFileOptions, StagedVolumeFile } from './volumes.ts'

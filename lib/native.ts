@@ -92,6 +92,30 @@ export interface NativeInspection {
 
 export type NativeSocketState = 'missing' | 'listening' | 'refused' | 'not-a-socket'
 
+/** A stored file (bases/, images/disk-images/) as storageScan reads it. */
+export interface NativeStoredFile {
+  dir: 'bases' | 'images/disk-images'
+  name: string
+  regular: boolean
+  bytes: number
+  mtimeSec: number
+  /** "major:minor:ino": which file it was, checked again before removal. */
+  inode: string
+  /** Some backing chain names this file. */
+  referenced: boolean
+  /** It could not be read (its own chain is unknown). */
+  error: NativeErrorFields | null
+}
+
+export interface NativeStorageScan {
+  files: NativeStoredFile[]
+  /** Chains read only in part: what they name beyond is unknown. */
+  problems: Array<{ image: string, error: NativeErrorFields | null }>
+  /** tmp/storage-gc-* entries: removals a crash interrupted. */
+  tmpLeftovers: string[]
+  imagesRead: number
+}
+
 export interface NativeGcScan {
   boxes: Array<{
     name: string
@@ -235,6 +259,9 @@ export interface NativeOps {
   gcRemove(home: string, relDir: string, name: string): NativeRemoved
   /** progress, when given, gets [files, allocated bytes] so far, written from the scanning thread. */
   diskUsage(home: string, progress: BigUint64Array | null): NativeDiskUsage
+  storageScan(home: string): NativeStorageScan
+  /** false: no longer the scanned file (gone or replaced), left alone. */
+  storageRemove(home: string, dir: string, name: string, inode: string, tmpLeftover: boolean): boolean
 }
 
 export type OpName = keyof NativeOps

@@ -152,7 +152,7 @@ test('box list and gc on a missing home fail alike (exit 1, ENOENT not-prepared)
   t.is((await blx(['gc', '--home', missing, '--exclude', '../x'])).code, 2)
   t.regex((await blx(['gc', '--home', missing, '--grace', 'soon'])).stderr, /--grace takes a number of seconds/)
   t.regex((await blx(['gc', '--dry-rum'])).stderr, /did you mean --dry-run\?/)
-  t.regex((await blx(['gc', '--zzzzzzzz'])).stderr, /gc takes --dry-run, --exclude, --grace, --home/)
+  t.regex((await blx(['gc', '--zzzzzzzz'])).stderr, /gc takes --dry-run, --exclude, --grace, --storage, --apply, --home/)
 })
 
 test('lock: a jailer script\'s calls run under one runtime lock; any other runtime is refused meanwhile', async (t) => {

@@ -45,7 +45,68 @@ async function prepare (ctx: Context): Promise<number> {
   return 0
 }
 
+async function gcStorage (ctx: Context): Promise<number> {
+  const { options } = ctx.parsed
+  if (options['dry-run'] === true || options.exclude !== undefined) throw new UsageError('--storage takes --apply, --grace and --json only (it reports unless --apply)')
+  const graceSeconds = secondsOption(ctx.parsed, 'grace')
+  const apply = options.apply === true
+  const runtimeLock = apply ? await ctx.inheritedLock() : undefined
+  let report
+  try {
+    report = await ctx.home().gcStorage({
+      apply,
+      ...(graceSeconds === undefined ? {} : { graceSeconds }),
+      ...(runtimeLock === undefined ? {} : { runtimeLock }),
+    })
+  } finally {
+    runtimeLock?.release()
+  }
+  const { out } = ctx
+  out.result(report, () => {
+    if (report.actions.length === 0) out.line(`no orphaned storage in ${report.home}`)
+    else {
+      out.table(['KIND', 'DONE', 'BYTES', 'PATH'], report.actions.map((a) => [
+        a.kind,
+        report.dryRun ? 'dry-run' : a.done ? out.status('ok') : out.status('fail'),
+        String(a.bytes),
+        a.error === undefined ? a.path : `${a.path}: ${a.error}`,
+      ]))
+    }
+    const t = report.totals
+    out.line(`${report.dryRun ? 'would reclaim' : 'reclaimed'}: ${t.base.count} base(s) ${t.base.bytes} bytes, ` +
+      `${t['disk-image'].count} disk image(s) ${t['disk-image'].bytes} bytes, ${t['tmp-leftover'].count} tmp leftover(s)`)
+    out.line(`kept: ${report.kept.referenced} in a backing chain, ${report.kept.recent} within ${report.graceSeconds} s, ` +
+      `${report.kept.database} named by the database, ${report.kept.unreadable} unreadable; database: ${report.database}`)
+    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.reason}`)
+    if (report.dryRun && report.actions.length > 0) out.line('dry run: nothing removed (add --apply)')
+  })
+  return report.actions.some((a) => !report.dryRun && !a.done) ? 1 : 0
+}
+
+async function metrics (ctx: Context): Promise<number> {
+  if (ctx.out.json) throw new UsageError('metrics prints the Prometheus text format; --json does not apply (see gc --storage --json, box list --json)')
+  const dir = ctx.parsed.options.textfile
+  const text = await ctx.home().metrics()
+  if (typeof dir === 'string') {
+    // node_exporter's textfile collector reads *.prom: a temp name it skips,
+    // renamed over the old file in the same directory.
+    const tmp = path.join(dir, `.boxlite_layout.prom.${process.pid}`)
+    fs.writeFileSync(tmp, text, { mode: 0o644, flag: 'wx' })
+    try {
+      fs.renameSync(tmp, path.join(dir, 'boxlite_layout.prom'))
+    } catch (e) {
+      fs.rmSync(tmp, { force: true })
+      throw e
+    }
+  } else {
+    ctx.out.line(text.trimEnd())
+  }
+  return 0
+}
+
 async function gc (ctx: Context): Promise<number> {
+  if (ctx.parsed.options.storage === true) return await gcStorage(ctx)
+  if (ctx.parsed.options.apply === true) throw new UsageError('--apply goes with --storage (gc itself repairs unless --dry-run)')
   const exclude = ctx.parsed.options.exclude
   const graceSeconds = secondsOption(ctx.parsed, 'grace')
   const dryRun = ctx.parsed.options['dry-run'] === true
@@ -101,6 +162,7 @@ const HANDLERS: Record<string, Handler> = {
   lock: async (ctx) => await (await import('./lock.ts')).lock(ctx),
   'box jail': async (ctx) => await (await import('./jail.ts')).boxJail(ctx),
   gc,
+  metrics,
   id,
   demo: async (ctx) => await (await import('./demo.ts')).demo(ctx),
 }

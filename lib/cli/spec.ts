@@ -207,10 +207,23 @@ export const COMMANDS: CommandSpec[] = [
     options: [
       { name: 'dry-run', help: 'report what would be done; change nothing' },
       { name: 'exclude', value: 'ID', multiple: true, help: 'leave this box alone (repeatable)' },
-      { name: 'grace', value: 'SECONDS', help: 'leave alone boxes changed less than this long ago (default 120; 0: none)' },
+      { name: 'grace', value: 'SECONDS', help: 'leave alone boxes changed less than this long ago (default 120; 0: none); with --storage: files modified less than this long ago (default 600)' },
+      { name: 'storage', help: 'instead: report the bases and disk images no backing chain names (orphaned storage); remove them only with --apply' },
+      { name: 'apply', help: 'with --storage: remove the orphans (each renamed into tmp/, then unlinked), under the runtime lock' },
     ],
     home: true,
-    examples: ['boxlite-layout gc --dry-run', 'boxlite-layout gc --exclude "$id" --grace 0'],
+    examples: ['boxlite-layout gc --dry-run', 'boxlite-layout gc --exclude "$id" --grace 0', 'boxlite-layout gc --storage', 'boxlite-layout gc --storage --apply --json'],
+  },
+  {
+    name: 'metrics',
+    args: '',
+    arity: [0, 0],
+    summary: 'the home\'s state in the Prometheus text format: boxes by state, leaked mounts, socket link problems, orphaned bytes, the last gc',
+    description: 'Reads only (the dry runs of gc and gc --storage; no lock). With --textfile DIR, writes DIR/boxlite_layout.prom ' +
+      'atomically (a temporary file renamed in DIR) for node_exporter\'s textfile collector, and prints nothing.',
+    options: [{ name: 'textfile', value: 'DIR', help: 'write DIR/boxlite_layout.prom instead of printing' }],
+    home: true,
+    examples: ['boxlite-layout metrics', 'boxlite-layout metrics --textfile /var/lib/node_exporter/textfile_collector'],
   },
   {
     name: 'df',

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
@@ -915,6 +916,70 @@ struct GcScanOp : Job {
   }
 };
 
+// A file's identity as JS carries it: "major:minor:ino", exact beyond 2^53.
+std::string InodeText(const FileInode& i) {
+  return std::to_string(i.dev_major) + ":" + std::to_string(i.dev_minor) + ":" + std::to_string(i.ino);
+}
+
+struct StorageScanOp : Job {
+  std::string home;
+  StorageScan r;
+  bool Parse(Args& a) { return home = a.Str(), a.ok(); }
+  Error Run(bool) override { return storage_scan(home, &r); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array files = Napi::Array::New(env, r.files.size());
+    for (uint32_t i = 0; i < r.files.size(); i++) {
+      const StorageFile& f = r.files[i];
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("dir", f.dir);
+      e.Set("name", f.name);
+      e.Set("regular", Napi::Boolean::New(env, f.regular));
+      e.Set("bytes", Num(env, static_cast<double>(f.size)));
+      e.Set("mtimeSec", Napi::Number::New(env, static_cast<double>(f.mtime_sec)));
+      e.Set("inode", InodeText(f.inode));
+      e.Set("referenced", Napi::Boolean::New(env, f.referenced));
+      e.Set("error", ErrorOrNull(env, f.error));
+      files.Set(i, e);
+    }
+    o.Set("files", files);
+    Napi::Array problems = Napi::Array::New(env, r.problems.size());
+    for (uint32_t i = 0; i < r.problems.size(); i++) {
+      Napi::Object p = Napi::Object::New(env);
+      p.Set("image", r.problems[i].image);
+      p.Set("error", ErrorOrNull(env, r.problems[i].error));
+      problems.Set(i, p);
+    }
+    o.Set("problems", problems);
+    o.Set("tmpLeftovers", StrArray(env, r.tmp_leftovers));
+    o.Set("imagesRead", Napi::Number::New(env, static_cast<double>(r.images_read)));
+    return o;
+  }
+};
+
+struct StorageRemoveOp : Job {
+  std::string home, dir, name, inode;
+  bool tmp_leftover = false;
+  FileInode parsed;
+  bool removed = false;
+  bool Parse(Args& a) {
+    home = a.Str();
+    dir = a.Str();
+    name = a.Str();
+    inode = a.Str();
+    tmp_leftover = a.Bool();
+    unsigned long long major = 0, minor = 0, ino = 0;
+    int used = 0;
+    bool ok = std::sscanf(inode.c_str(), "%llu:%llu:%llu%n", &major, &minor, &ino, &used) == 3 &&
+              static_cast<size_t>(used) == inode.size();
+    a.Require(tmp_leftover || ok, "an inode must read major:minor:ino");
+    parsed = FileInode{static_cast<uint32_t>(major), static_cast<uint32_t>(minor), static_cast<uint64_t>(ino)};
+    return a.ok();
+  }
+  Error Run(bool) override { return storage_remove(home, dir, name, parsed, tmp_leftover, &removed); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, removed); }
+};
+
 struct GcUnmountOp : Job {
   std::string home, owner;
   bool lock_box = false;
@@ -1078,6 +1143,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export<GcUnmountOp>(env, exports, "gcUnmount");
   Export<GcRemove>(env, exports, "gcRemove");
   Export<DiskUsageOp>(env, exports, "diskUsage");
+  Export<StorageScanOp>(env, exports, "storageScan");
+  Export<StorageRemoveOp>(env, exports, "storageRemove");
   exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
   exports.Set("darwinUserCacheDir", Napi::Function::New(env, DarwinUserCacheDir, "darwinUserCacheDir"));
   exports.Set("crossings", Napi::Function::New(env, Crossings, "crossings"));

@@ -527,11 +527,18 @@ struct PolicyEntry {
   std::string link_target;  // kSymlink
 };
 
+struct FileInode {
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t ino = 0;
+};
+
 struct BackingChain {
   std::string image;               // the image's path
   std::vector<std::string> files;  // its backing files, nearest first, as named
   std::vector<std::string> real;   // where each one is, by the kernel's path of the opened fd
   std::vector<bool> block;         // each one is a block device (a disk backed by a device node)
+  std::vector<FileInode> inodes;   // which file each one is (what storage gc matches on)
   Error error;                     // a loop, too deep a chain, an unreadable file
 };
 
@@ -566,6 +573,47 @@ struct PolicyFacts {
 // With canonical, each path's macOS canonical form too (macos_canonical).
 Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts, const std::vector<std::string>& roots,
                        bool canonical, PolicyFacts* out);
+
+// ---------------------------------------------------------------------------
+// Orphaned storage (storage_gc.cc)
+
+struct StorageFile {
+  std::string dir;   // "bases" or "images/disk-images"
+  std::string name;  // its entry
+  bool regular = false;
+  uint64_t size = 0;
+  int64_t mtime_sec = 0;
+  FileInode inode;
+  bool referenced = false;  // some backing chain (a box's, or a stored file's) names this file
+  Error error;              // could not be read: its own chain is unknown
+};
+
+struct StorageChainProblem {
+  std::string image;  // the image whose chain could not be read to its end
+  Error error;
+};
+
+struct StorageScan {
+  std::vector<StorageFile> files;             // sorted by dir, then name
+  std::vector<StorageChainProblem> problems;  // chains read only in part
+  std::vector<std::string> tmp_leftovers;     // {home}/tmp/storage-gc-*: a removal interrupted
+  uint64_t images_read = 0;                   // box images whose chains were read
+};
+
+// Every stored file (bases/*.qcow2, bases/*.ext4, images/disk-images/*)
+// with whether a backing chain names it: the chains of every boxes/*/disks/
+// *.qcow2 (every entry of boxes/, trash too) and of every stored file
+// (base-to-base ancestry), each read as box_policy_facts reads them and
+// matched by inode. Nothing is followed beneath the home; changes nothing.
+Error storage_scan(const std::string& home, StorageScan* out);
+
+// Rename dir/name (dir "bases" or "images/disk-images") into tmp/ as
+// storage-gc-{random}, then unlink it there: a crash in between leaves it
+// only in tmp/. Only when it is still the regular file `inode` (*removed
+// false otherwise: it changed since the scan). tmp_leftover: remove
+// tmp/{name} (a storage-gc-* leftover) instead.
+Error storage_remove(const std::string& home, const std::string& dir, const std::string& name, const FileInode& inode,
+                     bool tmp_leftover, bool* removed);
 
 // ---------------------------------------------------------------------------
 // Around a shim's start (jail.cc)

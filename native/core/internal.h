@@ -371,4 +371,8 @@ bool lock_id_of_name(const std::string& name, uint32_t* id);
 // The leftovers of interrupted publishes in box/boot/ (gc).
 Error boot_leftovers(int box_fd, const std::string& box_display, std::vector<std::string>* out);
 
+// The home gc works on: it must exist (never created) and every home
+// directory that exists must pass the trust checks (gc.cc).
+Error open_home_for_gc(const std::string& home, Fd* root);
+
 }  // namespace blx

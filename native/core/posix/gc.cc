@@ -93,21 +93,6 @@ Error bin_files(int box_fd, const std::string& box_display, std::vector<BinFile>
   return {};
 }
 
-// The home gc works on: it must exist (never created) and every home
-// directory that exists must pass the trust checks (never repaired here).
-Error open_home_for_gc(const std::string& home, Fd* root) {
-  if (Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr)) {
-    if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
-    return e;
-  }
-  for (const char* rel : {"boxes", "bases", "tmp", "images", "locks", "logs"}) {
-    Fd fd;
-    Error e = open_dir_beneath(root->get(), rel, home, Trust::kCheck, &fd, nullptr);
-    if (e && e.code != ENOENT) return e;
-  }
-  return {};
-}
-
 // Detach the mount mount_id at rel beneath dirfd, reached without symlinks
 // and checked against its id first, so a path swapped since the listing is
 // left alone.
@@ -133,6 +118,21 @@ Error unmount_beneath(int dirfd, const std::string& display, const std::string& 
 }
 
 }  // namespace
+
+// The home gc works on: it must exist (never created) and every home
+// directory that exists must pass the trust checks (never repaired here).
+Error open_home_for_gc(const std::string& home, Fd* root) {
+  if (Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr)) {
+    if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
+    return e;
+  }
+  for (const char* rel : {"boxes", "bases", "tmp", "images", "locks", "logs"}) {
+    Fd fd;
+    Error e = open_dir_beneath(root->get(), rel, home, Trust::kCheck, &fd, nullptr);
+    if (e && e.code != ENOENT) return e;
+  }
+  return {};
+}
 
 Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std::string>& socket_names,
                   BoxInspection* out) {

@@ -104,6 +104,7 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
 // Follow image's backing names. The image itself is the box's (opened
 // beneath it, never through a symlink); what it names is a host path.
 void read_backing_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
+  out->inodes.clear();
   Fd fd;
   FileStat st;
   if ((out->error = open_image(disks_fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
@@ -137,6 +138,7 @@ void read_backing_chain(int disks_fd, const std::string& disks_display, const ch
       }
     }
     seen.push_back(st);
+    out->inodes.push_back(FileInode{st.dev_major, st.dev_minor, st.ino});
     std::string file;
     split_path(next, &dir, &file);
     current = next;
