@@ -206,7 +206,11 @@ function rows (w: World): Row[] {
   const seatbeltOptions = optional(optionsKind({ ...policyKeys, ...seatbeltKeys }))
   const stdio = optional(oneOfKind('ignore'))
   const jailKeys = {
-    ...policyKeys, ...seatbeltKeys, detached: optional(boolKind(false)), stdin: stdio, stdout: stdio,
+    ...policyKeys,
+    ...seatbeltKeys,
+    detached: optional(boolKind(false)),
+    stdin: stdio,
+    stdout: stdio,
     env: optional({ valid: () => ({ A: 'b' }), bad: () => [['null', null], ['a string', 'x'], ['an array', []], ['a proxy', hostile], ['a getter', throwingGetter(['A']), '.A'], ['a number value', { A: 1 }, '.A'], ['a NUL value', { A: 'a\0b' }, '.A'], ['a name with =', { 'A=B': 'c' }, '.A=B']] }),
     capabilities: optional(arrayKind(stringKind('cap'))),
   }
@@ -284,8 +288,12 @@ function rows (w: World): Row[] {
     sync('formatExitRecord', [['record', required(record)]], (_w, r) => api.formatExitRecord(any(r))),
     sync('signalExit', [['signal', required({ valid: () => 'SIGKILL', bad: () => [...NOT_STRINGS, ['unknown', 'SIGNOPE'], ['inherited', 'toString'], ['proto', '__proto__']] })]], (_w, s) => api.signalExit(any(s))),
     sync('parseContainerExit', [['text', required(stringKind('{}', 65536, { text: true, nonEmpty: false }))], ['file', optional(stringKind('exit.json'))]], (_w, x, f) => api.parseContainerExit(any(x), any(f))),
-    { name: 'HomeLayout#diskUsage', async: true, slots: [['options', optional(optionsKind({ onProgress: optional({ valid: () => () => undefined, bad: () => [['null', null], ['a string', 'f'], ['an object', {}], ['a proxy', hostile]] }), progressIntervalMs: optional(intKind(200, 1, 0x7fffffff)) }))]],
-      call: (_w, o) => home.diskUsage(any(o)) },
+    {
+      name: 'HomeLayout#diskUsage',
+      async: true,
+      slots: [['options', optional(optionsKind({ onProgress: optional({ valid: () => () => undefined, bad: () => [['null', null], ['a string', 'f'], ['an object', {}], ['a proxy', hostile]] }), progressIntervalMs: optional(intKind(200, 1, 0x7fffffff)) }))]],
+      call: (_w, o) => home.diskUsage(any(o))
+    },
     { name: 'diskUsage', async: true, slots: [['home', P(() => home.home)], ['options', optional(optionsKind({ progressIntervalMs: optional(intKind(200, 1, 0x7fffffff)) }))]], call: (_w, h, o) => api.diskUsage(any(h), any(o)) },
     sync('diskUsageSync', [['home', P(() => home.home)]], (_w, h) => api.diskUsageSync(any(h))),
     ...both('BoxLayout#publishBoot', [['options', required(optionsKind({ kernel: optional(pathKind(() => w.plain)), initramfs: optional(pathKind(() => w.plain)), format: required(oneOfKind('raw')) }))]],
