@@ -619,7 +619,6 @@ function checkCleanupOptions (options: unknown): CleanupOptions {
   return o.force === undefined ? {} : { force: args.boolean(o.force, 'options.force') }
 }
 
-/** Sandbox options copied and checked: volumes and backing roots absolute paths. */
 export function sharedStateOf (s: NativeShared): SharedState {
   return {
     kind: s.kind,
