@@ -149,6 +149,16 @@ function asPrepared (box: JailBox, facts: NativePolicyFacts): NativePolicyFacts 
   return { ...facts, entries, hosts }
 }
 
+/**
+ * The options with the shim named: options.shim, else command[0]. The
+ * seatbelt profile grants the shim's directory, so on darwin a command[0]
+ * standing for the shim must be an absolute path (refused as command[0]).
+ */
+function withShim (options: JailOptions, command: string[], platform: JailPlatform): JailOptions {
+  if (options.shim !== undefined || platform !== 'darwin') return { ...options, shim: options.shim ?? command[0] }
+  return { ...options, shim: args.path(command[0], 'command[0]', { why: 'The seatbelt profile grants the shim\'s directory: run it by its absolute path, or pass options.shim' }) }
+}
+
 function argvOf (box: JailBox, facts: NativePolicyFacts, command: string[], options: JailOptions, platform: JailPlatform): string[] {
   if (platform === 'linux') return bwrapArgsOf(box, facts, command, options)
   const profile = seatbeltProfileOf(box, facts, { ...options, shim: options.shim ?? command[0] })
@@ -163,7 +173,7 @@ export async function jailArgv (box: JailBox, call: BoxCall, unchecked: unknown,
   const command = checkCommand(unchecked)
   const { platform: given, ...options } = checkOptions(uncheckedOptions)
   const platform = given ?? checkPlatform(process.platform)
-  const facts = await factsCall(box, call, { ...options, shim: options.shim ?? command[0] }, platform).async()
+  const facts = await factsCall(box, call, withShim(options, command, platform), platform).async()
   return argvOf(box, asPrepared(box, facts), command, options, platform)
 }
 
@@ -244,7 +254,7 @@ export async function jail (box: JailBox, call: BoxCall, unchecked: unknown, unc
   delete options.platform
   const platform = checkPlatform(process.platform)
   // Made (and its paths checked) now, run once the box is prepared.
-  const facts = factsCall(box, call, { ...options, shim: options.shim ?? command[0] }, platform)
+  const facts = factsCall(box, call, withShim(options, command, platform), platform)
   const prepared = await call('shimPrepare', [box.sockets.parentDir, box.sockets.uid, box.sockets.realDir], {
     doing: `cannot prepare box ${box.boxId} for its shim`,
     hints: {
