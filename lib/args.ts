@@ -90,6 +90,17 @@ export function options<K extends PropertyKey> (value: unknown, name: string, ke
   return out
 }
 
+/**
+ * A plain copy of a record's own enumerable string keys and their values
+ * (e.g. an env), each read once; a proxy is refused unrun.
+ */
+export function entries (value: unknown, name: string, { max = 0x10000 } = {}): Array<[string, unknown]> {
+  if (value === null || typeof value !== 'object' || isArray(value, name) || types.isProxy(value)) throw refuse(name, 'an object', value)
+  const keys = Object.keys(value)
+  if (keys.length > max) throw refuse(name, `an object of at most ${max} entries`, value)
+  return keys.map((k) => [k, read(value, k, `${name}.${k}`)])
+}
+
 /** A plain copy of an array, each element read once. */
 export function array (value: unknown, name: string, { nonEmpty = false, max = 0x10000 } = {}): unknown[] {
   if (!isArray(value, name)) throw refuse(name, nonEmpty ? 'a non-empty array' : 'an array', value)

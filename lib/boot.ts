@@ -4,7 +4,8 @@
 // manifest's shape: its bytes, its parsing and its checks. The disk work
 // (staging, renames, fsyncs, hashing, pruning) is one native call per public
 // method of BoxLayout (publishBoot, readBoot).
-import { invalidArg, layoutError } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError } from './errors.ts'
 import { joinPath } from './paths.ts'
 
 export const BootFiles = {
@@ -20,6 +21,9 @@ export type KernelFormat = typeof KERNEL_FORMATS[number]
 
 /** The only manifest version BoxLite writes and reads. */
 export const BOOT_MANIFEST_VERSION = 1
+
+/** The most of current.json anything reads. */
+const BOOT_MANIFEST_CAP = 65536
 
 /** current.json, with BoxLite's keys (snake_case there). */
 export interface BootManifest {
@@ -85,35 +89,44 @@ export function isGenerationName (name: unknown): name is string {
 
 /** The checks publishBoot() makes before anything touches the disk. */
 export function checkPublishBootOptions (options: unknown): { kernel: string, initramfs: string, legacy: boolean, format: KernelFormat } {
-  if (options === null || typeof options !== 'object') {
-    throw invalidArg('publishBoot() needs { kernel, initramfs?, format }')
-  }
-  const { kernel, initramfs, format } = options as Record<string, unknown>
-  if (typeof format !== 'string' || !FORMATS.has(format)) {
-    throw invalidArg(`format must be one of ${KERNEL_FORMATS.join(', ')} (BoxLite records the concrete format, never auto); got ${JSON.stringify(format)}`)
-  }
-  const path = (value: unknown, what: string): string => {
-    if (typeof value !== 'string' || !value.startsWith('/') || value.includes('\0')) {
-      throw invalidArg(`${what} must be an absolute path; got ${JSON.stringify(value)}`)
+  if (options === undefined) throw args.refuse('options', 'an object { kernel?, initramfs?, format }', options)
+  const o = args.options(options, 'options', ['kernel', 'initramfs', 'format'])
+  const format = args.oneOf(o.format, 'options.format', KERNEL_FORMATS, 'BoxLite records the concrete format, never auto')
+  if (o.kernel === undefined) {
+    if (o.initramfs !== undefined) {
+      throw args.refuse('options.kernel', 'an absolute path when an initramfs is given', o.kernel,
+        'Without a kernel, publishBoot() migrates the legacy boot/kernel and boot/initramfs')
     }
-    return value
-  }
-  if (kernel === undefined) {
-    if (initramfs !== undefined) {
-      throw invalidArg('an initramfs needs a kernel: without one, publishBoot() migrates the legacy boot/kernel and boot/initramfs')
-    }
-    return { kernel: '', initramfs: '', legacy: true, format: format as KernelFormat }
+    return { kernel: '', initramfs: '', legacy: true, format }
   }
   return {
-    kernel: path(kernel, 'kernel'),
-    initramfs: initramfs === undefined ? '' : path(initramfs, 'initramfs'),
+    kernel: args.path(o.kernel, 'options.kernel'),
+    initramfs: o.initramfs === undefined ? '' : args.path(o.initramfs, 'options.initramfs'),
     legacy: false,
-    format: format as KernelFormat,
+    format,
   }
 }
 
+const SHA256_EXPECTED = '"sha256:" and 64 lowercase hex digits'
+
 /** current.json's bytes: BoxLite's (two-space indent, its key order, no trailing newline). */
-export function formatBootManifest (m: BootManifest): string {
+export function formatBootManifest (manifest: BootManifest): string {
+  if (manifest === undefined) throw args.refuse('manifest', 'a boot manifest object', manifest)
+  const o = args.options(manifest, 'manifest', ['version', 'generation', 'format', 'kernelSha256', 'initramfsSha256'])
+  const digest = (v: unknown, name: string): string => {
+    const d = args.string(v, name, { maxBytes: 71, expected: SHA256_EXPECTED })
+    if (!SHA256.test(d)) throw args.refuse(name, SHA256_EXPECTED, d)
+    return d
+  }
+  const generation = args.string(o.generation, 'manifest.generation', { maxBytes: 64 })
+  if (!isGenerationName(generation)) throw args.refuse('manifest.generation', '1-64 of [A-Za-z0-9_-]', generation)
+  const m: BootManifest = {
+    version: args.integer(o.version, 'manifest.version', BOOT_MANIFEST_VERSION, BOOT_MANIFEST_VERSION) as typeof BOOT_MANIFEST_VERSION,
+    generation,
+    format: args.oneOf(o.format, 'manifest.format', KERNEL_FORMATS),
+    kernelSha256: digest(o.kernelSha256, 'manifest.kernelSha256'),
+    ...(o.initramfsSha256 === undefined ? {} : { initramfsSha256: digest(o.initramfsSha256, 'manifest.initramfsSha256') }),
+  }
   const doc: Record<string, unknown> = {
     version: m.version, generation: m.generation, format: m.format, kernel_sha256: m.kernelSha256,
   }
@@ -127,6 +140,8 @@ export function formatBootManifest (m: BootManifest): string {
  * LayoutError (EINVAL, malformed-record) naming what is wrong.
  */
 export function parseBootManifest (text: string, file: string): BootManifest {
+  args.string(text, 'text', { text: true, nonEmpty: false, maxBytes: BOOT_MANIFEST_CAP })
+  args.string(file, 'file')
   const bad = (what: string): never => {
     throw layoutError('EINVAL', 'malformed-record', `${file} ${what}; publish the boot assets again (publishBoot())`, { path: file })
   }

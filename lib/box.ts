@@ -18,10 +18,10 @@ import { BoxSockets, SocketNames, type EnsureResult } from './sockets.ts'
 import { cloneMode, type CloneMethod, type CloneMode } from './clone.ts'
 import { inspectionOf, type BoxInspection } from './inspect.ts'
 import {
-  bwrapArgsOf, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
+  bwrapArgsOf, checkPolicyOptions, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
 } from './policy.ts'
 import { checkCommand, jail, jailArgv, type BoxCall, type JailedShim, type JailOptions, type JailPlatform } from './jail.ts'
-import { seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
+import { checkSeatbeltOptions, seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
 import {
   bootAssetsOf, checkBootRead, checkPublishBootOptions, parseBootManifest, type BootAssets, type PublishBootOptions,
   type PublishBootResult,
@@ -544,14 +544,15 @@ export class BoxLayout {
     return this.#call('boxPolicyFacts', [policyHostPaths(this, options), options.backingRoots ?? [], false], POLICY_CONTEXT(this), shape)
   }
 
-  #seatbelt (options: SeatbeltOptions): NativeCall<string> {
+  #seatbelt (unchecked: unknown): NativeCall<string> {
+    const options = checkSeatbeltOptions(unchecked)
     const hosts = [...policyHostPaths(this, options), ...seatbeltHostPaths(this, options)]
     return this.#call('boxPolicyFacts', [hosts, options.backingRoots ?? [], true], POLICY_CONTEXT(this),
       (f) => seatbeltProfileOf(this, f, options))
   }
 
   #policyCall (options: unknown, grants: (facts: NativePolicyFacts, o: BwrapOptions) => string[] | PolicyGrant[]): NativeCall<unknown> {
-    const o = policyOptions(options)
+    const o = checkPolicyOptions(options)
     return this.#policy(o, (f) => grants(f, o))
   }
 
@@ -609,37 +610,13 @@ export class BoxLayout {
 
   /** The argv jail() would run on platform (default: this one), changing nothing; any host. */
   async jailArgv (command: string[], options: JailOptions & { platform?: JailPlatform } = {}): Promise<string[]> {
-    const { platform, ...rest } = options
-    return await jailArgv(this, this.#boxCall, command, rest, platform ?? (process.platform as JailPlatform))
+    return await jailArgv(this, this.#boxCall, command, options)
   }
 }
 
 function checkCleanupOptions (options: unknown): CleanupOptions {
   const o = args.options(options, 'options', ['force'])
   return o.force === undefined ? {} : { force: args.boolean(o.force, 'options.force') }
-}
-
-/** Sandbox options copied and checked: volumes and backing roots absolute paths. */
-function policyOptions (options: unknown): BwrapOptions {
-  const o = args.options(options, 'options', ['volumes', 'backingRoots', 'detached'])
-  return {
-    ...(o.volumes === undefined
-      ? {}
-      : {
-          volumes: args.array(o.volumes, 'options.volumes').map((v, i) => {
-            const vol = args.options(v, `options.volumes[${i}]`, ['path', 'readOnly'])
-            if (vol.path === undefined) throw args.refuse(`options.volumes[${i}].path`, 'an absolute path', undefined)
-            return {
-              path: args.path(vol.path, `options.volumes[${i}].path`),
-              ...(vol.readOnly === undefined ? {} : { readOnly: args.boolean(vol.readOnly, `options.volumes[${i}].readOnly`) }),
-            }
-          }),
-        }),
-    ...(o.backingRoots === undefined
-      ? {}
-      : { backingRoots: args.array(o.backingRoots, 'options.backingRoots').map((r, i) => args.path(r, `options.backingRoots[${i}]`)) }),
-    ...(o.detached === undefined ? {} : { detached: args.boolean(o.detached, 'options.detached') }),
-  }
 }
 
 export function sharedStateOf (s: NativeShared): SharedState {

@@ -2,6 +2,7 @@
 // (diskUsage in native/core/posix/usage.cc) reads every file's size,
 // allocation and extent map; this module names the numbers and polls the
 // walk's progress counters. See docs/design.md, "Disk usage".
+import * as args from './args.ts'
 import { nativeCall, type NativeCall, type NativeDiskUsage, type NativeUsageBytes } from './native.ts'
 
 /**
@@ -120,13 +121,17 @@ function usageCall (home: string, counters: BigUint64Array | null): NativeCall<D
  * the home does not exist.
  */
 export async function diskUsage (home: string, options: DiskUsageOptions = {}): Promise<DiskUsageReport> {
-  const { onProgress } = options
+  args.path(home, 'home')
+  const o = args.options(options, 'options', ['onProgress', 'progressIntervalMs'])
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw args.refuse('options.onProgress', 'a function', o.onProgress)
+  const onProgress = o.onProgress as DiskUsageOptions['onProgress']
+  // setInterval's bound: a longer delay is taken as 1 ms.
+  const interval = o.progressIntervalMs === undefined ? 200 : args.integer(o.progressIntervalMs, 'options.progressIntervalMs', 1, 0x7fffffff)
   if (onProgress === undefined) return await usageCall(home, null).async()
   // The walk writes [files, bytes] into this array from its thread; a timer
   // reads it here. Nothing is queued per file.
   const counters = new BigUint64Array(2)
-  const timer = setInterval(() => { onProgress({ files: Number(counters[0]), bytes: Number(counters[1]) }) },
-    options.progressIntervalMs ?? 200)
+  const timer = setInterval(() => { onProgress({ files: Number(counters[0]), bytes: Number(counters[1]) }) }, interval)
   try {
     return await usageCall(home, counters).async()
   } finally {
@@ -134,4 +139,4 @@ export async function diskUsage (home: string, options: DiskUsageOptions = {}): 
   }
 }
 
-export function diskUsageSync (home: string): DiskUsageReport { return usageCall(home, null).sync() }
+export function diskUsageSync (home: string): DiskUsageReport { return usageCall(args.path(home, 'home'), null).sync() }

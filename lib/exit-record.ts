@@ -132,8 +132,9 @@ export function formatExitRecord (record: ExitRecord): string {
  */
 export function exitRecordOf (code: number | null, signal: NodeJS.Signals | null = null): ExitRecord | null {
   if (signal !== null) {
+    const record = signalExit(signal)
     if (code !== null) throw args.refuse('code', 'null when a signal is given', code, 'exitRecordOf() takes a code or a signal, not both')
-    return signalExit(signal)
+    return record
   }
   const status = args.integer(code, 'code', 0, 255)
   if (status === 0) return null

@@ -13,12 +13,12 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import type { Readable, Writable } from 'node:stream'
 import * as args from './args.ts'
-import { invalidArg, LayoutError, type ErrorContext } from './errors.ts'
+import { LayoutError, type ErrorContext } from './errors.ts'
 import { exitRecordOf, type ExitRecord } from './exit-record.ts'
 import { binding, type NativeCall, type NativePolicyFacts, type OpName, type NativeOps } from './native.ts'
 import type { PidRecord } from './pid-file.ts'
 import { bwrapArgsOf, policyHostPaths, POLICY_CONTEXT, type BwrapOptions, type PolicyBox } from './policy.ts'
-import { networkOf, sandboxExecArgs, seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
+import { sandboxExecArgs, SEATBELT_OPTION_KEYS, seatbeltHostPaths, seatbeltOptionsOf, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
 
 export type JailPlatform = 'linux' | 'darwin'
 export type JailStdio = 'ignore' | 'inherit' | 'pipe'
@@ -77,24 +77,33 @@ export interface JailBox extends PolicyBox {
 export type BoxCall = <K extends OpName, R>(name: K, args: unknown[], ctx: ErrorContext,
   shape: (raw: ReturnType<NativeOps[K]>) => R) => NativeCall<R>
 
-const STDIO = new Set(['ignore', 'inherit', 'pipe'])
+const STDIO = ['ignore', 'inherit', 'pipe'] as const
 
-function checkOptions (options: JailOptions): void {
-  if (options === null || typeof options !== 'object') throw invalidArg('jail options must be an object')
-  for (const key of ['stdin', 'stdout'] as const) {
-    if (options[key] !== undefined && !STDIO.has(options[key])) {
-      throw invalidArg(`${key} must be 'ignore', 'inherit' or 'pipe'; got ${JSON.stringify(options[key])}`)
-    }
+/** The keys of JailOptions, and jailArgv()'s platform, for args.options(). */
+const JAIL_OPTION_KEYS = [...SEATBELT_OPTION_KEYS, 'stdin', 'stdout', 'env', 'capabilities', 'platform'] as const
+
+/** The checked copy jail() and jailArgv() work from, each key read once. */
+function checkOptions (options: unknown): JailOptions & { platform?: JailPlatform } {
+  const o = args.options(options, 'options', JAIL_OPTION_KEYS)
+  const checked: JailOptions & { platform?: JailPlatform } = seatbeltOptionsOf(o)
+  if (o.stdin !== undefined) checked.stdin = args.oneOf(o.stdin, 'options.stdin', STDIO)
+  if (o.stdout !== undefined) checked.stdout = args.oneOf(o.stdout, 'options.stdout', STDIO)
+  if (o.env !== undefined) {
+    checked.env = Object.fromEntries(args.entries(o.env, 'options.env').map(([k, v]) => {
+      const name = `options.env.${k}`
+      if (k === '' || k.includes('=') || k.includes('\0')) throw args.refuse(name, 'named without "=" or NUL', k)
+      return [k, args.string(v, name, { nonEmpty: false, maxBytes: ARG_BYTES_MAX })]
+    }))
   }
-  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null ||
-    Object.entries(options.env).some(([k, v]) => typeof v !== 'string' || k.includes('=') || k === '' || `${k}${v}`.includes('\0')))) {
-    throw invalidArg('env must map names (without "=") to strings')
+  if (o.capabilities !== undefined) {
+    checked.capabilities = args.array(o.capabilities, 'options.capabilities').map((c, i) => {
+      const cap = args.string(c, `options.capabilities[${i}]`)
+      if (/[\n\r]/.test(cap)) throw args.refuse(`options.capabilities[${i}]`, 'a line (no newline)', cap)
+      return cap
+    })
   }
-  const caps = options.capabilities ?? []
-  if (!Array.isArray(caps) || caps.some((c) => typeof c !== 'string' || /[\n\r\0]/.test(c))) {
-    throw invalidArg('capabilities must be strings without newlines')
-  }
-  networkOf(options)
+  if (o.platform !== undefined) checked.platform = args.oneOf(o.platform, 'options.platform', ['linux', 'darwin'] as const)
+  return checked
 }
 
 /** execve's bound on one argument (MAX_ARG_STRLEN). */
@@ -140,6 +149,16 @@ function asPrepared (box: JailBox, facts: NativePolicyFacts): NativePolicyFacts 
   return { ...facts, entries, hosts }
 }
 
+/**
+ * The options with the shim named: options.shim, else command[0]. The
+ * seatbelt profile grants the shim's directory, so on darwin a command[0]
+ * standing for the shim must be an absolute path (refused as command[0]).
+ */
+function withShim (options: JailOptions, command: string[], platform: JailPlatform): JailOptions {
+  if (options.shim !== undefined || platform !== 'darwin') return { ...options, shim: options.shim ?? command[0] }
+  return { ...options, shim: args.path(command[0], 'command[0]', { why: 'The seatbelt profile grants the shim\'s directory: run it by its absolute path, or pass options.shim' }) }
+}
+
 function argvOf (box: JailBox, facts: NativePolicyFacts, command: string[], options: JailOptions, platform: JailPlatform): string[] {
   if (platform === 'linux') return bwrapArgsOf(box, facts, command, options)
   const profile = seatbeltProfileOf(box, facts, { ...options, shim: options.shim ?? command[0] })
@@ -150,11 +169,11 @@ function argvOf (box: JailBox, facts: NativePolicyFacts, command: string[], opti
  * The command box.jail() would run for command on platform, computed
  * without changing anything (as if the jail had prepared the box).
  */
-export async function jailArgv (box: JailBox, call: BoxCall, command: string[], options: JailOptions = {}, platform: JailPlatform = checkPlatform(process.platform)): Promise<string[]> {
-  checkCommand(command)
-  checkOptions(options)
-  checkPlatform(platform)
-  const facts = await factsCall(box, call, { ...options, shim: options.shim ?? command[0] }, platform).async()
+export async function jailArgv (box: JailBox, call: BoxCall, unchecked: unknown, uncheckedOptions: unknown): Promise<string[]> {
+  const command = checkCommand(unchecked)
+  const { platform: given, ...options } = checkOptions(uncheckedOptions)
+  const platform = given ?? checkPlatform(process.platform)
+  const facts = await factsCall(box, call, withShim(options, command, platform), platform).async()
   return argvOf(box, asPrepared(box, facts), command, options, platform)
 }
 
@@ -229,12 +248,13 @@ function childPidOf (info: Readable): Promise<number | null> {
   })
 }
 
-export async function jail (box: JailBox, call: BoxCall, command: string[], options: JailOptions = {}): Promise<JailedShim> {
-  checkCommand(command)
-  checkOptions(options)
+export async function jail (box: JailBox, call: BoxCall, unchecked: unknown, uncheckedOptions: unknown): Promise<JailedShim> {
+  const command = checkCommand(unchecked)
+  const options = checkOptions(uncheckedOptions)
+  delete options.platform
   const platform = checkPlatform(process.platform)
   // Made (and its paths checked) now, run once the box is prepared.
-  const facts = factsCall(box, call, { ...options, shim: options.shim ?? command[0] }, platform)
+  const facts = factsCall(box, call, withShim(options, command, platform), platform)
   const prepared = await call('shimPrepare', [box.sockets.parentDir, box.sockets.uid, box.sockets.realDir], {
     doing: `cannot prepare box ${box.boxId} for its shim`,
     hints: {

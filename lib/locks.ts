@@ -37,9 +37,10 @@ function adoptCall (home: string, lockFd: unknown): NativeCall<RuntimeLock | nul
 
 /** The fd $BOXLITE_LAYOUT_LOCK_FD names, or undefined when unset; ERR_INVALID_ARG when not a number. */
 export function inheritedLockFd (env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const text = env[LOCK_FD_ENV]
+  const name = `env.${LOCK_FD_ENV}`
+  const text = args.options(env, 'env', [LOCK_FD_ENV])[LOCK_FD_ENV]
   if (text === undefined || text === '') return undefined
-  if (!/^[0-9]{1,9}$/.test(text)) throw args.refuse(LOCK_FD_ENV, 'a file descriptor number', text)
+  if (typeof text !== 'string' || !/^[0-9]{1,9}$/.test(text)) throw args.refuse(name, 'a file descriptor number', text)
   return Number(text)
 }
 

@@ -2,7 +2,8 @@
 // and the bubblewrap argv that enforces it. The facts come from one native
 // call (which paths exist and what they are, never following a symlink; the
 // qcow2 backing chains); the rules are here, in BoxLite's order.
-import { invalidArg, layoutError, type ErrorContext } from './errors.ts'
+import * as args from './args.ts'
+import { layoutError, type ErrorContext } from './errors.ts'
 import { nativeErrorValue, type NativePolicyFacts } from './native.ts'
 import { joinPath } from './paths.ts'
 
@@ -86,16 +87,46 @@ export interface PolicyBox {
   readonly sockets: { readonly realDir: string, readonly bindingDir: string, readonly parentDir: string }
 }
 
+/** The keys of BwrapOptions, for args.options(). */
+export const POLICY_OPTION_KEYS = ['volumes', 'backingRoots', 'nestedVirtualization', 'detached'] as const
+
+/** A checked copy of BwrapOptions, from the keys args.options() read. */
+export function policyOptionsOf (o: Partial<Record<typeof POLICY_OPTION_KEYS[number], unknown>>): BwrapOptions {
+  return {
+    ...(o.volumes === undefined
+      ? {}
+      : {
+          volumes: args.array(o.volumes, 'options.volumes').map((v, i) => {
+            const vol = args.options(v, `options.volumes[${i}]`, ['path', 'readOnly'])
+            if (vol.path === undefined) throw args.refuse(`options.volumes[${i}].path`, 'an absolute path', undefined)
+            return {
+              path: args.path(vol.path, `options.volumes[${i}].path`),
+              ...(vol.readOnly === undefined ? {} : { readOnly: args.boolean(vol.readOnly, `options.volumes[${i}].readOnly`) }),
+            }
+          }),
+        }),
+    ...(o.backingRoots === undefined
+      ? {}
+      : { backingRoots: args.array(o.backingRoots, 'options.backingRoots').map((r, i) => args.path(r, `options.backingRoots[${i}]`)) }),
+    ...(o.nestedVirtualization === undefined ? {} : { nestedVirtualization: args.boolean(o.nestedVirtualization, 'options.nestedVirtualization') }),
+    ...(o.detached === undefined ? {} : { detached: args.boolean(o.detached, 'options.detached') }),
+  }
+}
+
+export function checkPolicyOptions (options: unknown): BwrapOptions {
+  return policyOptionsOf(args.options(options, 'options', POLICY_OPTION_KEYS))
+}
+
 function checkAbsolute (what: string, p: unknown): void {
   if (typeof p !== 'string' || !p.startsWith('/') || p.includes('\0')) {
-    throw invalidArg(`${what} must be an absolute path; got ${JSON.stringify(p)}`)
+    throw args.refuse(what, 'an absolute path', p)
   }
 }
 
 /** The host paths whose existence the policy depends on, in a fixed order. */
 export function policyHostPaths (box: PolicyBox, options: SandboxPolicyOptions): string[] {
-  for (const v of options.volumes ?? []) checkAbsolute('a volume path', v?.path)
-  for (const r of options.backingRoots ?? []) checkAbsolute('a backing root', r)
+  for (const v of options.volumes ?? []) checkAbsolute('options.volumes[].path', v?.path)
+  for (const r of options.backingRoots ?? []) checkAbsolute('options.backingRoots[]', r)
   return [
     box.sockets.bindingDir, box.sockets.parentDir,
     ...(box.home === undefined ? [] : [joinPath(box.home, 'bases')]),

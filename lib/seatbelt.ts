@@ -7,10 +7,10 @@
 // in the form macOS's sandbox compares against (the core's
 // macos_canonical: /tmp is /private/tmp there), and a rule never goes out
 // without a filter: an unfiltered (allow file-write*) would allow everything.
-import { invalidArg } from './errors.ts'
+import * as args from './args.ts'
 import type { NativePolicyFacts } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
-import { grantsOf, type PolicyBox, type SandboxPolicyOptions } from './policy.ts'
+import { grantsOf, POLICY_OPTION_KEYS, policyOptionsOf, type BwrapOptions, type PolicyBox, type SandboxPolicyOptions } from './policy.ts'
 import { SocketNames } from './sockets.ts'
 
 export interface SeatbeltOptions extends SandboxPolicyOptions {
@@ -61,7 +61,7 @@ const STATIC_WRITE = [sub('/private/tmp'), sub('/private/var/tmp')]
 export function sbplString (s: string): string {
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(s)) {
-    throw invalidArg(`a path in the seatbelt profile contains a control character: ${JSON.stringify(s)}`)
+    throw args.refuse('a path in the seatbelt profile', 'free of control characters', s)
   }
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t')}"`
 }
@@ -109,15 +109,31 @@ function networkRules (): string[] {
   ]
 }
 
-/** Check the network settings; returns [network, backend]. */
+/** The keys of SeatbeltOptions (and BwrapOptions), for args.options(). */
+export const SEATBELT_OPTION_KEYS = [...POLICY_OPTION_KEYS, 'network', 'networkBackend', 'shim'] as const
+
+const BACKEND_NEEDS_NETWORK = 'The guest\'s network backend runs inside the shim ' +
+  '(BoxLite refuses advanced.security.network_enabled=false unless network.mode="disabled")'
+
+/** A checked copy of SeatbeltOptions, from the keys args.options() read. */
+export function seatbeltOptionsOf (o: Partial<Record<typeof SEATBELT_OPTION_KEYS[number], unknown>>): SeatbeltOptions & BwrapOptions {
+  const checked: SeatbeltOptions & BwrapOptions = policyOptionsOf(o)
+  if (o.network !== undefined) checked.network = args.boolean(o.network, 'options.network')
+  if (o.networkBackend !== undefined) checked.networkBackend = args.boolean(o.networkBackend, 'options.networkBackend')
+  if (o.shim !== undefined) checked.shim = args.path(o.shim, 'options.shim')
+  networkOf(checked)
+  return checked
+}
+
+export function checkSeatbeltOptions (options: unknown): SeatbeltOptions & BwrapOptions {
+  return seatbeltOptionsOf(args.options(options, 'options', SEATBELT_OPTION_KEYS))
+}
+
+/** The network settings with their defaults; returns [network, backend]. */
 export function networkOf (options: SeatbeltOptions): [boolean, boolean] {
-  const network = options.network ?? true
-  const backend = options.networkBackend ?? network
-  if (typeof network !== 'boolean' || typeof backend !== 'boolean') throw invalidArg('network and networkBackend must be booleans')
-  if (backend && !network) {
-    throw invalidArg('networkBackend: true needs network: true: the guest\'s network backend runs inside the shim ' +
-      '(BoxLite refuses advanced.security.network_enabled=false unless network.mode="disabled")')
-  }
+  const network = args.boolean(options.network ?? true, 'options.network')
+  const backend = args.boolean(options.networkBackend ?? network, 'options.networkBackend')
+  if (backend && !network) throw args.refuse('options.networkBackend', 'false when network is false', backend, BACKEND_NEEDS_NETWORK)
   return [network, backend]
 }
 
@@ -130,11 +146,7 @@ function endpointNames (backend: boolean): [string[], string[]] {
 }
 
 export function shimOf (box: PolicyBox, options: SeatbeltOptions): string {
-  const shim = options.shim ?? joinPath(box.root, 'bin', DEFAULT_SHIM_NAME)
-  if (typeof shim !== 'string' || !shim.startsWith('/') || shim.includes('\0')) {
-    throw invalidArg(`shim must be an absolute path; got ${JSON.stringify(shim)}`)
-  }
-  return shim
+  return args.path(options.shim ?? joinPath(box.root, 'bin', DEFAULT_SHIM_NAME), 'options.shim')
 }
 
 /**

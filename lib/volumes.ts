@@ -3,7 +3,7 @@
 // user-volumes/uservol{index}/{name} of the guest share and the guest binds
 // that one entry. Read-write is a hard link (the guest writes the source
 // itself); read-only is a copy, a snapshot taken at staging.
-import { invalidArg } from './errors.ts'
+import * as args from './args.ts'
 import type { NativeCloneMethod } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 
@@ -38,20 +38,17 @@ export function volumeTag (index: number): string {
 
 /** The source and options checked before anything touches the disk. */
 export function checkStageArgs (src: unknown, options: unknown): { src: string, index: number, readOnly: boolean } {
-  if (typeof src !== 'string' || !src.startsWith('/') || src.includes('\0')) {
-    throw invalidArg(`a volume file must be an absolute path; got ${JSON.stringify(src)}`)
+  const file = args.path(src, 'src')
+  const name = splitLast(file)[1]
+  if (file.endsWith('/') || name === '' || name === '.' || name === '..') {
+    throw args.refuse('src', 'a path naming a file', file, 'Its name is the staged entry\'s')
   }
-  const name = splitLast(src)[1]
-  if (src.endsWith('/') || name === '' || name === '.' || name === '..') {
-    throw invalidArg(`a volume file must name a file (its name is the staged entry's); got ${JSON.stringify(src)}`)
-  }
-  if (typeof options !== 'object' || options === null) throw invalidArg('stageVolumeFile needs options { index, readOnly? }')
-  const { index, readOnly } = options as Record<string, unknown>
-  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index > 0xffffffff) {
-    throw invalidArg(`index must be an integer in 0..4294967295 (the volume's position); got ${String(index)}`)
-  }
-  if (readOnly !== undefined && typeof readOnly !== 'boolean') throw invalidArg(`readOnly must be a boolean; got ${String(readOnly)}`)
-  return { src, index, readOnly: readOnly === true }
+  if (options === undefined) throw args.refuse('options', 'an object { index, readOnly? }', options)
+  const o = args.options(options, 'options', ['index', 'readOnly'])
+  // The index is the volume's position (uservol{index}).
+  const index = args.integer(o.index, 'options.index', 0, 0xffffffff)
+  const readOnly = o.readOnly === undefined ? false : args.boolean(o.readOnly, 'options.readOnly')
+  return { src: file, index, readOnly }
 }
 
 export function stagedVolumeOf (sharedDir: string, index: number, raw: { rel: string, method: string, bytes: number }): StagedVolumeFile {

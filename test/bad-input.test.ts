@@ -13,7 +13,7 @@ import net from 'node:net'
 import path from 'node:path'
 import * as api from '../lib/index.ts'
 import {
-  BoxLayout, BoxSockets, ExitFile, HomeLayout, ImageLayout, LayoutError, LockManager, PidFile, RuntimeLock,
+  BoxLayout, BoxSockets, ExitFile, HomeLayout, ImageLayout, type JailedShim, LayoutError, LockManager, PidFile, RuntimeLock,
   SharedContainerLayout, SharedGuestLayout, mintBoxId, socketLinkParent,
 } from '../lib/index.ts'
 import { privateLinkUid } from './helpers/boxes.ts'
@@ -195,10 +195,26 @@ function rows (w: World): Row[] {
   const any = (x: unknown) => x as any
   const pidRecord = optionsKind({ pid: required(intKind(1, 1, 0x7fffffff)), startTime: optional(stringKind('123', 20)) })
   const record = optionsKind({ type: required(oneOfKind('signal')), exitCode: required(intKind(137, -(2 ** 31), 2 ** 31 - 1)), signal: required(stringKind('SIGKILL', 65536, { text: true, nonEmpty: false })) })
-  const policyOptions = optional(optionsKind({
+  const policyKeys = {
     volumes: optional(arrayKind(optionsKind({ path: required(pathKind(() => w.root)), readOnly: optional(boolKind()) }))),
     backingRoots: optional(arrayKind(pathKind(() => w.root))),
-  }))
+    nestedVirtualization: optional(boolKind(false)),
+  }
+  const policyOptions = optional(optionsKind(policyKeys))
+  const sha = stringKind(`sha256:${'0'.repeat(64)}`, 71)
+  const seatbeltKeys = { network: optional(boolKind()), networkBackend: optional(boolKind()), shim: optional(pathKind(() => w.shim)) }
+  const seatbeltOptions = optional(optionsKind({ ...policyKeys, ...seatbeltKeys }))
+  const stdio = optional(oneOfKind('ignore'))
+  const jailKeys = {
+    ...policyKeys,
+    ...seatbeltKeys,
+    detached: optional(boolKind(false)),
+    stdin: stdio,
+    stdout: stdio,
+    env: optional({ valid: () => ({ A: 'b' }), bad: () => [['null', null], ['a string', 'x'], ['an array', []], ['a proxy', hostile], ['a getter', throwingGetter(['A']), '.A'], ['a number value', { A: 1 }, '.A'], ['a NUL value', { A: 'a\0b' }, '.A'], ['a name with =', { 'A=B': 'c' }, '.A=B']] }),
+    capabilities: optional(arrayKind(stringKind('cap'))),
+  }
+  const command = required(arrayKind(stringKind('/bin/true', 128 * 1024 - 1), { nonEmpty: true }))
   return [
     sync('new LayoutError', [['init', required(optionsKind({ code: required(stringKind('EIO', 64)), reason: required(stringKind('syscall-failed', 64)), message: required(stringKind('m', 65536, { text: true })), errno: optional(intKind(-5, -(2 ** 31), 2 ** 31 - 1)) }))]],
       (_w, init) => new LayoutError(any(init))),
@@ -272,6 +288,31 @@ function rows (w: World): Row[] {
     sync('formatExitRecord', [['record', required(record)]], (_w, r) => api.formatExitRecord(any(r))),
     sync('signalExit', [['signal', required({ valid: () => 'SIGKILL', bad: () => [...NOT_STRINGS, ['unknown', 'SIGNOPE'], ['inherited', 'toString'], ['proto', '__proto__']] })]], (_w, s) => api.signalExit(any(s))),
     sync('parseContainerExit', [['text', required(stringKind('{}', 65536, { text: true, nonEmpty: false }))], ['file', optional(stringKind('exit.json'))]], (_w, x, f) => api.parseContainerExit(any(x), any(f))),
+    {
+      name: 'HomeLayout#diskUsage',
+      async: true,
+      slots: [['options', optional(optionsKind({ onProgress: optional({ valid: () => () => undefined, bad: () => [['null', null], ['a string', 'f'], ['an object', {}], ['a proxy', hostile]] }), progressIntervalMs: optional(intKind(200, 1, 0x7fffffff)) }))]],
+      call: (_w, o) => home.diskUsage(any(o))
+    },
+    { name: 'diskUsage', async: true, slots: [['home', P(() => home.home)], ['options', optional(optionsKind({ progressIntervalMs: optional(intKind(200, 1, 0x7fffffff)) }))]], call: (_w, h, o) => api.diskUsage(any(h), any(o)) },
+    sync('diskUsageSync', [['home', P(() => home.home)]], (_w, h) => api.diskUsageSync(any(h))),
+    ...both('BoxLayout#publishBoot', [['options', required(optionsKind({ kernel: optional(pathKind(() => w.plain)), initramfs: optional(pathKind(() => w.plain)), format: required(oneOfKind('raw')) }))]],
+      (s, o) => s ? box.publishBootSync(any(o)) : box.publishBoot(any(o))),
+    ...both('BoxLayout#stageVolumeFile', [['src', P(() => w.plain)], ['options', required(optionsKind({ index: required(intKind(0, 0, 0xffffffff)), readOnly: optional(boolKind()) }))]],
+      (s, f, o) => s ? box.stageVolumeFileSync(any(f), any(o)) : box.stageVolumeFile(any(f), any(o))),
+    ...both('BoxLayout#seatbeltProfile', [['options', seatbeltOptions]], (s, o) => s ? box.seatbeltProfileSync(any(o)) : box.seatbeltProfile(any(o))),
+    { name: 'BoxLayout#jailArgv', async: true, slots: [['command', command], ['options', optional(optionsKind({ ...jailKeys, platform: optional(oneOfKind('linux')) }))]], call: (_w, c, o) => box.jailArgv(any(c), any(o)) },
+    // Valid arguments jail a shell that exits at once: the jail fails (no shim.pid), never as ERR_INVALID_ARG.
+    { name: 'BoxLayout#jail', async: true, slots: [['command', command], ['options', optional(optionsKind(jailKeys))]], call: (_w, c, o) => box.jail(any(c), any(o)) },
+    sync('formatBootManifest', [['manifest', required(optionsKind({ version: required(intKind(1, 1, 1)), generation: required(stringKind('g1', 64)), format: required(oneOfKind('raw')), kernelSha256: required(sha), initramfsSha256: optional(sha) }))]],
+      (_w, m) => api.formatBootManifest(any(m))),
+    sync('parseBootManifest', [['text', required(stringKind('{}', 65536, { text: true, nonEmpty: false }))], ['file', required(stringKind('current.json'))]], (_w, x, f) => api.parseBootManifest(any(x), any(f))),
+    ...both('RuntimeLock.adopt', [['home', P(() => home.home)], ['fd', required(intKind(w.fd, 0, 0x7fffffff))]], (s, h, fd) => s ? RuntimeLock.adoptSync(any(h), any(fd)) : RuntimeLock.adopt(any(h), any(fd))),
+    sync('inheritedLockFd', [['env', optional(optionsKind({ [api.LOCK_FD_ENV]: optional({ valid: () => '', bad: () => [...NOT_STRINGS, ['not a number', '3a'], ['negative', '-1'], ['10 digits', '1234567890'], ['NUL', '3\0']] }) }))]],
+      (_w, e) => api.inheritedLockFd(any(e))),
+    sync('exitRecordOf', [['code', required({ valid: () => 1, bad: () => BAD_NUMBERS.filter(([l]) => l !== 'null').concat([['below', -1], ['above', 256]]) })],
+      ['signal', optional({ valid: () => null, bad: () => [...NOT_STRINGS.filter(([l]) => l !== 'null'), ['unknown', 'SIGNOPE'], ['inherited', 'toString']] })]],
+    (_w, c, sig) => api.exitRecordOf(any(c), any(sig))),
     sync('formatContainerExit', [['exit', required(optionsKind({ exitCode: required(intKind(0, -(2 ** 31), 2 ** 31 - 1)) }))]], (_w, e) => api.formatContainerExit(any(e))),
   ]
 }
@@ -280,18 +321,22 @@ function rows (w: World): Row[] {
 const NO_INPUT = new Set([
   'mintBoxId', 'isValidId', 'BoxId.mint', 'BoxId.isValid',
   ...['boxEntries', 'boxIds', 'prepare', 'validateSameFilesystem', 'acquireRuntimeLock'].flatMap((m) => [`HomeLayout#${m}`, `HomeLayout#${m}Sync`]),
-  'HomeLayout#lockManager', 'ImageLayout#prepare', 'ImageLayout#prepareSync',
+  'HomeLayout#lockManager', 'HomeLayout#boxes', 'HomeLayout#boxesSync', 'HomeLayout#diskUsageSync', 'ImageLayout#prepare', 'ImageLayout#prepareSync',
   ...['rotateExit', 'prepare', 'unmountShared', 'sharedState', 'cleanup', 'inspect'].flatMap((m) => [`BoxLayout#${m}`, `BoxLayout#${m}Sync`]),
+  'BoxLayout#readBoot', 'BoxLayout#readBootSync', 'BoxLayout#netBackendPeerSocketPath', 'BoxLayout#gvproxyControlSocketPath',
+  // A predicate: any value is an answer (false), never an error, as with isValidId.
+  'isGenerationName',
   'BoxLayout#jailerPaths', 'BoxLayout#socketPath', 'BoxLayout#readySocketPath', 'BoxLayout#netBackendSocketPath',
   'SharedGuestLayout.guest', 'SharedContainerLayout#prepare', 'SharedContainerLayout#prepareSync',
   'BoxSockets#headroom', 'BoxSockets#policyPaths', 'BoxSockets#checkLength', 'BoxSockets#ensure', 'BoxSockets#ensureSync', 'BoxSockets#remove', 'BoxSockets#removeSync',
-  'RuntimeLock#held', 'RuntimeLock#release',
+  'RuntimeLock#held', 'RuntimeLock#release', 'RuntimeLock#fd',
   'LockManager#allocate', 'LockManager#allocateSync', 'LockManager#releaseAll',
   ...['read', 'identity', 'remove'].flatMap((m) => [`PidFile#${m}`, `PidFile#${m}Sync`]),
   ...['read', 'readPrevious', 'rotate'].flatMap((m) => [`ExitFile#${m}`, `ExitFile#${m}Sync`]),
 ])
 const CONSTANTS = new Set(['ID_MAX_BYTES', 'HomeDirs', 'BoxFiles', 'SHIM_LIBRARY_PREFIX', 'CA_STORES', 'SYSTEM_RO_BINDS', 'DEVICE_BINDS',
-  'SharedDirs', 'GUEST_SHARED_ROOT', 'SocketNames', 'SOCKET_PATH_LIMIT', 'SUN_PATH_MAX', 'SIGNAL_EXIT_BASE', 'PANIC_EXIT_CODE', 'EXIT_RECORD_CAP'])
+  'SharedDirs', 'GUEST_SHARED_ROOT', 'SocketNames', 'SOCKET_PATH_LIMIT', 'SUN_PATH_MAX', 'SIGNAL_EXIT_BASE', 'PANIC_EXIT_CODE', 'EXIT_RECORD_CAP',
+  'BootFiles', 'KERNEL_FORMATS', 'BOOT_MANIFEST_VERSION', 'NESTED_VIRT_PROBES', 'LOCK_FD_ENV', 'ERRNO_CODES', 'DEFAULT_GC_GRACE_SECONDS'])
 
 /** Every member an export offers: itself, its constructor, methods, accessors, statics, function-valued properties. */
 function members (name: string, value: unknown): string[] {
@@ -335,10 +380,16 @@ async function outcome (row: Row, w: World, a: unknown[]): Promise<{ error?: unk
   }
 }
 
-function dispose (value: unknown): void {
+async function dispose (value: unknown): Promise<void> {
   if (value instanceof net.Server) value.close()
   else if (value instanceof net.Socket) value.destroy()
   else if (value instanceof RuntimeLock) value.release()
+  else if (value !== null && typeof value === 'object' && 'exit' in value && 'kill' in value) {
+    // A jailed shim: ended, and its exit settled, before the world is removed.
+    const shim = value as JailedShim
+    shim.kill('SIGKILL')
+    await shim.exit.catch(() => undefined)
+  }
 }
 
 test.serial('every bad argument of every row is ERR_INVALID_ARG naming it, and touches nothing', async (t) => {
@@ -358,7 +409,7 @@ test.serial('every bad argument of every row is ERR_INVALID_ARG naming it, and t
         const e = got.error as LayoutError | undefined
         const argument = `"${slot}${under ?? ''}`
         if (got.problem !== undefined) {
-          dispose(got.value)
+          await dispose(got.value)
           failures.push(`${what}: ${got.problem}`)
         } else if (!(e instanceof LayoutError) || e.code !== 'ERR_INVALID_ARG' || e.reason !== 'invalid-argument') {
           failures.push(`${what}: ${e instanceof Error ? `${e.constructor.name} ${String((e as LayoutError).code)}: ${e.message}` : String(e)}`)
@@ -381,7 +432,7 @@ test.serial('every row\'s valid arguments are accepted (the bad value is what ea
   const failures: string[] = []
   for (const row of rows(w)) {
     const got = await outcome(row, w, row.slots.map(([, k]) => k.valid()))
-    dispose(got.value)
+    await dispose(got.value)
     if (row.async === true && got.problem !== undefined && got.problem !== 'resolved') failures.push(`${row.name}: ${got.problem}`)
     const e = got.error as LayoutError | undefined
     if (e !== undefined && (!(e instanceof LayoutError) || e.code === 'ERR_INVALID_ARG')) failures.push(`${row.name}: ${String(e?.message ?? e)}`)

@@ -147,6 +147,14 @@ testWith(jailed, 'bad input is refused before anything is touched', async (t) =>
   t.false(fs.existsSync(box.stderrFilePath))
 })
 
+test('jailArgv for darwin refuses a relative shim as the argument that named it, before the disk is read', async (t) => {
+  const box = freshHome(t).box(mintBoxId())
+  await t.throwsAsync(box.jailArgv(['boxlite-shim'], { platform: 'darwin' }), { instanceOf: LayoutError, code: 'ERR_INVALID_ARG', message: /"command\[0\]" must be an absolute path/ })
+  await t.throwsAsync(box.jailArgv(['/bin/x'], { platform: 'darwin', shim: 'boxlite-shim' }), { instanceOf: LayoutError, code: 'ERR_INVALID_ARG', message: /"options\.shim" must be an absolute path/ })
+  await t.throwsAsync(box.jailArgv(['/bin/x'], { platform: 'sideways' as 'linux' }), { instanceOf: LayoutError, code: 'ERR_INVALID_ARG', message: /"options\.platform"/ })
+  t.false(fs.existsSync(box.root))
+})
+
 test('exitRecordOf: 0 is no record, 128 + n a signal, other statuses an engine error, a signal as itself', (t) => {
   t.is(exitRecordOf(0), null)
   t.deepEqual(exitRecordOf(137), { type: 'signal', exitCode: 137, signal: 'SIGKILL' })
