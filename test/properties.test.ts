@@ -242,7 +242,7 @@ test('pid files: what PidFile writes reads back as the record it returned, or it
     const text = fs.readFileSync(file.path, 'utf8')
     const read = file.readSync()!
     return text === formatPid(written) && JSON.stringify(read) === JSON.stringify(written)
-  }), { numRuns: 2_000 })
+  }), RUNS)
   t.pass()
 })
 
@@ -256,7 +256,7 @@ test('pid files: the core reads the pid the parser reads, so a live shim is neve
     const text = `${before}${process.pid}${after}\n\n${capabilities.map((c) => `${c}\n`).join('')}`
     fs.writeFileSync(file.path, text)
     return parsePidFile(text).pid === process.pid && file.identitySync().identity === 'legacy'
-  }), { numRuns: 2_000 })
+  }), RUNS)
   t.pass()
 })
 
