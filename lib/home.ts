@@ -238,14 +238,14 @@ export class HomeLayout {
    * (then under the runtime lock, or yours). Fails closed: see
    * StorageGcReport.chainsComplete and warnings.
    */
-  async gcStorage (options: StorageGcOptions = {}): Promise<StorageGcReport> { return await gcStorage(this, options) }
-  gcStorageSync (options: StorageGcOptions = {}): StorageGcReport { return gcStorageSync(this, options) }
+  async gcStorage (options: StorageGcOptions = {}): Promise<StorageGcReport> { return await gcStorage(this, storageGcOptions(options)) }
+  gcStorageSync (options: StorageGcOptions = {}): StorageGcReport { return gcStorageSync(this, storageGcOptions(options)) }
 
   /**
    * The home's state in the Prometheus text format (what `boxlite-layout
    * metrics` prints). Reads only: the dry runs of gc and gcStorage.
    */
-  async metrics (options: HomeMetricsOptions = {}): Promise<string> { return await homeMetrics(this, options) }
+  async metrics (options: HomeMetricsOptions = {}): Promise<string> { return await homeMetrics(this, metricsOptions(options)) }
 }
 
 function gcOptions (options: unknown): GcOptions {
@@ -261,6 +261,33 @@ function gcOptions (options: unknown): GcOptions {
       : { runtimeLock: args.instance(o.runtimeLock, 'options.runtimeLock', RuntimeLock, 'a RuntimeLock (from acquireRuntimeLock())') }),
     ...(o.uid === undefined ? {} : { uid: args.uid(o.uid, 'options.uid') }),
   }
+}
+
+function storageGcOptions (options: unknown): StorageGcOptions {
+  const o = args.options(options, 'options', ['apply', 'graceSeconds', 'runtimeLock'])
+  return {
+    ...(o.apply === undefined ? {} : { apply: args.boolean(o.apply, 'options.apply') }),
+    ...(o.graceSeconds === undefined ? {} : { graceSeconds: args.integer(o.graceSeconds, 'options.graceSeconds', 0, 2 ** 31 - 1) }),
+    ...(o.runtimeLock === undefined
+      ? {}
+      : { runtimeLock: args.instance(o.runtimeLock, 'options.runtimeLock', RuntimeLock, 'a RuntimeLock (from acquireRuntimeLock())') }),
+  }
+}
+
+function metricsOptions (options: unknown): HomeMetricsOptions {
+  const o = args.options(options, 'options', ['usage'])
+  if (o.usage === undefined) return {}
+  const u = args.options(o.usage, 'options.usage', ['areas'])
+  const bytes = (v: unknown, name: string): number | null => v === null ? null : args.integer(v, name, 0, Number.MAX_SAFE_INTEGER)
+  const areas = args.array(u.areas, 'options.usage.areas').map((area, i) => {
+    const a = args.options(area, `options.usage.areas[${i}]`, ['name', 'physicalBytes', 'sharedBytes'])
+    return {
+      name: args.string(a.name, `options.usage.areas[${i}].name`, { maxBytes: 256 }),
+      physicalBytes: bytes(a.physicalBytes, `options.usage.areas[${i}].physicalBytes`),
+      sharedBytes: bytes(a.sharedBytes, `options.usage.areas[${i}].sharedBytes`),
+    }
+  })
+  return { usage: { areas } }
 }
 
 function boxIdsOf (entries: BoxEntry[]): string[] {

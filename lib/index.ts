@@ -66,7 +66,7 @@ export type {
   StorageGcOptions, StorageGcReport, StorageGcAction, StorageGcKind, StorageGcWarning, StorageGcDatabase, StorageGcTotal,
 } from './storage-gc.ts'
 
-export type { HomeMetricsOptions } from './metrics.ts'
+export type { HomeMetricsOptions, MetricsUsage } from './metrics.ts'
 
 export type {
   CliBoxBootPublishJson, CliBoxBootShowJson, CliBoxCaJson, CliBoxCleanupJson, CliBoxInspectJson, CliBoxJailJson,

@@ -4,19 +4,25 @@
 // runs (no lock, nothing changed). The numbers are gauges: each says how
 // things are now, or what the last run did.
 import type { BoxState } from './box-state.ts'
-import type { DiskUsageReport } from './disk-usage.ts'
+import type { AreaUsage } from './disk-usage.ts'
 import { readGcRecord, type GcRecord } from './gc-record.ts'
 import type { GcReport } from './gc.ts'
 import type { HomeLayout } from './home.ts'
 import type { BoxStatus } from './box-state.ts'
 import type { StorageGcKind, StorageGcReport } from './storage-gc.ts'
 
+/** What the metrics read of a disk usage report: each area's physical and shared bytes. */
+export interface MetricsUsage {
+  areas: Array<Pick<AreaUsage, 'name' | 'physicalBytes' | 'sharedBytes'>>
+}
+
 export interface HomeMetricsOptions {
   /**
    * Bytes per area (boxlite_layout_area_*_bytes) from a report the caller
-   * already has; without it metrics() walks the home with diskUsage().
+   * already has (a DiskUsageReport will do); without it metrics() walks the
+   * home with diskUsage().
    */
-  usage?: DiskUsageReport
+  usage?: MetricsUsage
 }
 
 /** Everything one exposition is made of. */
@@ -25,7 +31,7 @@ export interface MetricsFacts {
   gc: GcReport
   storage: StorageGcReport
   lastGc: GcRecord
-  usage: DiskUsageReport
+  usage: MetricsUsage
 }
 
 const BOX_STATES: BoxState[] = ['live', 'mounted', 'prepared', 'trash', 'stray']

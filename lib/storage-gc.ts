@@ -10,7 +10,7 @@
 // unlinks it there: a crash in between leaves nothing under the real name,
 // and the next run (or gc) removes the leftover.
 import fs from 'node:fs'
-import { invalidArg, LayoutError } from './errors.ts'
+import { LayoutError } from './errors.ts'
 import { noteGcRun, noteGcRunSync, type GcRunRecord } from './gc-record.ts'
 import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
@@ -95,17 +95,9 @@ interface Rules {
   now: number
 }
 
+// options were checked by HomeLayout.gcStorage() (one argument check for every entry point).
 function rulesOf (options: StorageGcOptions): Rules {
-  if (options === null || typeof options !== 'object') throw invalidArg('gcStorage() options must be an object')
-  if (options.apply !== undefined && typeof options.apply !== 'boolean') throw invalidArg(`apply must be a boolean; got ${String(options.apply)}`)
-  const grace = options.graceSeconds ?? DEFAULT_STORAGE_GRACE_SECONDS
-  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) {
-    throw invalidArg(`graceSeconds must be a number >= 0; got ${String(grace)}`)
-  }
-  if (options.runtimeLock !== undefined && !(options.runtimeLock instanceof RuntimeLock)) {
-    throw invalidArg('runtimeLock must be a RuntimeLock')
-  }
-  return { apply: options.apply === true, graceSeconds: grace, now: Date.now() / 1000 }
+  return { apply: options.apply === true, graceSeconds: options.graceSeconds ?? DEFAULT_STORAGE_GRACE_SECONDS, now: Date.now() / 1000 }
 }
 
 interface DatabaseView {

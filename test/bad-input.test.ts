@@ -200,6 +200,8 @@ function rows (w: World): Row[] {
     backingRoots: optional(arrayKind(pathKind(() => w.root))),
     nestedVirtualization: optional(boolKind(false)),
   }
+  // Bytes a disk usage report gives, or null where they cannot be known (macOS).
+  const nullableBytes: Kind = { valid: () => 0, bad: () => intKind(0, 0, Number.MAX_SAFE_INTEGER).bad().filter(([label]) => label !== 'null') }
   const policyOptions = optional(optionsKind(policyKeys))
   const sha = stringKind(`sha256:${'0'.repeat(64)}`, 71)
   const seatbeltKeys = { network: optional(boolKind()), networkBackend: optional(boolKind()), shim: optional(pathKind(() => w.shim)) }
@@ -234,6 +236,14 @@ function rows (w: World): Row[] {
       (_w, id, o) => home.box(any(id), any(o))),
     ...both('HomeLayout#gc', [['options', optional(optionsKind({ dryRun: optional(boolKind()), uid: optional(uidKind(w.uid)), runtimeLock: optional(instanceKind(() => undefined)) }))]],
       (s, o) => s ? home.gcSync(any(o)) : home.gc(any(o))),
+    ...both('HomeLayout#gcStorage', [['options', optional(optionsKind({ apply: optional(boolKind()), graceSeconds: optional(intKind(600, 0, 2 ** 31 - 1)), runtimeLock: optional(instanceKind(() => undefined)) }))]],
+      (s, o) => s ? home.gcStorageSync(any(o)) : home.gcStorage(any(o))),
+    {
+      name: 'HomeLayout#metrics',
+      async: true,
+      slots: [['options', optional(optionsKind({ usage: optional(optionsKind({ areas: required(arrayKind(optionsKind({ name: required(stringKind('bases', 256)), physicalBytes: required(nullableBytes), sharedBytes: required(nullableBytes) }))) })) }))]],
+      call: (_w, o) => home.metrics(any(o))
+    },
     sync('new ImageLayout', [['imagesDir', P(abs('images'))]], (_w, d) => new ImageLayout(any(d))),
     sync('ImageLayout#localBundleCacheDir', [['bundlePath', required(stringKind('/b'))], ['manifestDigest', required(stringKind('sha256:abcdef0123', 1024))]],
       (_w, b, m) => home.images.localBundleCacheDir(any(b), any(m))),
@@ -334,7 +344,7 @@ const NO_INPUT = new Set([
   ...['read', 'identity', 'remove'].flatMap((m) => [`PidFile#${m}`, `PidFile#${m}Sync`]),
   ...['read', 'readPrevious', 'rotate'].flatMap((m) => [`ExitFile#${m}`, `ExitFile#${m}Sync`]),
 ])
-const CONSTANTS = new Set(['ID_MAX_BYTES', 'HomeDirs', 'BoxFiles', 'SHIM_LIBRARY_PREFIX', 'CA_STORES', 'SYSTEM_RO_BINDS', 'DEVICE_BINDS',
+const CONSTANTS = new Set(['ID_MAX_BYTES', 'DEFAULT_STORAGE_GRACE_SECONDS', 'HomeDirs', 'BoxFiles', 'SHIM_LIBRARY_PREFIX', 'CA_STORES', 'SYSTEM_RO_BINDS', 'DEVICE_BINDS',
   'SharedDirs', 'GUEST_SHARED_ROOT', 'SocketNames', 'SOCKET_PATH_LIMIT', 'SUN_PATH_MAX', 'SIGNAL_EXIT_BASE', 'PANIC_EXIT_CODE', 'EXIT_RECORD_CAP',
   'BootFiles', 'KERNEL_FORMATS', 'BOOT_MANIFEST_VERSION', 'NESTED_VIRT_PROBES', 'LOCK_FD_ENV', 'ERRNO_CODES', 'DEFAULT_GC_GRACE_SECONDS'])
 
