@@ -3,7 +3,6 @@
 // checksums, manifests a user or an older BoxLite may have left, planted
 // symlinks, bad arguments, and a publish SIGKILLed at every mutating syscall.
 import test, { type ExecutionContext } from 'ava'
-import { Ajv } from 'ajv'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -12,6 +11,7 @@ import { freshBox, freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, testWith, type Requirement } from './helpers/env.ts'
 import { mountLoopFs, payload, repoRoot, run, scratch, tsNode, type LoopFsType } from './helpers/fixtures.ts'
 import { plantSentinel, snapshot } from './helpers/sentinel.ts'
+import { conforms } from './helpers/cli-json.ts'
 
 const loopFs: Record<LoopFsType, Requirement[]> = {
   xfs: [needs.linux, needs.mount, needs.tool('mkfs.xfs', 'xfsprogs')],
@@ -305,15 +305,6 @@ test('formatBootManifest and parseBootManifest round-trip', (t) => {
   const m = { version: 1 as const, generation: 'V1StGXR8_Z5j', format: 'pe-gz' as const, kernelSha256: `sha256:${'a'.repeat(64)}` }
   t.deepEqual(parseBootManifest(formatBootManifest(m), 'current.json'), m)
 })
-
-const schemaDir = path.join(repoRoot, 'docs', 'cli-json')
-const ajv = new Ajv({ allErrors: true, strict: true })
-for (const file of fs.readdirSync(schemaDir)) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8')), file)
-
-function conforms (t: ExecutionContext, schema: string, doc: unknown): void {
-  const validate = ajv.getSchema(`${schema}.schema.json`)!
-  t.true(validate(doc), `${schema}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(doc, null, 1)}`)
-}
 
 testWith(loopFs.ext4, 'CLI: box boot publish and box boot show, their JSON documents, a mismatch exits 1', async (t) => {
   const { home, box, kernel, initramfs } = await setup(t, 'ext4')

@@ -4,7 +4,6 @@
 // without --force; `lock` holding the runtime lock across a script's calls;
 // `box ca`; `box list` on a missing home; suggestions for unknown options.
 import test, { type ExecutionContext } from 'ava'
-import { Ajv } from 'ajv'
 import { spawn, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -12,17 +11,9 @@ import { HomeLayout, mintBoxId, socketLinkParent } from '../lib/index.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { pathsBelow, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
 import { mountsBelow } from './helpers/mounts.ts'
+import { conforms } from './helpers/cli-json.ts'
 
 const cli = path.join(repoRoot, 'dist', 'cli.cjs')
-const schemaDir = path.join(repoRoot, 'docs', 'cli-json')
-const ajv = new Ajv({ allErrors: true, strict: true })
-for (const file of fs.readdirSync(schemaDir)) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8')), file)
-
-function conforms (t: ExecutionContext, schema: string, doc: unknown): void {
-  const validate = ajv.getSchema(`${schema}.schema.json`)!
-  t.true(validate(doc), `${schema}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(doc, null, 1)}`)
-}
-
 function blx (args: string[], env: NodeJS.ProcessEnv = {}) {
   return run(process.execPath, [cli, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '', BOXLITE_LAYOUT_LOCK_FD: '', ...env } })
 }
@@ -260,5 +251,5 @@ test('the --json types (lib/cli-json.ts) are generated from docs/cli-json/ and c
   const check = await run(process.execPath, [path.join(repoRoot, 'scripts', 'cli-json-types.mjs'), '--check'], { cwd: repoRoot })
   t.is(check.code, 0, check.stderr)
   const types = fs.readFileSync(path.join(repoRoot, 'lib', 'cli-json.ts'), 'utf8')
-  t.is([...types.matchAll(/^export type Cli\w+Json = /gm)].length, fs.readdirSync(schemaDir).length, 'one type per schema')
+  t.is([...types.matchAll(/^export type Cli\w+Json = /gm)].length, fs.readdirSync(path.join(repoRoot, 'docs', 'cli-json')).length, 'one type per schema')
 })

@@ -3,7 +3,6 @@
 // checked against its schema in docs/cli-json/), exit codes, bad input, help,
 // the man page.
 import test from 'ava'
-import { Ajv } from 'ajv'
 import fs from 'node:fs'
 import path from 'node:path'
 import { manPage } from '../lib/cli/spec.ts'
@@ -12,18 +11,9 @@ import { needs, privileged, testWith } from './helpers/env.ts'
 import { pathsBelow, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
 import { mountsBelow } from './helpers/mounts.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
+import { conforms } from './helpers/cli-json.ts'
 
 const cli = path.join(repoRoot, 'dist', 'cli.cjs')
-const schemaDir = path.join(repoRoot, 'docs', 'cli-json')
-
-const ajv = new Ajv({ allErrors: true, strict: true })
-for (const file of fs.readdirSync(schemaDir)) ajv.addSchema(JSON.parse(fs.readFileSync(path.join(schemaDir, file), 'utf8')), file)
-
-/** The document conforms to docs/cli-json/<schema>.schema.json. */
-function conforms (t: import('ava').ExecutionContext, schema: string, doc: unknown): void {
-  const validate = ajv.getSchema(`${schema}.schema.json`)!
-  t.true(validate(doc), `${schema}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(doc, null, 1)}`)
-}
 
 function blx (args: string[], env: NodeJS.ProcessEnv = {}) {
   return run(process.execPath, [cli, ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env } })
