@@ -9,7 +9,7 @@
 // 2. ctest runs core_test with leak checks on, and the literal probe, which
 //    must find identical literals of two files apart (as zig's Mach-O link
 //    keeps them): a build that merged them would hide the darwin bugs.
-// 3. The whole ava suite runs on that addon (BOXLITE_LAYOUT_PREBUILD points
+// 3. The ava suite (all but fault injection, see below) runs on that addon (BOXLITE_LAYOUT_PREBUILD points
 //    node-gyp-build at build-asan/) under a copy of node whose first
 //    DT_NEEDED is libasan: ASan then comes first in node, and in every node
 //    a test spawns (they run process.execPath), while troff, bwrap and the
@@ -116,7 +116,12 @@ async function main () {
   const node = asanNode()
   const avaStarted = Date.now()
   console.error('::: ava on the sanitizer addon')
-  const a = await run(node, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap', ...avaArgs], {
+  // All but the fault injection: it fails the Nth syscall of the thread doing
+  // a step, and under ASan that thread makes the runtime's own syscalls too
+  // (pipe2 and write, with which it probes memory), so an injection would
+  // land in the sanitizer, not in our code. The plain suite runs it.
+  const a = await run(node, [path.join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--tap',
+    '--match', '!faults: every syscall of *', ...avaArgs], {
     env: { ...sanitizerEnv(false), BOXLITE_LAYOUT_PREBUILD: out, BLX_SANITIZER_BUILD: '1' },
   }, path.join(out, 'ava.log'))
   console.error(`    ava: exit ${a.status} in ${((Date.now() - avaStarted) / 1000).toFixed(1)} s`)

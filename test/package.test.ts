@@ -123,7 +123,9 @@ function tarball (): Promise<string> {
 
 /** The environment of a user's shell: none of the npm_* variables `npm test` sets for us. */
 function userEnv (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)))
+  // Nor the override `npm run test:asan` sets to load its own build
+  // (node-gyp-build's BOXLITE_LAYOUT_PREBUILD): an installed package loads its prebuild.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== 'BOXLITE_LAYOUT_PREBUILD'))
   return { ...env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false', ...extra }
 }
 
