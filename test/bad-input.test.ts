@@ -17,7 +17,7 @@ import {
   SharedContainerLayout, SharedGuestLayout, mintBoxId, socketLinkParent,
 } from '../lib/index.ts'
 import { privateLinkUid } from './helpers/boxes.ts'
-import { scratch } from './helpers/fixtures.ts'
+import { fdCount, scratch } from './helpers/fixtures.ts'
 import { readmeExportNames } from './helpers/readme.ts'
 
 // ---------------------------------------------------------------------------
@@ -165,7 +165,7 @@ function snapshot (w: World): string {
   if (process.getuid?.() === 0 && fs.existsSync(links)) walk(links)
   else if (fs.existsSync(w.box.sockets.bindingDir)) walk(w.box.sockets.bindingDir)
   lines.push(...fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(w.root)))
-  lines.push(`fds ${fs.readdirSync('/proc/self/fd').length}`)
+  lines.push(`fds ${fdCount()}`)
   return lines.join('\n')
 }
 

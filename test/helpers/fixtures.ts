@@ -5,6 +5,7 @@
 import type { ExecutionContext } from 'ava'
 import { execFileSync, spawn, type SpawnOptions } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isMountPoint, mountsBelow } from './mounts.ts'
@@ -89,9 +90,40 @@ export function tsNode (file: string, ...args: string[]): string[] {
   return ['--import', 'tsx', path.join(repoRoot, file), ...args]
 }
 
-/** Count of open fds of this process. */
+/**
+ * tsx's transform cache: it writes there with fs.promises on the libuv pool,
+ * at moments of its own, so an fd of it may be open at any instant.
+ */
+const tsxCacheDir = path.join(os.tmpdir(), `tsx-${process.getuid?.() ?? ''}`)
+
+/**
+ * This process's open fds, fd -> target, leaving out the test loader's
+ * cache files (above): a count that includes them moves by one whenever a
+ * cache write is in flight, which says nothing about the library.
+ */
+export function openFds (): Map<number, string> {
+  const open = new Map<number, string>()
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target: string
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`)
+    } catch {
+      continue // closed between the listing and the readlink (readdir's own fd, for one)
+    }
+    if (target === tsxCacheDir || target.startsWith(`${tsxCacheDir}/`)) continue
+    open.set(Number(fd), target)
+  }
+  return open
+}
+
+/** Count of open fds of this process (see openFds for what it leaves out). */
 export function fdCount (): number {
-  return fs.readdirSync('/proc/self/fd').length
+  return openFds().size
+}
+
+/** The fds of `after` that `before` did not have, as "fd -> target". */
+export function newFds (before: Map<number, string>, after: Map<number, string>): string[] {
+  return [...after].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
 /**
