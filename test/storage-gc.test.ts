@@ -159,7 +159,9 @@ testWith([needs.mount, needsQemuImg, needsStrace], 'SIGKILL between the rename a
   // strace kills the CLI as it enters its first unlinkat: the rename into
   // tmp/ is done, the unlink is not.
   const killed = await run('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=unlinkat', '-e', 'inject=unlinkat:signal=SIGKILL',
-    process.execPath, ...tsNode('lib/cli/main.ts', 'gc', '--storage', '--apply', '--home', home.home)], { cwd: repoRoot })
+    process.execPath, ...tsNode('lib/cli/main.ts', 'gc', '--storage', '--apply', '--home', home.home)],
+  // No tsx disk cache: its own expiry unlinks would be the first unlinkat.
+  { cwd: repoRoot, env: { ...process.env, TSX_DISABLE_CACHE: '1' } })
   t.not(killed.code, 0, killed.stderr)
   t.false(fs.existsSync(orphan), 'not under its real name')
   const left = fs.readdirSync(home.tmpDir)
