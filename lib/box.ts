@@ -9,14 +9,14 @@ import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile }
 import { checkId } from './ids.ts'
 import {
   nativeCall, nativeErrorValue, type BoxArgs, type DirArgs, type LinkArgs, type NativeCall, type NativeOps,
-  type NativePolicyFacts, type NativeShared, type OpName,
+  type NativePolicyFacts, type OpName,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
 import { BoxSockets, type EnsureResult } from './sockets.ts'
 import { cloneMode, type CloneMethod, type CloneMode } from './clone.ts'
-import { inspectionOf, type BoxInspection } from './inspect.ts'
+import { inspectionOf, sharedStateOf, type BoxInspection, type SharedState } from './inspect.ts'
 import {
   bwrapArgsOf, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
 } from './policy.ts'
@@ -96,23 +96,6 @@ export interface MountSharedResult {
   reused: boolean
   /** Why there is no read-only mount, for method 'symlink'. */
   fallback?: { code: string, reason: string }
-}
-
-export interface SharedState {
-  kind: 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
-  /** mount: read-only, submounts included; symlink/directory: false. */
-  readOnly: boolean
-  /** mount: its root is mounts/; symlink: it points at mounts/. */
-  showsMounts: boolean
-  /** directory: it has no entries. */
-  empty?: boolean
-  linkTarget?: string
-  /**
-   * mount: submounts that reached shared/ by propagation after the last
-   * mountShared() and are writable (mountShared() re-seals them). Read
-   * from mountinfo: a diagnostic, not for hot paths.
-   */
-  writableSubmounts?: string[]
 }
 
 export type UnmountResult = 'unmounted' | 'unlinked' | 'none'
@@ -559,16 +542,5 @@ function policyOptions (options: unknown): BwrapOptions {
       ? {}
       : { backingRoots: args.array(o.backingRoots, 'options.backingRoots').map((r, i) => args.path(r, `options.backingRoots[${i}]`)) }),
     ...(o.detached === undefined ? {} : { detached: args.boolean(o.detached, 'options.detached') }),
-  }
-}
-
-export function sharedStateOf (s: NativeShared): SharedState {
-  return {
-    kind: s.kind,
-    readOnly: s.kind === 'mount' && s.readOnly,
-    showsMounts: (s.kind === 'mount' || s.kind === 'symlink') && s.showsMounts,
-    ...(s.kind === 'symlink' ? { linkTarget: s.linkTarget } : {}),
-    ...(s.kind === 'directory' ? { empty: s.empty } : {}),
-    ...(s.kind === 'mount' ? { writableSubmounts: s.writableSubmounts } : {}),
   }
 }

@@ -260,7 +260,7 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
       }
     case 'no-reflink':
       return {
-        what: e.errno === 18
+        what: e.errno === os.constants.errno.EXDEV
           ? 'source and destination are on different filesystems, where no clone is possible'
           : 'this filesystem cannot reflink (ext4, tmpfs, …)',
         hint: "use mode 'auto' to copy instead, or put both files on XFS (reflink=1), btrfs or APFS",

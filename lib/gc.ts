@@ -8,12 +8,18 @@
 // The sync and Promise forms run the same plan, step by step.
 import { invalidArg, LayoutError } from './errors.ts'
 import { validateBoxId } from './ids.ts'
-import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
 import { nativeCall, nativeErrorValue, type NativeCall, type NativeGcScan } from './native.ts'
 import { joinPath } from './paths.ts'
 import { identityOfRead } from './pid-file.ts'
 import { currentUid, socketLinkParent, sweepLinksCall } from './sockets.ts'
+
+/** What gc needs of a home: its paths (HomeLayout has them). */
+export interface GcHome {
+  readonly home: string
+  readonly boxesDir: string
+  readonly tmpDir: string
+}
 
 export interface GcOptions {
   /** Report what would be done; change nothing (and take no lock). */
@@ -108,7 +114,7 @@ interface Step {
   call: NativeCall<GcAction[]>
 }
 
-function remove (home: HomeLayout, relDir: string, name: string, action: Pending): Step {
+function remove (home: GcHome, relDir: string, name: string, action: Pending): Step {
   return {
     pending: [action],
     call: nativeCall('gcRemove', [home.home, relDir, name], { doing: `cannot remove ${action.path}` },
@@ -136,7 +142,7 @@ function setupWarning (b: NativeGcScan['boxes'][number], path: string, rules: Ru
   return undefined
 }
 
-function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean, rules: Rules): Plan {
+function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules): Plan {
   const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [], skippedBoxes: [], warnings: [] }
   const live = new Set<string>()
   const skipped = new Set<string>()
@@ -227,12 +233,12 @@ function failed (step: Step, e: unknown, report: GcReport): void {
   report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e.message })))
 }
 
-function ownLockNeeded (home: HomeLayout, options: GcOptions): boolean {
+function ownLockNeeded (home: GcHome, options: GcOptions): boolean {
   const lock = options.runtimeLock
   return options.dryRun !== true && (lock === undefined || !lock.held || lock.home !== home.home)
 }
 
-function scanCall (home: HomeLayout, uid: number): NativeCall<NativeGcScan> {
+function scanCall (home: GcHome, uid: number): NativeCall<NativeGcScan> {
   return nativeCall('gcScan', [home.home, socketLinkParent(uid), uid, ''], {
     doing: `cannot collect garbage in ${home.home}`,
     hints: { 'not-prepared': 'there is no BoxLite home there: check --home / BOXLITE_HOME (gc never creates one)' },
@@ -243,7 +249,7 @@ function scanCall (home: HomeLayout, uid: number): NativeCall<NativeGcScan> {
  * The plan for one scan, with the dry run already answered: a dry run's
  * report is complete here, a real run's lacks what its steps will add.
  */
-function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boolean, rules: Rules): Plan {
+function begin (home: GcHome, scan: NativeGcScan, uid: number, dryRun: boolean, rules: Rules): Plan {
   const parent = socketLinkParent(uid)
   const p = plan(home, scan, dryRun, rules)
   const linksError = nativeErrorValue(scan.linksError)
@@ -258,7 +264,7 @@ function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boole
   return p
 }
 
-export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<GcReport> {
+export async function gc (home: GcHome, options: GcOptions = {}): Promise<GcReport> {
   const rules = rulesOf(options)
   const uid = options.uid ?? currentUid()
   const lock = ownLockNeeded(home, options) ? await RuntimeLock.acquire(home.home) : undefined
@@ -277,7 +283,7 @@ export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<Gc
   }
 }
 
-export function gcSync (home: HomeLayout, options: GcOptions = {}): GcReport {
+export function gcSync (home: GcHome, options: GcOptions = {}): GcReport {
   const rules = rulesOf(options)
   const uid = options.uid ?? currentUid()
   const lock = ownLockNeeded(home, options) ? RuntimeLock.acquireSync(home.home) : undefined

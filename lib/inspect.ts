@@ -1,13 +1,54 @@
 // BoxLayout.inspect(): everything the layout can say about one box, from one
 // native call that reads without waiting on anything (pid file and exit
 // records capped and non-blocking, a FIFO reported rather than waited on).
-import type { BoxLayout, SharedState } from './box.ts'
-import { sharedStateOf } from './box.ts'
 import { LayoutError } from './errors.ts'
 import { parseExitFile, type ExitRecord } from './exit-record.ts'
-import { nativeErrorValue, type NativeInspection } from './native.ts'
+import { nativeErrorValue, type NativeInspection, type NativeShared } from './native.ts'
 import { joinPath } from './paths.ts'
 import { identityOfRead, type ProcessIdentity } from './pid-file.ts'
+
+export interface SharedState {
+  kind: 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
+  /** mount: read-only, submounts included; symlink/directory: false. */
+  readOnly: boolean
+  /** mount: its root is mounts/; symlink: it points at mounts/. */
+  showsMounts: boolean
+  /** directory: it has no entries. */
+  empty?: boolean
+  linkTarget?: string
+  /**
+   * mount: submounts that reached shared/ by propagation after the last
+   * mountShared() and are writable (mountShared() re-seals them). Read
+   * from mountinfo: a diagnostic, not for hot paths.
+   */
+  writableSubmounts?: string[]
+}
+
+export function sharedStateOf (s: NativeShared): SharedState {
+  return {
+    kind: s.kind,
+    readOnly: s.kind === 'mount' && s.readOnly,
+    showsMounts: (s.kind === 'mount' || s.kind === 'symlink') && s.showsMounts,
+    ...(s.kind === 'symlink' ? { linkTarget: s.linkTarget } : {}),
+    ...(s.kind === 'directory' ? { empty: s.empty } : {}),
+    ...(s.kind === 'mount' ? { writableSubmounts: s.writableSubmounts } : {}),
+  }
+}
+
+/** What inspectionOf needs of a box: its id and paths (BoxLayout has them). */
+export interface InspectedBox {
+  readonly boxId: string
+  readonly root: string
+  readonly sharedDir: string
+  readonly binDir: string
+  readonly logsDir: string
+  readonly disksDir: string
+  readonly socketsDir: string
+  readonly pidFilePath: string
+  readonly exitFilePath: string
+  readonly exitPreviousPath: string
+  readonly sockets: { readonly bindingDir: string }
+}
 
 export interface BinFile {
   name: string
@@ -55,7 +96,7 @@ function exitView (text: string | null, error: LayoutError | undefined, file: st
   }
 }
 
-export function inspectionOf (box: BoxLayout, r: NativeInspection): BoxInspection {
+export function inspectionOf (box: InspectedBox, r: NativeInspection): BoxInspection {
   const pidError = nativeErrorValue(r.pidError)
   return {
     boxId: box.boxId,

@@ -8,7 +8,7 @@ import { validateBoxId } from '../ids.ts'
 import type { BoxInspection, ExitView } from '../inspect.ts'
 import type { EnsureResult } from '../sockets.ts'
 import { errorObject, UsageError, type Output } from './output.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 
 function yesNo (b: boolean | null): string {
   return b === null ? 'unknown' : b ? 'yes' : 'no'

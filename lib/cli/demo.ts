@@ -11,7 +11,7 @@ import { probe } from '../fs-facts.ts'
 import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
 import { connectUnix, listenUnix } from '../unix-socket.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 import { shellQuote, type Output, type Status } from './output.ts'
 
 export interface DemoStep {

@@ -12,24 +12,11 @@ import { inheritedLockFd, RuntimeLock } from '../locks.ts'
 import { packageRoot } from '../native.ts'
 import { boxCa, boxCleanup, boxInspect, boxList, boxPrepare } from './box-commands.ts'
 import { Output, shellQuote, UsageError } from './output.ts'
+import type { Context } from './context.ts'
 import { findCommand, helpText, parse, secondsOption, type Parsed } from './spec.ts'
 
 // The package's version, read from package.json wherever this file was built to.
 const version = (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version
-
-export interface Context {
-  parsed: Parsed
-  out: Output
-  /** The home --home names, else $BOXLITE_HOME, else $HOME/.boxlite. */
-  home: () => HomeLayout
-  /** A command to suggest, runnable as pasted: it repeats --home when one was given. */
-  suggest: (command: string) => string
-  /**
-   * The runtime lock a parent `boxlite-layout lock` holds for this home, as
-   * named by $BOXLITE_LAYOUT_LOCK_FD; undefined when none is inherited.
-   */
-  inheritedLock: () => Promise<RuntimeLock | undefined>
-}
 
 type Handler = (ctx: Context) => Promise<number>
 
