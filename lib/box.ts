@@ -94,8 +94,8 @@ export interface MountSharedResult {
   target: string
   /** An existing correct mount or link was kept (and re-sealed read-only). */
   reused: boolean
-  /** Why there is no read-only mount, for method 'symlink'. */
-  fallback?: { code: string, reason: string }
+  /** Why there is no read-only mount, for method 'symlink': the mount's error. */
+  error?: LayoutError
 }
 
 export type UnmountResult = 'unmounted' | 'unlinked' | 'none'
@@ -334,14 +334,14 @@ export class BoxLayout {
       hints: { 'not-prepared': 'prepare() the box (with isolateMounts) first' },
     }
     return this.#call('sharedMount', [require === 'read-only', api === 'legacy'], ctx, (r) => {
-      const fallback = nativeErrorValue(r.fallback)
+      const error = nativeErrorValue(r.fallback, { doing: `${this.sharedDir} is a symlink to mounts/, not a read-only mount` })
       return {
         method: r.method,
         readOnly: r.method !== 'symlink',
         source: this.mountsDir,
         target: this.sharedDir,
         reused: r.reused,
-        ...(fallback === undefined ? {} : { fallback: { code: fallback.code, reason: fallback.message } }),
+        ...(error === undefined ? {} : { error }),
       }
     })
   }

@@ -59,10 +59,11 @@ export type GcActionKind = 'unmount' | 'remove-trash' | 'remove-link' | 'remove-
 export interface GcAction {
   kind: GcActionKind
   path: string
-  reason: string
+  /** Why gc does it, in a few words. */
+  why: string
   /** false in a dry run, or when the action failed (see error). */
   done: boolean
-  error?: string
+  error?: LayoutError
 }
 
 /** Something gc saw and deliberately left alone, or could not look at. */
@@ -74,7 +75,10 @@ export interface GcWarning {
    */
   kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links'
   path: string
-  reason: string
+  /** Why it was left alone, in a few words. */
+  why: string
+  /** unreadable-pid, links, and box-busy found by a repair: the error met. */
+  error?: LayoutError
 }
 
 export interface GcReport {
@@ -129,14 +133,14 @@ interface Plan {
 
 /** Why gc must leave a box alone although no shim runs in it, or undefined. */
 function setupWarning (b: NativeGcScan['boxes'][number], path: string, rules: Rules): GcWarning | undefined {
-  if (rules.exclude.has(b.name)) return { kind: 'excluded', path, reason: 'excluded by the caller: left alone' }
-  if (b.locked) return { kind: 'box-busy', path, reason: 'its box lock is held (a runtime or jailer script is setting it up): left alone' }
+  if (rules.exclude.has(b.name)) return { kind: 'excluded', path, why: 'excluded by the caller: left alone' }
+  if (b.locked) return { kind: 'box-busy', path, why: 'its box lock is held (a runtime or jailer script is setting it up): left alone' }
   const age = rules.now - b.changedSec
   if (age < rules.graceSeconds) {
     return {
       kind: 'recent',
       path,
-      reason: `changed ${Math.max(0, Math.floor(age))} s ago, within the ${rules.graceSeconds} s grace period (it may be being set up): left alone`,
+      why: `changed ${Math.max(0, Math.floor(age))} s ago, within the ${rules.graceSeconds} s grace period (it may be being set up): left alone`,
     }
   }
   return undefined
@@ -149,14 +153,14 @@ function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules):
   for (const b of scan.boxes) {
     const path = joinPath(home.boxesDir, b.name)
     if (b.kind === 'stray') {
-      report.warnings.push({ kind: 'stray', path, reason: 'not a box (a file, a link or a name that is not an id): left alone' })
+      report.warnings.push({ kind: 'stray', path, why: 'not a box (a file, a link or a name that is not an id): left alone' })
       continue
     }
     if (b.kind !== 'box') continue
     const unreadable = nativeErrorValue(b.pidError)
     if (unreadable !== undefined) {
       live.add(b.name)
-      report.warnings.push({ kind: 'unreadable-pid', path, reason: `counted as live: ${unreadable.message}` })
+      report.warnings.push({ kind: 'unreadable-pid', path, why: 'its pid file cannot be read: counted as live', error: unreadable })
       continue
     }
     if (identityOfRead(b.pid, joinPath(path, 'shim.pid')).identity !== 'absent') {
@@ -187,50 +191,50 @@ function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules):
   }
   for (const [owner, mounts] of byOwner) {
     const trash = owner.startsWith('.trash-')
-    const reason = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
-    const pending = mounts.map((m) => ({ kind: 'unmount' as const, path: joinPath(home.boxesDir, m.rel), reason }))
+    const why = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
+    const pending = mounts.map((m) => ({ kind: 'unmount' as const, path: joinPath(home.boxesDir, m.rel), why }))
     steps.push({
       pending,
       call: nativeCall('gcUnmount', [home.home, owner, !trash, mounts.map((m) => m.rel), mounts.map((m) => m.mountId)],
         { doing: `cannot unmount inside ${joinPath(home.boxesDir, owner)}` },
         (results) => results.map((r, i) => {
           const error = nativeErrorValue(r.error)
-          return { ...pending[i]!, done: r.detached, ...(error === undefined ? {} : { error: error.message }) }
+          return { ...pending[i]!, done: r.detached, ...(error === undefined ? {} : { error }) }
         })),
     })
   }
   // 2. Boxes whose cleanup was interrupted after the rename to .trash-*.
   for (const b of scan.boxes.filter((e) => e.kind === 'trash')) {
     steps.push(remove(home, 'boxes', b.name,
-      { kind: 'remove-trash', path: joinPath(home.boxesDir, b.name), reason: 'box removal was interrupted' }))
+      { kind: 'remove-trash', path: joinPath(home.boxesDir, b.name), why: 'box removal was interrupted' }))
   }
   // 3. Shim copies interrupted before their rename into bin/.
   for (const b of scan.boxes.filter((e) => e.kind === 'box' && !live.has(e.name))) {
     for (const name of b.partialCopies) {
       steps.push(remove(home, `boxes/${b.name}/bin`, name,
-        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'bin', name), reason: 'a shim install was interrupted' }))
+        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'bin', name), why: 'a shim install was interrupted' }))
     }
   }
   // 4. Staging leftovers in tmp/: nobody stages while we hold the lock.
   for (const name of scan.tmpEntries) {
     steps.push(remove(home, 'tmp', name,
-      { kind: 'remove-tmp', path: joinPath(home.tmpDir, name), reason: 'staging leftover (no runtime holds the home)' }))
+      { kind: 'remove-tmp', path: joinPath(home.tmpDir, name), why: 'staging leftover (no runtime holds the home)' }))
   }
   return { report, steps }
 }
 
 function linkActions (parent: string, names: string[], done: boolean): GcAction[] {
-  return names.map((name) => ({ kind: 'remove-link', path: `${parent}/${name}`, reason: 'dangling socket link', done }))
+  return names.map((name) => ({ kind: 'remove-link', path: `${parent}/${name}`, why: 'dangling socket link', done }))
 }
 
 function failed (step: Step, e: unknown, report: GcReport): void {
   if (!(e instanceof LayoutError)) throw e
   if (e.reason === 'box-busy') {
     // Locked since the scan: someone started setting it up. Not a failure.
-    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', reason: e.message })
+    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', why: 'its box lock was taken after the scan (it is being set up): left alone', error: e })
     return
   }
-  report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e.message })))
+  report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e })))
 }
 
 function ownLockNeeded (home: GcHome, options: GcOptions): boolean {
@@ -253,7 +257,7 @@ function begin (home: GcHome, scan: NativeGcScan, uid: number, dryRun: boolean, 
   const parent = socketLinkParent(uid)
   const p = plan(home, scan, dryRun, rules)
   const linksError = nativeErrorValue(scan.linksError)
-  if (linksError !== undefined) p.report.warnings.push({ kind: 'links', path: parent, reason: linksError.message })
+  if (linksError !== undefined) p.report.warnings.push({ kind: 'links', path: parent, why: 'the socket links could not be read: none swept', error: linksError })
   if (dryRun) {
     p.report.actions.push(...p.steps.flatMap((s) => s.pending.map((a) => ({ ...a, done: false }))))
     p.report.actions.push(...linkActions(parent, scan.danglingLinks, false))

@@ -66,11 +66,14 @@ export interface SocketLinkState {
   target?: string
 }
 
-/** A record as read: parsed, absent (null), malformed, or unreadable (a FIFO, too large…). */
-export type ExitView = ExitRecord | null | { malformed: string } | { unreadable: string }
+/**
+ * A record as read: parsed, absent (null), malformed (error: the parse
+ * error), or unreadable (a FIFO, too large…; error: why).
+ */
+export type ExitView = ExitRecord | null | { malformed: true, error: LayoutError } | { unreadable: true, error: LayoutError }
 
-/** The shim's identity, or why the pid file could not be read (then gc counts the box live). */
-export type ShimState = ProcessIdentity | { identity: 'unreadable', reason: string }
+/** The shim's identity, or the error that kept the pid file from being read (then gc counts the box live). */
+export type ShimState = ProcessIdentity | { identity: 'unreadable', why: string, error: LayoutError }
 
 export interface BoxInspection {
   boxId: string
@@ -87,11 +90,11 @@ export interface BoxInspection {
 }
 
 function exitView (text: string | null, error: LayoutError | undefined, file: string): ExitView {
-  if (error !== undefined) return { unreadable: error.message }
+  if (error !== undefined) return { unreadable: true, error }
   try {
     return parseExitFile(text, file)
   } catch (e) {
-    if (e instanceof LayoutError) return { malformed: e.message }
+    if (e instanceof LayoutError) return { malformed: true, error: e }
     throw e
   }
 }
@@ -126,7 +129,7 @@ export function inspectionOf (box: InspectedBox, r: NativeInspection): BoxInspec
       reflinked: f.sharesExtents,
     })),
     shim: pidError !== undefined
-      ? { identity: 'unreadable', reason: pidError.message }
+      ? { identity: 'unreadable', why: 'the pid file cannot be read; counted as live', error: pidError }
       : identityOfRead(r.pid, box.pidFilePath),
     exit: exitView(r.exit, nativeErrorValue(r.exitError), box.exitFilePath),
     exitPrevious: exitView(r.exitPrevious, nativeErrorValue(r.exitPreviousError), box.exitPreviousPath),

@@ -105,7 +105,7 @@ export async function boxPrepare (ctx: Context): Promise<number> {
           ? 'not isolated (the host writes shared/ directly)'
           : `${r.shared.method}${r.shared.readOnly ? ' (read-only)' : ' (WRITABLE: symlink fallback)'}${r.shared.reused ? ', reused' : ''}`],
       ])
-      if (r.shared?.fallback !== undefined) ctx.out.line(`${ctx.out.status('warn')} fell back to a symlink: ${r.shared.fallback.reason}`)
+      if (r.shared?.error !== undefined) ctx.out.line(`${ctx.out.status('warn')} fell back to a symlink: ${r.shared.error.message}`)
       if (r.shim !== null) {
         ctx.out.line()
         ctx.out.table(['FILE', 'METHOD', 'BYTES'], r.shim.files.map((f) => [f.name, f.method, String(f.bytes)]))
@@ -120,15 +120,12 @@ export async function boxPrepare (ctx: Context): Promise<number> {
 export async function boxCleanup (ctx: Context): Promise<number> {
   const boxIds = ids(ctx)
   const home = ctx.home()
-  const results = await eachBox<Omit<CleanupResult, 'socketLink'> & { socketLink: { removed: boolean, error?: string } }>(boxIds, async (id) => {
-    const r = await home.box(id).cleanup({ force: ctx.parsed.options.force === true })
-    return { ...r, socketLink: { removed: r.socketLink.removed, ...(r.socketLink.error === undefined ? {} : { error: r.socketLink.error.message }) } }
-  })
+  const results = await eachBox<CleanupResult>(boxIds, async (id) => await home.box(id).cleanup({ force: ctx.parsed.options.force === true }))
   ctx.out.result({ home: home.home, boxes: results }, () => {
     const rows = results.filter((r) => !('error' in r)).map((r) => {
       const ok = r as Exclude<typeof r, { error: unknown }>
       return [ok.boxId, ok.removed ? `yes (${ok.entries} entries)` : 'nothing there', String(ok.unmounted),
-        ok.socketLink.error ?? (ok.socketLink.removed ? 'removed' : 'absent')]
+        ok.socketLink.error?.message ?? (ok.socketLink.removed ? 'removed' : 'absent')]
     })
     if (rows.length > 0) ctx.out.table(['BOX', 'REMOVED', 'UNMOUNTED', 'SOCKET LINK'], rows)
     renderErrors(ctx.out, results)
@@ -138,8 +135,8 @@ export async function boxCleanup (ctx: Context): Promise<number> {
 
 function exitText (e: ExitView): string {
   if (e === null) return 'none'
-  if ('malformed' in e) return `malformed: ${e.malformed}`
-  if ('unreadable' in e) return `unreadable: ${e.unreadable}`
+  if ('malformed' in e) return `malformed: ${e.error.message}`
+  if ('unreadable' in e) return `unreadable: ${e.error.message}`
   return JSON.stringify(e)
 }
 
@@ -159,7 +156,7 @@ export async function boxInspect (ctx: Context): Promise<number> {
       ['isolate mounts', yesNo(i.isolateMounts)],
       ['shared', sharedText(i)],
       ['socket link', `${i.socketLink.state}: ${i.socketLink.path}${i.socketLink.target === undefined ? '' : ` -> ${i.socketLink.target}`}`],
-      ['shim process', `${i.shim.identity}${'pid' in i.shim && i.shim.pid !== undefined ? ` (pid ${i.shim.pid})` : ''}: ${i.shim.reason}`],
+      ['shim process', `${i.shim.identity}${'pid' in i.shim && i.shim.pid !== undefined ? ` (pid ${i.shim.pid})` : ''}: ${i.shim.why}${i.shim.error === undefined ? '' : ` (${i.shim.error.message})`}`],
       ['exit', exitText(i.exit)],
       ['exit.previous', exitText(i.exitPrevious)],
     ])

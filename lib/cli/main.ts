@@ -56,12 +56,12 @@ async function gc (ctx: Context): Promise<number> {
         a.kind,
         report.dryRun ? 'dry-run' : a.done ? out.status('ok') : out.status('fail'),
         a.path,
-        a.error ?? a.reason,
+        a.error?.message ?? a.why,
       ]))
     }
     if (report.liveBoxes.length > 0) out.line(`left alone (live shim): ${report.liveBoxes.join(', ')}`)
     if (report.skippedBoxes.length > 0) out.line(`left alone (being set up or excluded): ${report.skippedBoxes.join(', ')}`)
-    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.reason}`)
+    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.why}${w.error === undefined ? '' : ` (${w.error.message})`}`)
   })
   return report.actions.some((a) => !report.dryRun && !a.done) ? 1 : 0
 }
