@@ -216,8 +216,11 @@ export class HomeLayout {
 }
 
 function gcOptions (options: unknown): GcOptions {
-  const o = args.options(options, 'options', ['dryRun', 'runtimeLock', 'uid'])
+  const o = args.options(options, 'options', ['dryRun', 'runtimeLock', 'uid', 'exclude', 'graceSeconds'])
   return {
+    // exclude's ids and graceSeconds' range are judged by gc itself.
+    ...(o.exclude === undefined ? {} : { exclude: args.array(o.exclude, 'options.exclude') as string[] }),
+    ...(o.graceSeconds === undefined ? {} : { graceSeconds: o.graceSeconds as number }),
     ...(o.dryRun === undefined ? {} : { dryRun: args.boolean(o.dryRun, 'options.dryRun') }),
     ...(o.runtimeLock === undefined
       ? {}
