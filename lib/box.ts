@@ -8,8 +8,8 @@ import { layoutError, type ErrorContext, type LayoutError } from './errors.ts'
 import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
 import { checkId } from './ids.ts'
 import {
-  nativeCall, nativeErrorValue, type BoxArgs, type DirArgs, type LinkArgs, type NativeCall, type NativeOps,
-  type NativePolicyFacts, type OpName,
+  nativeCall, nativeErrorValue, type BoxArgs, type BoxOpArgs, type BoxOpName, type DirArgs, type LinkArgs, type NativeCall,
+  type NativeOps, type NativePolicyFacts,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
@@ -239,8 +239,12 @@ export class BoxLayout {
   get netBackendSocketPath (): string { return this.sockets.netSock }
 
   /** One operation on this box: the box's address first, then args. */
-  #call<K extends OpName, R> (name: K, args: unknown[], ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {
-    return nativeCall(name, [...this.#box, ...args] as Parameters<NativeOps[K]>, ctx, shape)
+  #call<K extends BoxOpName, R> (name: K, args: BoxOpArgs<K>, ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {
+    // NativeOps declares a box op's arguments as exactly [...BoxArgs,
+    // ...BoxOpArgs<K>]; TypeScript cannot see that through a generic K, so
+    // this one place says it for every box op.
+    const full: [...BoxArgs, ...BoxOpArgs<K>] = [...this.#box, ...args]
+    return nativeCall(name, full as unknown as Parameters<NativeOps[K]>, ctx, shape)
   }
 
   /** Host-side layout of one container, under mounts/containers/{cid}. */
@@ -390,7 +394,7 @@ export class BoxLayout {
 
   #writeCa (ca: CaMaterial): NativeCall<void> {
     const { cert, key } = args.options(ca, 'ca', ['cert', 'key'])
-    const material = [args.bytes(cert, 'ca.cert', CA_MATERIAL_MAX), args.bytes(key, 'ca.key', CA_MATERIAL_MAX)]
+    const material: BoxOpArgs<'boxWriteCa'> = [args.bytes(cert, 'ca.cert', CA_MATERIAL_MAX), args.bytes(key, 'ca.key', CA_MATERIAL_MAX)]
     return this.#call('boxWriteCa', material, {
       doing: `cannot write the CA of box ${this.boxId}`,
       hints: { 'not-prepared': 'prepare() the box first' },
@@ -453,7 +457,7 @@ export class BoxLayout {
       (f) => seatbeltProfileOf(this, f, options))
   }
 
-  #policyCall (options: unknown, grants: (facts: NativePolicyFacts, o: BwrapOptions) => string[] | PolicyGrant[]): NativeCall<unknown> {
+  #policyCall<R> (options: unknown, grants: (facts: NativePolicyFacts, o: BwrapOptions) => R): NativeCall<R> {
     const o = policyOptions(options)
     return this.#policy(o, (f) => grants(f, o))
   }
@@ -467,22 +471,22 @@ export class BoxLayout {
    * mounts/, shim.pid or shim.stderr; never a symlink.
    */
   async sandboxPolicy (options: SandboxPolicyOptions = {}): Promise<PolicyGrant[]> {
-    return await this.#policyCall(options, (f, o) => grantsOf(this, f, o)).async() as PolicyGrant[]
+    return await this.#policyCall(options, (f, o) => grantsOf(this, f, o)).async()
   }
 
   sandboxPolicySync (options: SandboxPolicyOptions = {}): PolicyGrant[] {
-    return this.#policyCall(options, (f, o) => grantsOf(this, f, o)).sync() as PolicyGrant[]
+    return this.#policyCall(options, (f, o) => grantsOf(this, f, o)).sync()
   }
 
   /** bubblewrap's argv running command under sandboxPolicy(), as BoxLite's Linux jailer does. */
   async bwrapArgs (command: string[], options: BwrapOptions = {}): Promise<string[]> {
     const argv = checkCommand(command)
-    return await this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).async() as string[]
+    return await this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).async()
   }
 
   bwrapArgsSync (command: string[], options: BwrapOptions = {}): string[] {
     const argv = checkCommand(command)
-    return this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).sync() as string[]
+    return this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).sync()
   }
 
   /**

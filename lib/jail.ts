@@ -15,7 +15,7 @@ import type { Readable, Writable } from 'node:stream'
 import * as args from './args.ts'
 import { invalidArg, LayoutError, type ErrorContext } from './errors.ts'
 import { exitRecordOf, type ExitRecord } from './exit-record.ts'
-import { binding, type NativeCall, type NativePolicyFacts, type OpName, type NativeOps } from './native.ts'
+import { binding, type BoxOpArgs, type BoxOpName, type NativeCall, type NativePolicyFacts, type NativeOps } from './native.ts'
 import type { PidRecord } from './pid-file.ts'
 import { bwrapArgsOf, policyHostPaths, POLICY_CONTEXT, type BwrapOptions, type PolicyBox } from './policy.ts'
 import { networkOf, sandboxExecArgs, seatbeltHostPaths, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
@@ -74,7 +74,7 @@ export interface JailBox extends PolicyBox {
 }
 
 /** One native operation on the box, its address prepended (BoxLayout's own). */
-export type BoxCall = <K extends OpName, R>(name: K, args: unknown[], ctx: ErrorContext,
+export type BoxCall = <K extends BoxOpName, R>(name: K, args: BoxOpArgs<K>, ctx: ErrorContext,
   shape: (raw: ReturnType<NativeOps[K]>) => R) => NativeCall<R>
 
 const STDIO = new Set(['ignore', 'inherit', 'pipe'])
