@@ -63,7 +63,16 @@ export type CliBoxCleanupJson = {
     unmounted: number
     socketLink: {
       removed: boolean
-      error?: string
+      /** Why the socket link could not be removed (removal is best effort), as error.schema.json. */
+      error?: {
+        code: string
+        reason: string
+        message: string
+        errno?: number
+        syscall?: string
+        path?: string
+        dest?: string
+      }
     }
   } | {
     boxId: string
@@ -123,10 +132,31 @@ export type CliBoxInspectJson = {
   shim: {
     identity: 'verified' | 'legacy' | 'absent'
     pid?: number
-    reason: string
+    /** Why, in a few words. */
+    why: string
+    /** identity absent because the pid file is malformed: the parse error. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   } | {
     identity: 'unreadable'
-    reason: string
+    why: string
+    /** Why the pid file could not be read (the box then counts as live). */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }
   exit: null | {
     type: 'signal'
@@ -143,9 +173,29 @@ export type CliBoxInspectJson = {
     message: string
     errorKind: 'engine' | 'unsupported'
   } | {
-    malformed: string
+    malformed: true
+    /** The parse error. */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   } | {
-    unreadable: string
+    unreadable: true
+    /** Why the record could not be read (a FIFO, too large…). */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }
   exitPrevious: null | {
     type: 'signal'
@@ -162,9 +212,29 @@ export type CliBoxInspectJson = {
     message: string
     errorKind: 'engine' | 'unsupported'
   } | {
-    malformed: string
+    malformed: true
+    /** The parse error. */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   } | {
-    unreadable: string
+    unreadable: true
+    /** Why the record could not be read (a FIFO, too large…). */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }
 }
 
@@ -223,9 +293,15 @@ export type CliBoxPrepareJson = {
       source: string
       target: string
       reused: boolean
-      fallback?: {
+      /** Why there is no read-only mount, for method 'symlink'. */
+      error?: {
         code: string
         reason: string
+        message: string
+        errno?: number
+        syscall?: string
+        path?: string
+        dest?: string
       }
     } | null
     shim: {
@@ -263,7 +339,7 @@ export type CliDemoJson = {
   }[]
   fallbacks: {
     what: string
-    reason: string
+    why: string
   }[]
 }
 
@@ -413,9 +489,19 @@ export type CliGcJson = {
   actions: Array<{
     kind: 'unmount' | 'remove-trash' | 'remove-link' | 'remove-tmp' | 'remove-partial-copy'
     path: string
-    reason: string
+    /** Why gc does it, in a few words. */
+    why: string
     done: boolean
-    error?: string
+    /** Why the action failed. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
   liveBoxes: string[]
   /** Boxes left alone because they are being set up (box lock held, changed within the grace period) or excluded; the warnings say which. */
@@ -423,7 +509,18 @@ export type CliGcJson = {
   warnings: Array<{
     kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links' | 'record'
     path: string
-    reason: string
+    /** Why it was left alone, in a few words. */
+    why: string
+    /** unreadable-pid, links, and box-busy found by a repair: the error met. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
 }
 
