@@ -22,10 +22,15 @@ export type CliBoxBootPublishJson = {
   legacyRemoved: Array<'kernel' | 'initramfs'>
   /** Leftovers of interrupted publishes removed from boot/. */
   leftoversRemoved: string[]
-  /** Tidying after the switch failed; the new generation is current all the same. */
-  pruneWarning: null | {
+  /** Tidying after the switch (pruning, removing the legacy files) failed: the new generation is current all the same, and the next publish tries again. null when it did not fail. */
+  error: null | {
     code: string
+    reason: string
     message: string
+    errno?: number
+    syscall?: string
+    path?: string
+    dest?: string
   }
 }
 
@@ -452,7 +457,16 @@ export type CliGcStorageJson = {
     path: string
     bytes: number
     done: boolean
-    error?: string
+    /** Why the removal failed. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
   /** Per kind: the orphans found (dry run) or removed. */
   totals: {
@@ -478,7 +492,18 @@ export type CliGcStorageJson = {
   warnings: Array<{
     kind: 'unreadable' | 'chain' | 'database' | 'changed' | 'record'
     path: string
-    reason: string
+    /** What was left alone and why, in a few words. */
+    why: string
+    /** unreadable, chain, database and record: the error met. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
 }
 
@@ -511,7 +536,7 @@ export type CliGcJson = {
     path: string
     /** Why it was left alone, in a few words. */
     why: string
-    /** unreadable-pid, links, and box-busy found by a repair: the error met. */
+    /** unreadable-pid, links, record, and box-busy found by a repair: the error met. */
     error?: {
       code: string
       reason: string
