@@ -11,6 +11,7 @@ import { HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { mountLoopFs, qcow2, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
 import { errorObject } from '../lib/cli/output.ts'
+import { privateLinkUid } from './helpers/boxes.ts'
 
 const needsQemuImg = needs.tool('qemu-img', 'qemu-utils')
 const needsStrace = needs.tool('strace', 'strace')
@@ -247,3 +248,24 @@ function promtoolCheck (input: string): { code: number | null, stderr: string } 
     return { code: err.status, stderr: `${err.stdout.toString()}${err.stderr.toString()}` }
   }
 }
+
+test('a gc record that cannot be written is a warning carrying its LayoutError; the work stands', async (t) => {
+  const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
+  home.prepareSync()
+  // A directory where the record goes: neither gc can write it.
+  fs.mkdirSync(path.join(home.home, '.boxlite-layout-gc.json'))
+  const leftover = path.join(home.tmpDir, 'stage.qcow2')
+  fs.writeFileSync(leftover, '')
+  // A uid of its own: /tmp/bl-{our uid} is other tests' to sweep.
+  const repair = await home.gc({ uid: privateLinkUid(t) })
+  t.deepEqual(repair.actions.map((a) => [a.kind, a.path, a.done]), [['remove-tmp', leftover, true]])
+  const storage = home.gcStorageSync({ apply: true })
+  for (const report of [repair, storage]) {
+    const warning = report.warnings.find((w) => w.kind === 'record')
+    t.is(warning?.path, home.home)
+    t.true(warning?.error instanceof LayoutError, JSON.stringify(report.warnings))
+    t.is(warning?.error?.reason, 'not-a-regular-file')
+    t.regex(warning?.why ?? '', /record could not be written/)
+  }
+  t.true(validateJson(asCliJson(storage)), JSON.stringify(validateJson.errors))
+})
