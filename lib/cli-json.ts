@@ -22,8 +22,8 @@ export type CliBoxBootPublishJson = {
   legacyRemoved: Array<'kernel' | 'initramfs'>
   /** Leftovers of interrupted publishes removed from boot/. */
   leftoversRemoved: string[]
-  /** Tidying after the switch (pruning, removing the legacy files) failed: the new generation is current all the same, and the next publish tries again. null when it did not fail. */
-  error: null | {
+  /** PublishBootResult.error: tidying after the switch (pruning, removing the legacy files) failed; the new generation is current all the same, and the next publish tries again. null when it did not fail. Not named error: a top-level error is the failure document (error.schema.json). */
+  pruneError: null | {
     code: string
     reason: string
     message: string

@@ -307,7 +307,8 @@ export async function boxBootPublish (ctx: Context): Promise<number> {
     pruned: r.pruned,
     legacyRemoved: r.legacyRemoved,
     leftoversRemoved: r.leftoversRemoved,
-    error: r.error ?? null,
+    // Not `error`: a top-level error is the failure document.
+    pruneError: r.error ?? null,
   }
   ctx.out.result(doc, () => {
     ctx.out.pairs([...bootPairs(doc), ['pruned', r.pruned.join(', ') || 'none'],
