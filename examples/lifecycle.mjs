@@ -19,7 +19,7 @@ try {
   await home.prepare() // EXDEV if tmp, bases and images/disk-images span filesystems
   await box.prepare() // dirs and the /tmp/bl-{uid}/{id} socket link, in BoxLite's order
   const shared = await box.mountShared() // { method: 'bind-ro', readOnly: true, … } as root
-  console.log(`shared/: ${shared.method}${shared.readOnly ? ' (read-only)' : ` (WRITABLE: ${shared.fallback?.reason})`}`)
+  console.log(`shared/: ${shared.method}${shared.readOnly ? ' (read-only)' : ` (WRITABLE: ${shared.error?.message})`}`)
   const installed = await box.installShim(shim) // reflink where the filesystem can
   console.log(`bin/: ${installed.files.map((f) => `${f.name} by ${f.method}`).join(', ')}`)
 

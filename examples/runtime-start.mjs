@@ -15,7 +15,7 @@ const lock = await home.acquireRuntimeLock()
 try {
   const report = await home.gc({ runtimeLock: lock })
   for (const a of report.actions) console.log(`${a.done ? 'done' : 'FAILED'}: ${a.kind} ${a.path}${a.error === undefined ? '' : ` (${a.error})`}`)
-  for (const w of report.warnings) console.log(`left alone: ${w.path}: ${w.reason}`)
+  for (const w of report.warnings) console.log(`left alone: ${w.path}: ${w.why}${w.error === undefined ? '' : ` (${w.error.message})`}`)
   console.log(`${report.actions.length} repairs; live boxes: ${report.liveBoxes.join(', ') || 'none'}; boxes: ${(await home.boxIds()).length}`)
   if (shimPath !== undefined) {
     const box = home.box(mintBoxId(), { isolateMounts: true })

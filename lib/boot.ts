@@ -5,7 +5,7 @@
 // (staging, renames, fsyncs, hashing, pruning) is one native call per public
 // method of BoxLayout (publishBoot, readBoot).
 import * as args from './args.ts'
-import { layoutError } from './errors.ts'
+import { layoutError, type LayoutError } from './errors.ts'
 import { joinPath } from './paths.ts'
 
 export const BootFiles = {
@@ -76,7 +76,7 @@ export interface PublishBootResult extends BootAssets {
    * failed: the new generation is current all the same, and the next
    * publish tries again.
    */
-  pruneWarning?: { code: string, message: string }
+  error?: LayoutError
 }
 
 const GENERATION_NAME = /^[A-Za-z0-9_-]{1,64}$/

@@ -1,9 +1,19 @@
 // What state each box of a home is in, as `box list` shows it: one
 // inspect() per box, judged the way gc judges a shim (a pid file it cannot
 // read counts as live).
-import type { BoxEntry, HomeLayout } from './home.ts'
 import { LayoutError } from './errors.ts'
 import type { BoxInspection } from './inspect.ts'
+
+/** An entry of the boxes dir: a box, a box whose removal was interrupted, or something else. */
+export interface BoxEntry {
+  name: string
+  kind: 'box' | 'trash' | 'stray'
+}
+
+/** What boxStatus needs of a home: its boxes, to inspect (HomeLayout has them). */
+export interface StatusHome {
+  box: (id: string) => { inspect: () => Promise<BoxInspection>, inspectSync: () => BoxInspection }
+}
 
 /**
  * live: its shim runs (or its pid file cannot be read); mounted: shared/ is
@@ -49,7 +59,7 @@ function statusOf (name: string, i: BoxInspection): BoxStatus {
 const NOTHING = { shared: null, socketLink: null, sockets: null, shim: null, binFiles: null }
 
 /** The status of one entry of boxes/; a box that cannot be inspected carries its error. */
-export async function boxStatus (home: HomeLayout, entry: BoxEntry): Promise<BoxStatus> {
+export async function boxStatus (home: StatusHome, entry: BoxEntry): Promise<BoxStatus> {
   if (entry.kind !== 'box') return { name: entry.name, state: entry.kind, ...NOTHING }
   try {
     return statusOf(entry.name, await home.box(entry.name).inspect())
@@ -59,7 +69,7 @@ export async function boxStatus (home: HomeLayout, entry: BoxEntry): Promise<Box
   }
 }
 
-export function boxStatusSync (home: HomeLayout, entry: BoxEntry): BoxStatus {
+export function boxStatusSync (home: StatusHome, entry: BoxEntry): BoxStatus {
   if (entry.kind !== 'box') return { name: entry.name, state: entry.kind, ...NOTHING }
   try {
     return statusOf(entry.name, home.box(entry.name).inspectSync())

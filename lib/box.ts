@@ -8,15 +8,15 @@ import { layoutError, type ErrorContext, type LayoutError } from './errors.ts'
 import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
 import { checkId } from './ids.ts'
 import {
-  nativeCall, nativeErrorValue, type BoxArgs, type DirArgs, type LinkArgs, type NativeCall, type NativeOps,
-  type NativePolicyFacts, type NativeShared, type OpName,
+  nativeCall, nativeErrorValue, type BoxArgs, type BoxOpArgs, type BoxOpName, type DirArgs, type LinkArgs, type NativeCall,
+  type NativeOps, type NativePolicyFacts,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
 import { BoxSockets, SocketNames, type EnsureResult } from './sockets.ts'
 import { cloneMode, type CloneMethod, type CloneMode } from './clone.ts'
-import { inspectionOf, type BoxInspection } from './inspect.ts'
+import { inspectionOf, sharedStateOf, type BoxInspection, type SharedState } from './inspect.ts'
 import {
   bwrapArgsOf, checkPolicyOptions, grantsOf, POLICY_CONTEXT, policyHostPaths, type BwrapOptions, type PolicyGrant, type SandboxPolicyOptions,
 } from './policy.ts'
@@ -99,25 +99,8 @@ export interface MountSharedResult {
   target: string
   /** An existing correct mount or link was kept (and re-sealed read-only). */
   reused: boolean
-  /** Why there is no read-only mount, for method 'symlink'. */
-  fallback?: { code: string, reason: string }
-}
-
-export interface SharedState {
-  kind: 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
-  /** mount: read-only, submounts included; symlink/directory: false. */
-  readOnly: boolean
-  /** mount: its root is mounts/; symlink: it points at mounts/. */
-  showsMounts: boolean
-  /** directory: it has no entries. */
-  empty?: boolean
-  linkTarget?: string
-  /**
-   * mount: submounts that reached shared/ by propagation after the last
-   * mountShared() and are writable (mountShared() re-seals them). Read
-   * from mountinfo: a diagnostic, not for hot paths.
-   */
-  writableSubmounts?: string[]
+  /** Why there is no read-only mount, for method 'symlink': the mount's error. */
+  error?: LayoutError
 }
 
 export type UnmountResult = 'unmounted' | 'unlinked' | 'none'
@@ -265,8 +248,12 @@ export class BoxLayout {
   get gvproxyControlSocketPath (): string { return this.sockets.gvproxyControlSock }
 
   /** One operation on this box: the box's address first, then args. */
-  #call<K extends OpName, R> (name: K, args: unknown[], ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {
-    return nativeCall(name, [...this.#box, ...args] as Parameters<NativeOps[K]>, ctx, shape)
+  #call<K extends BoxOpName, R> (name: K, args: BoxOpArgs<K>, ctx: ErrorContext, shape: (raw: ReturnType<NativeOps[K]>) => R): NativeCall<R> {
+    // NativeOps declares a box op's arguments as exactly [...BoxArgs,
+    // ...BoxOpArgs<K>]; TypeScript cannot see that through a generic K, so
+    // this one place says it for every box op.
+    const full: [...BoxArgs, ...BoxOpArgs<K>] = [...this.#box, ...args]
+    return nativeCall(name, full as unknown as Parameters<NativeOps[K]>, ctx, shape)
   }
 
   /** Host-side layout of one container, under mounts/containers/{cid}. */
@@ -318,7 +305,7 @@ export class BoxLayout {
       },
     }, (r) => {
       const assets = bootAssetsOf(this.bootDir, parseBootManifest(r.manifest, joinPath(this.bootDir, 'current.json')))
-      const warning = nativeErrorValue(r.pruneError)
+      const pruneError = nativeErrorValue(r.pruneError)
       return {
         ...assets,
         kernelCopy: { method: r.kernel.method, bytes: r.kernel.bytes },
@@ -326,7 +313,7 @@ export class BoxLayout {
         pruned: r.pruned,
         legacyRemoved: r.legacyRemoved,
         leftoversRemoved: r.leftoversRemoved,
-        ...(warning === undefined ? {} : { pruneWarning: { code: warning.code, message: warning.message } }),
+        ...(pruneError === undefined ? {} : { error: pruneError }),
       }
     })
   }
@@ -431,14 +418,14 @@ export class BoxLayout {
       hints: { 'not-prepared': 'prepare() the box (with isolateMounts) first' },
     }
     return this.#call('sharedMount', [require === 'read-only', api === 'legacy'], ctx, (r) => {
-      const fallback = nativeErrorValue(r.fallback)
+      const error = nativeErrorValue(r.fallback, { doing: `${this.sharedDir} is a symlink to mounts/, not a read-only mount` })
       return {
         method: r.method,
         readOnly: r.method !== 'symlink',
         source: this.mountsDir,
         target: this.sharedDir,
         reused: r.reused,
-        ...(fallback === undefined ? {} : { fallback: { code: fallback.code, reason: fallback.message } }),
+        ...(error === undefined ? {} : { error }),
       }
     })
   }
@@ -487,7 +474,7 @@ export class BoxLayout {
 
   #writeCa (ca: CaMaterial): NativeCall<void> {
     const { cert, key } = args.options(ca, 'ca', ['cert', 'key'])
-    const material = [args.bytes(cert, 'ca.cert', CA_MATERIAL_MAX), args.bytes(key, 'ca.key', CA_MATERIAL_MAX)]
+    const material: BoxOpArgs<'boxWriteCa'> = [args.bytes(cert, 'ca.cert', CA_MATERIAL_MAX), args.bytes(key, 'ca.key', CA_MATERIAL_MAX)]
     return this.#call('boxWriteCa', material, {
       doing: `cannot write the CA of box ${this.boxId}`,
       hints: { 'not-prepared': 'prepare() the box first' },
@@ -551,7 +538,7 @@ export class BoxLayout {
       (f) => seatbeltProfileOf(this, f, options))
   }
 
-  #policyCall (options: unknown, grants: (facts: NativePolicyFacts, o: BwrapOptions) => string[] | PolicyGrant[]): NativeCall<unknown> {
+  #policyCall<R> (options: unknown, grants: (facts: NativePolicyFacts, o: BwrapOptions) => R): NativeCall<R> {
     const o = checkPolicyOptions(options)
     return this.#policy(o, (f) => grants(f, o))
   }
@@ -565,22 +552,22 @@ export class BoxLayout {
    * mounts/, shim.pid or shim.stderr; never a symlink.
    */
   async sandboxPolicy (options: SandboxPolicyOptions = {}): Promise<PolicyGrant[]> {
-    return await this.#policyCall(options, (f, o) => grantsOf(this, f, o)).async() as PolicyGrant[]
+    return await this.#policyCall(options, (f, o) => grantsOf(this, f, o)).async()
   }
 
   sandboxPolicySync (options: SandboxPolicyOptions = {}): PolicyGrant[] {
-    return this.#policyCall(options, (f, o) => grantsOf(this, f, o)).sync() as PolicyGrant[]
+    return this.#policyCall(options, (f, o) => grantsOf(this, f, o)).sync()
   }
 
   /** bubblewrap's argv running command under sandboxPolicy(), as BoxLite's Linux jailer does. */
   async bwrapArgs (command: string[], options: BwrapOptions = {}): Promise<string[]> {
     const argv = checkCommand(command)
-    return await this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).async() as string[]
+    return await this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).async()
   }
 
   bwrapArgsSync (command: string[], options: BwrapOptions = {}): string[] {
     const argv = checkCommand(command)
-    return this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).sync() as string[]
+    return this.#policyCall(options, (f, o) => bwrapArgsOf(this, f, argv, o)).sync()
   }
 
   /**
@@ -617,15 +604,4 @@ export class BoxLayout {
 function checkCleanupOptions (options: unknown): CleanupOptions {
   const o = args.options(options, 'options', ['force'])
   return o.force === undefined ? {} : { force: args.boolean(o.force, 'options.force') }
-}
-
-export function sharedStateOf (s: NativeShared): SharedState {
-  return {
-    kind: s.kind,
-    readOnly: s.kind === 'mount' && s.readOnly,
-    showsMounts: (s.kind === 'mount' || s.kind === 'symlink') && s.showsMounts,
-    ...(s.kind === 'symlink' ? { linkTarget: s.linkTarget } : {}),
-    ...(s.kind === 'directory' ? { empty: s.empty } : {}),
-    ...(s.kind === 'mount' ? { writableSubmounts: s.writableSubmounts } : {}),
-  }
 }

@@ -22,10 +22,15 @@ export type CliBoxBootPublishJson = {
   legacyRemoved: Array<'kernel' | 'initramfs'>
   /** Leftovers of interrupted publishes removed from boot/. */
   leftoversRemoved: string[]
-  /** Tidying after the switch failed; the new generation is current all the same. */
-  pruneWarning: null | {
+  /** PublishBootResult.error: tidying after the switch (pruning, removing the legacy files) failed; the new generation is current all the same, and the next publish tries again. null when it did not fail. Not named error: a top-level error is the failure document (error.schema.json). */
+  pruneError: null | {
     code: string
+    reason: string
     message: string
+    errno?: number
+    syscall?: string
+    path?: string
+    dest?: string
   }
 }
 
@@ -63,7 +68,16 @@ export type CliBoxCleanupJson = {
     unmounted: number
     socketLink: {
       removed: boolean
-      error?: string
+      /** Why the socket link could not be removed (removal is best effort), as error.schema.json. */
+      error?: {
+        code: string
+        reason: string
+        message: string
+        errno?: number
+        syscall?: string
+        path?: string
+        dest?: string
+      }
     }
   } | {
     boxId: string
@@ -123,10 +137,31 @@ export type CliBoxInspectJson = {
   shim: {
     identity: 'verified' | 'legacy' | 'absent'
     pid?: number
-    reason: string
+    /** Why, in a few words. */
+    why: string
+    /** identity absent because the pid file is malformed: the parse error. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   } | {
     identity: 'unreadable'
-    reason: string
+    why: string
+    /** Why the pid file could not be read (the box then counts as live). */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }
   exit: null | {
     type: 'signal'
@@ -143,9 +178,29 @@ export type CliBoxInspectJson = {
     message: string
     errorKind: 'engine' | 'unsupported'
   } | {
-    malformed: string
+    malformed: true
+    /** The parse error. */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   } | {
-    unreadable: string
+    unreadable: true
+    /** Why the record could not be read (a FIFO, too large…). */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }
   exitPrevious: null | {
     type: 'signal'
@@ -162,9 +217,29 @@ export type CliBoxInspectJson = {
     message: string
     errorKind: 'engine' | 'unsupported'
   } | {
-    malformed: string
+    malformed: true
+    /** The parse error. */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   } | {
-    unreadable: string
+    unreadable: true
+    /** Why the record could not be read (a FIFO, too large…). */
+    error: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }
 }
 
@@ -223,9 +298,15 @@ export type CliBoxPrepareJson = {
       source: string
       target: string
       reused: boolean
-      fallback?: {
+      /** Why there is no read-only mount, for method 'symlink'. */
+      error?: {
         code: string
         reason: string
+        message: string
+        errno?: number
+        syscall?: string
+        path?: string
+        dest?: string
       }
     } | null
     shim: {
@@ -263,7 +344,7 @@ export type CliDemoJson = {
   }[]
   fallbacks: {
     what: string
-    reason: string
+    why: string
   }[]
 }
 
@@ -376,7 +457,16 @@ export type CliGcStorageJson = {
     path: string
     bytes: number
     done: boolean
-    error?: string
+    /** Why the removal failed. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
   /** Per kind: the orphans found (dry run) or removed. */
   totals: {
@@ -402,7 +492,18 @@ export type CliGcStorageJson = {
   warnings: Array<{
     kind: 'unreadable' | 'chain' | 'database' | 'changed' | 'record'
     path: string
-    reason: string
+    /** What was left alone and why, in a few words. */
+    why: string
+    /** unreadable, chain, database and record: the error met. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
 }
 
@@ -413,9 +514,19 @@ export type CliGcJson = {
   actions: Array<{
     kind: 'unmount' | 'remove-trash' | 'remove-link' | 'remove-tmp' | 'remove-partial-copy'
     path: string
-    reason: string
+    /** Why gc does it, in a few words. */
+    why: string
     done: boolean
-    error?: string
+    /** Why the action failed. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
   liveBoxes: string[]
   /** Boxes left alone because they are being set up (box lock held, changed within the grace period) or excluded; the warnings say which. */
@@ -423,7 +534,18 @@ export type CliGcJson = {
   warnings: Array<{
     kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links' | 'record'
     path: string
-    reason: string
+    /** Why it was left alone, in a few words. */
+    why: string
+    /** unreadable-pid, links, record, and box-busy found by a repair: the error met. */
+    error?: {
+      code: string
+      reason: string
+      message: string
+      errno?: number
+      syscall?: string
+      path?: string
+      dest?: string
+    }
   }>
 }
 

@@ -4,7 +4,7 @@
 // Native code returns the facts (errno, syscall, paths, reason); this file
 // is where they become the error a person reads. See docs/design.md#errors.
 import os from 'node:os'
-import * as args from './args.ts'
+import { types } from 'node:util'
 
 /**
  * Why an operation failed, beyond the errno. Stable: scripts may switch on
@@ -112,16 +112,166 @@ export class LayoutError extends Error {
   }
 }
 
+// Argument checks (re-exported by args.ts, which adds the rest): one message
+// style, the argument named, nothing run of the caller's but the getters we
+// must read. They live here because a LayoutError checks its own init with
+// them and a refused argument is a LayoutError.
+
+/** The longest path a syscall takes, NUL excluded (PATH_MAX - 1). */
+export const PATH_BYTES_MAX = process.platform === 'darwin' ? 1023 : 4095
+
+/**
+ * What a value is, for a message: never calls the caller's code (no
+ * toString, toJSON, getters or proxy traps), never throws, never quotes
+ * more than 40 characters.
+ */
+export function describe (value: unknown): string {
+  switch (typeof value) {
+    case 'string': {
+      const shown = JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+      return `${shown} (${Buffer.byteLength(value)} bytes)`
+    }
+    case 'number': return Object.is(value, -0) ? '-0' : String(value)
+    case 'bigint': return `a bigint (${value.toString().slice(0, 40)}n)`
+    case 'boolean': return String(value)
+    case 'undefined': return 'undefined'
+    case 'symbol': return 'a symbol'
+    case 'function': return 'a function'
+    default:
+      if (value === null) return 'null'
+      try {
+        if (Array.isArray(value)) return 'an array'
+        // Internal slots only: instanceof would run a proxy's getPrototypeOf trap.
+        if (types.isUint8Array(value)) return 'a Uint8Array'
+        if (types.isProxy(value)) return 'a proxy'
+      } catch {
+        return 'a revoked proxy'
+      }
+      return 'an object'
+  }
+}
+
+/** ERR_INVALID_ARG naming the argument: `"name" must be <expected>; got <value>[. why]`. */
+export function refuse (name: string, expected: string, value: unknown, why?: string, cause?: unknown): LayoutError {
+  return new LayoutError({
+    code: 'ERR_INVALID_ARG',
+    reason: 'invalid-argument',
+    message: `ERR_INVALID_ARG: "${name}" must be ${expected}; got ${describe(value)}${why === undefined ? '' : `. ${why}`}`,
+    ...(cause === undefined ? {} : { cause }),
+  })
+}
+
+/** obj[key], with a throwing getter or proxy trap refused as the argument `name`. */
+function read (obj: object, key: PropertyKey, name: string): unknown {
+  try {
+    return (obj as Record<PropertyKey, unknown>)[key]
+  } catch (e) {
+    throw new LayoutError({
+      code: 'ERR_INVALID_ARG',
+      reason: 'invalid-argument',
+      message: `ERR_INVALID_ARG: "${name}" could not be read: its getter threw (see cause)`,
+      cause: e,
+    })
+  }
+}
+
+function isArray (value: unknown, name: string): boolean {
+  try {
+    return Array.isArray(value)
+  } catch (e) {
+    throw refuse(name, 'an array', value, undefined, e)
+  }
+}
+
+/**
+ * An options object copied into a plain one, each known key read once;
+ * undefined is {} (every default). Unknown keys are ignored, as Node does.
+ */
+export function options<K extends PropertyKey> (value: unknown, name: string, keys: readonly K[]): Partial<Record<K, unknown>> {
+  if (value === undefined) return {}
+  if (value === null || typeof value !== 'object' || isArray(value, name)) throw refuse(name, 'an object', value)
+  const out: Partial<Record<K, unknown>> = {}
+  for (const key of keys) {
+    const v = read(value, key, `${name}.${String(key)}`)
+    if (v !== undefined) out[key] = v
+  }
+  return out
+}
+
+/**
+ * A plain copy of a record's own enumerable string keys and their values
+ * (e.g. an env), each read once; a proxy is refused unrun.
+ */
+export function entries (value: unknown, name: string, { max = 0x10000 } = {}): Array<[string, unknown]> {
+  if (value === null || typeof value !== 'object' || isArray(value, name) || types.isProxy(value)) throw refuse(name, 'an object', value)
+  const keys = Object.keys(value)
+  if (keys.length > max) throw refuse(name, `an object of at most ${max} entries`, value)
+  return keys.map((k) => [k, read(value, k, `${name}.${k}`)])
+}
+
+/** A plain copy of an array, each element read once. */
+export function array (value: unknown, name: string, { nonEmpty = false, max = 0x10000 } = {}): unknown[] {
+  if (!isArray(value, name)) throw refuse(name, nonEmpty ? 'a non-empty array' : 'an array', value)
+  const length = read(value as object, 'length', `${name}.length`) as number
+  if (nonEmpty && length === 0) throw refuse(name, 'a non-empty array', value)
+  if (length > max) throw refuse(name, `an array of at most ${max} entries`, value)
+  const out: unknown[] = []
+  for (let i = 0; i < length; i++) out.push(read(value as object, i, `${name}[${i}]`))
+  return out
+}
+
+export interface StringRules {
+  /** Default true. */
+  nonEmpty?: boolean
+  /** Bytes as UTF-8; default PATH_BYTES_MAX. */
+  maxBytes?: number
+  /**
+   * Text to parse, not a name: NUL and lone surrogates are the parser's
+   * to judge (malformed), not the caller's mistake. Default false.
+   */
+  text?: boolean
+  /** What the message says the argument must be (default: the rules spelled out). */
+  expected?: string
+  /** Appended to the message: why the rule exists. */
+  why?: string
+}
+
+// In a /u regex a surrogate pair is one code point: only a lone half matches.
+const LONE_SURROGATE = /\p{Cs}/u
+
+/** A string the native side gets unchanged: well-formed Unicode, no NUL, bounded. */
+export function string (value: unknown, name: string, rules: StringRules = {}): string {
+  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false, why } = rules
+  const expected = rules.expected ?? `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
+  if (typeof value !== 'string') throw refuse(name, expected, value, why)
+  if (nonEmpty && value === '') throw refuse(name, expected, value, why)
+  if (!text && value.includes('\0')) throw refuse(name, expected, value, 'A NUL byte would cut it short in a syscall')
+  // Cheap bound first: UTF-8 takes at least one byte per UTF-16 unit.
+  if (value.length > maxBytes || Buffer.byteLength(value) > maxBytes) throw refuse(name, expected, value, why)
+  if (!text && LONE_SURROGATE.test(value)) {
+    throw refuse(name, 'well-formed Unicode', value, 'A lone surrogate would become U+FFFD in UTF-8: another name than the one given')
+  }
+  return value
+}
+
+/** An integer in min..max (a safe integer; no NaN, Infinity, fraction or bigint). */
+export function integer (value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw refuse(name, `an integer in ${min}..${max}`, value)
+  }
+  return value
+}
+
 /** init read once and checked: a LayoutError must not hide a TypeError of its own. */
 function checkInit (init: unknown): LayoutErrorInit {
-  const i = args.options(init, 'init', ['code', 'reason', 'message', 'errno', 'syscall', 'path', 'dest', 'cause'])
+  const i = options(init, 'init', ['code', 'reason', 'message', 'errno', 'syscall', 'path', 'dest', 'cause'])
   const text = (key: 'message' | 'syscall' | 'path' | 'dest'): string =>
-    args.string(i[key], `init.${key}`, { nonEmpty: key === 'message', text: true, maxBytes: 65536 })
+    string(i[key], `init.${key}`, { nonEmpty: key === 'message', text: true, maxBytes: 65536 })
   return {
-    code: args.string(i.code, 'init.code', { maxBytes: 64 }) as LayoutErrorCode,
-    reason: args.string(i.reason, 'init.reason', { maxBytes: 64 }) as LayoutErrorReason,
+    code: string(i.code, 'init.code', { maxBytes: 64 }) as LayoutErrorCode,
+    reason: string(i.reason, 'init.reason', { maxBytes: 64 }) as LayoutErrorReason,
     message: text('message'),
-    ...(i.errno === undefined ? {} : { errno: args.integer(i.errno, 'init.errno', -(2 ** 31), 2 ** 31 - 1) }),
+    ...(i.errno === undefined ? {} : { errno: integer(i.errno, 'init.errno', -(2 ** 31), 2 ** 31 - 1) }),
     ...(i.syscall === undefined ? {} : { syscall: text('syscall') }),
     ...(i.path === undefined ? {} : { path: text('path') }),
     ...(i.dest === undefined ? {} : { dest: text('dest') }),
@@ -261,7 +411,7 @@ function describeReason (e: NativeErrorFields): { what: string, hint?: string } 
       }
     case 'no-reflink':
       return {
-        what: e.errno === 18
+        what: e.errno === os.constants.errno.EXDEV
           ? 'source and destination are on different filesystems, where no clone is possible'
           : 'this filesystem cannot reflink (ext4, tmpfs, …)',
         hint: "use mode 'auto' to copy instead, or put both files on XFS (reflink=1), btrfs or APFS",

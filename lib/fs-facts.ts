@@ -1,6 +1,6 @@
 // Filesystem facts: one native call each, never mountinfo.
 import * as args from './args.ts'
-import { nativeCall, type NativeCall } from './native.ts'
+import { binding, nativeCall, type NativeCall } from './native.ts'
 
 export interface FsFacts {
   /** st_dev as Node's fs.Stats reports it (comparable with fs.statSync().dev). */
@@ -100,3 +100,12 @@ function extentsCall (path: string): NativeCall<boolean | null> {
  */
 export async function sharesExtents (path: string): Promise<boolean | null> { return await extentsCall(path).async() }
 export function sharesExtentsSync (path: string): boolean | null { return extentsCall(path).sync() }
+
+/**
+ * Whether this kernel has the new mount API (open_tree, mount_setattr,
+ * move_mount: Linux >= 5.12), with which mountShared() makes the tree
+ * read-only before it becomes visible; false on macOS.
+ */
+export function newMountApiAvailable (): boolean {
+  return binding().newMountApiAvailable()
+}

@@ -4,11 +4,15 @@
 // is what gc empties). Written atomically (temp + rename) under the runtime
 // lock by the gc that ran; dry runs are not recorded.
 import { LayoutError } from './errors.ts'
-import type { HomeLayout } from './home.ts'
 import { nativeCall, type NativeCall } from './native.ts'
 
 export const GC_RECORD_NAME = '.boxlite-layout-gc.json'
 const GC_RECORD_CAP = 4096
+
+/** What the record needs of a home: its path (HomeLayout has it). */
+export interface RecordedHome {
+  readonly home: string
+}
 
 /** One applied gc run. */
 export interface GcRunRecord {
@@ -45,42 +49,42 @@ function parseRecord (text: string | null): GcRecord {
   }
 }
 
-function readCall (home: HomeLayout): NativeCall<GcRecord> {
+function readCall (home: RecordedHome): NativeCall<GcRecord> {
   return nativeCall('fileRead', [home.home, '', GC_RECORD_NAME, GC_RECORD_CAP],
     { doing: `cannot read the gc record ${home.home}/${GC_RECORD_NAME}` }, parseRecord)
 }
 
-function writeCall (home: HomeLayout, record: GcRecord): NativeCall<undefined> {
+function writeCall (home: RecordedHome, record: GcRecord): NativeCall<undefined> {
   return nativeCall('fileWrite', [home.home, '', GC_RECORD_NAME, `${JSON.stringify(record)}\n`, 0o644],
     { doing: `cannot write the gc record ${home.home}/${GC_RECORD_NAME}` })
 }
 
-export async function readGcRecord (home: HomeLayout): Promise<GcRecord> { return await readCall(home).async() }
-export function readGcRecordSync (home: HomeLayout): GcRecord { return readCall(home).sync() }
+export async function readGcRecord (home: RecordedHome): Promise<GcRecord> { return await readCall(home).async() }
+export function readGcRecordSync (home: RecordedHome): GcRecord { return readCall(home).sync() }
 
 /**
  * Record one applied run (the caller holds the runtime lock). Returns the
- * error message when the record could not be written: gc's work is done
+ * error met when the record could not be written: gc's work is done
  * either way, so the caller reports it as a warning.
  */
-export async function noteGcRun (home: HomeLayout, which: keyof GcRecord, run: GcRunRecord): Promise<string | undefined> {
+export async function noteGcRun (home: RecordedHome, which: keyof GcRecord, run: GcRunRecord): Promise<LayoutError | undefined> {
   try {
     const record = await readCall(home).async()
     await writeCall(home, { ...record, [which]: run }).async()
     return undefined
   } catch (e) {
     if (!(e instanceof LayoutError)) throw e
-    return e.message
+    return e
   }
 }
 
-export function noteGcRunSync (home: HomeLayout, which: keyof GcRecord, run: GcRunRecord): string | undefined {
+export function noteGcRunSync (home: RecordedHome, which: keyof GcRecord, run: GcRunRecord): LayoutError | undefined {
   try {
     const record = readCall(home).sync()
     writeCall(home, { ...record, [which]: run }).sync()
     return undefined
   } catch (e) {
     if (!(e instanceof LayoutError)) throw e
-    return e.message
+    return e
   }
 }

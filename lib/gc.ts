@@ -8,12 +8,18 @@
 // The sync and Promise forms run the same plan, step by step.
 import { LayoutError } from './errors.ts'
 import { noteGcRun, noteGcRunSync, type GcRunRecord } from './gc-record.ts'
-import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
 import { nativeCall, nativeErrorValue, type NativeCall, type NativeGcScan } from './native.ts'
 import { joinPath } from './paths.ts'
 import { identityOfRead } from './pid-file.ts'
 import { currentUid, socketLinkParent, sweepLinksCall } from './sockets.ts'
+
+/** What gc needs of a home: its paths (HomeLayout has them). */
+export interface GcHome {
+  readonly home: string
+  readonly boxesDir: string
+  readonly tmpDir: string
+}
 
 export interface GcOptions {
   /** Report what would be done; change nothing (and take no lock). */
@@ -53,10 +59,11 @@ export type GcActionKind = 'unmount' | 'remove-trash' | 'remove-link' | 'remove-
 export interface GcAction {
   kind: GcActionKind
   path: string
-  reason: string
+  /** Why gc does it, in a few words. */
+  why: string
   /** false in a dry run, or when the action failed (see error). */
   done: boolean
-  error?: string
+  error?: LayoutError
 }
 
 /** Something gc saw and deliberately left alone, or could not look at. */
@@ -69,7 +76,10 @@ export interface GcWarning {
    */
   kind: 'stray' | 'unreadable-pid' | 'box-busy' | 'recent' | 'excluded' | 'links' | 'record'
   path: string
-  reason: string
+  /** Why it was left alone, in a few words. */
+  why: string
+  /** unreadable-pid, links, record, and box-busy found by a repair: the error met. */
+  error?: LayoutError
 }
 
 export interface GcReport {
@@ -107,7 +117,7 @@ interface Step {
   call: NativeCall<GcAction[]>
 }
 
-function remove (home: HomeLayout, relDir: string, name: string, action: Pending): Step {
+function remove (home: GcHome, relDir: string, name: string, action: Pending): Step {
   return {
     pending: [action],
     call: nativeCall('gcRemove', [home.home, relDir, name], { doing: `cannot remove ${action.path}` },
@@ -122,34 +132,34 @@ interface Plan {
 
 /** Why gc must leave a box alone although no shim runs in it, or undefined. */
 function setupWarning (b: NativeGcScan['boxes'][number], path: string, rules: Rules): GcWarning | undefined {
-  if (rules.exclude.has(b.name)) return { kind: 'excluded', path, reason: 'excluded by the caller: left alone' }
-  if (b.locked) return { kind: 'box-busy', path, reason: 'its box lock is held (a runtime or jailer script is setting it up): left alone' }
+  if (rules.exclude.has(b.name)) return { kind: 'excluded', path, why: 'excluded by the caller: left alone' }
+  if (b.locked) return { kind: 'box-busy', path, why: 'its box lock is held (a runtime or jailer script is setting it up): left alone' }
   const age = rules.now - b.changedSec
   if (age < rules.graceSeconds) {
     return {
       kind: 'recent',
       path,
-      reason: `changed ${Math.max(0, Math.floor(age))} s ago, within the ${rules.graceSeconds} s grace period (it may be being set up): left alone`,
+      why: `changed ${Math.max(0, Math.floor(age))} s ago, within the ${rules.graceSeconds} s grace period (it may be being set up): left alone`,
     }
   }
   return undefined
 }
 
-function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean, rules: Rules): Plan {
+function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules): Plan {
   const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [], skippedBoxes: [], warnings: [] }
   const live = new Set<string>()
   const skipped = new Set<string>()
   for (const b of scan.boxes) {
     const path = joinPath(home.boxesDir, b.name)
     if (b.kind === 'stray') {
-      report.warnings.push({ kind: 'stray', path, reason: 'not a box (a file, a link or a name that is not an id): left alone' })
+      report.warnings.push({ kind: 'stray', path, why: 'not a box (a file, a link or a name that is not an id): left alone' })
       continue
     }
     if (b.kind !== 'box') continue
     const unreadable = nativeErrorValue(b.pidError)
     if (unreadable !== undefined) {
       live.add(b.name)
-      report.warnings.push({ kind: 'unreadable-pid', path, reason: `counted as live: ${unreadable.message}` })
+      report.warnings.push({ kind: 'unreadable-pid', path, why: 'its pid file cannot be read: counted as live', error: unreadable })
       continue
     }
     if (identityOfRead(b.pid, joinPath(path, 'shim.pid')).identity !== 'absent') {
@@ -180,66 +190,66 @@ function plan (home: HomeLayout, scan: NativeGcScan, dryRun: boolean, rules: Rul
   }
   for (const [owner, mounts] of byOwner) {
     const trash = owner.startsWith('.trash-')
-    const reason = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
-    const pending = mounts.map((m) => ({ kind: 'unmount' as const, path: joinPath(home.boxesDir, m.rel), reason }))
+    const why = trash ? 'inside a box whose removal was interrupted' : `no live shim owns box ${owner}`
+    const pending = mounts.map((m) => ({ kind: 'unmount' as const, path: joinPath(home.boxesDir, m.rel), why }))
     steps.push({
       pending,
       call: nativeCall('gcUnmount', [home.home, owner, !trash, mounts.map((m) => m.rel), mounts.map((m) => m.mountId)],
         { doing: `cannot unmount inside ${joinPath(home.boxesDir, owner)}` },
         (results) => results.map((r, i) => {
           const error = nativeErrorValue(r.error)
-          return { ...pending[i]!, done: r.detached, ...(error === undefined ? {} : { error: error.message }) }
+          return { ...pending[i]!, done: r.detached, ...(error === undefined ? {} : { error }) }
         })),
     })
   }
   // 2. Boxes whose cleanup was interrupted after the rename to .trash-*.
   for (const b of scan.boxes.filter((e) => e.kind === 'trash')) {
     steps.push(remove(home, 'boxes', b.name,
-      { kind: 'remove-trash', path: joinPath(home.boxesDir, b.name), reason: 'box removal was interrupted' }))
+      { kind: 'remove-trash', path: joinPath(home.boxesDir, b.name), why: 'box removal was interrupted' }))
   }
   // 3. Shim copies interrupted before their rename into bin/.
   for (const b of scan.boxes.filter((e) => e.kind === 'box' && !live.has(e.name))) {
     for (const name of b.partialCopies) {
       steps.push(remove(home, `boxes/${b.name}/bin`, name,
-        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'bin', name), reason: 'a shim install was interrupted' }))
+        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'bin', name), why: 'a shim install was interrupted' }))
     }
     for (const name of b.bootLeftovers) {
       steps.push(remove(home, `boxes/${b.name}/boot`, name,
-        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'boot', name), reason: 'a boot publish was interrupted' }))
+        { kind: 'remove-partial-copy', path: joinPath(home.boxesDir, b.name, 'boot', name), why: 'a boot publish was interrupted' }))
     }
   }
   // 4. Staging leftovers in tmp/: nobody stages while we hold the lock.
   for (const name of scan.tmpEntries) {
     steps.push(remove(home, 'tmp', name,
-      { kind: 'remove-tmp', path: joinPath(home.tmpDir, name), reason: 'staging leftover (no runtime holds the home)' }))
+      { kind: 'remove-tmp', path: joinPath(home.tmpDir, name), why: 'staging leftover (no runtime holds the home)' }))
   }
   return { report, steps }
 }
 
 function linkActions (parent: string, names: string[], done: boolean): GcAction[] {
-  return names.map((name) => ({ kind: 'remove-link', path: `${parent}/${name}`, reason: 'dangling socket link', done }))
+  return names.map((name) => ({ kind: 'remove-link', path: `${parent}/${name}`, why: 'dangling socket link', done }))
 }
 
 function failed (step: Step, e: unknown, report: GcReport): void {
   if (!(e instanceof LayoutError)) throw e
   if (e.reason === 'box-busy') {
     // Locked since the scan: someone started setting it up. Not a failure.
-    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', reason: e.message })
+    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', why: 'its box lock was taken after the scan (it is being set up): left alone', error: e })
     return
   }
-  report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e.message })))
+  report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e })))
 }
 
 function runRecord (report: GcReport): GcRunRecord {
   return { finishedSec: Math.floor(Date.now() / 1000), actions: report.actions.length, failed: report.actions.filter((a) => !a.done).length }
 }
 
-function ownLockNeeded (home: HomeLayout, options: GcOptions): boolean {
+function ownLockNeeded (home: GcHome, options: GcOptions): boolean {
   const lock = options.runtimeLock
   return options.dryRun !== true && (lock === undefined || !lock.held || lock.home !== home.home)
 }
 
-function scanCall (home: HomeLayout, uid: number): NativeCall<NativeGcScan> {
+function scanCall (home: GcHome, uid: number): NativeCall<NativeGcScan> {
   return nativeCall('gcScan', [home.home, socketLinkParent(uid), uid, ''], {
     doing: `cannot collect garbage in ${home.home}`,
     hints: { 'not-prepared': 'there is no BoxLite home there: check --home / BOXLITE_HOME (gc never creates one)' },
@@ -250,11 +260,11 @@ function scanCall (home: HomeLayout, uid: number): NativeCall<NativeGcScan> {
  * The plan for one scan, with the dry run already answered: a dry run's
  * report is complete here, a real run's lacks what its steps will add.
  */
-function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boolean, rules: Rules): Plan {
+function begin (home: GcHome, scan: NativeGcScan, uid: number, dryRun: boolean, rules: Rules): Plan {
   const parent = socketLinkParent(uid)
   const p = plan(home, scan, dryRun, rules)
   const linksError = nativeErrorValue(scan.linksError)
-  if (linksError !== undefined) p.report.warnings.push({ kind: 'links', path: parent, reason: linksError.message })
+  if (linksError !== undefined) p.report.warnings.push({ kind: 'links', path: parent, why: 'the socket links could not be read: none swept', error: linksError })
   if (dryRun) {
     p.report.actions.push(...p.steps.flatMap((s) => s.pending.map((a) => ({ ...a, done: false }))))
     p.report.actions.push(...linkActions(parent, scan.danglingLinks, false))
@@ -265,7 +275,7 @@ function begin (home: HomeLayout, scan: NativeGcScan, uid: number, dryRun: boole
   return p
 }
 
-export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<GcReport> {
+export async function gc (home: GcHome, options: GcOptions = {}): Promise<GcReport> {
   const rules = rulesOf(options)
   const uid = options.uid ?? currentUid()
   const lock = ownLockNeeded(home, options) ? await RuntimeLock.acquire(home.home) : undefined
@@ -280,7 +290,7 @@ export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<Gc
     }
     if (!report.dryRun) {
       const unrecorded = await noteGcRun(home, 'repair', runRecord(report))
-      if (unrecorded !== undefined) report.warnings.push({ kind: 'record', path: home.home, reason: unrecorded })
+      if (unrecorded !== undefined) report.warnings.push({ kind: 'record', path: home.home, why: 'the last-gc record could not be written; the repairs were made', error: unrecorded })
     }
     return report
   } finally {
@@ -288,7 +298,7 @@ export async function gc (home: HomeLayout, options: GcOptions = {}): Promise<Gc
   }
 }
 
-export function gcSync (home: HomeLayout, options: GcOptions = {}): GcReport {
+export function gcSync (home: GcHome, options: GcOptions = {}): GcReport {
   const rules = rulesOf(options)
   const uid = options.uid ?? currentUid()
   const lock = ownLockNeeded(home, options) ? RuntimeLock.acquireSync(home.home) : undefined
@@ -303,7 +313,7 @@ export function gcSync (home: HomeLayout, options: GcOptions = {}): GcReport {
     }
     if (!report.dryRun) {
       const unrecorded = noteGcRunSync(home, 'repair', runRecord(report))
-      if (unrecorded !== undefined) report.warnings.push({ kind: 'record', path: home.home, reason: unrecorded })
+      if (unrecorded !== undefined) report.warnings.push({ kind: 'record', path: home.home, why: 'the last-gc record could not be written; the repairs were made', error: unrecorded })
     }
     return report
   } finally {

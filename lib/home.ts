@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import * as args from './args.ts'
 import { BoxLayout, homeAnchor, type BoxLayoutOptions } from './box.ts'
-import { boxStatus, boxStatusSync, type BoxStatus } from './box-state.ts'
+import { boxStatus, boxStatusSync, type BoxEntry, type BoxStatus } from './box-state.ts'
 import { diskUsage, diskUsageSync, type DiskUsageOptions, type DiskUsageReport } from './disk-usage.ts'
 import { fromNodeError, invalidArg, layoutError } from './errors.ts'
 import { sameFilesystemOf, type SameFilesystemResult } from './fs-facts.ts'
@@ -69,12 +69,6 @@ export interface HomePrepareResult {
   /** Directories whose mode was loosened (group/other writable) and is now tightened. */
   repaired: string[]
   sameFilesystem: SameFilesystemResult
-}
-
-/** An entry of the boxes dir: a box, a box whose removal was interrupted, or something else. */
-export interface BoxEntry {
-  name: string
-  kind: 'box' | 'trash' | 'stray'
 }
 
 export class HomeLayout {

@@ -6,23 +6,23 @@ export type { LayoutErrorCode, LayoutErrorReason, ErrnoCode } from './errors.ts'
 export { BoxId, mintBoxId, validateBoxId, validateContainerId, validateVolumeName, isValidId, ID_MAX_BYTES } from './ids.ts'
 
 export { HomeLayout, resolveHome, HomeDirs } from './home.ts'
-export type { HomeLayoutOptions, HomePrepareResult, BoxEntry } from './home.ts'
+export type { HomeLayoutOptions, HomePrepareResult } from './home.ts'
 
 export { ImageLayout } from './image.ts'
 
 export { BoxLayout, BoxFiles, SHIM_LIBRARY_PREFIX } from './box.ts'
 export type {
   BoxLayoutOptions, BoxPrepareResult, CleanupOptions, CleanupResult, CaMaterial,
-  MountSharedOptions, MountSharedResult, MountMethod, SharedState, UnmountResult,
+  MountSharedOptions, MountSharedResult, MountMethod, UnmountResult,
   InstallShimOptions, InstallShimResult, InstalledFile,
 } from './box.ts'
 
 export { BootFiles, KERNEL_FORMATS, BOOT_MANIFEST_VERSION, formatBootManifest, parseBootManifest, isGenerationName } from './boot.ts'
 export type { BootManifest, BootAssets, KernelFormat, PublishBootOptions, PublishBootResult, BootCopyMethod } from './boot.ts'
 
-export type { BoxState, BoxStatus } from './box-state.ts'
+export type { BoxEntry, BoxState, BoxStatus } from './box-state.ts'
 
-export type { BoxInspection, BinFile, SocketLinkState, SocketProbeState, ExitView, ShimState } from './inspect.ts'
+export type { BoxInspection, BinFile, SocketLinkState, SocketProbeState, ExitView, ShimState, SharedState } from './inspect.ts'
 
 export { CA_STORES, SYSTEM_RO_BINDS, DEVICE_BINDS, NESTED_VIRT_PROBES } from './policy.ts'
 export type { PolicyGrant, VolumeGrant, SandboxPolicyOptions, BwrapOptions } from './policy.ts'
@@ -38,7 +38,9 @@ export type { EnsureResult, PolicyPath } from './sockets.ts'
 export { listenUnix, connectUnix, fitsSunPath } from './unix-socket.ts'
 export type { UnixSocketOptions, ListenUnixOptions } from './unix-socket.ts'
 
-export { probe, probeSync, sameFilesystem, sameFilesystemSync, sharesExtents, sharesExtentsSync } from './fs-facts.ts'
+export {
+  probe, probeSync, sameFilesystem, sameFilesystemSync, sharesExtents, sharesExtentsSync, newMountApiAvailable,
+} from './fs-facts.ts'
 export type { FsFacts, SameFilesystemResult } from './fs-facts.ts'
 
 export { cloneFile, cloneFileSync } from './clone.ts'

@@ -1,13 +1,54 @@
 // BoxLayout.inspect(): everything the layout can say about one box, from one
 // native call that reads without waiting on anything (pid file and exit
 // records capped and non-blocking, a FIFO reported rather than waited on).
-import type { BoxLayout, SharedState } from './box.ts'
-import { sharedStateOf } from './box.ts'
 import { LayoutError } from './errors.ts'
 import { parseExitFile, type ExitRecord } from './exit-record.ts'
-import { nativeErrorValue, type NativeInspection, type NativeSocketState } from './native.ts'
+import { nativeErrorValue, type NativeInspection, type NativeShared, type NativeSocketState } from './native.ts'
 import { joinPath } from './paths.ts'
 import { identityOfRead, type ProcessIdentity } from './pid-file.ts'
+
+export interface SharedState {
+  kind: 'missing' | 'directory' | 'symlink' | 'mount' | 'other'
+  /** mount: read-only, submounts included; symlink/directory: false. */
+  readOnly: boolean
+  /** mount: its root is mounts/; symlink: it points at mounts/. */
+  showsMounts: boolean
+  /** directory: it has no entries. */
+  empty?: boolean
+  linkTarget?: string
+  /**
+   * mount: submounts that reached shared/ by propagation after the last
+   * mountShared() and are writable (mountShared() re-seals them). Read
+   * from mountinfo: a diagnostic, not for hot paths.
+   */
+  writableSubmounts?: string[]
+}
+
+export function sharedStateOf (s: NativeShared): SharedState {
+  return {
+    kind: s.kind,
+    readOnly: s.kind === 'mount' && s.readOnly,
+    showsMounts: (s.kind === 'mount' || s.kind === 'symlink') && s.showsMounts,
+    ...(s.kind === 'symlink' ? { linkTarget: s.linkTarget } : {}),
+    ...(s.kind === 'directory' ? { empty: s.empty } : {}),
+    ...(s.kind === 'mount' ? { writableSubmounts: s.writableSubmounts } : {}),
+  }
+}
+
+/** What inspectionOf needs of a box: its id and paths (BoxLayout has them). */
+export interface InspectedBox {
+  readonly boxId: string
+  readonly root: string
+  readonly sharedDir: string
+  readonly binDir: string
+  readonly logsDir: string
+  readonly disksDir: string
+  readonly socketsDir: string
+  readonly pidFilePath: string
+  readonly exitFilePath: string
+  readonly exitPreviousPath: string
+  readonly sockets: { readonly bindingDir: string }
+}
 
 export interface BinFile {
   name: string
@@ -26,6 +67,7 @@ export interface SocketLinkState {
 }
 
 /**
+/**
  * One of the box's sockets (SocketNames), by a non-blocking connect that
  * never follows a symlink: listening (something accepts, or a datagram
  * socket is bound), refused (a socket file nobody serves: stale), missing,
@@ -38,11 +80,14 @@ export interface SocketProbeState {
   state: NativeSocketState
 }
 
-/** A record as read: parsed, absent (null), malformed, or unreadable (a FIFO, too large…). */
-export type ExitView = ExitRecord | null | { malformed: string } | { unreadable: string }
+/**
+ * A record as read: parsed, absent (null), malformed (error: the parse
+ * error), or unreadable (a FIFO, too large…; error: why).
+ */
+export type ExitView = ExitRecord | null | { malformed: true, error: LayoutError } | { unreadable: true, error: LayoutError }
 
-/** The shim's identity, or why the pid file could not be read (then gc counts the box live). */
-export type ShimState = ProcessIdentity | { identity: 'unreadable', reason: string }
+/** The shim's identity, or the error that kept the pid file from being read (then gc counts the box live). */
+export type ShimState = ProcessIdentity | { identity: 'unreadable', why: string, error: LayoutError }
 
 export interface BoxInspection {
   boxId: string
@@ -60,16 +105,16 @@ export interface BoxInspection {
 }
 
 function exitView (text: string | null, error: LayoutError | undefined, file: string): ExitView {
-  if (error !== undefined) return { unreadable: error.message }
+  if (error !== undefined) return { unreadable: true, error }
   try {
     return parseExitFile(text, file)
   } catch (e) {
-    if (e instanceof LayoutError) return { malformed: e.message }
+    if (e instanceof LayoutError) return { malformed: true, error: e }
     throw e
   }
 }
 
-export function inspectionOf (box: BoxLayout, r: NativeInspection): BoxInspection {
+export function inspectionOf (box: InspectedBox, r: NativeInspection): BoxInspection {
   const pidError = nativeErrorValue(r.pidError)
   return {
     boxId: box.boxId,
@@ -100,7 +145,7 @@ export function inspectionOf (box: BoxLayout, r: NativeInspection): BoxInspectio
       reflinked: f.sharesExtents,
     })),
     shim: pidError !== undefined
-      ? { identity: 'unreadable', reason: pidError.message }
+      ? { identity: 'unreadable', why: 'the pid file cannot be read; counted as live', error: pidError }
       : identityOfRead(r.pid, box.pidFilePath),
     exit: exitView(r.exit, nativeErrorValue(r.exitError), box.exitFilePath),
     exitPrevious: exitView(r.exitPrevious, nativeErrorValue(r.exitPreviousError), box.exitPreviousPath),

@@ -15,7 +15,7 @@ import type { Readable, Writable } from 'node:stream'
 import * as args from './args.ts'
 import { LayoutError, type ErrorContext } from './errors.ts'
 import { exitRecordOf, type ExitRecord } from './exit-record.ts'
-import { binding, type NativeCall, type NativePolicyFacts, type OpName, type NativeOps } from './native.ts'
+import { binding, type BoxOpArgs, type BoxOpName, type NativeCall, type NativePolicyFacts, type NativeOps } from './native.ts'
 import type { PidRecord } from './pid-file.ts'
 import { bwrapArgsOf, policyHostPaths, POLICY_CONTEXT, type BwrapOptions, type PolicyBox } from './policy.ts'
 import { sandboxExecArgs, SEATBELT_OPTION_KEYS, seatbeltHostPaths, seatbeltOptionsOf, seatbeltProfileOf, type SeatbeltOptions } from './seatbelt.ts'
@@ -45,7 +45,7 @@ export interface ShimExit {
   /** Who wrote it: the shim, the jail (the shim wrote none), or nobody (status 0, no record). */
   recordBy: 'shim' | 'jail' | 'none'
   /** The shim's record did not parse (left as it is, never overwritten). */
-  recordError?: LayoutError
+  error?: LayoutError
 }
 
 /** A running jailed shim. */
@@ -74,7 +74,7 @@ export interface JailBox extends PolicyBox {
 }
 
 /** One native operation on the box, its address prepended (BoxLayout's own). */
-export type BoxCall = <K extends OpName, R>(name: K, args: unknown[], ctx: ErrorContext,
+export type BoxCall = <K extends BoxOpName, R>(name: K, args: BoxOpArgs<K>, ctx: ErrorContext,
   shape: (raw: ReturnType<NativeOps[K]>) => R) => NativeCall<R>
 
 const STDIO = ['ignore', 'inherit', 'pipe'] as const
@@ -206,7 +206,7 @@ async function settleExit (box: JailBox, code: number | null, signal: NodeJS.Sig
   try {
     own = await box.exitFile.read()
   } catch (e) {
-    if (e instanceof LayoutError && e.reason === 'malformed-record') return { code, signal, record: null, recordBy: 'shim', recordError: e }
+    if (e instanceof LayoutError && e.reason === 'malformed-record') return { code, signal, record: null, recordBy: 'shim', error: e }
     throw e
   }
   if (own !== null) return { code, signal, record: own, recordBy: 'shim' }

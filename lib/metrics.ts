@@ -7,7 +7,6 @@ import type { BoxState } from './box-state.ts'
 import type { AreaUsage } from './disk-usage.ts'
 import { readGcRecord, type GcRecord } from './gc-record.ts'
 import type { GcReport } from './gc.ts'
-import type { HomeLayout } from './home.ts'
 import type { BoxStatus } from './box-state.ts'
 import type { StorageGcKind, StorageGcReport } from './storage-gc.ts'
 
@@ -23,6 +22,15 @@ export interface HomeMetricsOptions {
    * home with diskUsage().
    */
   usage?: MetricsUsage
+}
+
+/** What the metrics read of a home (HomeLayout has it): its dry runs and readings. */
+export interface MetricsHome {
+  readonly home: string
+  boxes: () => Promise<BoxStatus[]>
+  gc: (options: { dryRun: true }) => Promise<GcReport>
+  gcStorage: () => Promise<StorageGcReport>
+  diskUsage: () => Promise<MetricsUsage>
 }
 
 /** Everything one exposition is made of. */
@@ -99,7 +107,7 @@ export function formatMetrics (facts: MetricsFacts): string {
   return x.text()
 }
 
-async function collect (home: HomeLayout, options: HomeMetricsOptions): Promise<MetricsFacts> {
+async function collect (home: MetricsHome, options: HomeMetricsOptions): Promise<MetricsFacts> {
   return {
     boxes: await home.boxes(),
     gc: await home.gc({ dryRun: true }),
@@ -110,6 +118,6 @@ async function collect (home: HomeLayout, options: HomeMetricsOptions): Promise<
 }
 
 /** The home's metrics, as `boxlite-layout metrics` prints them. Reads only. */
-export async function homeMetrics (home: HomeLayout, options: HomeMetricsOptions = {}): Promise<string> {
+export async function homeMetrics (home: MetricsHome, options: HomeMetricsOptions = {}): Promise<string> {
   return formatMetrics(await collect(home, options))
 }

@@ -192,8 +192,49 @@ export interface NativeBootPublish {
   pruneError: NativeErrorFields | null
 }
 
-/** Every operation, by its sync signature. */
-export interface NativeOps {
+/**
+ * The operations on one box, by their sync signature after the box's
+ * address: each takes BoxArgs first (see NativeOps), then these.
+ */
+export interface NativeBoxOps {
+  boxPrepare(isolate: boolean, ...link: LinkArgs): { link: NativeLink, repaired: string[] }
+  boxCleanup(...args: [...LinkArgs, refuseLiveShim: boolean]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
+  boxWriteCa(cert: string | Uint8Array, key: string | Uint8Array): undefined
+  /** rel: user-volumes/uservol{index}/{name} in the guest share. */
+  boxStageVolumeFile(isolate: boolean, src: string, index: number, readOnly: boolean): {
+    rel: string
+    method: 'hardlink' | Exclude<NativeCloneMethod, 'skipped'>
+    bytes: number
+  }
+  containerPrepare(cid: string): undefined
+  containerExitWrite(isolate: boolean, cid: string, json: string): undefined
+  containerExitRead(cid: string): string | null
+  sharedMount(requireReadOnly: boolean, forceLegacy: boolean): {
+    method: 'bind-ro' | 'bind-ro-legacy' | 'symlink'
+    reused: boolean
+    fallback: NativeErrorFields | null
+  }
+  sharedUnmount(): 'unmounted' | 'unlinked' | 'none'
+  sharedInspect(submounts: boolean): NativeShared
+  shimInstall(shim: string, mode: NativeCloneMode): NativeClone[]
+  /** socketNames: the sockets/ entries to probe with a non-blocking connect. */
+  boxInspect(...args: [...LinkArgs, socketNames: string[]]): NativeInspection
+  /** Stage, switch current.json, prune: one boot generation published (legacy: from boot/kernel). */
+  bootPublish(kernel: string, initramfs: string, legacy: boolean, format: string): NativeBootPublish
+  /** current.json (null when absent) and the checksums of the files it names, as they are now. */
+  bootRead(): { manifest: string | null, generation: string, kernelSha256: string, initramfsSha256: string | null, legacy: string[] }
+  /** The box's grantable paths by relative name, and its disks' backing chains. */
+  boxPolicyFacts(hosts: string[], backingRoots: string[], canonical: boolean): NativePolicyFacts
+  /** sockets/ and the link, exit rotated and re-created empty, logs/console.log, and shim.stderr's append fd. */
+  shimPrepare(...link: LinkArgs): { link: NativeLink, rotated: boolean, stderrFd: number }
+}
+
+export type BoxOpName = keyof NativeBoxOps
+/** A box operation's arguments after the box's address. */
+export type BoxOpArgs<K extends BoxOpName> = Parameters<NativeBoxOps[K]>
+
+/** Every other operation, by its sync signature. */
+export interface NativeHomeOps {
   probe(path: string): NativeFsFacts
   sameFilesystem(paths: string[]): string[]
   /** true: shares extents (reflinked); false: does not; null: cannot tell. */
@@ -203,36 +244,6 @@ export interface NativeOps {
   homeDevices(home: string): NativeHomeResult
   imagesPrepare(...dir: DirArgs): string[]
   listBoxes(...dir: DirArgs): Array<{ name: string, kind: 'box' | 'trash' | 'stray' }>
-  boxPrepare(...args: [...BoxArgs, isolate: boolean, ...LinkArgs]): { link: NativeLink, repaired: string[] }
-  boxCleanup(...args: [...BoxArgs, ...LinkArgs, refuseLiveShim: boolean]): NativeRemoved & { removed: boolean, linkRemoved: boolean, linkError: NativeErrorFields | null }
-  boxWriteCa(...args: [...BoxArgs, cert: string | Uint8Array, key: string | Uint8Array]): undefined
-  /** rel: user-volumes/uservol{index}/{name} in the guest share. */
-  boxStageVolumeFile(...args: [...BoxArgs, isolate: boolean, src: string, index: number, readOnly: boolean]): {
-    rel: string
-    method: 'hardlink' | Exclude<NativeCloneMethod, 'skipped'>
-    bytes: number
-  }
-  containerPrepare(...args: [...BoxArgs, cid: string]): undefined
-  containerExitWrite(...args: [...BoxArgs, isolate: boolean, cid: string, json: string]): undefined
-  containerExitRead(...args: [...BoxArgs, cid: string]): string | null
-  sharedMount(...args: [...BoxArgs, requireReadOnly: boolean, forceLegacy: boolean]): {
-    method: 'bind-ro' | 'bind-ro-legacy' | 'symlink'
-    reused: boolean
-    fallback: NativeErrorFields | null
-  }
-  sharedUnmount(...box: BoxArgs): 'unmounted' | 'unlinked' | 'none'
-  sharedInspect(...args: [...BoxArgs, submounts: boolean]): NativeShared
-  shimInstall(...args: [...BoxArgs, shim: string, mode: NativeCloneMode]): NativeClone[]
-  /** socketNames: the sockets/ entries to probe with a non-blocking connect. */
-  boxInspect(...args: [...BoxArgs, ...LinkArgs, socketNames: string[]]): NativeInspection
-  /** Stage, switch current.json, prune: one boot generation published (legacy: from boot/kernel). */
-  bootPublish(...args: [...BoxArgs, kernel: string, initramfs: string, legacy: boolean, format: string]): NativeBootPublish
-  /** current.json (null when absent) and the checksums of the files it names, as they are now. */
-  bootRead(...box: BoxArgs): { manifest: string | null, generation: string, kernelSha256: string, initramfsSha256: string | null, legacy: string[] }
-  /** The box's grantable paths by relative name, and its disks' backing chains. */
-  boxPolicyFacts(...args: [...BoxArgs, hosts: string[], backingRoots: string[], canonical: boolean]): NativePolicyFacts
-  /** sockets/ and the link, exit rotated and re-created empty, logs/console.log, and shim.stderr's append fd. */
-  shimPrepare(...args: [...BoxArgs, ...LinkArgs]): { link: NativeLink, rotated: boolean, stderrFd: number }
   socketLinkEnsure(...args: [...LinkArgs, name: string]): NativeLink
   socketLinkRemove(...args: [...LinkArgs, name: string]): boolean
   socketLinksSweep(...args: [...LinkArgs, reportOnly: boolean]): string[]
@@ -262,6 +273,15 @@ export interface NativeOps {
   storageScan(home: string): NativeStorageScan
   /** false: no longer the scanned file (gone or replaced), left alone. */
   storageRemove(home: string, dir: string, name: string, inode: string, tmpLeftover: boolean): boolean
+}
+
+/**
+ * Every operation, by its sync signature: a box operation takes the box's
+ * address first. test/ops.test.ts holds the binding's exports and results
+ * to these declarations.
+ */
+export type NativeOps = NativeHomeOps & {
+  [K in BoxOpName]: (...args: [...BoxArgs, ...BoxOpArgs<K>]) => ReturnType<NativeBoxOps[K]>
 }
 
 export type OpName = keyof NativeOps

@@ -5,7 +5,7 @@
 // one the shim writes, so it is read without blocking and with a cap: a
 // FIFO or a huge file is an error, never a hang.
 import * as args from './args.ts'
-import { layoutError } from './errors.ts'
+import { layoutError, LayoutError } from './errors.ts'
 import { nativeCall, type DirArgs, type NativeCall, type NativePid } from './native.ts'
 import { splitLast } from './paths.ts'
 
@@ -26,7 +26,9 @@ export interface ProcessIdentity {
   identity: ProcessIdentityKind
   pid?: number
   /** Why, in a few words. */
-  reason: string
+  why: string
+  /** identity absent because the pid file is malformed: the parse error. */
+  error?: LayoutError
 }
 
 /** Where a record file lives: the directory the core opens, and the name in it. */
@@ -98,27 +100,28 @@ export function judgeIdentity (record: PidRecord, now: { alive: boolean, startTi
     startTime: args.string(n.startTime, 'now.startTime', { nonEmpty: false, maxBytes: 20 }),
   }
   record = { pid, ...(recorded === undefined ? {} : { startTime: recorded }), capabilities: [] }
-  if (!now.alive) return { identity: 'absent', pid, reason: 'process is gone' }
-  if (record.startTime === undefined) return { identity: 'legacy', pid, reason: 'no start-time fingerprint; pid is alive' }
+  if (!now.alive) return { identity: 'absent', pid, why: 'process is gone' }
+  if (record.startTime === undefined) return { identity: 'legacy', pid, why: 'no start-time fingerprint; pid is alive' }
   if (now.startTime === '') {
     return platform === 'linux'
-      ? { identity: 'absent', pid, reason: 'process is gone' }
-      : { identity: 'legacy', pid, reason: 'the start time of a live pid could not be read; pid is alive' }
+      ? { identity: 'absent', pid, why: 'process is gone' }
+      : { identity: 'legacy', pid, why: 'the start time of a live pid could not be read; pid is alive' }
   }
   if (!sameStartTime(now.startTime, record.startTime)) {
-    return { identity: 'absent', pid, reason: `pid ${pid} was reused (start time ${now.startTime}, recorded ${record.startTime})` }
+    return { identity: 'absent', pid, why: `pid ${pid} was reused (start time ${now.startTime}, recorded ${record.startTime})` }
   }
-  return { identity: 'verified', pid, reason: 'alive, same start time' }
+  return { identity: 'verified', pid, why: 'alive, same start time' }
 }
 
 /** The identity a pid file's contents (as the core read them) establish. */
 export function identityOfRead (read: NativePid, file: string): ProcessIdentity {
-  if (read.text === null) return { identity: 'absent', reason: 'no pid file' }
+  if (read.text === null) return { identity: 'absent', why: 'no pid file' }
   let record: PidRecord
   try {
     record = parsePidFile(read.text, file)
   } catch (e) {
-    return { identity: 'absent', reason: (e as Error).message }
+    if (!(e instanceof LayoutError)) throw e
+    return { identity: 'absent', why: 'the pid file is malformed', error: e }
   }
   return judgeIdentity(record, read.pid === record.pid ? read : { alive: false, startTime: '' })
 }

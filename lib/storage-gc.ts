@@ -10,12 +10,18 @@
 // unlinks it there: a crash in between leaves nothing under the real name,
 // and the next run (or gc) removes the leftover.
 import fs from 'node:fs'
-import { LayoutError } from './errors.ts'
+import { layoutError, LayoutError } from './errors.ts'
 import { noteGcRun, noteGcRunSync, type GcRunRecord } from './gc-record.ts'
-import type { HomeLayout } from './home.ts'
 import { RuntimeLock } from './locks.ts'
 import { nativeCall, nativeErrorValue, type NativeCall, type NativeStorageScan, type NativeStoredFile } from './native.ts'
 import { joinPath } from './paths.ts'
+
+/** What storage gc needs of a home: its paths (HomeLayout has them). */
+export interface StorageHome {
+  readonly home: string
+  readonly dbPath: string
+  readonly tmpDir: string
+}
 
 export interface StorageGcOptions {
   /** Remove the orphans; default false: only report them (and take no lock). */
@@ -43,7 +49,8 @@ export interface StorageGcAction {
   bytes: number
   /** false in a dry run, when it failed (see error) or when the file changed since the scan. */
   done: boolean
-  error?: string
+  /** Why it failed. */
+  error?: LayoutError
 }
 
 export interface StorageGcWarning {
@@ -56,7 +63,10 @@ export interface StorageGcWarning {
    */
   kind: 'unreadable' | 'chain' | 'database' | 'changed' | 'record'
   path: string
-  reason: string
+  /** What was left alone and why, in a few words. */
+  why: string
+  /** unreadable, chain, database and record: the error met. */
+  error?: LayoutError
 }
 
 /**
@@ -104,7 +114,7 @@ interface DatabaseView {
   state: StorageGcDatabase
   /** Every text value of every base_disk row. */
   names: Set<string>
-  error?: string
+  error?: LayoutError
 }
 
 interface SqliteModule {
@@ -120,7 +130,7 @@ interface SqliteModule {
  * any of its text values is the base's path or ends with "/" and its name:
  * the column's exact name is BoxLite's, not ours to rely on.
  */
-function readDatabase (home: HomeLayout): DatabaseView {
+function readDatabase (home: StorageHome): DatabaseView {
   if (!fs.existsSync(home.dbPath)) return { state: 'absent', names: new Set() }
   let sqlite: SqliteModule | undefined
   try {
@@ -141,7 +151,11 @@ function readDatabase (home: HomeLayout): DatabaseView {
       db.close()
     }
   } catch (e) {
-    return { state: 'unreadable', names: new Set(), error: (e as Error).message }
+    // node:sqlite's errors carry SQLite's code, not an errno: EIO names the
+    // failure to read, the message and cause keep SQLite's own words.
+    const error = layoutError('EIO', 'syscall-failed', `cannot read BoxLite's database ${home.dbPath}: ${(e as Error).message}`,
+      { path: home.dbPath, cause: e })
+    return { state: 'unreadable', names: new Set(), error }
   }
 }
 
@@ -159,7 +173,7 @@ function emptyTotals (): Record<StorageGcKind, StorageGcTotal> {
   return { base: { count: 0, bytes: 0 }, 'disk-image': { count: 0, bytes: 0 }, 'tmp-leftover': { count: 0, bytes: 0 } }
 }
 
-function plan (home: HomeLayout, scan: NativeStorageScan, db: DatabaseView, rules: Rules): { report: StorageGcReport, candidates: Candidate[] } {
+function plan (home: StorageHome, scan: NativeStorageScan, db: DatabaseView, rules: Rules): { report: StorageGcReport, candidates: Candidate[] } {
   const report: StorageGcReport = {
     home: home.home,
     dryRun: !rules.apply,
@@ -174,10 +188,21 @@ function plan (home: HomeLayout, scan: NativeStorageScan, db: DatabaseView, rule
   }
   for (const p of scan.problems) {
     report.chainsComplete = false
-    report.warnings.push({ kind: 'chain', path: p.image, reason: `its backing chain could not be read to the end, so no stored file is removed: ${nativeErrorValue(p.error)?.message ?? 'unknown'}` })
+    const error = nativeErrorValue(p.error)
+    report.warnings.push({
+      kind: 'chain',
+      path: p.image,
+      why: 'its backing chain could not be read to the end, so no stored file is removed',
+      ...(error === undefined ? {} : { error }),
+    })
   }
   if (db.state === 'unreadable') {
-    report.warnings.push({ kind: 'database', path: home.dbPath, reason: `BoxLite's database could not be read, so no base is removed: ${db.error ?? ''}` })
+    report.warnings.push({
+      kind: 'database',
+      path: home.dbPath,
+      why: "BoxLite's database could not be read, so no base is removed",
+      ...(db.error === undefined ? {} : { error: db.error }),
+    })
   }
   for (const f of scan.files) {
     const path = joinPath(home.home, f.dir, f.name)
@@ -189,7 +214,12 @@ function plan (home: HomeLayout, scan: NativeStorageScan, db: DatabaseView, rule
       // FIFO, socket, device or directory names nothing.
       const blocks = f.regular || unreadable.reason === 'symlink'
       if (blocks) report.chainsComplete = false
-      report.warnings.push({ kind: 'unreadable', path, reason: `kept: ${unreadable.message}${blocks ? '; what it names is unknown, so no stored file is removed' : ''}` })
+      report.warnings.push({
+        kind: 'unreadable',
+        path,
+        why: `could not be read, so kept${blocks ? '; what it names is unknown, so no stored file is removed' : ''}`,
+        error: unreadable,
+      })
     }
   }
   const candidates: Candidate[] = []
@@ -209,7 +239,7 @@ function plan (home: HomeLayout, scan: NativeStorageScan, db: DatabaseView, rule
   return { report, candidates }
 }
 
-function removeCall (home: HomeLayout, c: Candidate): NativeCall<boolean> {
+function removeCall (home: StorageHome, c: Candidate): NativeCall<boolean> {
   const f = c.file
   const name = f?.name ?? c.action.path.slice(home.tmpDir.length + 1)
   return nativeCall('storageRemove', [home.home, f?.dir ?? 'tmp', name, f?.inode ?? '', f === undefined],
@@ -218,9 +248,9 @@ function removeCall (home: HomeLayout, c: Candidate): NativeCall<boolean> {
 
 function settle (report: StorageGcReport, c: Candidate, outcome: boolean | LayoutError): void {
   if (outcome instanceof LayoutError) {
-    report.actions.push({ ...c.action, done: false, error: outcome.message })
+    report.actions.push({ ...c.action, done: false, error: outcome })
   } else if (!outcome) {
-    report.warnings.push({ kind: 'changed', path: c.action.path, reason: 'gone or replaced since the scan: left alone' })
+    report.warnings.push({ kind: 'changed', path: c.action.path, why: 'gone or replaced since the scan: left alone' })
   } else {
     report.actions.push({ ...c.action, done: true })
   }
@@ -246,19 +276,19 @@ function runRecord (report: StorageGcReport): GcRunRecord {
   }
 }
 
-function ownLockNeeded (home: HomeLayout, options: StorageGcOptions, rules: Rules): boolean {
+function ownLockNeeded (home: StorageHome, options: StorageGcOptions, rules: Rules): boolean {
   const lock = options.runtimeLock
   return rules.apply && (lock === undefined || !lock.held || lock.home !== home.home)
 }
 
-function scanCall (home: HomeLayout): NativeCall<NativeStorageScan> {
+function scanCall (home: StorageHome): NativeCall<NativeStorageScan> {
   return nativeCall('storageScan', [home.home], {
     doing: `cannot scan the stored disks of ${home.home}`,
     hints: { 'not-prepared': 'there is no BoxLite home there: check --home / BOXLITE_HOME (gc never creates one)' },
   })
 }
 
-export async function gcStorage (home: HomeLayout, options: StorageGcOptions = {}): Promise<StorageGcReport> {
+export async function gcStorage (home: StorageHome, options: StorageGcOptions = {}): Promise<StorageGcReport> {
   const rules = rulesOf(options)
   const lock = ownLockNeeded(home, options, rules) ? await RuntimeLock.acquire(home.home) : undefined
   try {
@@ -278,7 +308,7 @@ export async function gcStorage (home: HomeLayout, options: StorageGcOptions = {
     finish(report, candidates)
     if (rules.apply) {
       const failed = await noteGcRun(home, 'storage', runRecord(report))
-      if (failed !== undefined) report.warnings.push({ kind: 'record', path: home.home, reason: failed })
+      if (failed !== undefined) report.warnings.push({ kind: 'record', path: home.home, why: 'the last-gc record could not be written; the removals were made', error: failed })
     }
     return report
   } finally {
@@ -286,7 +316,7 @@ export async function gcStorage (home: HomeLayout, options: StorageGcOptions = {
   }
 }
 
-export function gcStorageSync (home: HomeLayout, options: StorageGcOptions = {}): StorageGcReport {
+export function gcStorageSync (home: StorageHome, options: StorageGcOptions = {}): StorageGcReport {
   const rules = rulesOf(options)
   const lock = ownLockNeeded(home, options, rules) ? RuntimeLock.acquireSync(home.home) : undefined
   try {
@@ -306,7 +336,7 @@ export function gcStorageSync (home: HomeLayout, options: StorageGcOptions = {})
     finish(report, candidates)
     if (rules.apply) {
       const failed = noteGcRunSync(home, 'storage', runRecord(report))
-      if (failed !== undefined) report.warnings.push({ kind: 'record', path: home.home, reason: failed })
+      if (failed !== undefined) report.warnings.push({ kind: 'record', path: home.home, why: 'the last-gc record could not be written; the removals were made', error: failed })
     }
     return report
   } finally {

@@ -329,7 +329,7 @@ function rows (w: World): Row[] {
 
 /** Members that take no input (nothing to refuse), and the constants. */
 const NO_INPUT = new Set([
-  'mintBoxId', 'isValidId', 'BoxId.mint', 'BoxId.isValid',
+  'mintBoxId', 'newMountApiAvailable', 'isValidId', 'BoxId.mint', 'BoxId.isValid',
   ...['boxEntries', 'boxIds', 'prepare', 'validateSameFilesystem', 'acquireRuntimeLock'].flatMap((m) => [`HomeLayout#${m}`, `HomeLayout#${m}Sync`]),
   'HomeLayout#lockManager', 'HomeLayout#boxes', 'HomeLayout#boxesSync', 'HomeLayout#diskUsageSync', 'ImageLayout#prepare', 'ImageLayout#prepareSync',
   ...['rotateExit', 'prepare', 'unmountShared', 'sharedState', 'cleanup', 'inspect'].flatMap((m) => [`BoxLayout#${m}`, `BoxLayout#${m}Sync`]),

@@ -138,7 +138,7 @@ privileged('gc repairs a box whose process was SIGKILLed right after mountShared
   const unmount = report.actions.find((a) => a.kind === 'unmount')
   t.truthy(unmount)
   t.true(unmount!.done)
-  t.regex(unmount!.reason, /no live shim owns box/)
+  t.regex(unmount!.why, /no live shim owns box/)
   t.deepEqual(mountsBelow(home.home), [], 'zero leaked mounts')
   // The box itself is intact and can be mounted again.
   t.is(box.mountSharedSync().method, 'bind-ro')

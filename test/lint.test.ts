@@ -113,6 +113,29 @@ test('check-imports fails when code outside test/ imports from test/', async (t)
   t.deepEqual(found, ['lib/bad.ts:1', 'scripts/bad.mjs:1', 'scripts/bad.mjs:2'])
 })
 
+test('check-imports fails on an import cycle among lib/ modules, type-only imports included, and on nothing else', async (t) => {
+  const root = scratch(t, 'blx-lint-')
+  // a -> b -> c -> a, the closing edge type-only and spread over lines.
+  plant(root, 'lib/a.ts', "import fs from 'node:fs'\nimport { b } from './b.ts'\nexport const a = [fs, b]\n")
+  plant(root, 'lib/b.ts', "export { c as b } from './c.ts'\n")
+  plant(root, 'lib/c.ts', "// first\nimport type {\n  A,\n} from './a.ts'\nexport const c: A | 1 = 1\n")
+  // A diamond is no cycle; nor is a module importing a sibling that imports nothing back.
+  plant(root, 'lib/top.ts', "import './left.ts'\nimport { r } from './right.ts'\nexport const top = r\n")
+  plant(root, 'lib/left.ts', "export * from './leaf.ts'\n")
+  plant(root, 'lib/right.ts', "export { leaf as r } from './leaf.ts'\n")
+  plant(root, 'lib/leaf.ts', 'export const leaf = 1\n')
+  // lib/cli/ counts, through ../.
+  plant(root, 'lib/cli/main.ts', "import { run } from './sub.ts'\nexport const ctx = run\n")
+  plant(root, 'lib/cli/sub.ts', "import type { ctx } from './main.ts'\nimport { leaf } from '../leaf.ts'\nexport const run = leaf\n")
+  const r = await run(process.execPath, [path.join(repoRoot, 'scripts', 'check-imports.mjs'), '--root', root], { cwd: repoRoot })
+  t.is(r.code, 1)
+  const found = [...r.stderr.matchAll(/^(\S+):(\d+): import cycle: (.*)$/gm)].map((m) => `${m[1]}:${m[2]}: ${m[3]}`).sort()
+  t.deepEqual(found, [
+    'lib/c.ts:2: lib/a.ts -> lib/b.ts -> lib/c.ts -> lib/a.ts',
+    'lib/cli/sub.ts:1: lib/cli/main.ts -> lib/cli/sub.ts -> lib/cli/main.ts',
+  ])
+})
+
 test('the repository itself passes check-imports', async (t) => {
   const r = await run(process.execPath, [path.join(repoRoot, 'scripts', 'check-imports.mjs')], { cwd: repoRoot })
   t.is(r.code, 0, r.stderr)

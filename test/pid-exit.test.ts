@@ -18,7 +18,7 @@ test('pid file: pid, start-time fingerprint, capability lines; identity verified
   t.regex(rec.startTime!, /^[0-9]+$/)
   t.is(fs.readFileSync(file, 'utf8'), `${process.pid}\n${rec.startTime!}\nnet=gvproxy\njailer=bwrap\n`)
   t.deepEqual(pid.readSync(), rec)
-  t.deepEqual(await pid.identity(), { identity: 'verified', pid: process.pid, reason: 'alive, same start time' })
+  t.deepEqual(await pid.identity(), { identity: 'verified', pid: process.pid, why: 'alive, same start time' })
 })
 
 test('pid file: a legacy file (pid only, as older BoxLite writes) reads as legacy while alive', (t) => {
@@ -35,7 +35,7 @@ test('pid file: pid reuse is detected through the fingerprint', (t) => {
   fs.writeFileSync(file, `${process.pid}\n${BigInt(real) + 1n}\n`)
   const who = new PidFile(file).identitySync()
   t.is(who.identity, 'absent')
-  t.regex(who.reason, /was reused/)
+  t.regex(who.why, /was reused/)
 })
 
 // BoxLite on macOS writes proc_pidinfo's start time as tvsec * 1000000 +
@@ -47,11 +47,11 @@ test('pid file: BoxLite\'s macOS records (microsecond start times) are verified,
   const macRecord = parsePidFile(`4321\n${started}\nservices-mux-v1\n`)
   t.deepEqual(macRecord, { pid: 4321, startTime: '1733456789123456', capabilities: ['services-mux-v1'] })
   t.deepEqual(judgeIdentity(macRecord, { alive: true, startTime: '1733456789123456' }, 'darwin'),
-    { identity: 'verified', pid: 4321, reason: 'alive, same start time' })
+    { identity: 'verified', pid: 4321, why: 'alive, same start time' })
   // Another process got pid 4321 one microsecond later.
   const reused = judgeIdentity(macRecord, { alive: true, startTime: '1733456789123457' }, 'darwin')
   t.is(reused.identity, 'absent')
-  t.regex(reused.reason, /pid 4321 was reused/)
+  t.regex(reused.why, /pid 4321 was reused/)
   t.is(judgeIdentity(macRecord, { alive: false, startTime: '' }, 'darwin').identity, 'absent')
   // A live pid whose start time macOS would not tell: not provably reused.
   t.is(judgeIdentity(macRecord, { alive: true, startTime: '' }, 'darwin').identity, 'legacy')
@@ -72,8 +72,8 @@ test('pid file: a process that died is absent; no file is absent', async (t) => 
   t.is((await pid.identity()).identity, 'verified')
   child.kill('SIGKILL')
   await new Promise((resolve) => child.once('exit', resolve))
-  t.deepEqual(await pid.identity(), { identity: 'absent', pid: child.pid!, reason: 'process is gone' })
-  t.deepEqual(new PidFile(path.join(dir, 'none')).identitySync(), { identity: 'absent', reason: 'no pid file' })
+  t.deepEqual(await pid.identity(), { identity: 'absent', pid: child.pid!, why: 'process is gone' })
+  t.deepEqual(new PidFile(path.join(dir, 'none')).identitySync(), { identity: 'absent', why: 'no pid file' })
 })
 
 test('pid file: malformed files are a typed error on read and absent for identity', async (t) => {
@@ -84,7 +84,10 @@ test('pid file: malformed files are a typed error on read and absent for identit
     const e = await t.throwsAsync(new PidFile(file).read(), { instanceOf: LayoutError }, JSON.stringify(text))
     t.is(e.code, 'EINVAL')
     t.is(e.reason, 'malformed-record')
-    t.is(new PidFile(file).identitySync().identity, 'absent')
+    const identity = new PidFile(file).identitySync()
+    t.is(identity.identity, 'absent')
+    t.true(identity.error instanceof LayoutError)
+    t.is(identity.error?.reason, 'malformed-record')
   }
   t.throws(() => new PidFile(path.join(dir, 'w')).writeSync(0), { code: 'ERR_INVALID_ARG' })
 })

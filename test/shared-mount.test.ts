@@ -181,7 +181,7 @@ testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')],
     const shared = JSON.parse(lax.stdout).boxes[0].shared
     t.is(shared.method, 'symlink')
     t.false(shared.readOnly)
-    t.is(shared.fallback.code, 'EPERM')
+    t.is(shared.error.code, 'EPERM')
     t.is(fs.readlinkSync(path.join(home, 'boxes', boxId, 'shared')), 'mounts')
     const cleaned = await cli('box', 'cleanup', boxId)
     t.is(cleaned.code, 0, cleaned.stderr)
@@ -288,7 +288,7 @@ test('where a platform has no bind mounts (macOS; forced here), shared/ is the r
   const lax = await cli('box', 'prepare', id, '--isolate-mounts')
   t.is(lax.code, 0, lax.stderr)
   const shared = JSON.parse(lax.stdout).boxes[0].shared
-  t.like(shared, { method: 'symlink', readOnly: false, fallback: { code: 'ENOTSUP' } })
+  t.like(shared, { method: 'symlink', readOnly: false, error: { code: 'ENOTSUP' } })
   t.is(fs.readlinkSync(path.join(home, 'boxes', id, 'shared')), 'mounts')
   t.is((await cli('box', 'cleanup', id)).code, 0)
 })

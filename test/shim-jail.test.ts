@@ -104,7 +104,7 @@ testWith(jailed, 'a shim that writes its own record (even a malformed one) is ne
   t.is(fs.readFileSync(box.exitFilePath, 'utf8'), panic)
   end = await (await box.jail([shim, 'own', box.exitFilePath, '3', '{"type":'])).exit
   t.is(end.recordBy, 'shim')
-  t.is(end.recordError?.reason, 'malformed-record')
+  t.is(end.error?.reason, 'malformed-record')
   t.is(fs.readFileSync(box.exitFilePath, 'utf8'), '{"type":', 'left as the shim wrote it')
   end = await (await box.jail([shim, 'exit', '66'])).exit
   t.like(end, { recordBy: 'jail', record: { type: 'error', exitCode: 66, errorKind: 'engine' } })

@@ -10,10 +10,17 @@ import path from 'node:path'
 import { HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { mountLoopFs, qcow2, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
+import { errorObject } from '../lib/cli/output.ts'
+import { privateLinkUid } from './helpers/boxes.ts'
 
 const needsQemuImg = needs.tool('qemu-img', 'qemu-utils')
 const needsStrace = needs.tool('strace', 'strace')
 const needsPromtool = needs.tool('promtool', 'prometheus')
+
+/** A report as the CLI prints it with --json: each LayoutError as its error object. */
+function asCliJson (report: unknown): unknown {
+  return JSON.parse(JSON.stringify(report, (_k, v: unknown) => v instanceof LayoutError ? errorObject(v) : v))
+}
 
 const validateJson = new Ajv({ allErrors: true, strict: true })
   .compile(JSON.parse(fs.readFileSync(path.join(repoRoot, 'docs', 'cli-json', 'gc-storage.schema.json'), 'utf8')) as object)
@@ -80,6 +87,8 @@ testWith([needs.mount, needsQemuImg], 'gc --storage reports, then removes an orp
   t.deepEqual(dry.totals.base, { count: 2, bytes: (1 << 20) + orphanBytes })
   t.deepEqual(dry.kept, { referenced: 2, recent: 1, database: 0, unreadable: 1 })
   t.deepEqual(dry.warnings.map((w) => [w.kind, w.path]), [['unreadable', fifo]])
+  t.true(dry.warnings[0]?.error instanceof LayoutError, 'the error met, as a LayoutError')
+  t.is(dry.warnings[0]?.error?.reason, 'not-a-regular-file')
   for (const f of [grand, used, orphan, orphanExt4, image, fresh, fifo, other]) t.true(fs.existsSync(f), `dry run kept ${f}`)
 
   // The CLI's --json dry run is the same report, per its schema.
@@ -87,10 +96,10 @@ testWith([needs.mount, needsQemuImg], 'gc --storage reports, then removes an orp
   t.is(dryCli.code, 0, dryCli.stderr)
   const dryDoc = JSON.parse(dryCli.stdout) as unknown
   t.true(validateJson(dryDoc), JSON.stringify(validateJson.errors))
-  t.deepEqual(dryDoc, { ...dry, warnings: dry.warnings })
+  t.deepEqual(dryDoc, asCliJson(dry))
 
   const applied = await home.gcStorage({ apply: true })
-  t.true(validateJson(JSON.parse(JSON.stringify(applied))), JSON.stringify(validateJson.errors))
+  t.true(validateJson(asCliJson(applied)), JSON.stringify(validateJson.errors))
   t.false(applied.dryRun)
   t.true(applied.actions.every((a) => a.done), JSON.stringify(applied.actions))
   t.is(applied.actions.length, 3)
@@ -136,6 +145,7 @@ testWith([needs.mount, needsQemuImg], 'gc --storage fails closed: an unreadable 
   t.false(broken.chainsComplete)
   t.deepEqual(broken.actions, [])
   t.is(broken.warnings[0]?.kind, 'chain')
+  t.is(broken.warnings[0]?.error?.code, 'ENOENT')
   t.true(fs.existsSync(orphan))
 
   // A symlink among the bases, to a host file: never followed, never
@@ -240,3 +250,24 @@ function promtoolCheck (input: string): { code: number | null, stderr: string } 
     return { code: err.status, stderr: `${err.stdout.toString()}${err.stderr.toString()}` }
   }
 }
+
+test('a gc record that cannot be written is a warning carrying its LayoutError; the work stands', async (t) => {
+  const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
+  home.prepareSync()
+  // A directory where the record goes: neither gc can write it.
+  fs.mkdirSync(path.join(home.home, '.boxlite-layout-gc.json'))
+  const leftover = path.join(home.tmpDir, 'stage.qcow2')
+  fs.writeFileSync(leftover, '')
+  // A uid of its own: /tmp/bl-{our uid} is other tests' to sweep.
+  const repair = await home.gc({ uid: privateLinkUid(t) })
+  t.deepEqual(repair.actions.map((a) => [a.kind, a.path, a.done]), [['remove-tmp', leftover, true]])
+  const storage = home.gcStorageSync({ apply: true })
+  for (const report of [repair, storage]) {
+    const warning = report.warnings.find((w) => w.kind === 'record')
+    t.is(warning?.path, home.home)
+    t.true(warning?.error instanceof LayoutError, JSON.stringify(report.warnings))
+    t.is(warning?.error?.reason, 'not-a-regular-file')
+    t.regex(warning?.why ?? '', /record could not be written/)
+  }
+  t.true(validateJson(asCliJson(storage)), JSON.stringify(validateJson.errors))
+})

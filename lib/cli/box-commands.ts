@@ -10,7 +10,7 @@ import { validateBoxId } from '../ids.ts'
 import type { BoxInspection, ExitView } from '../inspect.ts'
 import type { EnsureResult } from '../sockets.ts'
 import { errorObject, UsageError, type Output } from './output.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 
 function yesNo (b: boolean | null): string {
   return b === null ? 'unknown' : b ? 'yes' : 'no'
@@ -107,7 +107,7 @@ export async function boxPrepare (ctx: Context): Promise<number> {
           ? 'not isolated (the host writes shared/ directly)'
           : `${r.shared.method}${r.shared.readOnly ? ' (read-only)' : ' (WRITABLE: symlink fallback)'}${r.shared.reused ? ', reused' : ''}`],
       ])
-      if (r.shared?.fallback !== undefined) ctx.out.line(`${ctx.out.status('warn')} fell back to a symlink: ${r.shared.fallback.reason}`)
+      if (r.shared?.error !== undefined) ctx.out.line(`${ctx.out.status('warn')} fell back to a symlink: ${r.shared.error.message}`)
       if (r.shim !== null) {
         ctx.out.line()
         ctx.out.table(['FILE', 'METHOD', 'BYTES'], r.shim.files.map((f) => [f.name, f.method, String(f.bytes)]))
@@ -122,15 +122,12 @@ export async function boxPrepare (ctx: Context): Promise<number> {
 export async function boxCleanup (ctx: Context): Promise<number> {
   const boxIds = ids(ctx)
   const home = ctx.home()
-  const results = await eachBox<Omit<CleanupResult, 'socketLink'> & { socketLink: { removed: boolean, error?: string } }>(boxIds, async (id) => {
-    const r = await home.box(id).cleanup({ force: ctx.parsed.options.force === true })
-    return { ...r, socketLink: { removed: r.socketLink.removed, ...(r.socketLink.error === undefined ? {} : { error: r.socketLink.error.message }) } }
-  })
+  const results = await eachBox<CleanupResult>(boxIds, async (id) => await home.box(id).cleanup({ force: ctx.parsed.options.force === true }))
   ctx.out.result({ home: home.home, boxes: results }, () => {
     const rows = results.filter((r) => !('error' in r)).map((r) => {
       const ok = r as Exclude<typeof r, { error: unknown }>
       return [ok.boxId, ok.removed ? `yes (${ok.entries} entries)` : 'nothing there', String(ok.unmounted),
-        ok.socketLink.error ?? (ok.socketLink.removed ? 'removed' : 'absent')]
+        ok.socketLink.error?.message ?? (ok.socketLink.removed ? 'removed' : 'absent')]
     })
     if (rows.length > 0) ctx.out.table(['BOX', 'REMOVED', 'UNMOUNTED', 'SOCKET LINK'], rows)
     renderErrors(ctx.out, results)
@@ -140,8 +137,8 @@ export async function boxCleanup (ctx: Context): Promise<number> {
 
 function exitText (e: ExitView): string {
   if (e === null) return 'none'
-  if ('malformed' in e) return `malformed: ${e.malformed}`
-  if ('unreadable' in e) return `unreadable: ${e.unreadable}`
+  if ('malformed' in e) return `malformed: ${e.error.message}`
+  if ('unreadable' in e) return `unreadable: ${e.error.message}`
   return JSON.stringify(e)
 }
 
@@ -168,7 +165,7 @@ export async function boxInspect (ctx: Context): Promise<number> {
       ['shared', sharedText(i)],
       ['socket link', `${i.socketLink.state}: ${i.socketLink.path}${i.socketLink.target === undefined ? '' : ` -> ${i.socketLink.target}`}`],
       ['sockets', socketsText(i.sockets)],
-      ['shim process', `${i.shim.identity}${'pid' in i.shim && i.shim.pid !== undefined ? ` (pid ${i.shim.pid})` : ''}: ${i.shim.reason}`],
+      ['shim process', `${i.shim.identity}${'pid' in i.shim && i.shim.pid !== undefined ? ` (pid ${i.shim.pid})` : ''}: ${i.shim.why}${i.shim.error === undefined ? '' : ` (${i.shim.error.message})`}`],
       ['exit', exitText(i.exit)],
       ['exit.previous', exitText(i.exitPrevious)],
     ])
@@ -310,12 +307,13 @@ export async function boxBootPublish (ctx: Context): Promise<number> {
     pruned: r.pruned,
     legacyRemoved: r.legacyRemoved,
     leftoversRemoved: r.leftoversRemoved,
-    pruneWarning: r.pruneWarning ?? null,
+    // Not `error`: a top-level error is the failure document.
+    pruneError: r.error ?? null,
   }
   ctx.out.result(doc, () => {
     ctx.out.pairs([...bootPairs(doc), ['pruned', r.pruned.join(', ') || 'none'],
       ...(r.legacyRemoved.length === 0 ? [] : [['migrated', r.legacyRemoved.map((f) => `boot/${f}`).join(', ')] as [string, string]])])
-    if (r.pruneWarning !== undefined) ctx.out.note(`published, but tidying failed: ${r.pruneWarning.message}`)
+    if (r.error !== undefined) ctx.out.note(`published, but tidying failed: ${r.error.message}`)
   })
   return 0
 }

@@ -11,7 +11,7 @@ import { probe } from '../fs-facts.ts'
 import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
 import { connectUnix, listenUnix } from '../unix-socket.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 import { shellQuote, type Output, type Status } from './output.ts'
 
 export interface DemoStep {
@@ -27,7 +27,7 @@ export interface DemoReport {
   /** With --keep: the command that removes what was kept. */
   cleanup?: string
   steps: DemoStep[]
-  fallbacks: Array<{ what: string, reason: string }>
+  fallbacks: Array<{ what: string, why: string }>
 }
 
 async function timed (steps: DemoStep[], step: string, fn: () => Promise<string> | string): Promise<void> {
@@ -78,12 +78,12 @@ export async function demoReport (options: DemoOptions): Promise<DemoReport> {
     })
     await timed(steps, 'shared mount', async () => {
       const r = await box.mountShared()
-      if (r.fallback !== undefined) {
+      if (r.error !== undefined) {
         report.fallbacks.push({
           what: 'shared/ is a symlink to mounts/, not a read-only mount',
-          reason: r.fallback.code === 'EPERM'
+          why: r.error.code === 'EPERM'
             ? 'EPERM: mounting needs CAP_SYS_ADMIN; run as root or in unshare -Urm'
-            : r.fallback.reason,
+            : r.error.message,
         })
       }
       return `${r.method}${r.readOnly ? ', read-only' : ', WRITABLE by the guest'}`
@@ -113,7 +113,7 @@ export async function demoReport (options: DemoOptions): Promise<DemoReport> {
       if (!methods.includes('reflink') && !methods.includes('clonefile')) {
         report.fallbacks.push({
           what: `shim copied with ${methods.join('/')}, not reflinked`,
-          reason: `${(await probe(home.tmpDir)).fsType.name} cannot reflink; XFS (reflink=1), btrfs or APFS can`,
+          why: `${(await probe(home.tmpDir)).fsType.name} cannot reflink; XFS (reflink=1), btrfs or APFS can`,
         })
       }
       return `${r.files.length} files, ${mb.toFixed(0)} MiB by ${methods.join(', ')}`
@@ -178,7 +178,7 @@ export function printDemo (out: Output, report: DemoReport): void {
     const status: Status = report.fallbacks.length === 0 ? 'ok' : 'warn'
     out.line(report.fallbacks.length === 0
       ? `${out.status(status)} no fallbacks: read-only bind mount and reflinked shim copies`
-      : `${out.status(status)} fell back: ${report.fallbacks.map((f) => `${f.what} (${f.reason})`).join('; ')}`)
+      : `${out.status(status)} fell back: ${report.fallbacks.map((f) => `${f.what} (${f.why})`).join('; ')}`)
   })
 }
 

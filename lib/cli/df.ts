@@ -1,7 +1,7 @@
 // `boxlite-layout df`: the home's disk usage as a table (or --json), with a
 // progress line on a terminal's stderr when the scan takes a while.
 import type { UsageBytes } from '../disk-usage.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 
 /** A scan shorter than this shows no progress at all. */
 const PROGRESS_AFTER_MS = 1000

@@ -7,12 +7,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { cloneFile } from '../clone.ts'
 import { LayoutError } from '../errors.ts'
-import { probe } from '../fs-facts.ts'
+import { newMountApiAvailable, probe } from '../fs-facts.ts'
 import { HomeLayout } from '../home.ts'
 import { mintBoxId } from '../ids.ts'
-import { binding } from '../native.ts'
 import { BoxSockets, currentUid, SOCKET_PATH_LIMIT, SocketNames } from '../sockets.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 import type { Status } from './output.ts'
 
 export interface Check {
@@ -80,7 +79,7 @@ function scratchNear (home: HomeLayout): { dir: string, base: string } {
 
 async function mountChecks (dir: string): Promise<Check[]> {
   if (process.platform !== 'linux') return [check('mount api', 'warn', 'no bind mounts on this platform: shared/ will be a symlink')]
-  const api = binding().newMountApiAvailable()
+  const api = newMountApiAvailable()
     ? check('mount api', 'ok', 'new mount API (open_tree + mount_setattr + move_mount): read-only before visible')
     : check('mount api', 'warn', 'classic mount(2) only (kernel < 5.12): read-only is applied mount by mount after the bind',
       'a kernel >= 5.12 makes the tree read-only before it becomes visible')

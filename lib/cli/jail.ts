@@ -7,7 +7,7 @@ import { invalidArg } from '../errors.ts'
 import { validateBoxId } from '../ids.ts'
 import type { JailPlatform } from '../jail.ts'
 import type { VolumeGrant } from '../policy.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 import { shellQuote, UsageError } from './output.ts'
 
 function volumesOf (values: unknown): VolumeGrant[] {

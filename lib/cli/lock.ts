@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import os from 'node:os'
 import { fromNodeError, LayoutError } from '../errors.ts'
 import { inheritedLockFd, LOCK_FD_ENV, RuntimeLock } from '../locks.ts'
-import type { Context } from './main.ts'
+import type { Context } from './context.ts'
 import { secondsOption } from './spec.ts'
 
 /** The fd number CMD finds the lock at (the first after stdin, stdout, stderr). */

@@ -12,24 +12,11 @@ import { inheritedLockFd, RuntimeLock } from '../locks.ts'
 import { packageRoot } from '../native.ts'
 import { boxBootPublish, boxBootShow, boxCa, boxCleanup, boxInspect, boxList, boxPrepare } from './box-commands.ts'
 import { Output, shellQuote, UsageError } from './output.ts'
+import type { Context } from './context.ts'
 import { findCommand, helpText, parse, secondsOption, type Parsed } from './spec.ts'
 
 // The package's version, read from package.json wherever this file was built to.
 const version = (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version
-
-export interface Context {
-  parsed: Parsed
-  out: Output
-  /** The home --home names, else $BOXLITE_HOME, else $HOME/.boxlite. */
-  home: () => HomeLayout
-  /** A command to suggest, runnable as pasted: it repeats --home when one was given. */
-  suggest: (command: string) => string
-  /**
-   * The runtime lock a parent `boxlite-layout lock` holds for this home, as
-   * named by $BOXLITE_LAYOUT_LOCK_FD; undefined when none is inherited.
-   */
-  inheritedLock: () => Promise<RuntimeLock | undefined>
-}
 
 type Handler = (ctx: Context) => Promise<number>
 
@@ -69,7 +56,7 @@ async function gcStorage (ctx: Context): Promise<number> {
         a.kind,
         report.dryRun ? 'dry-run' : a.done ? out.status('ok') : out.status('fail'),
         String(a.bytes),
-        a.error === undefined ? a.path : `${a.path}: ${a.error}`,
+        a.error === undefined ? a.path : `${a.path}: ${a.error.message}`,
       ]))
     }
     const t = report.totals
@@ -77,7 +64,7 @@ async function gcStorage (ctx: Context): Promise<number> {
       `${t['disk-image'].count} disk image(s) ${t['disk-image'].bytes} bytes, ${t['tmp-leftover'].count} tmp leftover(s)`)
     out.line(`kept: ${report.kept.referenced} in a backing chain, ${report.kept.recent} within ${report.graceSeconds} s, ` +
       `${report.kept.database} named by the database, ${report.kept.unreadable} unreadable; database: ${report.database}`)
-    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.reason}`)
+    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.why}${w.error === undefined ? '' : ` (${w.error.message})`}`)
     if (report.dryRun && report.actions.length > 0) out.line('dry run: nothing removed (add --apply)')
   })
   return report.actions.some((a) => !report.dryRun && !a.done) ? 1 : 0
@@ -130,12 +117,12 @@ async function gc (ctx: Context): Promise<number> {
         a.kind,
         report.dryRun ? 'dry-run' : a.done ? out.status('ok') : out.status('fail'),
         a.path,
-        a.error ?? a.reason,
+        a.error?.message ?? a.why,
       ]))
     }
     if (report.liveBoxes.length > 0) out.line(`left alone (live shim): ${report.liveBoxes.join(', ')}`)
     if (report.skippedBoxes.length > 0) out.line(`left alone (being set up or excluded): ${report.skippedBoxes.join(', ')}`)
-    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.reason}`)
+    for (const w of report.warnings) out.line(`${out.status('warn')} ${w.path}: ${w.why}${w.error === undefined ? '' : ` (${w.error.message})`}`)
   })
   return report.actions.some((a) => !report.dryRun && !a.done) ? 1 : 0
 }
