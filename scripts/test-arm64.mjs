@@ -200,8 +200,8 @@ async function main () {
     if (probe.status !== 0) throw new Error(`the arm64 prebuild does not load:\n${probe.stderr}`)
     log(`addon ${probe.stdout.trim()}`)
 
-    // Emulation is several times slower: a longer idle timeout than package.json's.
-    const args = [path.join(copy, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--timeout=10m', ...opts.ava]
+    // Emulation is several times slower: a longer idle timeout than package.json's 10m.
+    const args = [path.join(copy, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--timeout=30m', ...opts.ava]
     log(`${node} ${args.join(' ')}  (in ${copy})`)
     code = await new Promise((resolve) => {
       const child = spawn(node, args, { cwd: copy, env, stdio: 'inherit' })
