@@ -16,7 +16,8 @@
 // and the tests spawn process.execPath (the arm64 node) themselves, so the
 // kernel must hand arm64 ELF files to qemu: binfmt_misc, mounted if need be
 // and given a handler (Debian's qemu-aarch64 line under our own name) unless
-// one exists; both are undone at exit. QEMU_LD_PREFIX points every emulated
+// one exists; both are left in place at exit, since another run on the
+// machine may have found and be using them. QEMU_LD_PREFIX points every emulated
 // process at the aarch64 sysroot (libc6-arm64-cross). tsx's esbuild runs
 // the host's native x64 binary (ESBUILD_BINARY_PATH): its protocol is the
 // same and qemu hands exec of an x64 file to the kernel. Needs root (mount,
@@ -80,27 +81,40 @@ function ensurePrebuild (force) {
   if (r.status !== 0) throw new Error('building the arm64 prebuild failed')
 }
 
-/**
- * binfmt_misc with a handler for arm64 ELF files. Returns the undo steps.
- * An existing enabled handler (systemd-binfmt, binfmt-support, docker's
- * tonistiigi/binfmt…) is used as it is.
- */
-function ensureBinfmt () {
-  const undo = []
-  if (!fs.existsSync(path.join(BINFMT, 'status'))) {
-    const r = spawnSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT], { encoding: 'utf8' })
-    if (r.status !== 0) throw new Error(`binfmt_misc is not mounted and mounting it failed: ${r.stderr.trim()}`)
-    log(`mounted binfmt_misc at ${BINFMT}`)
-    undo.push(() => { spawnSync('umount', [BINFMT]); log('unmounted binfmt_misc') })
-  }
-  if (fs.readFileSync(path.join(BINFMT, 'status'), 'utf8').trim() !== 'enabled') throw new Error('binfmt_misc is disabled')
+/** The name of an enabled binfmt handler for arm64 ELF files, if any. */
+function arm64Handler () {
   for (const name of fs.readdirSync(BINFMT)) {
     if (name === 'register' || name === 'status') continue
-    const text = fs.readFileSync(path.join(BINFMT, name), 'utf8')
-    if (/^enabled$/m.test(text) && text.includes(`magic ${AARCH64_MAGIC}`)) {
-      log(`using the existing binfmt handler ${name} (${/^interpreter (.*)$/m.exec(text)?.[1] ?? '?'})`)
-      return undo
+    let text
+    try {
+      text = fs.readFileSync(path.join(BINFMT, name), 'utf8')
+    } catch (e) {
+      if (e.code === 'ENOENT') continue // removed since the listing
+      throw e
     }
+    if (/^enabled$/m.test(text) && text.includes(`magic ${AARCH64_MAGIC}`)) return { name, interpreter: /^interpreter (.*)$/m.exec(text)?.[1] ?? '?' }
+  }
+  return undefined
+}
+
+/**
+ * binfmt_misc with a handler for arm64 ELF files. An existing enabled
+ * handler (systemd-binfmt, binfmt-support, docker's tonistiigi/binfmt, an
+ * earlier run's) is used as it is. Nothing is undone at exit: a concurrent
+ * run may be using what this one mounted or registered, and the handler is
+ * the one qemu-user-static's own binfmt.d line would register.
+ */
+function ensureBinfmt () {
+  if (!fs.existsSync(path.join(BINFMT, 'status'))) {
+    const r = spawnSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT], { encoding: 'utf8' })
+    if (r.status !== 0 && !fs.existsSync(path.join(BINFMT, 'status'))) throw new Error(`binfmt_misc is not mounted and mounting it failed: ${r.stderr.trim()}`)
+    log(`mounted binfmt_misc at ${BINFMT} (left mounted)`)
+  }
+  if (fs.readFileSync(path.join(BINFMT, 'status'), 'utf8').trim() !== 'enabled') throw new Error('binfmt_misc is disabled')
+  const existing = arm64Handler()
+  if (existing !== undefined) {
+    log(`using the existing binfmt handler ${existing.name} (${existing.interpreter})`)
+    return
   }
   // Debian's line (qemu-user-static's binfmt-P wrapper, flags OPF) under our
   // name; F opens the interpreter now, so it works from any mount namespace.
@@ -112,12 +126,15 @@ function ensureBinfmt () {
     const interp = fields[6]
     if (fields.length === 8 && interp !== undefined && fs.existsSync(interp)) line = [fields[0], ENTRY, ...fields.slice(2)].join(':')
   }
-  fs.writeFileSync(path.join(BINFMT, 'register'), line)
-  log(`registered binfmt handler ${ENTRY}`)
-  undo.push(() => {
-    try { fs.writeFileSync(path.join(BINFMT, ENTRY), '-1'); log(`removed binfmt handler ${ENTRY}`) } catch { /* already gone */ }
-  })
-  return undo
+  try {
+    fs.writeFileSync(path.join(BINFMT, 'register'), line)
+  } catch (e) {
+    // A concurrent run registered the same name first: theirs serves both.
+    if (e.code !== 'EEXIST' || arm64Handler() === undefined) throw e
+    log(`binfmt handler ${ENTRY} registered by a concurrent run`)
+    return
+  }
+  log(`registered binfmt handler ${ENTRY} (left registered)`)
 }
 
 /** The package without build outputs, dist/ freshly compiled, the arm64 prebuild only. */
@@ -158,7 +175,7 @@ async function main () {
   for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => { cleanup(); process.exit(130) })
   let code = 1
   try {
-    undo.push(...ensureBinfmt())
+    ensureBinfmt()
     const copy = packageCopy()
     undo.unshift(() => { if (opts.keep) log(`kept ${copy}`); else fs.rmSync(copy, { recursive: true, force: true }) })
     const bin = path.join(copy, '.arm64-bin')
@@ -183,8 +200,8 @@ async function main () {
     if (probe.status !== 0) throw new Error(`the arm64 prebuild does not load:\n${probe.stderr}`)
     log(`addon ${probe.stdout.trim()}`)
 
-    // Emulation is several times slower: a longer idle timeout than package.json's.
-    const args = [path.join(copy, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--timeout=10m', ...opts.ava]
+    // Emulation is several times slower: a longer idle timeout than package.json's 10m.
+    const args = [path.join(copy, 'node_modules', 'ava', 'entrypoints', 'cli.mjs'), '--timeout=30m', ...opts.ava]
     log(`${node} ${args.join(' ')}  (in ${copy})`)
     code = await new Promise((resolve) => {
       const child = spawn(node, args, { cwd: copy, env, stdio: 'inherit' })

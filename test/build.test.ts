@@ -10,7 +10,7 @@ import path from 'node:path'
 import { binding } from '../lib/native.ts'
 import { readElf, maxVersion, compareVersions } from '../scripts/lib/elf.ts'
 import { needs, testWith } from './helpers/env.ts'
-import { repoRoot, run } from './helpers/fixtures.ts'
+import { repoRoot, run, testTmp } from './helpers/fixtures.ts'
 
 const require = createRequire(import.meta.url)
 const { sourceHash } = require('../scripts/source-hash.cjs') as { sourceHash: () => string }
@@ -83,7 +83,7 @@ testWith([needs.linux], 'the loaded addon needs no glibc symbol that glibc 2.28 
 
 test('without a built addon the loader says what to run', async (t) => {
   // A copy of the package with neither build/ nor prebuilds/.
-  const dir = fs.mkdtempSync('/tmp/blx-noaddon-')
+  const dir = fs.mkdtempSync(path.join(testTmp, 'blx-noaddon-'))
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
   fs.cpSync(path.join(repoRoot, 'lib'), path.join(dir, 'lib'), { recursive: true })
   for (const f of ['package.json', 'CMakeLists.txt']) fs.copyFileSync(path.join(repoRoot, f), path.join(dir, f))

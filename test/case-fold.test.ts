@@ -7,6 +7,7 @@
 import test from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
+import { privateLinkUid } from './helpers/boxes.ts'
 import { repoRoot, run, scratch } from './helpers/fixtures.ts'
 
 const script = `
@@ -36,8 +37,7 @@ for (const folding of [true, false]) {
     const shim = path.join(root, 'boxlite-shim')
     fs.writeFileSync(shim, 'shim', { mode: 0o755 })
     // A uid of its own for /tmp/bl-{uid}: other tests sweep the real one.
-    const uid = 40000 + Math.floor(Math.random() * 20000)
-    t.teardown(() => fs.rmSync(`/tmp/bl-${uid}`, { recursive: true, force: true }))
+    const uid = privateLinkUid(t)
     const r = await run(process.execPath, ['--input-type=module', '-e', script, home, String(uid), shim],
       { cwd: repoRoot, env: { ...process.env, BOXLITE_LAYOUT_CASE_INSENSITIVE: folding ? '1' : '0' } })
     t.is(r.code, 0, r.stderr)

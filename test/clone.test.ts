@@ -8,7 +8,7 @@ import path from 'node:path'
 import { cloneFile, cloneFileSync, LayoutError, sharesExtentsSync, type BoxLayout } from '../lib/index.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
-import { mountLoopFs, mountTmpfs, payload, repoRoot, run, scratch, tsNode, writeShimSet } from './helpers/fixtures.ts'
+import { mountLoopFs, mountTmpfs, payload, repoRoot, run, scratch, testTmp, tsNode, writeShimSet } from './helpers/fixtures.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
 
 const withXfs = [needs.linux, needs.mount, needs.tool('mkfs.xfs', 'xfsprogs'), needs.tool('filefrag', 'e2fsprogs')]
@@ -233,7 +233,7 @@ test('cloneFile validates its input', async (t) => {
 testWith([needs.linux, needs.root, needs.tool('setpriv', 'util-linux')],
   'a non-root user copies 0555/0444/0004 sources where the copy is made carrying their mode, as clonefile does', async (t) => {
     const pkg = packageForNobody(t)
-    const dir = fs.mkdtempSync('/tmp/blx-clone-mode-')
+    const dir = fs.mkdtempSync(path.join(testTmp, 'blx-clone-mode-'))
     t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
     fs.chmodSync(dir, 0o755)
     const out = path.join(dir, 'out')

@@ -17,7 +17,7 @@ import type { ExecutionContext } from 'ava'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { socketLinkParent } from '../lib/index.ts'
+import { privateLinkUid } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
 import { repoRoot, scratch, tsNode } from './helpers/fixtures.ts'
 
@@ -162,8 +162,7 @@ function judge (r: Round, point: Point): string[] {
 for (const step of STEPS) {
   testWith([needs.linux, needs.mount, needs.tool('strace', 'strace')], `faults: every syscall of ${step} fails once, sync and async: a coded error or the truth, no leak, repaired, next lifecycle works`, async (t: ExecutionContext) => {
     const root = scratch(t, 'blx-fault-')
-    const uid = 60000 + Math.floor(Math.random() * 5000)
-    t.teardown(() => fs.rmSync(socketLinkParent(uid), { recursive: true, force: true }))
+    const uid = privateLinkUid(t)
     const findings: string[] = []
     const tolerated = new Set<string>()
     let injections = 0

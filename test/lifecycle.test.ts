@@ -11,7 +11,7 @@ import { fdsUnder, repoRoot, run, scratch, writeShimSet } from './helpers/fixtur
 import { mountsBelow } from './helpers/mounts.ts'
 
 privilegedSerial('1000 lifecycles (prepare, ro mount, shim install, cleanup) leave no trace', async (t) => {
-  t.timeout(180_000)
+  t.timeout(600_000)
   const root = scratch(t)
   const shim = writeShimSet(path.join(root, 'dist'))
   const home = freshHome(t, root)

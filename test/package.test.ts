@@ -11,7 +11,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { privateLinkUid } from './helpers/boxes.ts'
 import { needs, testWith } from './helpers/env.ts'
-import { repoRoot, run, scratch } from './helpers/fixtures.ts'
+import { repoRoot, run, scratch, testTmp } from './helpers/fixtures.ts'
 
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
   version: string
@@ -108,7 +108,7 @@ test('package.json declares no install-time script: no (pre|post)install or prep
   t.is(pkg.gypfile, false)
 })
 
-const packDir = fs.mkdtempSync('/tmp/blx-pack-')
+const packDir = fs.mkdtempSync(path.join(testTmp, 'blx-pack-'))
 test.after.always(() => fs.rmSync(packDir, { recursive: true, force: true }))
 let packed: Promise<string> | undefined
 

@@ -9,7 +9,7 @@ import {
   BoxSockets, connectUnix, fitsSunPath, HomeLayout, LayoutError, listenUnix, mintBoxId, socketLinkParent,
 } from '../lib/index.ts'
 import { privateLinkUid } from './helpers/boxes.ts'
-import { needs, testWith } from './helpers/env.ts'
+import { isRoot, needs, testWith } from './helpers/env.ts'
 import { fdsUnder, repoRoot, run, scratch, tsNode } from './helpers/fixtures.ts'
 
 const uid = process.getuid!()
@@ -158,7 +158,9 @@ test('the link: correct is kept, stale or dangling is replaced, a file or dir in
   const root = scratch(t)
   const real = path.join(root, 'sockets')
   fs.mkdirSync(real)
-  const s = new BoxSockets(mintBoxId(), real)
+  // As root, a uid of its own: a gc of the real /tmp/bl-{uid} elsewhere
+  // could remove the dangling link planted below before ensure() sees it.
+  const s = new BoxSockets(mintBoxId(), real, isRoot ? { uid: privateLinkUid(t) } : {})
   t.teardown(() => { fs.rmSync(s.bindingDir, { recursive: true, force: true }) })
   t.is((await s.ensure()).link, 'created')
   t.is((await s.ensure()).link, 'kept')

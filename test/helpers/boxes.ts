@@ -22,14 +22,35 @@ export function freshBox (t: ExecutionContext, home: HomeLayout, options: Omit<B
   return box
 }
 
+/** Fake uids for socket links: far from real users, one range for every test. */
+const FAKE_UID_FIRST = 40000
+const FAKE_UID_COUNT = 25000
+
 /**
  * A uid no other test uses, so /tmp/bl-{uid} is this test's alone (other
- * tests sweep the real one concurrently). Removed at teardown.
+ * tests sweep the real one concurrently). The uid is claimed by making
+ * /tmp/blx-uid-{uid}: mkdir is atomic, so two tests (in this run or in
+ * another run on the machine) never get the same one. A /tmp/bl-{uid} left
+ * by a killed run is removed first; at teardown the link dir goes, then the
+ * claim.
  */
 export function privateLinkUid (t: ExecutionContext): number {
-  const fake = 40000 + Math.floor(Math.random() * 20000)
-  t.teardown(() => fs.rmSync(socketLinkParent(fake), { recursive: true, force: true }))
-  return fake
+  for (;;) {
+    const uid = FAKE_UID_FIRST + Math.floor(Math.random() * FAKE_UID_COUNT)
+    const claim = `/tmp/blx-uid-${uid}`
+    try {
+      fs.mkdirSync(claim, { mode: 0o700 })
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue
+      throw e
+    }
+    t.teardown(() => {
+      fs.rmSync(socketLinkParent(uid), { recursive: true, force: true })
+      fs.rmdirSync(claim)
+    })
+    fs.rmSync(socketLinkParent(uid), { recursive: true, force: true })
+    return uid
+  }
 }
 
 export interface BoxOpSpec {

@@ -3,6 +3,8 @@
 import test, { type ExecutionContext, type ImplementationFn } from 'ava'
 import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import path from 'node:path'
+import { testTmp } from './fixtures.ts'
 
 export const inCI = process.env.CI === 'true'
 export const isRoot = process.getuid?.() === 0
@@ -17,7 +19,7 @@ export function canMount (): boolean {
   if (mountable !== undefined) return mountable
   mountable = false
   if (!isRoot) return false
-  const dir = fs.mkdtempSync('/tmp/blx-canmount-')
+  const dir = fs.mkdtempSync(path.join(testTmp, 'blx-canmount-'))
   try {
     execFileSync('mount', ['-t', 'tmpfs', 'probe', dir], { stdio: 'ignore' })
     execFileSync('umount', [dir], { stdio: 'ignore' })

@@ -12,6 +12,13 @@ import { isMountPoint, mountsBelow } from './mounts.ts'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
+/**
+ * The dir tests make their temporary dirs in: BLX_TEST_TMP when set (.ci/run
+ * gives each run its own, so its leak check sees only its own mounts and
+ * loop devices, not those of another run on the machine), else /tmp.
+ */
+export const testTmp = process.env.BLX_TEST_TMP === undefined || process.env.BLX_TEST_TMP === '' ? '/tmp' : process.env.BLX_TEST_TMP
+
 function unmountAll (dir: string): void {
   for (const mp of mountsBelow(dir)) {
     try {
@@ -22,9 +29,9 @@ function unmountAll (dir: string): void {
   }
 }
 
-/** A scratch dir under /tmp; teardown unmounts everything inside, then removes it. */
+/** A scratch dir under testTmp; teardown unmounts everything inside, then removes it. */
 export function scratch (t: ExecutionContext, prefix = 'blx-test-'): string {
-  const dir = fs.mkdtempSync(path.join('/tmp', prefix))
+  const dir = fs.mkdtempSync(path.join(testTmp, prefix))
   t.teardown(() => {
     unmountAll(dir)
     if (mountsBelow(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true })
@@ -57,9 +64,23 @@ export function mountLoopFs (t: ExecutionContext, dir: string, type: LoopFsType,
   else execFileSync('mkfs.ext4', ['-q', '-F', image])
   const loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim()
   t.teardown(() => {
-    if (isMountPoint(dir)) execFileSync('umount', [dir])
-    execFileSync('losetup', ['-d', loop])
-    fs.rmSync(image, { force: true })
+    try {
+      if (isMountPoint(dir)) {
+        try {
+          execFileSync('umount', [dir], { stdio: 'pipe' })
+        } catch {
+          // EBUSY (an fd or a cwd still in it): detach now, freed once unused.
+          execFileSync('umount', ['-l', dir])
+        }
+      }
+    } finally {
+      // Always this exact device; after a lazy unmount it autoclears on release.
+      try {
+        execFileSync('losetup', ['-d', loop])
+      } finally {
+        fs.rmSync(image, { force: true })
+      }
+    }
   })
   execFileSync('mount', [loop, dir])
   return dir

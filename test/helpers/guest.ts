@@ -18,7 +18,7 @@ export function runInGuest (sharedDir: string, steps: GuestStep[], options: RunI
 }
 
 /** The repo's ava timeout (package.json "ava.timeout"), restored once the image is ready. */
-const TEST_TIMEOUT_MS = 120_000
+const TEST_TIMEOUT_MS = 600_000
 /** A cold cache fetches and unpacks a Debian kernel package first. */
 const FETCH_TIMEOUT_MS = 600_000
 

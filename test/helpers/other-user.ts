@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { repoRoot } from './fixtures.ts'
+import { repoRoot, testTmp } from './fixtures.ts'
 
 export const NOBODY = 65534
 
@@ -26,7 +26,7 @@ export function packageForNobody (t: ExecutionContext): string {
   const require = createRequire(import.meta.url)
   const addon = (require('node-gyp-build') as { resolve: (dir: string) => string }).resolve(repoRoot)
   if (readableByNobody(path.join(repoRoot, 'dist', 'cli.cjs')) && readableByNobody(addon)) return repoRoot
-  const copy = fs.mkdtempSync('/tmp/blx-pkg-')
+  const copy = fs.mkdtempSync(path.join(testTmp, 'blx-pkg-'))
   t.teardown(() => fs.rmSync(copy, { recursive: true, force: true }))
   fs.chmodSync(copy, 0o755)
   for (const rel of ['dist', 'package.json', path.join('node_modules', 'node-gyp-build'), path.relative(repoRoot, addon)]) {

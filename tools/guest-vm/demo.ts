@@ -10,6 +10,18 @@ import { Output } from '../../lib/cli/output.ts'
 import { hostWriteProbe, PROBE_TEXT, readProbeStep, seedProbeFiles, writeProbeSteps } from './probes.ts'
 import { bootGuest, guestAvailability, prepareGuestImage, type GuestImage } from './vm.ts'
 
+/**
+ * BOXLITE_LAYOUT_GUEST_TIMEOUT_MS raises the guest's limit (vm.ts's default
+ * otherwise): a TCG guest on a loaded machine can need minutes.
+ */
+function guestTimeoutMs (): number | undefined {
+  const raw = process.env.BOXLITE_LAYOUT_GUEST_TIMEOUT_MS
+  if (raw === undefined || raw === '') return undefined
+  const ms = Number(raw)
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`BOXLITE_LAYOUT_GUEST_TIMEOUT_MS must be a positive integer of milliseconds, not ${JSON.stringify(raw)}`)
+  return ms
+}
+
 /** What the guest saw, or why there is no guest here (the rest of the demo runs either way). */
 async function guestView (box: BoxLayout): Promise<string> {
   const available = await guestAvailability()
@@ -21,6 +33,7 @@ async function guestView (box: BoxLayout): Promise<string> {
   } catch (e) {
     return `skipped: the guest kernel could not be fetched: ${(e as Error).message}`
   }
+  const timeoutMs = guestTimeoutMs()
   await seedProbeFiles(box.mountsDir)
   const hostWrite = hostWriteProbe(box.mountsDir)
   const run = await bootGuest({
@@ -28,6 +41,7 @@ async function guestView (box: BoxLayout): Promise<string> {
     steps: [readProbeStep(), ...writeProbeSteps(), hostWrite.step],
     onMarker: hostWrite.onMarker,
     image,
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
   })
   const [read, ...rest] = run.steps
   const seen = rest.pop()!
