@@ -514,9 +514,7 @@ struct SharedUnmount : Job {
   UnmountOutcome outcome = UnmountOutcome::kNone;
   bool Parse(Args& a) { return ref = a.Box(), a.ok(); }
   Error Run(bool may_block) override { return shared_unmount(ref, may_block, &outcome); }
-  Napi::Value Result(Napi::Env env) override {
-    return Str(env, unmount_outcome_name(outcome));
-  }
+  Napi::Value Result(Napi::Env env) override { return Str(env, unmount_outcome_name(outcome)); }
 };
 
 struct SharedInspect : Job {

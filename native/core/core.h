@@ -479,10 +479,6 @@ struct BoxInspection {
 Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std::string>& socket_names,
                   BoxInspection* out);
 
-// The probe behind box_inspect's sockets (socket_probe.cc).
-void probe_sockets(int box_fd, const std::string& box_display, const std::string& binding_dir, bool link_ok,
-                   const std::vector<std::string>& names, std::vector<SocketProbe>* out);
-
 struct GcBox {
   std::string name;
   EntryKind kind;

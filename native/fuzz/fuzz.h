@@ -43,7 +43,7 @@ inline const std::string& scratch() {
       std::string parent_dir, name;
       blx::split_path(scratch(), &parent_dir, &name);
       blx::Fd at(::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (at.valid()) blx::remove_tree_at(at.get(), scratch(), name, false, &stats);
+      if (at.valid()) blx::remove_tree_at(blx::Dir{at.get(), parent_dir}, name, false, &stats);
     });
     return tmpl;
   }());

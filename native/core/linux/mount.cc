@@ -75,14 +75,14 @@ unsigned long locked_flags(unsigned long st) {
 // Every mount at or below the mount root `fd`, made read-only one by one
 // (parents first): the classic API has no recursive read-only. Each is
 // reached beneath fd without symlinks and addressed through its own fd.
-Error remount_tree_readonly(int fd, const std::string& display) {
+Error remount_tree_readonly(Dir root) {
   std::vector<MountBelow> mounts;
-  if (Error e = mounts_below(fd, display, &mounts)) return e;
-  if (mounts.empty()) return fail(EINVAL, "mount", display);
+  if (Error e = mounts_below(root.fd, root.path, &mounts)) return e;
+  if (mounts.empty()) return fail(EINVAL, "mount", root.path);
   for (const MountBelow& m : mounts) {
-    const std::string where = join_path(display, m.rel);
-    Fd at;
-    if (Error e = open_dir_beneath(fd, m.rel, display, Trust::kNone, &at, nullptr)) return e;
+    OwnedDir at;
+    if (Error e = open_dir_beneath(root, m.rel, Trust::kNone, &at, nullptr)) return e;
+    const std::string& where = at.path;
     struct statfs sf;
     if (::fstatfs(at.get(), &sf) != 0) return fail_errno("statfs", where);
     unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(static_cast<unsigned long>(sf.f_flags));
@@ -111,7 +111,7 @@ Error bind_legacy(int source_fd, int target_dir, const char* target_name, const 
   } else if (::mount(nullptr, proc_fd(root.get()).c_str(), nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
     e = fail_errno("mount", target);
   } else {
-    e = remount_tree_readonly(root.get(), target);
+    e = remount_tree_readonly(Dir{root.get(), target});
   }
   if (e) detach_mount_at(target_dir, target_name, target);
   return e;
@@ -213,7 +213,7 @@ Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display) 
     if (sys::mount_setattr(fd, "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
     if (errno != ENOSYS) return fail_errno("mount_setattr", display);
   }
-  return remount_tree_readonly(fd, display);
+  return remount_tree_readonly(Dir{fd, display});
 }
 
 Error mount_read_only(int fd, const std::string& display, bool* read_only) {
