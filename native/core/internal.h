@@ -303,7 +303,7 @@ struct DirEntry {
 
 // The entries of an open directory (without "." and ".."), read from the
 // fd's current offset: pass a freshly opened fd.
-Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out);
+Error list_dir(Dir dir, std::vector<DirEntry>* out);
 
 // Whether dirfd/name (already stat'ed into st, not followed; parent is
 // dirfd's own stat) is a mount point. Mount ids where the kernel has them,
@@ -325,8 +325,8 @@ Error detach_stack_at(Dir parent, const char* name, uint64_t* detached);
 // The path the kernel has for an open fd (/proc/self/fd or F_GETPATH).
 Error fd_path(int fd, const std::string& display, std::string* out);
 
-// Mounts whose mount point is the directory `dirfd` or below it, parents
-// first, as paths relative to it ("" for dirfd itself). Reads
+// Mounts whose mount point is the directory `top` or below it, parents
+// first, as paths relative to it ("" for top itself). Reads
 // /proc/self/mountinfo (getmntinfo on macOS): gc, diagnostics and the
 // classic mount API only, never a hot path.
 struct MountBelow {
@@ -334,17 +334,17 @@ struct MountBelow {
   std::string rel;
   bool read_only;
 };
-Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out);
+Error mounts_below(Dir top, std::vector<MountBelow>* out);
 
 // Platform mount primitives (linux/mount.cc; darwin answers ENOTSUP).
 // Bind the directory source_fd read-only (submounts included) onto
 // target_dir/target_name, propagation slave; nothing stays mounted on error.
 Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
                        const std::string& source_display, const std::string& target_display, BindMethod* used);
-// Re-apply read-only to every mount at or below the mount root `fd`.
-Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display);
-// Whether the mount whose root is `fd` is read-only (statvfs ST_RDONLY).
-Error mount_read_only(int fd, const std::string& display, bool* read_only);
+// Re-apply read-only to every mount at or below the mount root `root`.
+Error reseal_readonly_at(Dir root, bool force_legacy);
+// Whether the mount whose root is `root` is read-only (statvfs ST_RDONLY).
+Error mount_read_only(Dir root, bool* read_only);
 
 // Remove parent/name and everything below it: never follows a symlink, never
 // descends into a mount; a mount met on the way is detached first when

@@ -77,7 +77,7 @@ unsigned long locked_flags(unsigned long st) {
 // reached beneath fd without symlinks and addressed through its own fd.
 Error remount_tree_readonly(Dir root) {
   std::vector<MountBelow> mounts;
-  if (Error e = mounts_below(root.fd, root.path, &mounts)) return e;
+  if (Error e = mounts_below(root, &mounts)) return e;
   if (mounts.empty()) return fail(EINVAL, "mount", root.path);
   for (const MountBelow& m : mounts) {
     OwnedDir at;
@@ -206,19 +206,19 @@ Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, b
   return bind_legacy(source_fd, target_dir, target_name, source_display, target_display);
 }
 
-Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display) {
+Error reseal_readonly_at(Dir root, bool force_legacy) {
   if (!force_legacy) {
     sys::MountAttr ro{};
     ro.attr_set = sys::kMountAttrRdonly;
-    if (sys::mount_setattr(fd, "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
-    if (errno != ENOSYS) return fail_errno("mount_setattr", display);
+    if (sys::mount_setattr(root.fd, "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
+    if (errno != ENOSYS) return fail_errno("mount_setattr", root.path);
   }
-  return remount_tree_readonly(Dir{fd, display});
+  return remount_tree_readonly(root);
 }
 
-Error mount_read_only(int fd, const std::string& display, bool* read_only) {
+Error mount_read_only(Dir root, bool* read_only) {
   struct statvfs sv;
-  if (::fstatvfs(fd, &sv) != 0) return fail_errno("statvfs", display);
+  if (::fstatvfs(root.fd, &sv) != 0) return fail_errno("statvfs", root.path);
   *read_only = (sv.f_flag & ST_RDONLY) != 0;
   return {};
 }
@@ -260,10 +260,10 @@ void parse_mountinfo(const std::string& text, const std::string& root, std::vect
   }
 }
 
-Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
+Error mounts_below(Dir top, std::vector<MountBelow>* out) {
   out->clear();
   std::string root;
-  if (Error e = fd_path(dirfd, display, &root)) return e;
+  if (Error e = fd_path(top.fd, top.path, &root)) return e;
   std::string text;
   if (Error e = read_mountinfo(&text)) return e;
   parse_mountinfo(text, root, out);

@@ -291,7 +291,7 @@ Error check_case_twin(Dir boxes, const std::string& id, const std::string& where
   Fd dir(::openat(boxes.fd, ".", kDirFlags));
   if (!dir.valid()) return fail_errno("openat", boxes.path);
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(dir.get(), boxes.path, &entries)) return e;
+  if (Error e = list_dir(Dir{dir.get(), boxes.path}, &entries)) return e;
   for (const DirEntry& d : entries) {
     if (d.name != id && folds_equal(d.name, id)) {
       Error e = fail_reason(EEXIST, Reason::kCaseCollision, "openat", where);

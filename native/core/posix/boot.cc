@@ -298,7 +298,7 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
   // Leftovers of an interrupted publish: we hold the box lock, so none is
   // in progress.
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boot.get(), boot.path, &entries)) return e;
+  if (Error e = list_dir(boot, &entries)) return e;
   for (const DirEntry& entry : entries) {
     if (!is_publish_leftover(entry.name)) continue;
     RemoveStats stats;
@@ -377,7 +377,7 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
   // publish tries again.
   std::vector<DirEntry> old;
   Error prune;
-  if (Error e = list_dir(generations.get(), generations.path, &old)) prune = e;
+  if (Error e = list_dir(generations, &old)) prune = e;
   for (const DirEntry& entry : old) {
     if (prune || entry.name == gen) continue;
     FileStat st;
@@ -439,7 +439,7 @@ Error boot_leftovers(Dir box, std::vector<std::string>* out) {
   OwnedDir boot;
   if (Error e = open_dir_beneath(box, "boot", Trust::kNone, &boot, nullptr)) return e.code == ENOENT ? Error{} : e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boot.get(), boot.path, &entries)) return e;
+  if (Error e = list_dir(boot, &entries)) return e;
   for (const DirEntry& entry : entries) {
     if (is_publish_leftover(entry.name)) out->push_back(entry.name);
   }

@@ -26,71 +26,11 @@ Error fail_reason(int code, Reason why, const char* syscall, std::string path, i
   return e;
 }
 
-const char* reason_name(Reason r) {
-  switch (r) {
-    case Reason::kNone:
-      return nullptr;
-    case Reason::kSymlink:
-      return "symlink";
-    case Reason::kNotDirectory:
-      return "not-a-directory";
-    case Reason::kNotRegularFile:
-      return "not-a-regular-file";
-    case Reason::kHardLinked:
-      return "hard-linked";
-    case Reason::kTooLarge:
-      return "too-large";
-    case Reason::kForeignOwner:
-      return "foreign-owner";
-    case Reason::kLooseMode:
-      return "loose-mode";
-    case Reason::kWouldBlock:
-      return "would-block";
-    case Reason::kRemovedWhileWaiting:
-      return "removed-while-waiting";
-    case Reason::kReplacedWhileWaiting:
-      return "replaced-while-waiting";
-    case Reason::kRuntimeLocked:
-      return "runtime-locked";
-    case Reason::kNotAllocated:
-      return "not-allocated";
-    case Reason::kIdsExhausted:
-      return "ids-exhausted";
-    case Reason::kMountInTheWay:
-      return "mount-in-the-way";
-    case Reason::kNotPrepared:
-      return "not-prepared";
-    case Reason::kSharedNotEmpty:
-      return "shared-not-empty";
-    case Reason::kSharedOccupied:
-      return "shared-occupied";
-    case Reason::kSharedWrongMount:
-      return "shared-wrong-mount";
-    case Reason::kReadOnlyImpossible:
-      return "read-only-impossible";
-    case Reason::kNoReflink:
-      return "no-reflink";
-    case Reason::kLinkOccupied:
-      return "link-occupied";
-    case Reason::kShimAlive:
-      return "shim-alive";
-    case Reason::kBoxBusy:
-      return "box-busy";
-    case Reason::kTreeMoved:
-      return "tree-moved";
-    case Reason::kBackingChain:
-      return "backing-chain";
-    case Reason::kUnsupported:
-      return "unsupported";
-    case Reason::kCaseCollision:
-      return "case-collision";
-  }
-  return nullptr;
-}
-
 // The names JS sees for the other enums of core.h. Each switch covers every
 // value and has no default (-Wswitch); the return after it is unreachable
 // for a valid value and only keeps compilers quiet about a cast-in integer.
+// They stand before reason_name, which comes last: test/errors.test.ts
+// reads the reasons from it to the end of the file.
 const char* entry_kind_name(EntryKind k) {
   switch (k) {
     case EntryKind::kBox:
@@ -213,6 +153,68 @@ const char* path_kind_name(PathKind k) {
       return "other";
   }
   return "unknown";
+}
+
+const char* reason_name(Reason r) {
+  switch (r) {
+    case Reason::kNone:
+      return nullptr;
+    case Reason::kSymlink:
+      return "symlink";
+    case Reason::kNotDirectory:
+      return "not-a-directory";
+    case Reason::kNotRegularFile:
+      return "not-a-regular-file";
+    case Reason::kHardLinked:
+      return "hard-linked";
+    case Reason::kTooLarge:
+      return "too-large";
+    case Reason::kForeignOwner:
+      return "foreign-owner";
+    case Reason::kLooseMode:
+      return "loose-mode";
+    case Reason::kWouldBlock:
+      return "would-block";
+    case Reason::kRemovedWhileWaiting:
+      return "removed-while-waiting";
+    case Reason::kReplacedWhileWaiting:
+      return "replaced-while-waiting";
+    case Reason::kRuntimeLocked:
+      return "runtime-locked";
+    case Reason::kNotAllocated:
+      return "not-allocated";
+    case Reason::kIdsExhausted:
+      return "ids-exhausted";
+    case Reason::kMountInTheWay:
+      return "mount-in-the-way";
+    case Reason::kNotPrepared:
+      return "not-prepared";
+    case Reason::kSharedNotEmpty:
+      return "shared-not-empty";
+    case Reason::kSharedOccupied:
+      return "shared-occupied";
+    case Reason::kSharedWrongMount:
+      return "shared-wrong-mount";
+    case Reason::kReadOnlyImpossible:
+      return "read-only-impossible";
+    case Reason::kNoReflink:
+      return "no-reflink";
+    case Reason::kLinkOccupied:
+      return "link-occupied";
+    case Reason::kShimAlive:
+      return "shim-alive";
+    case Reason::kBoxBusy:
+      return "box-busy";
+    case Reason::kTreeMoved:
+      return "tree-moved";
+    case Reason::kBackingChain:
+      return "backing-chain";
+    case Reason::kUnsupported:
+      return "unsupported";
+    case Reason::kCaseCollision:
+      return "case-collision";
+  }
+  return nullptr;
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {

@@ -46,7 +46,7 @@ Error list_partial_copies(Dir box, std::vector<std::string>* out) {
   OwnedDir bin;
   if (Error e = open_dir_beneath(box, "bin", Trust::kNone, &bin, nullptr)) return e.code == ENOENT ? Error{} : e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(bin.get(), bin.path, &entries)) return e;
+  if (Error e = list_dir(bin, &entries)) return e;
   for (const DirEntry& d : entries) {
     if (is_partial_copy(d.name)) out->push_back(d.name);
   }
@@ -69,7 +69,7 @@ Error bin_files(Dir box, std::vector<BinFile>* out) {
   OwnedDir bin;
   if (Error e = open_dir_beneath(box, "bin", Trust::kNone, &bin, nullptr)) return e.code == ENOENT ? Error{} : e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(bin.get(), bin.path, &entries)) return e;
+  if (Error e = list_dir(bin, &entries)) return e;
   for (const DirEntry& d : entries) {
     const std::string where = bin.child(d.name);
     Fd fd(::openat(bin.get(), d.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
@@ -183,7 +183,7 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
       out->boxes.push_back(std::move(b));
     }
     std::vector<MountBelow> mounts;
-    if (Error e = mounts_below(boxes.get(), boxes.path, &mounts)) return e;
+    if (Error e = mounts_below(boxes, &mounts)) return e;
     for (const MountBelow& mb : mounts) {
       if (mb.rel.empty()) continue;  // the boxes dir itself: not ours to detach
       out->mounts.push_back(GcMount{mb.rel.substr(0, mb.rel.find('/')), mb.rel, mb.mount_id});
@@ -196,7 +196,7 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
   if (te && te.code != ENOENT) return te;
   if (!te) {
     std::vector<DirEntry> entries;
-    if (Error e = list_dir(tmp.get(), tmp.path, &entries)) return e;
+    if (Error e = list_dir(tmp, &entries)) return e;
     for (const DirEntry& d : entries) out->tmp_entries.push_back(d.name);
     std::sort(out->tmp_entries.begin(), out->tmp_entries.end());
   }

@@ -89,7 +89,7 @@ Error images_prepare(const DirRef& images, std::vector<std::string>* repaired) {
 Error list_box_entries(Dir boxes, std::vector<BoxEntry>* out) {
   out->clear();
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boxes.fd, boxes.path, &entries)) return e;
+  if (Error e = list_dir(boxes, &entries)) return e;
   for (const DirEntry& d : entries) {
     EntryKind kind = EntryKind::kStray;
     if (d.name.compare(0, 7, ".trash-") == 0) {

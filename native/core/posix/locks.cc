@@ -141,7 +141,7 @@ Error lock_allocate(const DirRef& dir, uint32_t* id) {
   OwnedDir held;
   if (Error e = open_dir_ref(dir, true, &held)) return e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(held.get(), held.path, &entries)) return e;
+  if (Error e = list_dir(held, &entries)) return e;
   std::vector<bool> used;
   for (const DirEntry& d : entries) {
     uint32_t n;

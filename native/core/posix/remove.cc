@@ -131,7 +131,7 @@ class Remover {
   }
 
   Error list_top(std::vector<Frame>& stack) const {
-    Error e = list_dir(stack.back().fd.get(), std::string(), &stack.back().entries);
+    Error e = list_dir(Dir{stack.back().fd.get(), std::string()}, &stack.back().entries);
     if (e) e.path = display(stack, "");
     return e;
   }

@@ -38,12 +38,12 @@ Error inspect_at(Dir box_dir, SharedState* out) {
   if (!is_mount_point_at(box_fd, "shared", t, box, where)) {
     out->kind = SharedKind::kDirectory;
     std::vector<DirEntry> entries;
-    if (Error e = list_dir(fd.get(), where, &entries)) return e;
+    if (Error e = list_dir(Dir{fd.get(), where}, &entries)) return e;
     out->empty = entries.empty();
     return {};
   }
   out->kind = SharedKind::kMount;
-  if (Error e = mount_read_only(fd.get(), where, &out->read_only)) return e;
+  if (Error e = mount_read_only(Dir{fd.get(), where}, &out->read_only)) return e;
   FileStat m;
   Error me = stat_at(box_fd, "mounts", false, &m, box_dir.child("mounts"));
   if (me && me.code != ENOENT) return me;
@@ -152,7 +152,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
       // writable: re-seal the whole tree read-only on every call.
       Fd shared(::openat(d.box.get(), "shared", kDirFlags));
       if (!shared.valid()) return fail_errno("openat", target);
-      if (Error e = reseal_readonly_at(shared.get(), force_legacy, target)) return e;
+      if (Error e = reseal_readonly_at(Dir{shared.get(), target}, force_legacy)) return e;
       out->method = !force_legacy && new_mount_api_available() ? MountMethod::kBindRo : MountMethod::kBindRoLegacy;
       out->reused = true;
       return {};
@@ -204,7 +204,7 @@ Error shared_state_at(Dir box, bool submounts, SharedState* out) {
   Fd shared(::openat(box.fd, "shared", kDirFlags));
   if (!shared.valid()) return fail_errno("openat", where);
   std::vector<MountBelow> mounts;
-  if (Error e = mounts_below(shared.get(), where, &mounts)) return e;
+  if (Error e = mounts_below(Dir{shared.get(), where}, &mounts)) return e;
   for (const MountBelow& m : mounts) {
     if (!m.read_only) out->writable_submounts.push_back(join_path(where, m.rel));
   }

@@ -179,7 +179,7 @@ Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, b
   sources[0].display = shim;
   if (Error e = open_source(src_dir.get(), shim_name, shim, &sources[0].fd, &sources[0].st)) return e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(src_dir.get(), shim_dir, &entries)) return e;
+  if (Error e = list_dir(Dir{src_dir.get(), shim_dir}, &entries)) return e;
   std::vector<std::string> libraries;
   for (const DirEntry& d : entries) {
     if (d.name.compare(0, 10, kLibraryPrefix) == 0 && d.name != shim_name) libraries.push_back(d.name);

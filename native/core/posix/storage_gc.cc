@@ -42,7 +42,7 @@ bool is_candidate(const std::string& dir, const std::string& name) {
 Error list_home_dir(Dir home, const char* rel, OwnedDir* dir, std::vector<DirEntry>* out) {
   out->clear();
   if (Error e = open_dir_beneath(home, rel, Trust::kCheck, dir, nullptr)) return e.code == ENOENT ? Error{} : e;
-  return list_dir(dir->get(), dir->path, out);
+  return list_dir(*dir, out);
 }
 
 void add_chain(const BackingChain& chain, std::set<InodeKey>* referenced, StorageScan* out) {
@@ -72,7 +72,7 @@ Error scan_boxes(Dir home, std::set<InodeKey>* referenced, StorageScan* out) {
       continue;
     }
     std::vector<DirEntry> images;
-    if (Error e = list_dir(disks.get(), disks.path, &images)) {
+    if (Error e = list_dir(disks, &images)) {
       out->problems.push_back(StorageChainProblem{disks.path, e});
       continue;
     }

@@ -139,7 +139,7 @@ class Scanner {
 
   Error list_top(std::vector<Frame>& stack) const {
     Frame& f = stack.back();
-    Error e = list_dir(f.fd.get(), std::string(), &f.entries);
+    Error e = list_dir(Dir{f.fd.get(), std::string()}, &f.entries);
     if (e) {
       e.path = display(stack, "");
       return e;
