@@ -337,10 +337,9 @@ struct MountBelow {
 Error mounts_below(Dir top, std::vector<MountBelow>* out);
 
 // Platform mount primitives (linux/mount.cc; darwin answers ENOTSUP).
-// Bind the directory source_fd read-only (submounts included) onto
-// target_dir/target_name, propagation slave; nothing stays mounted on error.
-Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
-                       const std::string& source_display, const std::string& target_display, BindMethod* used);
+// Bind the directory source read-only (submounts included) onto
+// target_parent/target_name, propagation slave; nothing stays mounted on error.
+Error bind_readonly_at(Dir source, Dir target_parent, const char* target_name, bool force_legacy, BindMethod* used);
 // Re-apply read-only to every mount at or below the mount root `root`.
 Error reseal_readonly_at(Dir root, bool force_legacy);
 // Whether the mount whose root is `root` is read-only (statvfs ST_RDONLY).

@@ -13,9 +13,8 @@ namespace blx {
 
 bool new_mount_api_available() { return false; }
 
-Error bind_readonly_at(int, int, const char*, bool, const std::string& source_display,
-                       const std::string& target_display, BindMethod*) {
-  Error e = fail(ENOTSUP, "mount", source_display, target_display);
+Error bind_readonly_at(Dir source, Dir target_parent, const char* target_name, bool, BindMethod*) {
+  Error e = fail(ENOTSUP, "mount", source.path, target_parent.child(target_name));
   e.reason = Reason::kUnsupported;
   return e;
 }

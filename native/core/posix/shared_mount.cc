@@ -54,12 +54,12 @@ Error inspect_at(Dir box_dir, SharedState* out) {
 // Make the empty directory box/shared show mounts read-only, or, where
 // mounting is refused, a symlink to it. `prior` is what shared/ was before
 // this call, put back when a read-only mount is required and impossible.
-Error bind_or_link(const BoxDirs& d, int mounts_fd, SharedKind prior, bool require_read_only, bool force_legacy,
+Error bind_or_link(const BoxDirs& d, Dir mounts, SharedKind prior, bool require_read_only, bool force_legacy,
                    MountResult* out) {
-  const std::string source = d.box.child("mounts");
+  const std::string& source = mounts.path;
   const std::string target = d.box.child("shared");
   BindMethod used = BindMethod::kNewApi;
-  Error e = bind_readonly_at(mounts_fd, d.box.get(), "shared", force_legacy, source, target, &used);
+  Error e = bind_readonly_at(mounts, d.box, "shared", force_legacy, &used);
   if (!e) {
     out->method = used == BindMethod::kNewApi ? MountMethod::kBindRo : MountMethod::kBindRoLegacy;
     return {};
@@ -162,16 +162,16 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
       // A symlink left by an earlier unprivileged run: try to upgrade it.
       if (::unlinkat(d.box.get(), "shared", 0) != 0) return fail_errno("unlink", target);
       if (Error e = make_shared_dir(d)) return e;
-      Error e = bind_or_link(d, mounts.get(), SharedKind::kSymlink, require_read_only, force_legacy, out);
+      Error e = bind_or_link(d, mounts, SharedKind::kSymlink, require_read_only, force_legacy, out);
       if (!e && out->method == MountMethod::kSymlink) out->reused = true;
       return e;
     }
     case SharedKind::kDirectory:
       if (!state.empty) return fail_reason(ENOTEMPTY, Reason::kSharedNotEmpty, "mount", target);
-      return bind_or_link(d, mounts.get(), SharedKind::kDirectory, require_read_only, force_legacy, out);
+      return bind_or_link(d, mounts, SharedKind::kDirectory, require_read_only, force_legacy, out);
     case SharedKind::kMissing:
       if (Error e = make_shared_dir(d)) return e;
-      return bind_or_link(d, mounts.get(), SharedKind::kMissing, require_read_only, force_legacy, out);
+      return bind_or_link(d, mounts, SharedKind::kMissing, require_read_only, force_legacy, out);
     case SharedKind::kOther:
       break;
   }
