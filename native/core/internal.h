@@ -81,7 +81,10 @@ bool read_link_at(int dirfd, const char* name, std::string* out);
 // Directory handles: an fd and the path it was opened as, which is only ever
 // shown (error paths, repairs), never resolved again. Every error path below
 // a directory is built by child() from that one string, so it reads as the
-// operator's own path however the fd was reached.
+// operator's own path however the fd was reached. A function about one
+// entry or one open file (stat_at, detach_mount_at, clone_into, ...) takes
+// that entry's own path as a `display` string instead: there is no
+// directory to build it from.
 
 // A borrowed directory: the fd and the path belong to an OwnedDir (or a
 // caller's Fd and string) that outlives it. Passed by value.

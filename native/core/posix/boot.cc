@@ -334,7 +334,7 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
       return undo(e);
     }
   }
-  if (Error e = sync_fd(staging.get(), staging_display)) return undo(e);
+  if (Error e = sync_fd(staging.get(), staging.path)) return undo(e);
 
   // The complete generation appears under its name in one step.
   const std::string gen_display = generations.child(gen);
