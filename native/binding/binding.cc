@@ -7,6 +7,12 @@
 // there that would have to wait for a lock is handed, from scratch, to a
 // thread of its own (dedicated_thread.cc). One public operation of the
 // library is one call here: `crossings()` counts them, for the tests.
+//
+// Naming rule: an operation's Job is `ops::X`, where X is its JS export name
+// with the first letter capitalized (`pidRead` is ops::PidRead). The ops
+// namespace keeps those names apart from the core's result types, which are
+// then spelled blx::X inside it (ops::GcScan fills a blx::GcScan). Enums
+// become JS strings only through the core's *_name() functions (core.h).
 #include <napi.h>
 #include <unistd.h>
 
@@ -189,18 +195,16 @@ Napi::Value TextOrNull(Napi::Env env, const std::string& text, bool present) {
 std::string DeviceName(const Device& d) { return std::to_string(d.major) + ":" + std::to_string(d.minor); }
 
 Napi::Object LinkObject(Napi::Env env, const LinkResult& r) {
-  static const char* states[] = {"created", "kept", "replaced"};
   Napi::Object o = Napi::Object::New(env);
-  o.Set("state", states[static_cast<int>(r.state)]);
+  o.Set("state", link_state_name(r.state));
   o.Set("modeRepaired", r.mode_repaired);
   o.Set("previousTarget", r.previous_target);
   return o;
 }
 
 Napi::Object SharedObject(Napi::Env env, const SharedState& s) {
-  static const char* kinds[] = {"missing", "directory", "symlink", "mount", "other"};
   Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", kinds[static_cast<int>(s.kind)]);
+  o.Set("kind", shared_kind_name(s.kind));
   o.Set("empty", s.empty);
   o.Set("linkTarget", s.link_target);
   o.Set("readOnly", s.read_only);
@@ -225,26 +229,10 @@ Napi::Object RemoveObject(Napi::Env env, const RemoveStats& s) {
   return o;
 }
 
-const char* CloneMethodName(CloneMethod m) {
-  switch (m) {
-    case CloneMethod::kReflink:
-      return "reflink";
-    case CloneMethod::kClonefile:
-      return "clonefile";
-    case CloneMethod::kCopyFileRange:
-      return "copy_file_range";
-    case CloneMethod::kCopy:
-      return "copy";
-    case CloneMethod::kSkipped:
-      return "skipped";
-  }
-  return "copy";
-}
-
 Napi::Object CloneObject(Napi::Env env, const CloneResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("name", r.name);
-  o.Set("method", CloneMethodName(r.method));
+  o.Set("method", clone_method_name(r.method));
   o.Set("bytes", Num(env, static_cast<double>(r.bytes)));
   return o;
 }
@@ -266,6 +254,56 @@ class HeldFd {
  private:
   int fd_ = -1;
 };
+
+Napi::Object HomeObject(Napi::Env env, const HomePrepareResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("repaired", StrArray(env, r.repaired));
+  Napi::Array devices = Napi::Array::New(env, 3);
+  devices.Set(0u, DeviceName(r.tmp));
+  devices.Set(1u, DeviceName(r.bases));
+  devices.Set(2u, DeviceName(r.disk_images));
+  o.Set("devices", devices);
+  return o;
+}
+
+Napi::Object BootStagedObject(Napi::Env env, const BootStaged& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("method", clone_method_name(s.method));
+  o.Set("bytes", Num(env, static_cast<double>(s.bytes)));
+  o.Set("sha256", s.sha256);
+  return o;
+}
+
+Napi::Object UsageObject(Napi::Env env, const UsageBytes& b) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("files", Num(env, static_cast<double>(b.files)));
+  o.Set("apparentBytes", Num(env, static_cast<double>(b.apparent)));
+  o.Set("allocatedBytes", Num(env, static_cast<double>(b.allocated)));
+  o.Set("sharedBytes", Num(env, static_cast<double>(b.shared)));
+  o.Set("exclusiveBytes", Num(env, static_cast<double>(b.exclusive)));
+  o.Set("physicalBytes", Num(env, static_cast<double>(b.physical)));
+  return o;
+}
+
+Napi::Array UsageList(Napi::Env env, const std::vector<std::pair<std::string, UsageBytes>>& list) {
+  Napi::Array a = Napi::Array::New(env, list.size());
+  for (uint32_t i = 0; i < list.size(); i++) {
+    Napi::Object o = UsageObject(env, list[i].second);
+    o.Set("name", list[i].first);
+    a.Set(i, o);
+  }
+  return a;
+}
+
+// A file's identity as JS carries it: "major:minor:ino", exact beyond 2^53.
+std::string InodeText(const FileInode& i) {
+  return std::to_string(i.dev_major) + ":" + std::to_string(i.dev_minor) + ":" + std::to_string(i.ino);
+}
+
+// ---------------------------------------------------------------------------
+// The operations (the naming rule: see the top of this file)
+
+namespace ops {
 
 // ---------------------------------------------------------------------------
 // Operations: filesystem facts
@@ -326,17 +364,6 @@ struct CloneFile : Job {
 // ---------------------------------------------------------------------------
 // The home
 
-Napi::Object HomeObject(Napi::Env env, const HomePrepareResult& r) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("repaired", StrArray(env, r.repaired));
-  Napi::Array devices = Napi::Array::New(env, 3);
-  devices.Set(0u, DeviceName(r.tmp));
-  devices.Set(1u, DeviceName(r.bases));
-  devices.Set(2u, DeviceName(r.disk_images));
-  o.Set("devices", devices);
-  return o;
-}
-
 struct HomePrepare : Job {
   std::string home;
   HomePrepareResult r;
@@ -367,12 +394,11 @@ struct ListBoxes : Job {
   bool Parse(Args& a) { return dir = a.Dir(), a.ok(); }
   Error Run(bool) override { return list_boxes(dir, &entries); }
   Napi::Value Result(Napi::Env env) override {
-    static const char* kinds[] = {"box", "trash", "stray"};
     Napi::Array arr = Napi::Array::New(env, entries.size());
     for (uint32_t i = 0; i < entries.size(); i++) {
       Napi::Object o = Napi::Object::New(env);
       o.Set("name", entries[i].name);
-      o.Set("kind", kinds[static_cast<int>(entries[i].kind)]);
+      o.Set("kind", entry_kind_name(entries[i].kind));
       arr.Set(i, o);
     }
     return arr;
@@ -436,7 +462,7 @@ struct BoxStageVolumeFile : Job {
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
     o.Set("rel", r.rel);
-    o.Set("method", r.linked ? "hardlink" : CloneMethodName(r.method));
+    o.Set("method", r.linked ? "hardlink" : clone_method_name(r.method));
     o.Set("bytes", Num(env, static_cast<double>(r.bytes)));
     return o;
   }
@@ -475,9 +501,8 @@ struct SharedMount : Job {
   bool Parse(Args& a) { return ref = a.Box(), require_read_only = a.Bool(), force_legacy = a.Bool(), a.ok(); }
   Error Run(bool may_block) override { return shared_mount(ref, require_read_only, force_legacy, may_block, &r); }
   Napi::Value Result(Napi::Env env) override {
-    static const char* methods[] = {"bind-ro", "bind-ro-legacy", "symlink"};
     Napi::Object o = Napi::Object::New(env);
-    o.Set("method", methods[static_cast<int>(r.method)]);
+    o.Set("method", mount_method_name(r.method));
     o.Set("reused", r.reused);
     o.Set("fallback", ErrorOrNull(env, r.fallback));
     return o;
@@ -489,10 +514,7 @@ struct SharedUnmount : Job {
   UnmountOutcome outcome = UnmountOutcome::kNone;
   bool Parse(Args& a) { return ref = a.Box(), a.ok(); }
   Error Run(bool may_block) override { return shared_unmount(ref, may_block, &outcome); }
-  Napi::Value Result(Napi::Env env) override {
-    static const char* names[] = {"unmounted", "unlinked", "none"};
-    return Str(env, names[static_cast<int>(outcome)]);
-  }
+  Napi::Value Result(Napi::Env env) override { return Str(env, unmount_outcome_name(outcome)); }
 };
 
 struct SharedInspect : Job {
@@ -518,14 +540,6 @@ struct ShimInstall : Job {
   }
 };
 
-Napi::Object BootStagedObject(Napi::Env env, const BootStaged& s) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("method", CloneMethodName(s.method));
-  o.Set("bytes", Num(env, static_cast<double>(s.bytes)));
-  o.Set("sha256", s.sha256);
-  return o;
-}
-
 struct BootPublish : Job {
   BoxRef ref;
   BootSources src;
@@ -550,9 +564,9 @@ struct BootPublish : Job {
   }
 };
 
-struct BootReadJob : Job {
+struct BootRead : Job {
   BoxRef ref;
-  BootRead r;
+  blx::BootRead r;
   bool Parse(Args& a) { return ref = a.Box(), a.ok(); }
   Error Run(bool) override { return boot_read(ref, &r); }
   Napi::Value Result(Napi::Env env) override {
@@ -574,12 +588,11 @@ struct BoxInspect : Job {
   bool Parse(Args& a) { return ref = a.Box(), link = a.Link(), socket_names = a.Strs(), a.ok(); }
   Error Run(bool) override { return box_inspect(ref, link, socket_names, &r); }
   Napi::Value Result(Napi::Env env) override {
-    static const char* link_states[] = {"ok", "missing", "foreign", "not-a-link"};
     Napi::Object o = Napi::Object::New(env);
     o.Set("isolates", r.isolates);
     o.Set("shared", SharedObject(env, r.shared));
     Napi::Object link_info = Napi::Object::New(env);
-    link_info.Set("state", link_states[static_cast<int>(r.link.state)]);
+    link_info.Set("state", link_info_state_name(r.link.state));
     link_info.Set("target", r.link.target);
     o.Set("link", link_info);
     Napi::Array bin = Napi::Array::New(env, r.bin.size());
@@ -600,12 +613,11 @@ struct BoxInspect : Job {
     o.Set("exitError", ErrorOrNull(env, r.exit_error));
     o.Set("exitPrevious", TextOrNull(env, r.exit_previous_text, r.exit_previous_present));
     o.Set("exitPreviousError", ErrorOrNull(env, r.exit_previous_error));
-    static const char* socket_states[] = {"missing", "listening", "refused", "not-a-socket"};
     Napi::Array sockets = Napi::Array::New(env, r.sockets.size());
     for (uint32_t i = 0; i < r.sockets.size(); i++) {
       Napi::Object p = Napi::Object::New(env);
       p.Set("name", r.sockets[i].name);
-      p.Set("state", socket_states[static_cast<int>(r.sockets[i].state)]);
+      p.Set("state", socket_state_name(r.sockets[i].state));
       sockets.Set(i, p);
     }
     o.Set("sockets", sockets);
@@ -621,12 +633,11 @@ struct BoxPolicyFacts : Job {
   bool Parse(Args& a) { return ref = a.Box(), hosts = a.Strs(), roots = a.Strs(), canonical = a.Bool(), a.ok(); }
   Error Run(bool) override { return box_policy_facts(ref, hosts, roots, canonical, &r); }
   Napi::Value Result(Napi::Env env) override {
-    static const char* kinds[] = {"missing", "directory", "file", "symlink", "other"};
     Napi::Object o = Napi::Object::New(env);
     Napi::Object entries = Napi::Object::New(env);
     Napi::Object links = Napi::Object::New(env);
     for (const PolicyEntry& e : r.entries) {
-      entries.Set(e.rel, kinds[static_cast<int>(e.kind)]);
+      entries.Set(e.rel, path_kind_name(e.kind));
       if (e.kind == PathKind::kSymlink) links.Set(e.rel, e.link_target);
     }
     o.Set("entries", entries);
@@ -649,7 +660,7 @@ struct BoxPolicyFacts : Job {
     for (uint32_t i = 0; i < r.hosts.size(); i++) {
       Napi::Object h = Napi::Object::New(env);
       h.Set("path", r.hosts[i].path);
-      h.Set("kind", kinds[static_cast<int>(r.hosts[i].kind)]);
+      h.Set("kind", path_kind_name(r.hosts[i].kind));
       h.Set("exists", r.hosts[i].exists);
       h.Set("isDir", r.hosts[i].is_dir);
       h.Set("linkTarget", r.hosts[i].link_target);
@@ -802,16 +813,16 @@ struct FileRemove : Job {
   Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, removed); }
 };
 
-struct PidFileRead : Job {
+struct PidRead : Job {
   DirRef dir;
   std::string name;
-  PidRead r;
+  blx::PidRead r;
   bool Parse(Args& a) { return dir = a.Dir(), name = a.Str(), a.ok(); }
   Error Run(bool) override { return pid_read(dir, name, &r); }
   Napi::Value Result(Napi::Env env) override { return PidObject(env, r); }
 };
 
-struct PidFileWrite : Job {
+struct PidWrite : Job {
   DirRef dir;
   std::string name, start_time;
   double pid = 0;
@@ -822,37 +833,13 @@ struct PidFileWrite : Job {
 };
 
 // ---------------------------------------------------------------------------
-// gc
-
-// ---------------------------------------------------------------------------
 // Disk usage
 
-Napi::Object UsageObject(Napi::Env env, const UsageBytes& b) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("files", Num(env, static_cast<double>(b.files)));
-  o.Set("apparentBytes", Num(env, static_cast<double>(b.apparent)));
-  o.Set("allocatedBytes", Num(env, static_cast<double>(b.allocated)));
-  o.Set("sharedBytes", Num(env, static_cast<double>(b.shared)));
-  o.Set("exclusiveBytes", Num(env, static_cast<double>(b.exclusive)));
-  o.Set("physicalBytes", Num(env, static_cast<double>(b.physical)));
-  return o;
-}
-
-Napi::Array UsageList(Napi::Env env, const std::vector<std::pair<std::string, UsageBytes>>& list) {
-  Napi::Array a = Napi::Array::New(env, list.size());
-  for (uint32_t i = 0; i < list.size(); i++) {
-    Napi::Object o = UsageObject(env, list[i].second);
-    o.Set("name", list[i].first);
-    a.Set(i, o);
-  }
-  return a;
-}
-
-struct DiskUsageOp : Job {
+struct DiskUsage : Job {
   std::string home;
   Napi::ObjectReference keep;  // the progress counters' array
   UsageProgress progress;
-  DiskUsage r;
+  blx::DiskUsage r;
   bool Parse(Args& a) {
     home = a.Str();
     uint64_t* counters = a.Counters(2, &keep);
@@ -876,21 +863,23 @@ struct DiskUsageOp : Job {
   }
 };
 
-struct GcScanOp : Job {
+// ---------------------------------------------------------------------------
+// gc and stored images
+
+struct GcScan : Job {
   std::string home;
   LinkSpec link;
-  GcScan r;
+  blx::GcScan r;
   bool Parse(Args& a) { return home = a.Str(), link = a.Link(), a.ok(); }
   Error Run(bool) override { return gc_scan(home, link, &r); }
   Napi::Value Result(Napi::Env env) override {
-    static const char* kinds[] = {"box", "trash", "stray"};
     Napi::Object o = Napi::Object::New(env);
     Napi::Array boxes = Napi::Array::New(env, r.boxes.size());
     for (uint32_t i = 0; i < r.boxes.size(); i++) {
       const GcBox& b = r.boxes[i];
       Napi::Object e = Napi::Object::New(env);
       e.Set("name", b.name);
-      e.Set("kind", kinds[static_cast<int>(b.kind)]);
+      e.Set("kind", entry_kind_name(b.kind));
       e.Set("pid", PidObject(env, b.pid));
       e.Set("pidError", ErrorOrNull(env, b.pid_error));
       e.Set("partialCopies", StrArray(env, b.partial_copies));
@@ -916,14 +905,9 @@ struct GcScanOp : Job {
   }
 };
 
-// A file's identity as JS carries it: "major:minor:ino", exact beyond 2^53.
-std::string InodeText(const FileInode& i) {
-  return std::to_string(i.dev_major) + ":" + std::to_string(i.dev_minor) + ":" + std::to_string(i.ino);
-}
-
-struct StorageScanOp : Job {
+struct StorageScan : Job {
   std::string home;
-  StorageScan r;
+  blx::StorageScan r;
   bool Parse(Args& a) { return home = a.Str(), a.ok(); }
   Error Run(bool) override { return storage_scan(home, &r); }
   Napi::Value Result(Napi::Env env) override {
@@ -957,7 +941,7 @@ struct StorageScanOp : Job {
   }
 };
 
-struct StorageRemoveOp : Job {
+struct StorageRemove : Job {
   std::string home, dir, name, inode;
   bool tmp_leftover = false;
   FileInode parsed;
@@ -980,11 +964,11 @@ struct StorageRemoveOp : Job {
   Napi::Value Result(Napi::Env env) override { return Napi::Boolean::New(env, removed); }
 };
 
-struct GcUnmountOp : Job {
+struct GcUnmount : Job {
   std::string home, owner;
   bool lock_box = false;
   std::vector<GcMount> mounts;
-  std::vector<GcUnmount> r;
+  std::vector<blx::GcUnmount> r;
   bool Parse(Args& a) {
     home = a.Str();
     owner = a.Str();
@@ -1018,6 +1002,8 @@ struct GcRemove : Job {
   Error Run(bool) override { return gc_remove(home, rel_dir, name, &r); }
   Napi::Value Result(Napi::Env env) override { return RemoveObject(env, r); }
 };
+
+}  // namespace ops
 
 // ---------------------------------------------------------------------------
 // Runners
@@ -1101,50 +1087,50 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #elif defined(__APPLE__)
   exports.Set("platform", "darwin");
 #endif
-  Export<Probe>(env, exports, "probe");
-  Export<SameFilesystem>(env, exports, "sameFilesystem");
-  Export<ExtentsShared>(env, exports, "extentsShared");
-  Export<CloneFile>(env, exports, "cloneFile");
-  Export<HomePrepare>(env, exports, "homePrepare");
-  Export<HomeDevices>(env, exports, "homeDevices");
-  Export<ImagesPrepare>(env, exports, "imagesPrepare");
-  Export<ListBoxes>(env, exports, "listBoxes");
-  Export<BoxPrepare>(env, exports, "boxPrepare");
-  Export<BoxCleanup>(env, exports, "boxCleanup");
-  Export<BoxWriteCa>(env, exports, "boxWriteCa");
-  Export<BoxStageVolumeFile>(env, exports, "boxStageVolumeFile");
-  Export<ContainerPrepare>(env, exports, "containerPrepare");
-  Export<ContainerExitWrite>(env, exports, "containerExitWrite");
-  Export<ContainerExitRead>(env, exports, "containerExitRead");
-  Export<SharedMount>(env, exports, "sharedMount");
-  Export<SharedUnmount>(env, exports, "sharedUnmount");
-  Export<SharedInspect>(env, exports, "sharedInspect");
-  Export<ShimInstall>(env, exports, "shimInstall");
-  Export<BoxInspect>(env, exports, "boxInspect");
-  Export<BootPublish>(env, exports, "bootPublish");
-  Export<BootReadJob>(env, exports, "bootRead");
-  Export<BoxPolicyFacts>(env, exports, "boxPolicyFacts");
-  Export<ShimPrepare>(env, exports, "shimPrepare");
-  Export<SocketLinkEnsure>(env, exports, "socketLinkEnsure");
-  Export<SocketLinkRemove>(env, exports, "socketLinkRemove");
-  Export<SocketLinksSweep>(env, exports, "socketLinksSweep");
-  Export<RuntimeLock>(env, exports, "runtimeLock");
-  Export<RuntimeLockAdopt>(env, exports, "runtimeLockAdopt");
-  Export<LockAllocate>(env, exports, "lockAllocate");
-  Export<LockAcquire>(env, exports, "lockAcquire");
-  Export<LockFree>(env, exports, "lockFree");
-  Export<FileRead>(env, exports, "fileRead");
-  Export<FileWrite>(env, exports, "fileWrite");
-  Export<FileRename>(env, exports, "fileRename");
-  Export<FileRemove>(env, exports, "fileRemove");
-  Export<PidFileRead>(env, exports, "pidRead");
-  Export<PidFileWrite>(env, exports, "pidWrite");
-  Export<GcScanOp>(env, exports, "gcScan");
-  Export<GcUnmountOp>(env, exports, "gcUnmount");
-  Export<GcRemove>(env, exports, "gcRemove");
-  Export<DiskUsageOp>(env, exports, "diskUsage");
-  Export<StorageScanOp>(env, exports, "storageScan");
-  Export<StorageRemoveOp>(env, exports, "storageRemove");
+  Export<ops::Probe>(env, exports, "probe");
+  Export<ops::SameFilesystem>(env, exports, "sameFilesystem");
+  Export<ops::ExtentsShared>(env, exports, "extentsShared");
+  Export<ops::CloneFile>(env, exports, "cloneFile");
+  Export<ops::HomePrepare>(env, exports, "homePrepare");
+  Export<ops::HomeDevices>(env, exports, "homeDevices");
+  Export<ops::ImagesPrepare>(env, exports, "imagesPrepare");
+  Export<ops::ListBoxes>(env, exports, "listBoxes");
+  Export<ops::BoxPrepare>(env, exports, "boxPrepare");
+  Export<ops::BoxCleanup>(env, exports, "boxCleanup");
+  Export<ops::BoxWriteCa>(env, exports, "boxWriteCa");
+  Export<ops::BoxStageVolumeFile>(env, exports, "boxStageVolumeFile");
+  Export<ops::ContainerPrepare>(env, exports, "containerPrepare");
+  Export<ops::ContainerExitWrite>(env, exports, "containerExitWrite");
+  Export<ops::ContainerExitRead>(env, exports, "containerExitRead");
+  Export<ops::SharedMount>(env, exports, "sharedMount");
+  Export<ops::SharedUnmount>(env, exports, "sharedUnmount");
+  Export<ops::SharedInspect>(env, exports, "sharedInspect");
+  Export<ops::ShimInstall>(env, exports, "shimInstall");
+  Export<ops::BoxInspect>(env, exports, "boxInspect");
+  Export<ops::BootPublish>(env, exports, "bootPublish");
+  Export<ops::BootRead>(env, exports, "bootRead");
+  Export<ops::BoxPolicyFacts>(env, exports, "boxPolicyFacts");
+  Export<ops::ShimPrepare>(env, exports, "shimPrepare");
+  Export<ops::SocketLinkEnsure>(env, exports, "socketLinkEnsure");
+  Export<ops::SocketLinkRemove>(env, exports, "socketLinkRemove");
+  Export<ops::SocketLinksSweep>(env, exports, "socketLinksSweep");
+  Export<ops::RuntimeLock>(env, exports, "runtimeLock");
+  Export<ops::RuntimeLockAdopt>(env, exports, "runtimeLockAdopt");
+  Export<ops::LockAllocate>(env, exports, "lockAllocate");
+  Export<ops::LockAcquire>(env, exports, "lockAcquire");
+  Export<ops::LockFree>(env, exports, "lockFree");
+  Export<ops::FileRead>(env, exports, "fileRead");
+  Export<ops::FileWrite>(env, exports, "fileWrite");
+  Export<ops::FileRename>(env, exports, "fileRename");
+  Export<ops::FileRemove>(env, exports, "fileRemove");
+  Export<ops::PidRead>(env, exports, "pidRead");
+  Export<ops::PidWrite>(env, exports, "pidWrite");
+  Export<ops::GcScan>(env, exports, "gcScan");
+  Export<ops::GcUnmount>(env, exports, "gcUnmount");
+  Export<ops::GcRemove>(env, exports, "gcRemove");
+  Export<ops::DiskUsage>(env, exports, "diskUsage");
+  Export<ops::StorageScan>(env, exports, "storageScan");
+  Export<ops::StorageRemove>(env, exports, "storageRemove");
   exports.Set("newMountApiAvailable", Napi::Function::New(env, NewMountApiAvailable, "newMountApiAvailable"));
   exports.Set("darwinUserCacheDir", Napi::Function::New(env, DarwinUserCacheDir, "darwinUserCacheDir"));
   exports.Set("crossings", Napi::Function::New(env, Crossings, "crossings"));

@@ -59,6 +59,9 @@ enum class Reason : uint8_t {
 };
 
 // The reason as JS sees it ("symlink", "would-block", ...); nullptr for kNone.
+// Every enum JS sees has one such function, declared next to it and defined
+// in common.cc: a switch over every value with no default, so -Wswitch
+// names a value added without a name.
 const char* reason_name(Reason r);
 
 struct Error {
@@ -126,6 +129,7 @@ Error home_devices(const std::string& home, HomePrepareResult* out);
 Error images_prepare(const DirRef& images, std::vector<std::string>* repaired);
 
 enum class EntryKind { kBox, kTrash, kStray };
+const char* entry_kind_name(EntryKind k);  // "box", "trash", "stray"
 
 struct BoxEntry {
   std::string name;
@@ -140,6 +144,7 @@ Error list_boxes(const DirRef& boxes, std::vector<BoxEntry>* out);
 // One box (box_ops.cc)
 
 enum class LinkState { kCreated, kKept, kReplaced };
+const char* link_state_name(LinkState s);  // "created", "kept", "replaced"
 
 struct LinkResult {
   LinkState state = LinkState::kCreated;
@@ -198,6 +203,7 @@ Error container_exit_read(const BoxRef& ref, const std::string& cid, std::string
 
 enum class BindMethod { kNewApi, kLegacy };
 enum class MountMethod { kBindRo, kBindRoLegacy, kSymlink };
+const char* mount_method_name(MountMethod m);  // "bind-ro", "bind-ro-legacy", "symlink"
 
 struct MountResult {
   MountMethod method = MountMethod::kBindRo;
@@ -212,12 +218,14 @@ struct MountResult {
 Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy, bool may_block, MountResult* out);
 
 enum class UnmountOutcome { kUnmounted, kUnlinked, kNone };
+const char* unmount_outcome_name(UnmountOutcome o);  // "unmounted", "unlinked", "none"
 
 // Under the box lock: detach shared/ (every stacked mount), or remove the
 // symlink fallback.
 Error shared_unmount(const BoxRef& ref, bool may_block, UnmountOutcome* out);
 
 enum class SharedKind { kMissing, kDirectory, kSymlink, kMount, kOther };
+const char* shared_kind_name(SharedKind k);  // "missing", "directory", ...
 
 struct SharedState {
   SharedKind kind = SharedKind::kMissing;
@@ -237,6 +245,7 @@ Error shared_inspect(const BoxRef& ref, bool submounts, SharedState* out);
 
 enum class CloneMode { kAuto, kForce, kNever };
 enum class CloneMethod { kReflink, kClonefile, kCopyFileRange, kCopy, kSkipped };
+const char* clone_method_name(CloneMethod m);  // "reflink", ..., "copy_file_range", ...
 
 struct CloneResult {
   std::string name;
@@ -438,11 +447,13 @@ struct LinkInfo {
   enum class State { kOk, kMissing, kForeign, kNotALink } state = State::kMissing;
   std::string target;
 };
+const char* link_info_state_name(LinkInfo::State s);  // "ok", "missing", "foreign", "not-a-link"
 
 // A socket of the box: missing, a socket something listens on (or a bound
 // datagram socket), a socket nobody accepts on (stale), or something else
 // (a symlink included, which is never followed).
 enum class SocketState { kMissing, kListening, kRefused, kNotSocket };
+const char* socket_state_name(SocketState s);  // "missing", "listening", "refused", "not-a-socket"
 struct SocketProbe {
   std::string name;
   SocketState state = SocketState::kMissing;
@@ -467,10 +478,6 @@ struct BoxInspection {
 // the binding link, when it is this box's own).
 Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std::string>& socket_names,
                   BoxInspection* out);
-
-// The probe behind box_inspect's sockets (socket_probe.cc).
-void probe_sockets(int box_fd, const std::string& box_display, const std::string& binding_dir, bool link_ok,
-                   const std::vector<std::string>& names, std::vector<SocketProbe>* out);
 
 struct GcBox {
   std::string name;
@@ -520,6 +527,7 @@ Error gc_remove(const std::string& home, const std::string& rel_dir, const std::
 // What BoxLite's jailer would grant (policy.cc)
 
 enum class PathKind { kMissing, kDirectory, kFile, kSymlink, kOther };
+const char* path_kind_name(PathKind k);  // "missing", "directory", "file", "symlink", "other"
 
 struct PolicyEntry {
   std::string rel;  // relative to the box dir

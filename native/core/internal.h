@@ -78,6 +78,38 @@ std::string random_suffix();
 bool read_link_at(int dirfd, const char* name, std::string* out);
 
 // ---------------------------------------------------------------------------
+// Directory handles: an fd and the path it was opened as, which is only ever
+// shown (error paths, repairs), never resolved again. Every error path below
+// a directory is built by child() from that one string, so it reads as the
+// operator's own path however the fd was reached. A function about one
+// entry or one open file (stat_at, detach_mount_at, clone_into, ...) takes
+// that entry's own path as a `display` string instead: there is no
+// directory to build it from.
+
+// A borrowed directory: the fd and the path belong to an OwnedDir (or a
+// caller's Fd and string) that outlives it. Passed by value.
+struct Dir {
+  int fd;
+  const std::string& path;
+
+  // The path of rel ("a" or "a/b") beneath it, joined as BoxLite joins
+  // paths (join_path); "" is the directory itself.
+  std::string child(const std::string& rel) const { return join_path(path, rel); }
+};
+
+// A directory the holder owns: closing the fd is the OwnedDir's.
+struct OwnedDir {
+  Fd fd;
+  std::string path;
+
+  int get() const { return fd.get(); }
+  bool valid() const { return fd.valid(); }
+  Dir dir() const { return Dir{fd.get(), path}; }
+  operator Dir() const { return dir(); }  // NOLINT: borrowing is the point
+  std::string child(const std::string& rel) const { return join_path(path, rel); }
+};
+
+// ---------------------------------------------------------------------------
 // File facts
 
 // What the core needs to know about one directory entry or open file.
@@ -129,45 +161,42 @@ using Repairs = std::vector<std::string>;
 
 // The trust check on an open directory (see Trust). `sticky_ok` lets a
 // world-writable sticky directory (/tmp) pass, for the operator's own root.
-Error check_trusted_dir(int fd, const std::string& display, Trust trust, bool sticky_ok, Repairs* repairs);
+Error check_trusted_dir(Dir dir, Trust trust, bool sticky_ok, Repairs* repairs);
 
 // Open an operator-given root directory as given: the kernel resolves it,
 // symlinks and ".." included (it is configuration, not content). With
 // create, missing directories are made first (mode applies to the last).
-Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, Fd* out, Repairs* repairs);
+Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs);
 
-// Open the directory rel ("a/b", "" for dirfd itself) beneath dirfd, never
-// through a symlink and never above dirfd. With trust other than kNone each
+// Open the directory rel ("a/b", "" for at itself) beneath at, never
+// through a symlink and never above at. With trust other than kNone each
 // component is opened and checked on the way (a walk); otherwise openat2
 // (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) does it in
-// one call where the kernel has it. display is dirfd's path, for messages.
-Error open_dir_beneath(int dirfd, const std::string& rel, const std::string& display, Trust trust, Fd* out,
-                       Repairs* repairs);
+// one call where the kernel has it. out's path is at.child(rel).
+Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* out, Repairs* repairs);
 
-// mkdir -p of rel beneath dirfd: each missing component is made with
+// mkdir -p of rel beneath at: each missing component is made with
 // mkdirat and given `mode` exactly (fchmod: the umask does not apply), each
 // existing one must be a real directory (ELOOP for a symlink). *created
 // tells whether the last component was made now.
-Error make_dir_beneath(int dirfd, const std::string& rel, mode_t mode, const std::string& display, Trust trust, Fd* out,
-                       Repairs* repairs, bool* created = nullptr);
+Error make_dir_beneath(Dir at, const std::string& rel, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs,
+                       bool* created = nullptr);
 
-// Open the file rel beneath dirfd with flags (O_NOFOLLOW, O_CLOEXEC and
+// Open the file rel beneath at with flags (O_NOFOLLOW, O_CLOEXEC and
 // O_NOCTTY are added): no symlink anywhere on the way, the final component
 // included.
-Error open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode, const std::string& display, Fd* out);
+Error open_beneath(Dir at, const std::string& rel, int flags, mode_t mode, Fd* out);
 
-// The contents of the regular file rel beneath dirfd, at most cap bytes.
+// The contents of the regular file rel beneath at, at most cap bytes.
 // Opened O_NOFOLLOW | O_NONBLOCK, so a FIFO or device answers at once
 // (reason not-a-regular-file) instead of hanging; larger files are
 // too-large. *present is false (no error) when it does not exist.
-Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const std::string& display, std::string* out,
-                           bool* present);
+Error read_regular_beneath(Dir at, const std::string& rel, size_t cap, std::string* out, bool* present);
 
 // Readers see the old or the new file, never a partial one: data goes to an
-// O_CREAT | O_EXCL | O_NOFOLLOW temporary in dirfd, gets `mode` by fchmod,
+// O_CREAT | O_EXCL | O_NOFOLLOW temporary in dir, gets `mode` by fchmod,
 // and is renamed over name.
-Error write_atomic_at(int dirfd, const std::string& name, const std::string& data, mode_t mode,
-                      const std::string& display);
+Error write_atomic_at(Dir dir, const std::string& name, const std::string& data, mode_t mode);
 
 // Fill pid and process from the text of a pid file (records.cc).
 void read_pid_facts(PidRead* out);
@@ -179,7 +208,7 @@ int64_t pid_of_text(const std::string& text);
 
 // Open a DirRef's directory: root as given, rel beneath it, every step
 // trust-checked (kCheck). With create, missing directories are made (0755).
-Error open_dir_ref(const DirRef& dir, bool create, Fd* out, std::string* display);
+Error open_dir_ref(const DirRef& ref, bool create, OwnedDir* out);
 
 // Platform hook: openat2(dirfd, rel, flags | O_CLOEXEC, RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). Returns the fd, or -1 with
@@ -190,13 +219,11 @@ int openat2_beneath(int dirfd, const char* rel, int flags, mode_t mode);
 // Box directories
 
 // The fds an operation on one box holds: the anchor root, the boxes dir and
-// the box dir. box is flocked when opened with a lock.
+// the box dir, each with its path. box is flocked when opened with a lock.
 struct BoxDirs {
-  Fd root;
-  Fd boxes;
-  Fd box;
-  std::string boxes_display;  // path of the boxes dir, for messages
-  std::string box_display;    // path of the box dir
+  OwnedDir root;
+  OwnedDir boxes;
+  OwnedDir box;
 };
 
 enum class BoxOpen {
@@ -213,13 +240,13 @@ enum class BoxOpen {
 Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust trust, BoxDirs* out, Repairs* repairs);
 
 // The entries of an open boxes dir, classified and sorted (home_ops.cc).
-Error list_box_entries(int boxes_fd, const std::string& display, std::vector<BoxEntry>* out);
+Error list_box_entries(Dir boxes, std::vector<BoxEntry>* out);
 
 // The box's shared root for reading what the guest wrote: shared/ itself
 // (a directory or the read-only mount), or mounts/ when shared/ is the
 // symlink fallback this package made (the only symlink it ever follows,
 // because it made it).
-Error open_shared_root(int box_fd, const std::string& box_display, Fd* out, std::string* display);
+Error open_shared_root(Dir box, OwnedDir* out);
 
 // ---------------------------------------------------------------------------
 // Platform hooks
@@ -279,7 +306,7 @@ struct DirEntry {
 
 // The entries of an open directory (without "." and ".."), read from the
 // fd's current offset: pass a freshly opened fd.
-Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out);
+Error list_dir(Dir dir, std::vector<DirEntry>* out);
 
 // Whether dirfd/name (already stat'ed into st, not followed; parent is
 // dirfd's own stat) is a mount point. Mount ids where the kernel has them,
@@ -292,17 +319,17 @@ Error detach_mount_at(int dirfd, const char* name, const std::string& display);
 
 // What is at box/shared (shared_mount.cc); with submounts, also the
 // writable mounts below a mount there (mountinfo: diagnostics only).
-Error shared_state_at(int box_fd, const std::string& box_display, bool submounts, SharedState* out);
+Error shared_state_at(Dir box, bool submounts, SharedState* out);
 
-// Detach every mount stacked at dirfd/name (shared_mount.cc); *detached
+// Detach every mount stacked at parent/name (shared_mount.cc); *detached
 // counts them. Not a mount, or missing: nothing to do.
-Error detach_stack_at(int dirfd, const char* name, const std::string& display, uint64_t* detached);
+Error detach_stack_at(Dir parent, const char* name, uint64_t* detached);
 
 // The path the kernel has for an open fd (/proc/self/fd or F_GETPATH).
 Error fd_path(int fd, const std::string& display, std::string* out);
 
-// Mounts whose mount point is the directory `dirfd` or below it, parents
-// first, as paths relative to it ("" for dirfd itself). Reads
+// Mounts whose mount point is the directory `top` or below it, parents
+// first, as paths relative to it ("" for top itself). Reads
 // /proc/self/mountinfo (getmntinfo on macOS): gc, diagnostics and the
 // classic mount API only, never a hot path.
 struct MountBelow {
@@ -310,24 +337,22 @@ struct MountBelow {
   std::string rel;
   bool read_only;
 };
-Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out);
+Error mounts_below(Dir top, std::vector<MountBelow>* out);
 
 // Platform mount primitives (linux/mount.cc; darwin answers ENOTSUP).
-// Bind the directory source_fd read-only (submounts included) onto
-// target_dir/target_name, propagation slave; nothing stays mounted on error.
-Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
-                       const std::string& source_display, const std::string& target_display, BindMethod* used);
-// Re-apply read-only to every mount at or below the mount root `fd`.
-Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display);
-// Whether the mount whose root is `fd` is read-only (statvfs ST_RDONLY).
-Error mount_read_only(int fd, const std::string& display, bool* read_only);
+// Bind the directory source read-only (submounts included) onto
+// target_parent/target_name, propagation slave; nothing stays mounted on error.
+Error bind_readonly_at(Dir source, Dir target_parent, const char* target_name, bool force_legacy, BindMethod* used);
+// Re-apply read-only to every mount at or below the mount root `root`.
+Error reseal_readonly_at(Dir root, bool force_legacy);
+// Whether the mount whose root is `root` is read-only (statvfs ST_RDONLY).
+Error mount_read_only(Dir root, bool* read_only);
 
-// Remove dirfd/name and everything below it: never follows a symlink, never
+// Remove parent/name and everything below it: never follows a symlink, never
 // descends into a mount; a mount met on the way is detached first when
 // detach_mounts is set, otherwise (or if it stays) EBUSY, reason
 // mount-in-the-way, and nothing below it is touched. Missing: success.
-Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
-                     RemoveStats* stats);
+Error remove_tree_at(Dir parent, const std::string& name, bool detach_mounts, RemoveStats* stats);
 
 // ---------------------------------------------------------------------------
 // Parsers of bytes that others write (a guest, a shim, an image, the
@@ -339,10 +364,10 @@ Error remove_tree_at(int dirfd, const std::string& display, const std::string& n
 // holds a NUL, is EINVAL backing-chain.
 Error qcow2_backing_name(int fd, const std::string& display, std::string* name);
 
-// Follow the backing chain of disks_fd/image_name (out->image is its
+// Follow the backing chain of disks/image_name (out->image is its
 // display path): every backing name read with qcow2_backing_name, relative
 // ones against the directory of the file that names them (policy.cc).
-void read_backing_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out);
+void read_backing_chain(Dir disks, const char* image_name, BackingChain* out);
 
 #if defined(__linux__)
 // Field 22 (starttime) of a /proc/PID/stat text; "" when it has none
@@ -368,11 +393,15 @@ bool is_partial_copy(const std::string& name);
 // (locks.cc).
 bool lock_id_of_name(const std::string& name, uint32_t* id);
 
+// The probe behind box_inspect's sockets (socket_probe.cc).
+void probe_sockets(Dir box, const std::string& binding_dir, bool link_ok, const std::vector<std::string>& names,
+                   std::vector<SocketProbe>* out);
+
 // The leftovers of interrupted publishes in box/boot/ (gc).
-Error boot_leftovers(int box_fd, const std::string& box_display, std::vector<std::string>* out);
+Error boot_leftovers(Dir box, std::vector<std::string>* out);
 
 // The home gc works on: it must exist (never created) and every home
 // directory that exists must pass the trust checks (gc.cc).
-Error open_home_for_gc(const std::string& home, Fd* root);
+Error open_home_for_gc(const std::string& home, OwnedDir* root);
 
 }  // namespace blx

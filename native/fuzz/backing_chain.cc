@@ -85,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   blx::BackingChain chain;
   chain.image = "disks/" + files[0].name;
-  blx::read_backing_chain(dir, "disks", files[0].name.c_str(), &chain);
+  const std::string disks = "disks";
+  blx::read_backing_chain(blx::Dir{dir, disks}, files[0].name.c_str(), &chain);
 
   FUZZ_CHECK(chain.files.size() <= 17, "a chain of %zu files", chain.files.size());
   FUZZ_CHECK(chain.real.size() == chain.files.size() || chain.real.size() + 1 == chain.files.size());

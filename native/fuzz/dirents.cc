@@ -93,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   blx::Fd fresh(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  FUZZ_CHECK(!blx::list_dir(fresh.get(), "listing", &got));
+  const std::string listing = "listing";
+  FUZZ_CHECK(!blx::list_dir(blx::Dir{fresh.get(), listing}, &got));
   std::set<std::string> seen;
   for (const blx::DirEntry& d : got) {
     FUZZ_CHECK(d.type == DT_REG || d.type == DT_UNKNOWN);

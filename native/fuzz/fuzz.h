@@ -43,7 +43,7 @@ inline const std::string& scratch() {
       std::string parent_dir, name;
       blx::split_path(scratch(), &parent_dir, &name);
       blx::Fd at(::open(parent_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-      if (at.valid()) blx::remove_tree_at(at.get(), scratch(), name, false, &stats);
+      if (at.valid()) blx::remove_tree_at(blx::Dir{at.get(), parent_dir}, name, false, &stats);
     });
     return tmpl;
   }());
@@ -66,9 +66,10 @@ inline void write_file(int dirfd, const std::string& name, const std::string& da
 // pipes it opens whenever it likes; the code under test opens none).
 inline int open_fds() {
   int n = 0;
-  blx::Fd dir(::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  const std::string path = "/proc/self/fd";
+  blx::Fd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   std::vector<blx::DirEntry> entries;
-  FUZZ_CHECK(dir.valid() && !blx::list_dir(dir.get(), "/proc/self/fd", &entries));
+  FUZZ_CHECK(dir.valid() && !blx::list_dir(blx::Dir{dir.get(), path}, &entries));
   for (const blx::DirEntry& e : entries) {
     std::string target;
     if (blx::read_link_at(dir.get(), e.name.c_str(), &target) && target.compare(0, 5, "pipe:") != 0) n++;

@@ -74,9 +74,10 @@ class Scratch {
     path_ = tmpl;
   }
   ~Scratch() {
+    static const std::string kTmp = "/tmp";
     blx::Fd tmp(::open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     blx::RemoveStats stats;
-    blx::remove_tree_at(tmp.get(), "/tmp", path_.substr(5), true, &stats);
+    blx::remove_tree_at(blx::Dir{tmp.get(), kTmp}, path_.substr(5), true, &stats);
   }
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
   const std::string& path() const { return path_; }
@@ -152,18 +153,19 @@ void test_open_beneath_refuses_symlinks() {
   CHECK(::symlink((s / "elsewhere").c_str(), (s / "root/a/link").c_str()) == 0);
   blx::Fd root(::open((s / "root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   for (blx::Trust trust : {blx::Trust::kNone, blx::Trust::kCheck}) {
-    blx::Fd out;
-    CHECK_ERR(blx::open_dir_beneath(root.get(), "a/link", s / "root", trust, &out, nullptr), ELOOP,
+    blx::OwnedDir out;
+    CHECK_ERR(blx::open_dir_beneath(blx::Dir{root.get(), s / "root"}, "a/link", trust, &out, nullptr), ELOOP,
               blx::Reason::kSymlink);
-    CHECK_ERR(blx::open_dir_beneath(root.get(), "a/link/x", s / "root", trust, &out, nullptr), ELOOP,
+    CHECK_ERR(blx::open_dir_beneath(blx::Dir{root.get(), s / "root"}, "a/link/x", trust, &out, nullptr), ELOOP,
               blx::Reason::kSymlink);
-    CHECK_OK(blx::open_dir_beneath(root.get(), "a", s / "root", trust, &out, nullptr));
+    CHECK_OK(blx::open_dir_beneath(blx::Dir{root.get(), s / "root"}, "a", trust, &out, nullptr));
   }
-  blx::Fd out;
-  CHECK_ERR(blx::open_dir_beneath(root.get(), "../elsewhere", s / "root", blx::Trust::kNone, &out, nullptr), EINVAL,
-            blx::Reason::kNone);
-  CHECK_ERR(blx::make_dir_beneath(root.get(), "a/link/new", 0755, s / "root", blx::Trust::kNone, &out, nullptr), ELOOP,
-            blx::Reason::kSymlink);
+  blx::OwnedDir out;
+  CHECK_ERR(blx::open_dir_beneath(blx::Dir{root.get(), s / "root"}, "../elsewhere", blx::Trust::kNone, &out, nullptr),
+            EINVAL, blx::Reason::kNone);
+  CHECK_ERR(
+      blx::make_dir_beneath(blx::Dir{root.get(), s / "root"}, "a/link/new", 0755, blx::Trust::kNone, &out, nullptr),
+      ELOOP, blx::Reason::kSymlink);
   CHECK(!exists_nofollow(s / "elsewhere/new"));
 }
 
@@ -171,10 +173,10 @@ void test_make_dir_beneath_exact_modes() {
   Scratch s;
   blx::Fd root(::open(s.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   mode_t old = ::umask(0);
-  blx::Fd out;
-  blx::Error e = blx::make_dir_beneath(root.get(), "x/y", 0755, s.path(), blx::Trust::kNone, &out, nullptr);
+  blx::OwnedDir out;
+  blx::Error e = blx::make_dir_beneath(blx::Dir{root.get(), s.path()}, "x/y", 0755, blx::Trust::kNone, &out, nullptr);
   ::umask(077);
-  blx::Error e2 = blx::make_dir_beneath(root.get(), "z", 0700, s.path(), blx::Trust::kNone, &out, nullptr);
+  blx::Error e2 = blx::make_dir_beneath(blx::Dir{root.get(), s.path()}, "z", 0700, blx::Trust::kNone, &out, nullptr);
   ::umask(old);
   CHECK_OK(e);
   CHECK_OK(e2);
@@ -193,18 +195,18 @@ void test_read_regular_refuses_fifos_and_caps() {
   std::string text;
   bool present = false;
   auto start = std::chrono::steady_clock::now();
-  CHECK_ERR(blx::read_regular_beneath(root.get(), "fifo", 4096, s.path(), &text, &present), EINVAL,
+  CHECK_ERR(blx::read_regular_beneath(blx::Dir{root.get(), s.path()}, "fifo", 4096, &text, &present), EINVAL,
             blx::Reason::kNotRegularFile);
   // Answered, not waited on (no writer will ever come).
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
-  CHECK_ERR(blx::read_regular_beneath(root.get(), "big", 4096, s.path(), &text, &present), EFBIG,
+  CHECK_ERR(blx::read_regular_beneath(blx::Dir{root.get(), s.path()}, "big", 4096, &text, &present), EFBIG,
             blx::Reason::kTooLarge);
-  CHECK_ERR(blx::read_regular_beneath(root.get(), "link", 4096, s.path(), &text, &present), ELOOP,
+  CHECK_ERR(blx::read_regular_beneath(blx::Dir{root.get(), s.path()}, "link", 4096, &text, &present), ELOOP,
             blx::Reason::kSymlink);
   CHECK(text.empty());
-  CHECK_OK(blx::read_regular_beneath(root.get(), "missing", 4096, s.path(), &text, &present));
+  CHECK_OK(blx::read_regular_beneath(blx::Dir{root.get(), s.path()}, "missing", 4096, &text, &present));
   CHECK(!present);
-  CHECK_OK(blx::read_regular_beneath(root.get(), "ok", 4096, s.path(), &text, &present));
+  CHECK_OK(blx::read_regular_beneath(blx::Dir{root.get(), s.path()}, "ok", 4096, &text, &present));
   CHECK(present && text == "12345\n");
 }
 
@@ -215,7 +217,7 @@ void test_write_atomic_never_follows() {
   CHECK(::symlink((s / "victim").c_str(), (s / "dir/name").c_str()) == 0);
   blx::Fd dir(::open((s / "dir").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   mode_t old = ::umask(0);
-  blx::Error e = blx::write_atomic_at(dir.get(), "name", "new", 0640, s / "dir");
+  blx::Error e = blx::write_atomic_at(blx::Dir{dir.get(), s / "dir"}, "name", "new", 0640);
   ::umask(old);
   CHECK_OK(e);
   // The symlink itself was replaced; its target is untouched, byte and mode.
@@ -299,9 +301,9 @@ void test_detach_stack_skips_symlinks() {
   CHECK(::symlink("mounts", (s / "box/shared").c_str()) == 0);
   blx::Fd box(::open((s / "box").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   uint64_t detached = 9;
-  CHECK_OK(blx::detach_stack_at(box.get(), "shared", s / "box/shared", &detached));
+  CHECK_OK(blx::detach_stack_at(blx::Dir{box.get(), s / "box"}, "shared", &detached));
   CHECK(detached == 0);
-  CHECK_OK(blx::detach_stack_at(box.get(), "missing", s / "box/missing", &detached));
+  CHECK_OK(blx::detach_stack_at(blx::Dir{box.get(), s / "box"}, "missing", &detached));
   CHECK(detached == 0);
   std::string target;
   CHECK(blx::read_link_at(box.get(), "shared", &target) && target == "mounts");
@@ -311,10 +313,10 @@ void test_detach_stack_skips_symlinks() {
   make_dir(s / "mnt");
   if (::mount("blx", (s / "mnt").c_str(), "tmpfs", 0, "size=1m") != 0) throw Failure{"mount tmpfs"};
   CHECK(::symlink((s / "mnt").c_str(), (s / "box/to-mount").c_str()) == 0);
-  CHECK_OK(blx::detach_stack_at(box.get(), "to-mount", s / "box/to-mount", &detached));
+  CHECK_OK(blx::detach_stack_at(blx::Dir{box.get(), s / "box"}, "to-mount", &detached));
   CHECK(detached == 0);
   blx::Fd root(::open((s / ".").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  CHECK_OK(blx::detach_stack_at(root.get(), "mnt", s / "mnt", &detached));
+  CHECK_OK(blx::detach_stack_at(blx::Dir{root.get(), s.path()}, "mnt", &detached));
   CHECK(detached == 1);
 #endif
 }

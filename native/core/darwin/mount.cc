@@ -13,28 +13,26 @@ namespace blx {
 
 bool new_mount_api_available() { return false; }
 
-Error bind_readonly_at(int, int, const char*, bool, const std::string& source_display,
-                       const std::string& target_display, BindMethod*) {
-  Error e = fail(ENOTSUP, "mount", source_display, target_display);
+Error bind_readonly_at(Dir source, Dir target_parent, const char* target_name, bool, BindMethod*) {
+  Error e = fail(ENOTSUP, "mount", source.path, target_parent.child(target_name));
   e.reason = Reason::kUnsupported;
   return e;
 }
 
-Error reseal_readonly_at(int, bool, const std::string& display) {
-  return fail_reason(ENOTSUP, Reason::kUnsupported, "mount", display);
-}
+Error reseal_readonly_at(Dir root, bool) { return fail_reason(ENOTSUP, Reason::kUnsupported, "mount", root.path); }
 
-Error mount_read_only(int fd, const std::string& display, bool* read_only) {
+Error mount_read_only(Dir root, bool* read_only) {
   struct statvfs sv;
-  if (::fstatvfs(fd, &sv) != 0) return fail_errno("statvfs", display);
+  if (::fstatvfs(root.fd, &sv) != 0) return fail_errno("statvfs", root.path);
   *read_only = (sv.f_flag & ST_RDONLY) != 0;
   return {};
 }
 
-Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
+Error mounts_below(Dir top, std::vector<MountBelow>* out) {
   out->clear();
+  const std::string& display = top.path;
   std::string root;
-  if (Error e = fd_path(dirfd, display, &root)) return e;
+  if (Error e = fd_path(top.fd, display, &root)) return e;
   // getmntinfo() fills one static buffer per process and this runs on the
   // libuv pool (async gc, inspect): the _r_np form allocates ours, freed here.
   struct statfs* mounts = nullptr;

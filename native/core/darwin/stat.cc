@@ -66,9 +66,10 @@ void random_bytes(unsigned char* buf, size_t n) { ::arc4random_buf(buf, n); }
 
 bool names_fold_case(int dirfd) { return ::fpathconf(dirfd, _PC_CASE_SENSITIVE) != 1; }
 
-Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
+Error list_dir(Dir from, std::vector<DirEntry>* out) {
   out->clear();
-  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  const std::string& display = from.path;
+  int dup = ::fcntl(from.fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return fail_errno("fcntl", display);
   DIR* dir = ::fdopendir(dup);
   if (dir == nullptr) {

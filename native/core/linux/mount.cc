@@ -27,10 +27,12 @@ std::string proc_fd(int fd) {
 
 // The open_tree clone is detached until move_mount, so read-only is in place
 // (submounts included) before anything can see the tree.
-Error bind_new_api(int source_fd, int target_dir, const char* target_name, const std::string& source,
-                   const std::string& target) {
-  Fd tree(
-      sys::open_tree(source_fd, "", sys::kOpenTreeClone | sys::kOpenTreeCloexec | sys::kAtRecursive | AT_EMPTY_PATH));
+Error bind_new_api(Dir source_dir, Dir target_parent, const char* target_name) {
+  const std::string& source = source_dir.path;
+  const std::string target = target_parent.child(target_name);
+  const int target_dir = target_parent.fd;
+  Fd tree(sys::open_tree(source_dir.fd, "",
+                         sys::kOpenTreeClone | sys::kOpenTreeCloexec | sys::kAtRecursive | AT_EMPTY_PATH));
   if (!tree.valid()) return fail_errno("open_tree", source);
   sys::MountAttr ro{};
   ro.attr_set = sys::kMountAttrRdonly;
@@ -75,14 +77,14 @@ unsigned long locked_flags(unsigned long st) {
 // Every mount at or below the mount root `fd`, made read-only one by one
 // (parents first): the classic API has no recursive read-only. Each is
 // reached beneath fd without symlinks and addressed through its own fd.
-Error remount_tree_readonly(int fd, const std::string& display) {
+Error remount_tree_readonly(Dir root) {
   std::vector<MountBelow> mounts;
-  if (Error e = mounts_below(fd, display, &mounts)) return e;
-  if (mounts.empty()) return fail(EINVAL, "mount", display);
+  if (Error e = mounts_below(root, &mounts)) return e;
+  if (mounts.empty()) return fail(EINVAL, "mount", root.path);
   for (const MountBelow& m : mounts) {
-    const std::string where = join_path(display, m.rel);
-    Fd at;
-    if (Error e = open_dir_beneath(fd, m.rel, display, Trust::kNone, &at, nullptr)) return e;
+    OwnedDir at;
+    if (Error e = open_dir_beneath(root, m.rel, Trust::kNone, &at, nullptr)) return e;
+    const std::string& where = at.path;
     struct statfs sf;
     if (::fstatfs(at.get(), &sf) != 0) return fail_errno("statfs", where);
     unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(static_cast<unsigned long>(sf.f_flags));
@@ -93,13 +95,15 @@ Error remount_tree_readonly(int fd, const std::string& display) {
   return {};
 }
 
-Error bind_legacy(int source_fd, int target_dir, const char* target_name, const std::string& source,
-                  const std::string& target) {
+Error bind_legacy(Dir source_dir, Dir target_parent, const char* target_name) {
+  const std::string& source = source_dir.path;
+  const std::string target = target_parent.child(target_name);
+  const int target_dir = target_parent.fd;
   // Mount onto the directory we hold, not whatever the path names by the
   // time mount(2) resolves it: both ends go through /proc/self/fd.
   Fd at(::openat(target_dir, target_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!at.valid()) return fail_errno("openat", target);
-  if (::mount(proc_fd(source_fd).c_str(), proc_fd(at.get()).c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+  if (::mount(proc_fd(source_dir.fd).c_str(), proc_fd(at.get()).c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return fail_errno("mount", source, target);
   }
   // The fd above names the covered directory; the new mount's root is what
@@ -111,7 +115,7 @@ Error bind_legacy(int source_fd, int target_dir, const char* target_name, const 
   } else if (::mount(nullptr, proc_fd(root.get()).c_str(), nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
     e = fail_errno("mount", target);
   } else {
-    e = remount_tree_readonly(root.get(), target);
+    e = remount_tree_readonly(Dir{root.get(), target});
   }
   if (e) detach_mount_at(target_dir, target_name, target);
   return e;
@@ -170,8 +174,7 @@ bool new_mount_api_available() {
   return !(rc != 0 && errno == ENOSYS);
 }
 
-Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, bool force_legacy,
-                       const std::string& source_display, const std::string& target_display, BindMethod* used) {
+Error bind_readonly_at(Dir source, Dir target_parent, const char* target_name, bool force_legacy, BindMethod* used) {
   // BOXLITE_LAYOUT_NO_MOUNTS=1 answers as macOS does (no bind mounts), so
   // Linux tests run the fallback every Mac takes.
   static const bool no_mounts = [] {
@@ -179,12 +182,12 @@ Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, b
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   if (no_mounts) {
-    Error e = fail(ENOTSUP, "mount", source_display, target_display);
+    Error e = fail(ENOTSUP, "mount", source.path, target_parent.child(target_name));
     e.reason = Reason::kUnsupported;
     return e;
   }
   if (!force_legacy) {
-    Error e = bind_new_api(source_fd, target_dir, target_name, source_display, target_display);
+    Error e = bind_new_api(source, target_parent, target_name);
     if (!e) {
       *used = BindMethod::kNewApi;
       return e;
@@ -194,7 +197,7 @@ Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, b
     // allowing mount(2); try it before anyone falls back to a symlink.
     if (e.code != ENOSYS && e.code != EPERM && e.code != EACCES) return e;
     if (e.code != ENOSYS) {
-      Error legacy = bind_legacy(source_fd, target_dir, target_name, source_display, target_display);
+      Error legacy = bind_legacy(source, target_parent, target_name);
       if (!legacy) {
         *used = BindMethod::kLegacy;
         return legacy;
@@ -203,22 +206,22 @@ Error bind_readonly_at(int source_fd, int target_dir, const char* target_name, b
     }
   }
   *used = BindMethod::kLegacy;
-  return bind_legacy(source_fd, target_dir, target_name, source_display, target_display);
+  return bind_legacy(source, target_parent, target_name);
 }
 
-Error reseal_readonly_at(int fd, bool force_legacy, const std::string& display) {
+Error reseal_readonly_at(Dir root, bool force_legacy) {
   if (!force_legacy) {
     sys::MountAttr ro{};
     ro.attr_set = sys::kMountAttrRdonly;
-    if (sys::mount_setattr(fd, "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
-    if (errno != ENOSYS) return fail_errno("mount_setattr", display);
+    if (sys::mount_setattr(root.fd, "", AT_EMPTY_PATH | sys::kAtRecursive, &ro) == 0) return {};
+    if (errno != ENOSYS) return fail_errno("mount_setattr", root.path);
   }
-  return remount_tree_readonly(fd, display);
+  return remount_tree_readonly(root);
 }
 
-Error mount_read_only(int fd, const std::string& display, bool* read_only) {
+Error mount_read_only(Dir root, bool* read_only) {
   struct statvfs sv;
-  if (::fstatvfs(fd, &sv) != 0) return fail_errno("statvfs", display);
+  if (::fstatvfs(root.fd, &sv) != 0) return fail_errno("statvfs", root.path);
   *read_only = (sv.f_flag & ST_RDONLY) != 0;
   return {};
 }
@@ -260,10 +263,10 @@ void parse_mountinfo(const std::string& text, const std::string& root, std::vect
   }
 }
 
-Error mounts_below(int dirfd, const std::string& display, std::vector<MountBelow>* out) {
+Error mounts_below(Dir top, std::vector<MountBelow>* out) {
   out->clear();
   std::string root;
-  if (Error e = fd_path(dirfd, display, &root)) return e;
+  if (Error e = fd_path(top.fd, top.path, &root)) return e;
   std::string text;
   if (Error e = read_mountinfo(&text)) return e;
   parse_mountinfo(text, root, out);

@@ -136,18 +136,18 @@ bool parse_dirents(const char* buf, size_t n, std::vector<DirEntry>* out) {
 
 // getdents64 straight on the fd (through syscall(): glibc's wrapper is 2.30),
 // without fdopendir's dup, fstat, fcntl and lseek.
-Error list_dir(int dirfd, const std::string& display, std::vector<DirEntry>* out) {
+Error list_dir(Dir dir, std::vector<DirEntry>* out) {
   out->clear();
   alignas(8) char buf[16384];
   for (;;) {
-    long n = ::syscall(SYS_getdents64, dirfd, buf, sizeof buf);
+    long n = ::syscall(SYS_getdents64, dir.fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return fail_errno("getdents64", display);
+      return fail_errno("getdents64", dir.path);
     }
     if (n == 0) return {};
     // A record the kernel would never write: stop rather than walk off the buffer.
-    if (!parse_dirents(buf, static_cast<size_t>(n), out)) return fail(EIO, "getdents64", display);
+    if (!parse_dirents(buf, static_cast<size_t>(n), out)) return fail(EIO, "getdents64", dir.path);
   }
 }
 
@@ -162,7 +162,7 @@ bool is_mount_point_at(int dirfd, const char* name, const FileStat& st, const Fi
   // this. Only mountinfo can tell; it is read on such old kernels alone,
   // and when it cannot be read the answer is "a mount" (never descend).
   std::vector<MountBelow> mounts;
-  if (mounts_below(dirfd, display, &mounts)) return true;
+  if (mounts_below(Dir{dirfd, display}, &mounts)) return true;
   for (const MountBelow& m : mounts) {
     if (m.rel == name) return true;
   }

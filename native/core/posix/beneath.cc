@@ -84,20 +84,20 @@ Error step_into(int cur, const std::string& name, mode_t make_mode, const std::s
     }
     // Exactly the mode we promise, whatever the umask.
     if (*created && ::fchmod(fd.get(), make_mode) != 0) return fail_errno("fchmod", where);
-    if (Error e = check_trusted_dir(fd.get(), where, trust, false, repairs)) return e;
+    if (Error e = check_trusted_dir(Dir{fd.get(), where}, trust, false, repairs)) return e;
     *out = std::move(fd);
     return {};
   }
   return fail(EAGAIN, "mkdirat", where);
 }
 
-Error walk(int dirfd, const std::string& rel, mode_t make_mode, const std::string& display, Trust trust, Fd* out,
-           Repairs* repairs, bool* created) {
+Error walk(Dir at, const std::string& rel, mode_t make_mode, Trust trust, OwnedDir* out, Repairs* repairs,
+           bool* created) {
   std::vector<std::string> comps;
-  if (!split_rel(rel, &comps)) return fail(EINVAL, "openat", join_path(display, rel));
-  Fd cur(::openat(dirfd, ".", kDirFlags));
-  if (!cur.valid()) return fail_errno("openat", display);
-  std::string where = display;
+  if (!split_rel(rel, &comps)) return fail(EINVAL, "openat", at.child(rel));
+  Fd cur(::openat(at.fd, ".", kDirFlags));
+  if (!cur.valid()) return fail_errno("openat", at.path);
+  std::string where = at.path;
   bool made = false;
   for (const std::string& comp : comps) {
     where = join_path(where, comp);
@@ -106,30 +106,31 @@ Error walk(int dirfd, const std::string& rel, mode_t make_mode, const std::strin
     cur = std::move(next);
   }
   if (created != nullptr) *created = made;
-  *out = std::move(cur);
+  out->fd = std::move(cur);
+  out->path = at.child(rel);
   return {};
 }
 
 }  // namespace
 
-Error check_trusted_dir(int fd, const std::string& display, Trust trust, bool sticky_ok, Repairs* repairs) {
+Error check_trusted_dir(Dir dir, Trust trust, bool sticky_ok, Repairs* repairs) {
   FileStat st;
-  if (Error e = stat_at(fd, "", false, &st, display)) return e;
-  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", display);
+  if (Error e = stat_at(dir.fd, "", false, &st, dir.path)) return e;
+  if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir.path);
   if (trust == Trust::kNone) return {};
   const uid_t me = ::geteuid();
-  if (st.uid != me && st.uid != 0) return fail_reason(EPERM, Reason::kForeignOwner, "open", display, st.uid);
+  if (st.uid != me && st.uid != 0) return fail_reason(EPERM, Reason::kForeignOwner, "open", dir.path, st.uid);
   if ((st.mode & 022) == 0) return {};
   if (sticky_ok && (st.mode & S_ISVTX) != 0) return {};
   if (trust == Trust::kRepair && st.uid == me) {
-    if (::fchmod(fd, (st.mode & 07777) & ~022u) != 0) return fail_errno("fchmod", display);
-    if (repairs != nullptr) repairs->push_back(display);
+    if (::fchmod(dir.fd, (st.mode & 07777) & ~022u) != 0) return fail_errno("fchmod", dir.path);
+    if (repairs != nullptr) repairs->push_back(dir.path);
     return {};
   }
-  return fail_reason(EPERM, Reason::kLooseMode, "open", display, st.mode & 07777);
+  return fail_reason(EPERM, Reason::kLooseMode, "open", dir.path, st.mode & 07777);
 }
 
-Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, Fd* out, Repairs* repairs) {
+Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs) {
   if (path.empty()) return fail(EINVAL, "open", path);
   bool created = false;
   if (create) {
@@ -142,43 +143,44 @@ Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, 
     return fail(err, "open", path);
   }
   if (created && ::fchmod(fd.get(), mode) != 0) return fail_errno("fchmod", path);
-  if (Error e = check_trusted_dir(fd.get(), path, trust, true, repairs)) return e;
-  *out = std::move(fd);
+  if (Error e = check_trusted_dir(Dir{fd.get(), path}, trust, true, repairs)) return e;
+  out->fd = std::move(fd);
+  out->path = path;
   return {};
 }
 
-Error open_dir_beneath(int dirfd, const std::string& rel, const std::string& display, Trust trust, Fd* out,
-                       Repairs* repairs) {
+Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* out, Repairs* repairs) {
   if (trust == Trust::kNone && !rel.empty()) {
     // One syscall where the kernel can; on any failure the walk below
     // answers, precisely and just as safely.
-    int fd = openat2_beneath(dirfd, rel.c_str(), O_RDONLY | O_DIRECTORY, 0);
+    int fd = openat2_beneath(at.fd, rel.c_str(), O_RDONLY | O_DIRECTORY, 0);
     if (fd >= 0) {
-      *out = Fd(fd);
+      out->fd = Fd(fd);
+      out->path = at.child(rel);
       return {};
     }
   }
-  return walk(dirfd, rel, 0, display, trust, out, repairs, nullptr);
+  return walk(at, rel, 0, trust, out, repairs, nullptr);
 }
 
-Error make_dir_beneath(int dirfd, const std::string& rel, mode_t mode, const std::string& display, Trust trust, Fd* out,
-                       Repairs* repairs, bool* created) {
-  return walk(dirfd, rel, mode, display, trust, out, repairs, created);
+Error make_dir_beneath(Dir at, const std::string& rel, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs,
+                       bool* created) {
+  return walk(at, rel, mode, trust, out, repairs, created);
 }
 
-Error open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode, const std::string& display, Fd* out) {
+Error open_beneath(Dir at, const std::string& rel, int flags, mode_t mode, Fd* out) {
   size_t slash = rel.rfind('/');
   std::string dir = slash == std::string::npos ? std::string() : rel.substr(0, slash);
   std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-  std::string where = join_path(display, rel);
+  std::string where = at.child(rel);
   if (!is_plain_name(name)) return fail(EINVAL, "openat", where);
-  Fd parent;
-  int at = dirfd;
+  OwnedDir parent;
+  int parent_fd = at.fd;
   if (!dir.empty()) {
-    if (Error e = open_dir_beneath(dirfd, dir, display, Trust::kNone, &parent, nullptr)) return e;
-    at = parent.get();
+    if (Error e = open_dir_beneath(at, dir, Trust::kNone, &parent, nullptr)) return e;
+    parent_fd = parent.get();
   }
-  Fd fd(::openat(at, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode));
+  Fd fd(::openat(parent_fd, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode));
   if (!fd.valid()) {
     int err = errno;
     if (err == ELOOP) return fail_reason(ELOOP, Reason::kSymlink, "openat", where);
@@ -188,13 +190,12 @@ Error open_beneath(int dirfd, const std::string& rel, int flags, mode_t mode, co
   return {};
 }
 
-Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const std::string& display, std::string* out,
-                           bool* present) {
+Error read_regular_beneath(Dir at, const std::string& rel, size_t cap, std::string* out, bool* present) {
   out->clear();
   *present = false;
-  std::string where = join_path(display, rel);
+  std::string where = at.child(rel);
   Fd fd;
-  if (Error e = open_beneath(dirfd, rel, O_RDONLY | O_NONBLOCK, 0, display, &fd)) {
+  if (Error e = open_beneath(at, rel, O_RDONLY | O_NONBLOCK, 0, &fd)) {
     return e.code == ENOENT ? Error{} : e;
   }
   FileStat st;
@@ -217,9 +218,9 @@ Error read_regular_beneath(int dirfd, const std::string& rel, size_t cap, const 
   return {};
 }
 
-Error write_atomic_at(int dirfd, const std::string& name, const std::string& data, mode_t mode,
-                      const std::string& display) {
-  std::string where = join_path(display, name);
+Error write_atomic_at(Dir dir, const std::string& name, const std::string& data, mode_t mode) {
+  const int dirfd = dir.fd;
+  std::string where = dir.child(name);
   if (!is_plain_name(name)) return fail(EINVAL, "openat", where);
   // The same temporary-name shape as shim copies. gc removes interrupted
   // ones only in bin/; elsewhere a crash can leave one (a small file, never
@@ -244,12 +245,11 @@ Error write_atomic_at(int dirfd, const std::string& name, const std::string& dat
   return e;
 }
 
-Error open_dir_ref(const DirRef& dir, bool create, Fd* out, std::string* display) {
-  *display = join_path(dir.root, dir.rel);
-  Fd root;
-  if (Error e = open_root(dir.root, create, 0755, Trust::kCheck, &root, nullptr)) return e;
-  if (create) return make_dir_beneath(root.get(), dir.rel, 0755, dir.root, Trust::kCheck, out, nullptr);
-  return open_dir_beneath(root.get(), dir.rel, dir.root, Trust::kCheck, out, nullptr);
+Error open_dir_ref(const DirRef& ref, bool create, OwnedDir* out) {
+  OwnedDir root;
+  if (Error e = open_root(ref.root, create, 0755, Trust::kCheck, &root, nullptr)) return e;
+  if (create) return make_dir_beneath(root, ref.rel, 0755, Trust::kCheck, out, nullptr);
+  return open_dir_beneath(root, ref.rel, Trust::kCheck, out, nullptr);
 }
 
 namespace {
@@ -261,9 +261,9 @@ Error open_boxes(const BoxRef& ref, BoxOpen how, Trust trust, BoxDirs* out, Repa
     if (e.code == ENOENT && !create) e.reason = Reason::kNotPrepared;
     return e;
   }
-  out->boxes_display = join_path(ref.root, ref.boxes);
-  Error e = create ? make_dir_beneath(out->root.get(), ref.boxes, 0755, ref.root, trust, &out->boxes, repairs)
-                   : open_dir_beneath(out->root.get(), ref.boxes, ref.root, trust, &out->boxes, repairs);
+  out->boxes.path = out->root.child(ref.boxes);
+  Error e = create ? make_dir_beneath(out->root, ref.boxes, 0755, trust, &out->boxes, repairs)
+                   : open_dir_beneath(out->root, ref.boxes, trust, &out->boxes, repairs);
   if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
   return e;
 }
@@ -287,15 +287,15 @@ bool folds_equal(const std::string& a, const std::string& b) {
 // collision. The same code runs on macOS and on Linux under
 // BOXLITE_LAYOUT_CASE_INSENSITIVE=1, where only the answer of
 // names_fold_case() is forced.
-Error check_case_twin(int boxes_fd, const std::string& id, const std::string& boxes_display, const std::string& where) {
-  Fd dir(::openat(boxes_fd, ".", kDirFlags));
-  if (!dir.valid()) return fail_errno("openat", boxes_display);
+Error check_case_twin(Dir boxes, const std::string& id, const std::string& where) {
+  Fd dir(::openat(boxes.fd, ".", kDirFlags));
+  if (!dir.valid()) return fail_errno("openat", boxes.path);
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(dir.get(), boxes_display, &entries)) return e;
+  if (Error e = list_dir(Dir{dir.get(), boxes.path}, &entries)) return e;
   for (const DirEntry& d : entries) {
     if (d.name != id && folds_equal(d.name, id)) {
       Error e = fail_reason(EEXIST, Reason::kCaseCollision, "openat", where);
-      e.dest = join_path(boxes_display, d.name);
+      e.dest = boxes.child(d.name);
       return e;
     }
   }
@@ -306,9 +306,9 @@ Error check_case_twin(int boxes_fd, const std::string& id, const std::string& bo
 
 Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust trust, BoxDirs* out, Repairs* repairs) {
   if (Error e = open_boxes(ref, how, trust, out, repairs)) return e;
-  out->box_display = join_path(out->boxes_display, ref.id);
+  out->box.path = out->boxes.child(ref.id);
   const char* id = ref.id.c_str();
-  const std::string& where = out->box_display;
+  const std::string& where = out->box.path;
   const bool fold = names_fold_case(out->boxes.get());
   for (int attempt = 0; attempt < 16; attempt++) {
     bool created = false;
@@ -329,20 +329,20 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
         // Where only the check is forced (Linux), a twin is named as a
         // folding filesystem's lookup would have found it.
         if (fold) {
-          if (Error ce = check_case_twin(out->boxes.get(), ref.id, out->boxes_display, where)) return ce;
+          if (Error ce = check_case_twin(out->boxes, ref.id, where)) return ce;
         }
       }
       return e;
     }
     // Before the lock: a twin's lock is not ours to wait for.
     if (fold) {
-      if (Error e = check_case_twin(out->boxes.get(), ref.id, out->boxes_display, where)) {
+      if (Error e = check_case_twin(out->boxes, ref.id, where)) {
         if (created) ::unlinkat(out->boxes.get(), id, AT_REMOVEDIR);  // ours, empty (a non-folding fs let us make it)
         return e;
       }
     }
     if (created && ::fchmod(box.get(), 0755) != 0) return fail_errno("fchmod", where);
-    if (Error e = check_trusted_dir(box.get(), where, trust, false, repairs)) return e;
+    if (Error e = check_trusted_dir(Dir{box.get(), where}, trust, false, repairs)) return e;
     if (lock) {
       int rc;
       do {
@@ -365,29 +365,29 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
                     : fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
       }
     }
-    out->box = std::move(box);
+    out->box.fd = std::move(box);
     return {};
   }
   return fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
 }
 
-Error open_shared_root(int box_fd, const std::string& box_display, Fd* out, std::string* display) {
-  *display = join_path(box_display, "shared");
-  Fd fd(::openat(box_fd, "shared", kDirFlags));
+Error open_shared_root(Dir box, OwnedDir* out) {
+  out->path = box.child("shared");
+  Fd fd(::openat(box.fd, "shared", kDirFlags));
   if (fd.valid()) {
-    *out = std::move(fd);
+    out->fd = std::move(fd);
     return {};
   }
   int err = errno;
   std::string target;
-  if ((err == ELOOP || err == ENOTDIR) && read_link_at(box_fd, "shared", &target) && target == "mounts") {
-    *display = join_path(box_display, "mounts");
-    fd.reset(::openat(box_fd, "mounts", kDirFlags));
-    if (!fd.valid()) return open_dir_error(errno, box_fd, "mounts", *display);
-    *out = std::move(fd);
+  if ((err == ELOOP || err == ENOTDIR) && read_link_at(box.fd, "shared", &target) && target == "mounts") {
+    out->path = box.child("mounts");
+    fd.reset(::openat(box.fd, "mounts", kDirFlags));
+    if (!fd.valid()) return open_dir_error(errno, box.fd, "mounts", out->path);
+    out->fd = std::move(fd);
     return {};
   }
-  return open_dir_error(err, box_fd, "shared", *display);
+  return open_dir_error(err, box.fd, "shared", out->path);
 }
 
 }  // namespace blx

@@ -134,10 +134,11 @@ Error hash_fd(int fd, const std::string& display, std::string* out) {
   return {};
 }
 
-// dirfd/name, never followed, a regular file (opened O_NONBLOCK: a FIFO
+// dir/name, never followed, a regular file (opened O_NONBLOCK: a FIFO
 // planted there answers instead of hanging).
-Error open_regular_at(int dirfd, const char* name, const std::string& display, Fd* out, FileStat* st) {
-  Fd fd(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
+Error open_regular_at(Dir dir, const char* name, Fd* out, FileStat* st) {
+  const std::string display = dir.child(name);
+  Fd fd(::openat(dir.fd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ELOOP) return fail_reason(ELOOP, Reason::kSymlink, "open", display);
     return fail_errno("open", display);
@@ -148,11 +149,11 @@ Error open_regular_at(int dirfd, const char* name, const std::string& display, F
   return {};
 }
 
-Error hash_at(int dirfd, const char* name, const std::string& display, std::string* out) {
+Error hash_at(Dir dir, const char* name, std::string* out) {
   Fd fd;
   FileStat st;
-  if (Error e = open_regular_at(dirfd, name, display, &fd, &st)) return e;
-  return hash_fd(fd.get(), display, out);
+  if (Error e = open_regular_at(dir, name, &fd, &st)) return e;
+  return hash_fd(fd.get(), dir.child(name), out);
 }
 
 Error sync_fd(int fd, const std::string& display) {
@@ -184,17 +185,17 @@ bool is_publish_leftover(const std::string& name) {
 
 // One copy into the staging dir: cloned where the filesystem can, given the
 // source's mode without group/other write, made durable, then hashed.
-Error stage_file(int src_fd, const FileStat& src_st, const std::string& src_display, int staging_fd,
-                 const std::string& staging_display, const char* name, BootStaged* out) {
-  const std::string dst = join_path(staging_display, name);
+Error stage_file(int src_fd, const FileStat& src_st, const std::string& src_display, Dir staging, const char* name,
+                 BootStaged* out) {
+  const std::string dst = staging.child(name);
   Fd copy;
-  if (Error e = clone_into(src_fd, src_st, staging_fd, name, CloneMode::kAuto, src_display, dst, &out->method, &copy)) {
+  if (Error e = clone_into(src_fd, src_st, staging.fd, name, CloneMode::kAuto, src_display, dst, &out->method, &copy)) {
     return e;
   }
   if (::fchmod(copy.get(), static_cast<mode_t>(src_st.mode & 07777 & ~022u)) != 0) return fail_errno("fchmod", dst);
   if (Error e = sync_fd(copy.get(), dst)) return e;
   out->bytes = src_st.size;
-  return hash_at(staging_fd, name, dst, &out->sha256);
+  return hash_at(staging, name, &out->sha256);
 }
 
 std::string manifest_text(const std::string& gen, const std::string& format, const std::string& kernel_sha,
@@ -279,23 +280,17 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
 
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
-  Fd boot;
-  if (Error e = make_dir_beneath(d.box.get(), "boot", 0755, d.box_display, Trust::kNone, &boot, nullptr)) return e;
-  const std::string boot_display = join_path(d.box_display, "boot");
-  out->boot_dir = boot_display;
-  Fd generations;
-  if (Error e = make_dir_beneath(boot.get(), kGenerations, 0755, boot_display, Trust::kNone, &generations, nullptr)) {
-    return e;
-  }
-  const std::string generations_display = join_path(boot_display, kGenerations);
+  OwnedDir boot;
+  if (Error e = make_dir_beneath(d.box, "boot", 0755, Trust::kNone, &boot, nullptr)) return e;
+  out->boot_dir = boot.path;
+  OwnedDir generations;
+  if (Error e = make_dir_beneath(boot, kGenerations, 0755, Trust::kNone, &generations, nullptr)) return e;
 
   if (src.legacy) {
-    if (Error e = open_regular_at(boot.get(), "kernel", join_path(boot_display, "kernel"), &kernel.fd, &kernel.st)) {
-      return e;
-    }
-    kernel.display = join_path(boot_display, "kernel");
-    initramfs.display = join_path(boot_display, "initramfs");
-    Error ie = open_regular_at(boot.get(), "initramfs", initramfs.display, &initramfs.fd, &initramfs.st);
+    if (Error e = open_regular_at(boot, "kernel", &kernel.fd, &kernel.st)) return e;
+    kernel.display = boot.child("kernel");
+    initramfs.display = boot.child("initramfs");
+    Error ie = open_regular_at(boot, "initramfs", &initramfs.fd, &initramfs.st);
     if (ie && ie.code != ENOENT) return ie;
     with_initramfs = !ie;
   }
@@ -303,60 +298,59 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
   // Leftovers of an interrupted publish: we hold the box lock, so none is
   // in progress.
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boot.get(), boot_display, &entries)) return e;
+  if (Error e = list_dir(boot, &entries)) return e;
   for (const DirEntry& entry : entries) {
     if (!is_publish_leftover(entry.name)) continue;
     RemoveStats stats;
-    if (Error e = remove_tree_at(boot.get(), boot_display, entry.name, false, &stats)) return e;
+    if (Error e = remove_tree_at(boot, entry.name, false, &stats)) return e;
     out->leftovers_removed.push_back(entry.name);
   }
 
   const std::string gen = new_generation_name();
   out->generation = gen;
   const std::string staging_name = kStagingPrefix + gen;
-  const std::string staging_display = join_path(boot_display, staging_name);
+  const std::string staging_display = boot.child(staging_name);
   const std::string manifest_tmp = std::string(".") + kManifest + "-" + gen + ".staging";
   bool renamed = false;
   auto undo = [&](Error e) {
     RemoveStats stats;
-    remove_tree_at(boot.get(), boot_display, staging_name, false, &stats);
-    if (renamed) remove_tree_at(generations.get(), generations_display, gen, false, &stats);
+    remove_tree_at(boot, staging_name, false, &stats);
+    if (renamed) remove_tree_at(generations, gen, false, &stats);
     ::unlinkat(boot.get(), manifest_tmp.c_str(), 0);
     return e;
   };
 
   if (::mkdirat(boot.get(), staging_name.c_str(), 0700) != 0) return fail_errno("mkdir", staging_display);
-  Fd staging(::openat(boot.get(), staging_name.c_str(), kDirFlags));
+  OwnedDir staging{Fd(::openat(boot.get(), staging_name.c_str(), kDirFlags)), staging_display};
   if (!staging.valid()) return undo(fail_errno("open", staging_display));
   if (::fchmod(staging.get(), 0755) != 0) return undo(fail_errno("fchmod", staging_display));
-  if (Error e = stage_file(kernel.fd.get(), kernel.st, kernel.display, staging.get(), staging_display, "kernel",
-                           &out->kernel)) {
+  if (Error e = stage_file(kernel.fd.get(), kernel.st, kernel.display, staging, "kernel", &out->kernel)) {
     return undo(e);
   }
   if (with_initramfs) {
     out->has_initramfs = true;
-    if (Error e = stage_file(initramfs.fd.get(), initramfs.st, initramfs.display, staging.get(), staging_display,
-                             "initramfs", &out->initramfs)) {
+    if (Error e =
+            stage_file(initramfs.fd.get(), initramfs.st, initramfs.display, staging, "initramfs", &out->initramfs)) {
       return undo(e);
     }
   }
-  if (Error e = sync_fd(staging.get(), staging_display)) return undo(e);
+  if (Error e = sync_fd(staging.get(), staging.path)) return undo(e);
 
   // The complete generation appears under its name in one step.
-  const std::string gen_display = join_path(generations_display, gen);
+  const std::string gen_display = generations.child(gen);
   if (::renameat(boot.get(), staging_name.c_str(), generations.get(), gen.c_str()) != 0) {
     return undo(fail_errno("rename", staging_display, gen_display));
   }
   renamed = true;
-  if (Error e = sync_fd(generations.get(), generations_display)) return undo(e);
-  if (Error e = sync_fd(boot.get(), boot_display)) return undo(e);
+  if (Error e = sync_fd(generations.get(), generations.path)) return undo(e);
+  if (Error e = sync_fd(boot.get(), boot.path)) return undo(e);
 
   // current.json switches to it in one step, durably.
   out->manifest = manifest_text(gen, format, out->kernel.sha256, with_initramfs ? &out->initramfs.sha256 : nullptr);
-  const std::string manifest_display = join_path(boot_display, kManifest);
+  const std::string manifest_display = boot.child(kManifest);
   {
     Fd fd(::openat(boot.get(), manifest_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd.valid()) return undo(fail_errno("open", join_path(boot_display, manifest_tmp)));
+    if (!fd.valid()) return undo(fail_errno("open", boot.child(manifest_tmp)));
     size_t done = 0;
     while (done < out->manifest.size()) {
       ssize_t n = ::write(fd.get(), out->manifest.data() + done, out->manifest.size() - done);
@@ -370,9 +364,9 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
     if (Error e = sync_fd(fd.get(), manifest_display)) return undo(e);
   }
   if (::renameat(boot.get(), manifest_tmp.c_str(), boot.get(), kManifest) != 0) {
-    return undo(fail_errno("rename", join_path(boot_display, manifest_tmp), manifest_display));
+    return undo(fail_errno("rename", boot.child(manifest_tmp), manifest_display));
   }
-  if (Error e = sync_fd(boot.get(), boot_display)) {
+  if (Error e = sync_fd(boot.get(), boot.path)) {
     // The switch happened; only its durability is in doubt. The new
     // generation stays: current.json names it.
     return e;
@@ -383,18 +377,17 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
   // publish tries again.
   std::vector<DirEntry> old;
   Error prune;
-  if (Error e = list_dir(generations.get(), generations_display, &old)) prune = e;
+  if (Error e = list_dir(generations, &old)) prune = e;
   for (const DirEntry& entry : old) {
     if (prune || entry.name == gen) continue;
     FileStat st;
-    if (Error e =
-            stat_at(generations.get(), entry.name.c_str(), false, &st, join_path(generations_display, entry.name))) {
+    if (Error e = stat_at(generations.get(), entry.name.c_str(), false, &st, generations.child(entry.name))) {
       prune = e;
       continue;
     }
     if (!S_ISDIR(st.mode)) continue;  // not ours to judge: left alone
     RemoveStats stats;
-    if (Error e = remove_tree_at(generations.get(), generations_display, entry.name, false, &stats)) {
+    if (Error e = remove_tree_at(generations, entry.name, false, &stats)) {
       prune = e;
       continue;
     }
@@ -405,11 +398,11 @@ Error boot_publish(const BoxRef& ref, const BootSources& src, const std::string&
     if (::unlinkat(boot.get(), legacy, 0) == 0) {
       out->legacy_removed.push_back(legacy);
     } else if (errno != ENOENT) {
-      prune = fail_errno("unlink", join_path(boot_display, legacy));
+      prune = fail_errno("unlink", boot.child(legacy));
     }
   }
-  if (!prune) prune = sync_fd(generations.get(), generations_display);
-  if (!prune) prune = sync_fd(boot.get(), boot_display);
+  if (!prune) prune = sync_fd(generations.get(), generations.path);
+  if (!prune) prune = sync_fd(boot.get(), boot.path);
   out->prune_error = prune;
   return {};
 }
@@ -418,19 +411,13 @@ Error boot_read(const BoxRef& ref, BootRead* out) {
   *out = BootRead{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
-  Fd boot;
-  if (Error e = open_dir_beneath(d.box.get(), "boot", d.box_display, Trust::kNone, &boot, nullptr)) {
-    return e.code == ENOENT ? Error{} : e;
-  }
-  const std::string boot_display = join_path(d.box_display, "boot");
-  if (Error e =
-          read_regular_beneath(boot.get(), kManifest, kManifestCap, boot_display, &out->manifest, &out->present)) {
-    return e;
-  }
+  OwnedDir boot;
+  if (Error e = open_dir_beneath(d.box, "boot", Trust::kNone, &boot, nullptr)) return e.code == ENOENT ? Error{} : e;
+  if (Error e = read_regular_beneath(boot, kManifest, kManifestCap, &out->manifest, &out->present)) return e;
   if (!out->present) {
     for (const char* legacy : {"kernel", "initramfs"}) {
       FileStat st;
-      Error e = stat_at(boot.get(), legacy, false, &st, join_path(boot_display, legacy));
+      Error e = stat_at(boot.get(), legacy, false, &st, boot.child(legacy));
       if (e && e.code != ENOENT) return e;
       if (!e) out->legacy.push_back(legacy);
     }
@@ -439,23 +426,20 @@ Error boot_read(const BoxRef& ref, BootRead* out) {
   out->generation = manifest_generation(out->manifest);
   if (out->generation.empty()) return {};  // the facade names what is wrong
   const std::string gen_rel = std::string(kGenerations) + "/" + out->generation;
-  const std::string gen_display = join_path(boot_display, gen_rel);
-  Fd gen;
-  if (Error e = open_dir_beneath(boot.get(), gen_rel, boot_display, Trust::kNone, &gen, nullptr)) return e;
-  if (Error e = hash_at(gen.get(), "kernel", join_path(gen_display, "kernel"), &out->kernel_sha256)) return e;
-  Error ie = hash_at(gen.get(), "initramfs", join_path(gen_display, "initramfs"), &out->initramfs_sha256);
+  OwnedDir gen;
+  if (Error e = open_dir_beneath(boot, gen_rel, Trust::kNone, &gen, nullptr)) return e;
+  if (Error e = hash_at(gen, "kernel", &out->kernel_sha256)) return e;
+  Error ie = hash_at(gen, "initramfs", &out->initramfs_sha256);
   if (ie && ie.code != ENOENT) return ie;
   out->has_initramfs = !ie;
   return {};
 }
 
-Error boot_leftovers(int box_fd, const std::string& box_display, std::vector<std::string>* out) {
-  Fd boot;
-  if (Error e = open_dir_beneath(box_fd, "boot", box_display, Trust::kNone, &boot, nullptr)) {
-    return e.code == ENOENT ? Error{} : e;
-  }
+Error boot_leftovers(Dir box, std::vector<std::string>* out) {
+  OwnedDir boot;
+  if (Error e = open_dir_beneath(box, "boot", Trust::kNone, &boot, nullptr)) return e.code == ENOENT ? Error{} : e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boot.get(), join_path(box_display, "boot"), &entries)) return e;
+  if (Error e = list_dir(boot, &entries)) return e;
   for (const DirEntry& entry : entries) {
     if (is_publish_leftover(entry.name)) out->push_back(entry.name);
   }

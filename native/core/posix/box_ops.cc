@@ -15,9 +15,9 @@ namespace {
 constexpr size_t kExitJsonCap = 64 * 1024;
 constexpr size_t kPidFileCap = 4096;
 
-Error make_box_dir(const BoxDirs& d, const std::string& rel, mode_t mode, Fd* out = nullptr) {
-  Fd fd;
-  return make_dir_beneath(d.box.get(), rel, mode, d.box_display, Trust::kNone, out == nullptr ? &fd : out, nullptr);
+Error make_box_dir(const BoxDirs& d, const std::string& rel, mode_t mode, OwnedDir* out = nullptr) {
+  OwnedDir made;
+  return make_dir_beneath(d.box, rel, mode, Trust::kNone, out == nullptr ? &made : out, nullptr);
 }
 
 std::string container_rel(const char* base, const std::string& cid) { return std::string(base) + "/containers/" + cid; }
@@ -59,7 +59,7 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim
     if (e.reason != Reason::kSymlink && e.reason != Reason::kNotDirectory) return e;
     // A planted symlink or file in the box's place: unlink it, never follow.
     if (::unlinkat(d.boxes.get(), ref.id.c_str(), 0) != 0 && errno != ENOENT) {
-      return fail_errno("unlinkat", d.box_display);
+      return fail_errno("unlinkat", d.box.path);
     }
     out->removed = true;
     out->stats.entries = 1;
@@ -70,11 +70,10 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim
     // Read under the lock, so the judgement holds for what follows. A pid
     // file that cannot be read (a FIFO, too large) names no shim we know.
     PidRead pid;
-    if (!read_regular_beneath(d.box.get(), "shim.pid", kPidFileCap, d.box_display, &pid.text, &pid.present) &&
-        pid.present) {
+    if (!read_regular_beneath(d.box, "shim.pid", kPidFileCap, &pid.text, &pid.present) && pid.present) {
       read_pid_facts(&pid);
       if (shim_alive(pid)) {
-        return fail_reason(EBUSY, Reason::kShimAlive, "kill", join_path(d.box_display, "shim.pid"), pid.pid);
+        return fail_reason(EBUSY, Reason::kShimAlive, "kill", d.box.child("shim.pid"), pid.pid);
       }
     }
   }
@@ -82,16 +81,16 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim
   // otherwise have its fresh link removed by us.
   remove_link_best_effort(link, ref.id, out);
   uint64_t unmounted = 0;
-  if (Error e = detach_stack_at(d.box.get(), "shared", join_path(d.box_display, "shared"), &unmounted)) return e;
+  if (Error e = detach_stack_at(d.box, "shared", &unmounted)) return e;
   // Out of sight first: a crash from here on leaves a .trash-* dir that gc
   // finishes, never a half-removed box under its own id.
   std::string victim = ".trash-" + ref.id + "-" + random_suffix().substr(0, 8);
   if (::renameat(d.boxes.get(), ref.id.c_str(), d.boxes.get(), victim.c_str()) != 0) {
     // EBUSY: the box dir is itself a mount point; remove in place.
-    if (errno != EBUSY) return fail_errno("rename", d.box_display, join_path(d.boxes_display, victim));
+    if (errno != EBUSY) return fail_errno("rename", d.box.path, d.boxes.child(victim));
     victim = ref.id;
   }
-  if (Error e = remove_tree_at(d.boxes.get(), d.boxes_display, victim, true, &out->stats)) return e;
+  if (Error e = remove_tree_at(d.boxes, victim, true, &out->stats)) return e;
   out->stats.unmounted += unmounted;
   out->removed = true;
   return {};
@@ -100,13 +99,12 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim
 Error box_write_ca(const BoxRef& ref, const std::string& cert, const std::string& key, bool may_block) {
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
-  Fd ca;
+  OwnedDir ca;
   if (Error e = make_box_dir(d, "ca", 0700, &ca)) return e;
-  const std::string display = join_path(d.box_display, "ca");
   // Only we read the key: whatever mode an older ca/ had, it is 0700 now.
-  if (::fchmod(ca.get(), 0700) != 0) return fail_errno("fchmod", display);
-  if (Error e = write_atomic_at(ca.get(), "key.pem", key, 0600, display)) return e;
-  return write_atomic_at(ca.get(), "cert.pem", cert, 0644, display);
+  if (::fchmod(ca.get(), 0700) != 0) return fail_errno("fchmod", ca.path);
+  if (Error e = write_atomic_at(ca, "key.pem", key, 0600)) return e;
+  return write_atomic_at(ca, "cert.pem", cert, 0644);
 }
 
 Error container_prepare(const BoxRef& ref, const std::string& cid, bool may_block) {
@@ -131,9 +129,9 @@ Error container_exit_write(const BoxRef& ref, bool isolate, const std::string& c
   // (shown read-only at shared/), else shared/ itself, where the guest
   // reads and writes containers/{cid}/exit.json.
   const std::string rel = container_rel(isolate ? "mounts" : "shared", cid);
-  Fd dir;
+  OwnedDir dir;
   if (Error e = make_box_dir(d, rel, 0755, &dir)) return e;
-  return write_atomic_at(dir.get(), "exit.json", json, 0644, join_path(d.box_display, rel));
+  return write_atomic_at(dir, "exit.json", json, 0644);
 }
 
 Error container_exit_read(const BoxRef& ref, const std::string& cid, std::string* json, bool* present) {
@@ -141,12 +139,9 @@ Error container_exit_read(const BoxRef& ref, const std::string& cid, std::string
   if (!is_plain_name(cid)) return fail(EINVAL, "openat", cid);
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
-  Fd shared;
-  std::string display;
-  if (Error e = open_shared_root(d.box.get(), d.box_display, &shared, &display)) {
-    return e.code == ENOENT ? Error{} : e;
-  }
-  return read_regular_beneath(shared.get(), "containers/" + cid + "/exit.json", kExitJsonCap, display, json, present);
+  OwnedDir shared;
+  if (Error e = open_shared_root(d.box, &shared)) return e.code == ENOENT ? Error{} : e;
+  return read_regular_beneath(shared, "containers/" + cid + "/exit.json", kExitJsonCap, json, present);
 }
 
 }  // namespace blx

@@ -26,6 +26,135 @@ Error fail_reason(int code, Reason why, const char* syscall, std::string path, i
   return e;
 }
 
+// The names JS sees for the other enums of core.h. Each switch covers every
+// value and has no default (-Wswitch); the return after it is unreachable
+// for a valid value and only keeps compilers quiet about a cast-in integer.
+// They stand before reason_name, which comes last: test/errors.test.ts
+// reads the reasons from it to the end of the file.
+const char* entry_kind_name(EntryKind k) {
+  switch (k) {
+    case EntryKind::kBox:
+      return "box";
+    case EntryKind::kTrash:
+      return "trash";
+    case EntryKind::kStray:
+      return "stray";
+  }
+  return "unknown";
+}
+
+const char* link_state_name(LinkState s) {
+  switch (s) {
+    case LinkState::kCreated:
+      return "created";
+    case LinkState::kKept:
+      return "kept";
+    case LinkState::kReplaced:
+      return "replaced";
+  }
+  return "unknown";
+}
+
+const char* mount_method_name(MountMethod m) {
+  switch (m) {
+    case MountMethod::kBindRo:
+      return "bind-ro";
+    case MountMethod::kBindRoLegacy:
+      return "bind-ro-legacy";
+    case MountMethod::kSymlink:
+      return "symlink";
+  }
+  return "unknown";
+}
+
+const char* unmount_outcome_name(UnmountOutcome o) {
+  switch (o) {
+    case UnmountOutcome::kUnmounted:
+      return "unmounted";
+    case UnmountOutcome::kUnlinked:
+      return "unlinked";
+    case UnmountOutcome::kNone:
+      return "none";
+  }
+  return "unknown";
+}
+
+const char* shared_kind_name(SharedKind k) {
+  switch (k) {
+    case SharedKind::kMissing:
+      return "missing";
+    case SharedKind::kDirectory:
+      return "directory";
+    case SharedKind::kSymlink:
+      return "symlink";
+    case SharedKind::kMount:
+      return "mount";
+    case SharedKind::kOther:
+      return "other";
+  }
+  return "unknown";
+}
+
+const char* clone_method_name(CloneMethod m) {
+  switch (m) {
+    case CloneMethod::kReflink:
+      return "reflink";
+    case CloneMethod::kClonefile:
+      return "clonefile";
+    case CloneMethod::kCopyFileRange:
+      return "copy_file_range";
+    case CloneMethod::kCopy:
+      return "copy";
+    case CloneMethod::kSkipped:
+      return "skipped";
+  }
+  return "unknown";
+}
+
+const char* link_info_state_name(LinkInfo::State s) {
+  switch (s) {
+    case LinkInfo::State::kOk:
+      return "ok";
+    case LinkInfo::State::kMissing:
+      return "missing";
+    case LinkInfo::State::kForeign:
+      return "foreign";
+    case LinkInfo::State::kNotALink:
+      return "not-a-link";
+  }
+  return "unknown";
+}
+
+const char* socket_state_name(SocketState s) {
+  switch (s) {
+    case SocketState::kMissing:
+      return "missing";
+    case SocketState::kListening:
+      return "listening";
+    case SocketState::kRefused:
+      return "refused";
+    case SocketState::kNotSocket:
+      return "not-a-socket";
+  }
+  return "unknown";
+}
+
+const char* path_kind_name(PathKind k) {
+  switch (k) {
+    case PathKind::kMissing:
+      return "missing";
+    case PathKind::kDirectory:
+      return "directory";
+    case PathKind::kFile:
+      return "file";
+    case PathKind::kSymlink:
+      return "symlink";
+    case PathKind::kOther:
+      return "other";
+  }
+  return "unknown";
+}
+
 const char* reason_name(Reason r) {
   switch (r) {
     case Reason::kNone:

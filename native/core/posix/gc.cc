@@ -37,18 +37,16 @@ bool is_partial_copy(const std::string& name) {
 
 namespace {
 
-void read_pid(int box_fd, const std::string& box_display, PidRead* pid, Error* error) {
-  *error = read_regular_beneath(box_fd, "shim.pid", kPidFileCap, box_display, &pid->text, &pid->present);
+void read_pid(Dir box, PidRead* pid, Error* error) {
+  *error = read_regular_beneath(box, "shim.pid", kPidFileCap, &pid->text, &pid->present);
   if (!*error && pid->present) read_pid_facts(pid);
 }
 
-Error list_partial_copies(int box_fd, const std::string& box_display, std::vector<std::string>* out) {
-  Fd bin;
-  if (Error e = open_dir_beneath(box_fd, "bin", box_display, Trust::kNone, &bin, nullptr)) {
-    return e.code == ENOENT ? Error{} : e;
-  }
+Error list_partial_copies(Dir box, std::vector<std::string>* out) {
+  OwnedDir bin;
+  if (Error e = open_dir_beneath(box, "bin", Trust::kNone, &bin, nullptr)) return e.code == ENOENT ? Error{} : e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(bin.get(), join_path(box_display, "bin"), &entries)) return e;
+  if (Error e = list_dir(bin, &entries)) return e;
   for (const DirEntry& d : entries) {
     if (is_partial_copy(d.name)) out->push_back(d.name);
   }
@@ -67,16 +65,13 @@ void link_info(const LinkSpec& link, const std::string& id, LinkInfo* out) {
   out->state = out->target == link.target ? LinkInfo::State::kOk : LinkInfo::State::kForeign;
 }
 
-Error bin_files(int box_fd, const std::string& box_display, std::vector<BinFile>* out) {
-  Fd bin;
-  if (Error e = open_dir_beneath(box_fd, "bin", box_display, Trust::kNone, &bin, nullptr)) {
-    return e.code == ENOENT ? Error{} : e;
-  }
-  const std::string display = join_path(box_display, "bin");
+Error bin_files(Dir box, std::vector<BinFile>* out) {
+  OwnedDir bin;
+  if (Error e = open_dir_beneath(box, "bin", Trust::kNone, &bin, nullptr)) return e.code == ENOENT ? Error{} : e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(bin.get(), display, &entries)) return e;
+  if (Error e = list_dir(bin, &entries)) return e;
   for (const DirEntry& d : entries) {
-    const std::string where = join_path(display, d.name);
+    const std::string where = bin.child(d.name);
     Fd fd(::openat(bin.get(), d.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
     if (!fd.valid()) continue;  // a symlink or gone: not an installed file
     FileStat st;
@@ -93,19 +88,18 @@ Error bin_files(int box_fd, const std::string& box_display, std::vector<BinFile>
   return {};
 }
 
-// Detach the mount mount_id at rel beneath dirfd, reached without symlinks
+// Detach the mount mount_id at rel beneath top, reached without symlinks
 // and checked against its id first, so a path swapped since the listing is
 // left alone.
-Error unmount_beneath(int dirfd, const std::string& display, const std::string& rel, uint64_t mount_id,
-                      bool* detached) {
+Error unmount_beneath(Dir top, const std::string& rel, uint64_t mount_id, bool* detached) {
   *detached = false;
   size_t slash = rel.rfind('/');
   std::string dir = slash == std::string::npos ? std::string() : rel.substr(0, slash);
   std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-  const std::string where = join_path(display, rel);
+  const std::string where = top.child(rel);
   if (!is_plain_name(name)) return fail(EINVAL, "umount2", where);
-  Fd at;
-  if (Error e = open_dir_beneath(dirfd, dir, display, Trust::kNone, &at, nullptr)) {
+  OwnedDir at;
+  if (Error e = open_dir_beneath(top, dir, Trust::kNone, &at, nullptr)) {
     return e.code == ENOENT ? Error{} : e;
   }
   FileStat st;
@@ -121,14 +115,14 @@ Error unmount_beneath(int dirfd, const std::string& display, const std::string& 
 
 // The home gc works on: it must exist (never created) and every home
 // directory that exists must pass the trust checks (never repaired here).
-Error open_home_for_gc(const std::string& home, Fd* root) {
+Error open_home_for_gc(const std::string& home, OwnedDir* root) {
   if (Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr)) {
     if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
   }
   for (const char* rel : {"boxes", "bases", "tmp", "images", "locks", "logs"}) {
-    Fd fd;
-    Error e = open_dir_beneath(root->get(), rel, home, Trust::kCheck, &fd, nullptr);
+    OwnedDir dir;
+    Error e = open_dir_beneath(*root, rel, Trust::kCheck, &dir, nullptr);
     if (e && e.code != ENOENT) return e;
   }
   return {};
@@ -140,42 +134,39 @@ Error box_inspect(const BoxRef& ref, const LinkSpec& link, const std::vector<std
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
   FileStat m;
-  out->isolates = !stat_at(d.box.get(), "mounts", false, &m, d.box_display) && S_ISDIR(m.mode);
-  if (Error e = shared_state_at(d.box.get(), d.box_display, true, &out->shared)) return e;
+  out->isolates = !stat_at(d.box.get(), "mounts", false, &m, d.box.path) && S_ISDIR(m.mode);
+  if (Error e = shared_state_at(d.box, true, &out->shared)) return e;
   link_info(link, ref.id, &out->link);
-  if (Error e = bin_files(d.box.get(), d.box_display, &out->bin)) return e;
-  read_pid(d.box.get(), d.box_display, &out->pid, &out->pid_error);
-  out->exit_error =
-      read_regular_beneath(d.box.get(), "exit", kExitRecordCap, d.box_display, &out->exit_text, &out->exit_present);
-  out->exit_previous_error = read_regular_beneath(d.box.get(), "exit.previous", kExitRecordCap, d.box_display,
-                                                  &out->exit_previous_text, &out->exit_previous_present);
-  probe_sockets(d.box.get(), d.box_display, join_path(link.parent, ref.id), out->link.state == LinkInfo::State::kOk,
-                socket_names, &out->sockets);
+  if (Error e = bin_files(d.box, &out->bin)) return e;
+  read_pid(d.box, &out->pid, &out->pid_error);
+  out->exit_error = read_regular_beneath(d.box, "exit", kExitRecordCap, &out->exit_text, &out->exit_present);
+  out->exit_previous_error = read_regular_beneath(d.box, "exit.previous", kExitRecordCap, &out->exit_previous_text,
+                                                  &out->exit_previous_present);
+  probe_sockets(d.box, join_path(link.parent, ref.id), out->link.state == LinkInfo::State::kOk, socket_names,
+                &out->sockets);
   return {};
 }
 
 Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
   *out = GcScan{};
-  Fd root;
+  OwnedDir root;
   if (Error e = open_home_for_gc(home, &root)) return e;
-  const std::string boxes_display = join_path(home, "boxes");
-  Fd boxes;
-  Error be = open_dir_beneath(root.get(), "boxes", home, Trust::kCheck, &boxes, nullptr);
+  OwnedDir boxes;
+  Error be = open_dir_beneath(root, "boxes", Trust::kCheck, &boxes, nullptr);
   if (be && be.code != ENOENT) return be;
   if (!be) {
     std::vector<BoxEntry> entries;
-    if (Error e = list_box_entries(boxes.get(), boxes_display, &entries)) return e;
+    if (Error e = list_box_entries(boxes, &entries)) return e;
     for (const BoxEntry& entry : entries) {
       GcBox b;
       b.name = entry.name;
       b.kind = entry.kind;
       if (entry.kind == EntryKind::kBox) {
-        const std::string box_display = join_path(boxes_display, entry.name);
-        Fd box(::openat(boxes.get(), entry.name.c_str(), kDirFlags));
+        OwnedDir box{Fd(::openat(boxes.get(), entry.name.c_str(), kDirFlags)), boxes.child(entry.name)};
         if (!box.valid()) {
-          b.pid_error = fail_errno("openat", box_display);
+          b.pid_error = fail_errno("openat", box.path);
         } else {
-          read_pid(box.get(), box_display, &b.pid, &b.pid_error);
+          read_pid(box, &b.pid, &b.pid_error);
           // Someone is setting the box up (or tearing it down) right now:
           // gc leaves it alone. Tried, never waited for.
           if (::flock(box.get(), LOCK_EX | LOCK_NB) == 0) {
@@ -184,15 +175,15 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
             b.locked = errno == EWOULDBLOCK;
           }
           FileStat st;
-          if (!stat_at(box.get(), "", false, &st, box_display)) b.changed_sec = st.mtime_sec;
-          if (Error e = list_partial_copies(box.get(), box_display, &b.partial_copies)) b.pid_error = e;
-          if (Error e = boot_leftovers(box.get(), box_display, &b.boot_leftovers)) b.pid_error = e;
+          if (!stat_at(box.get(), "", false, &st, box.path)) b.changed_sec = st.mtime_sec;
+          if (Error e = list_partial_copies(box, &b.partial_copies)) b.pid_error = e;
+          if (Error e = boot_leftovers(box, &b.boot_leftovers)) b.pid_error = e;
         }
       }
       out->boxes.push_back(std::move(b));
     }
     std::vector<MountBelow> mounts;
-    if (Error e = mounts_below(boxes.get(), boxes_display, &mounts)) return e;
+    if (Error e = mounts_below(boxes, &mounts)) return e;
     for (const MountBelow& mb : mounts) {
       if (mb.rel.empty()) continue;  // the boxes dir itself: not ours to detach
       out->mounts.push_back(GcMount{mb.rel.substr(0, mb.rel.find('/')), mb.rel, mb.mount_id});
@@ -200,12 +191,12 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
     // Deepest (and most recently stacked) first: a safe unmount order.
     std::reverse(out->mounts.begin(), out->mounts.end());
   }
-  Fd tmp;
-  Error te = open_dir_beneath(root.get(), "tmp", home, Trust::kCheck, &tmp, nullptr);
+  OwnedDir tmp;
+  Error te = open_dir_beneath(root, "tmp", Trust::kCheck, &tmp, nullptr);
   if (te && te.code != ENOENT) return te;
   if (!te) {
     std::vector<DirEntry> entries;
-    if (Error e = list_dir(tmp.get(), join_path(home, "tmp"), &entries)) return e;
+    if (Error e = list_dir(tmp, &entries)) return e;
     for (const DirEntry& d : entries) out->tmp_entries.push_back(d.name);
     std::sort(out->tmp_entries.begin(), out->tmp_entries.end());
   }
@@ -217,16 +208,15 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
 Error gc_unmount(const std::string& home, const std::string& owner, bool lock_box, const std::vector<GcMount>& mounts,
                  std::vector<GcUnmount>* out) {
   out->clear();
-  Fd root;
+  OwnedDir root;
   if (Error e = open_home_for_gc(home, &root)) return e;
-  const std::string boxes_display = join_path(home, "boxes");
-  Fd boxes;
-  if (Error e = open_dir_beneath(root.get(), "boxes", home, Trust::kCheck, &boxes, nullptr)) return e;
+  OwnedDir boxes;
+  if (Error e = open_dir_beneath(root, "boxes", Trust::kCheck, &boxes, nullptr)) return e;
   Fd box;
   if (lock_box) {
     // A jailer script may be mounting this box right now: only a box whose
     // lock is free is touched.
-    const std::string where = join_path(boxes_display, owner);
+    const std::string where = boxes.child(owner);
     if (!is_plain_name(owner)) return fail(EINVAL, "openat", where);
     box.reset(::openat(boxes.get(), owner.c_str(), kDirFlags));
     if (!box.valid()) return fail_errno("openat", where);
@@ -238,7 +228,7 @@ Error gc_unmount(const std::string& home, const std::string& owner, bool lock_bo
   for (const GcMount& m : mounts) {
     GcUnmount u;
     u.rel = m.rel;
-    u.error = unmount_beneath(boxes.get(), boxes_display, m.rel, m.mount_id, &u.detached);
+    u.error = unmount_beneath(boxes, m.rel, m.mount_id, &u.detached);
     out->push_back(std::move(u));
   }
   return {};
@@ -246,19 +236,18 @@ Error gc_unmount(const std::string& home, const std::string& owner, bool lock_bo
 
 Error gc_remove(const std::string& home, const std::string& rel_dir, const std::string& name, RemoveStats* out) {
   *out = RemoveStats{};
-  Fd root;
+  OwnedDir root;
   if (Error e = open_home_for_gc(home, &root)) return e;
   // The home's own directory (boxes, tmp) is trust-checked; inside a box
   // (boxes/ID/bin) only "never through a symlink" applies.
   size_t slash = rel_dir.find('/');
   std::string top = rel_dir.substr(0, slash);
   std::string rest = slash == std::string::npos ? std::string() : rel_dir.substr(slash + 1);
-  Fd dir;
-  if (Error e = open_dir_beneath(root.get(), top, home, Trust::kCheck, &dir, nullptr)) return e;
-  const std::string top_display = join_path(home, top);
-  Fd inner;
-  if (Error e = open_dir_beneath(dir.get(), rest, top_display, Trust::kNone, &inner, nullptr)) return e;
-  return remove_tree_at(inner.get(), join_path(top_display, rest), name, true, out);
+  OwnedDir dir;
+  if (Error e = open_dir_beneath(root, top, Trust::kCheck, &dir, nullptr)) return e;
+  OwnedDir inner;
+  if (Error e = open_dir_beneath(dir, rest, Trust::kNone, &inner, nullptr)) return e;
+  return remove_tree_at(inner, name, true, out);
 }
 
 }  // namespace blx

@@ -30,18 +30,17 @@ constexpr HomeDir kHomeDirs[] = {
 // The devices of tmp, bases and images/disk-images (the facade judges them:
 // staged installs rename(2) from tmp into the others, and rename cannot
 // cross filesystems).
-Error devices_of(int home_fd, const std::string& home, Trust trust, HomePrepareResult* out) {
+Error devices_of(Dir home, Trust trust, HomePrepareResult* out) {
   const char* rels[] = {"tmp", "bases", "images/disk-images"};
   Device* devs[] = {&out->tmp, &out->bases, &out->disk_images};
   for (int i = 0; i < 3; i++) {
-    Fd fd;
-    std::string where = join_path(home, rels[i]);
-    if (Error e = open_dir_beneath(home_fd, rels[i], home, trust, &fd, &out->repaired)) {
+    OwnedDir dir;
+    if (Error e = open_dir_beneath(home, rels[i], trust, &dir, &out->repaired)) {
       if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
       return e;
     }
     FileStat st;
-    if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
+    if (Error e = stat_at(dir.get(), "", false, &st, dir.path)) return e;
     *devs[i] = Device{st.dev_major, st.dev_minor};
   }
   return {};
@@ -58,40 +57,39 @@ bool is_valid_id(const std::string& name) {
 
 Error home_prepare(const std::string& home, HomePrepareResult* out) {
   *out = HomePrepareResult{};
-  Fd root;
+  OwnedDir root;
   if (Error e = open_root(home, true, 0755, Trust::kRepair, &root, &out->repaired)) return e;
   for (const HomeDir& d : kHomeDirs) {
-    Fd fd;
-    if (Error e = make_dir_beneath(root.get(), d.rel, d.mode, home, Trust::kRepair, &fd, &out->repaired)) return e;
+    OwnedDir made;
+    if (Error e = make_dir_beneath(root, d.rel, d.mode, Trust::kRepair, &made, &out->repaired)) return e;
   }
-  return devices_of(root.get(), home, Trust::kCheck, out);
+  return devices_of(root, Trust::kCheck, out);
 }
 
 Error home_devices(const std::string& home, HomePrepareResult* out) {
   *out = HomePrepareResult{};
-  Fd root;
+  OwnedDir root;
   if (Error e = open_root(home, false, 0, Trust::kCheck, &root, nullptr)) return e;
-  return devices_of(root.get(), home, Trust::kCheck, out);
+  return devices_of(root, Trust::kCheck, out);
 }
 
 Error images_prepare(const DirRef& images, std::vector<std::string>* repaired) {
   repaired->clear();
-  Fd root;
+  OwnedDir root;
   if (Error e = open_root(images.root, true, 0755, Trust::kRepair, &root, repaired)) return e;
-  Fd dir;
-  if (Error e = make_dir_beneath(root.get(), images.rel, 0755, images.root, Trust::kRepair, &dir, repaired)) return e;
-  const std::string display = join_path(images.root, images.rel);
+  OwnedDir dir;
+  if (Error e = make_dir_beneath(root, images.rel, 0755, Trust::kRepair, &dir, repaired)) return e;
   for (const char* rel : {"layers", "extracted", "disk-images", "manifests", "configs"}) {
-    Fd fd;
-    if (Error e = make_dir_beneath(dir.get(), rel, 0755, display, Trust::kRepair, &fd, repaired)) return e;
+    OwnedDir made;
+    if (Error e = make_dir_beneath(dir, rel, 0755, Trust::kRepair, &made, repaired)) return e;
   }
   return {};
 }
 
-Error list_box_entries(int boxes_fd, const std::string& display, std::vector<BoxEntry>* out) {
+Error list_box_entries(Dir boxes, std::vector<BoxEntry>* out) {
   out->clear();
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(boxes_fd, display, &entries)) return e;
+  if (Error e = list_dir(boxes, &entries)) return e;
   for (const DirEntry& d : entries) {
     EntryKind kind = EntryKind::kStray;
     if (d.name.compare(0, 7, ".trash-") == 0) {
@@ -100,7 +98,7 @@ Error list_box_entries(int boxes_fd, const std::string& display, std::vector<Box
       unsigned char type = d.type;
       if (type == DT_UNKNOWN) {
         FileStat st;
-        if (!stat_at(boxes_fd, d.name.c_str(), false, &st, join_path(display, d.name)) && S_ISDIR(st.mode)) {
+        if (!stat_at(boxes.fd, d.name.c_str(), false, &st, boxes.child(d.name)) && S_ISDIR(st.mode)) {
           type = DT_DIR;
         }
       }
@@ -114,10 +112,9 @@ Error list_box_entries(int boxes_fd, const std::string& display, std::vector<Box
 
 Error list_boxes(const DirRef& boxes, std::vector<BoxEntry>* out) {
   out->clear();
-  Fd dir;
-  std::string display;
-  if (Error e = open_dir_ref(boxes, false, &dir, &display)) return e.code == ENOENT ? Error{} : e;
-  return list_box_entries(dir.get(), display, out);
+  OwnedDir dir;
+  if (Error e = open_dir_ref(boxes, false, &dir)) return e.code == ENOENT ? Error{} : e;
+  return list_box_entries(dir, out);
 }
 
 }  // namespace blx

@@ -15,16 +15,16 @@ namespace blx {
 
 namespace {
 
-// A file the shim writes, opened for writing beneath dirfd: created 0644
+// A file the shim writes, opened for writing beneath dir: created 0644
 // (whatever the umask) when missing, never through a symlink, never a FIFO
 // or device. O_NONBLOCK only for the open (a FIFO must not hang us).
-Error open_shim_file(int dirfd, const char* name, int extra, const std::string& display, Fd* out) {
-  const std::string where = join_path(display, name);
+Error open_shim_file(Dir dir, const char* name, int extra, Fd* out) {
+  const std::string where = dir.child(name);
   bool created = true;
-  Error e = open_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | extra, 0644, display, out);
+  Error e = open_beneath(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | extra, 0644, out);
   if (e.code == EEXIST) {
     created = false;
-    e = open_beneath(dirfd, name, O_WRONLY | O_NONBLOCK | extra, 0, display, out);
+    e = open_beneath(dir, name, O_WRONLY | O_NONBLOCK | extra, 0, out);
   }
   if (e) return e;
   FileStat st;
@@ -43,27 +43,26 @@ Error shim_prepare(const BoxRef& ref, const LinkSpec& link, bool may_block, Shim
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
   // sockets/ and the link first: the policy grants them only if they exist.
-  Fd sockets;
-  if (Error e = make_dir_beneath(d.box.get(), "sockets", 0755, d.box_display, Trust::kNone, &sockets, nullptr))
-    return e;
+  OwnedDir sockets;
+  if (Error e = make_dir_beneath(d.box, "sockets", 0755, Trust::kNone, &sockets, nullptr)) return e;
   if (Error e = socket_link_ensure(link, ref.id, &out->link)) return e;
   // One slot of history: the last run's record (or its empty file).
   if (::renameat(d.box.get(), "exit", d.box.get(), "exit.previous") == 0) {
     out->rotated = true;
   } else if (errno != ENOENT) {
-    return fail_errno("rename", join_path(d.box_display, "exit"), join_path(d.box_display, "exit.previous"));
+    return fail_errno("rename", d.box.child("exit"), d.box.child("exit.previous"));
   }
   // An empty exit means "no record" to every reader; it exists so that a
   // jail can grant it read-write (a jail binds only what exists).
   Fd exit;
-  if (Error e = open_shim_file(d.box.get(), "exit", O_TRUNC, d.box_display, &exit)) return e;
-  Fd logs;
-  if (Error e = make_dir_beneath(d.box.get(), "logs", 0755, d.box_display, Trust::kNone, &logs, nullptr)) return e;
+  if (Error e = open_shim_file(d.box, "exit", O_TRUNC, &exit)) return e;
+  OwnedDir logs;
+  if (Error e = make_dir_beneath(d.box, "logs", 0755, Trust::kNone, &logs, nullptr)) return e;
   // Never truncated: the last run's console is what explains its failure.
   Fd console;
-  if (Error e = open_shim_file(logs.get(), "console.log", 0, join_path(d.box_display, "logs"), &console)) return e;
+  if (Error e = open_shim_file(logs, "console.log", 0, &console)) return e;
   Fd err;
-  if (Error e = open_shim_file(d.box.get(), "shim.stderr", O_APPEND, d.box_display, &err)) return e;
+  if (Error e = open_shim_file(d.box, "shim.stderr", O_APPEND, &err)) return e;
   out->stderr_fd = err.release();
   return {};
 }

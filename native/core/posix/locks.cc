@@ -23,8 +23,9 @@ Error check_lock_file(int fd, const std::string& where) {
   return {};
 }
 
-Error open_lock_file(int dirfd, const std::string& name, int flags, const std::string& where, Fd* out) {
-  out->reset(::openat(dirfd, name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644));
+Error open_lock_file(Dir dir, const std::string& name, int flags, Fd* out) {
+  const std::string where = dir.child(name);
+  out->reset(::openat(dir.fd, name.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644));
   if (!out->valid()) {
     if (errno == ELOOP) return fail_reason(ELOOP, Reason::kSymlink, "open", where);
     return fail_errno("open", where);
@@ -34,10 +35,11 @@ Error open_lock_file(int dirfd, const std::string& name, int flags, const std::s
 
 // After the lock: is the file still the one under its name? free() and a
 // new allocate() can put another inode there while we waited.
-Error check_still_named(int dirfd, const std::string& name, int fd, const std::string& where) {
+Error check_still_named(Dir dir, const std::string& name, int fd) {
+  const std::string where = dir.child(name);
   FileStat held, named;
   if (Error e = stat_at(fd, "", false, &held, where)) return e;
-  Error ne = stat_at(dirfd, name.c_str(), false, &named, where);
+  Error ne = stat_at(dir.fd, name.c_str(), false, &named, where);
   if (ne && ne.code != ENOENT) return ne;
   if (ne) return fail_reason(ENOENT, Reason::kRemovedWhileWaiting, "flock", where);
   if (!same_inode(held, named)) return fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
@@ -61,7 +63,7 @@ int64_t holder_pid(int fd) {
 }
 
 // The home whose .lock is wanted: it must exist (never created here).
-Error open_lock_home(const std::string& home, Fd* root) {
+Error open_lock_home(const std::string& home, OwnedDir* root) {
   Error e = open_root(home, false, 0, Trust::kCheck, root, nullptr);
   if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
   return e;
@@ -83,11 +85,11 @@ bool lock_id_of_name(const std::string& name, uint32_t* id) {
 
 Error runtime_lock(const std::string& home, int* out) {
   *out = -1;
-  Fd root;
+  OwnedDir root;
   if (Error e = open_lock_home(home, &root)) return e;
-  const std::string where = join_path(home, ".lock");
+  const std::string where = root.child(".lock");
   Fd fd;
-  if (Error e = open_lock_file(root.get(), ".lock", O_RDWR | O_CREAT, where, &fd)) return e;
+  if (Error e = open_lock_file(root, ".lock", O_RDWR | O_CREAT, &fd)) return e;
   FileStat st;
   if (Error e = stat_at(fd.get(), "", false, &st, where)) return e;
   // Hard-linked: writing our pid would truncate whatever else it names.
@@ -110,11 +112,11 @@ Error runtime_lock(const std::string& home, int* out) {
 
 Error runtime_lock_adopt(const std::string& home, int fd, bool* adopted) {
   *adopted = false;
-  Fd root;
+  OwnedDir root;
   if (Error e = open_lock_home(home, &root)) return e;
-  const std::string where = join_path(home, ".lock");
+  const std::string where = root.child(".lock");
   Fd named;
-  if (Error e = open_lock_file(root.get(), ".lock", O_RDONLY, where, &named)) return e.code == ENOENT ? Error{} : e;
+  if (Error e = open_lock_file(root, ".lock", O_RDONLY, &named)) return e.code == ENOENT ? Error{} : e;
   FileStat want, given;
   if (Error e = stat_at(named.get(), "", false, &want, where)) return e;
   // Not an open fd, or another file: not this home's lock; the caller takes
@@ -136,11 +138,10 @@ Error runtime_lock_adopt(const std::string& home, int fd, bool* adopted) {
 }
 
 Error lock_allocate(const DirRef& dir, uint32_t* id) {
-  Fd dirfd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, true, &dirfd, &display)) return e;
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, true, &held)) return e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(dirfd.get(), display, &entries)) return e;
+  if (Error e = list_dir(held, &entries)) return e;
   std::vector<bool> used;
   for (const DirEntry& d : entries) {
     uint32_t n;
@@ -154,26 +155,25 @@ Error lock_allocate(const DirRef& dir, uint32_t* id) {
   for (uint64_t n = 0; n <= kMaxLockId; n++) {
     if (n < used.size() && used[n]) continue;
     const std::string name = std::to_string(n);
-    Fd fd(::openat(dirfd.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    Fd fd(::openat(held.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (fd.valid()) {
       *id = static_cast<uint32_t>(n);
       return {};
     }
-    if (errno != EEXIST) return fail_errno("open", join_path(display, name));
+    if (errno != EEXIST) return fail_errno("open", held.child(name));
   }
-  return fail_reason(EAGAIN, Reason::kIdsExhausted, "open", display);
+  return fail_reason(EAGAIN, Reason::kIdsExhausted, "open", held.path);
 }
 
 Error lock_acquire(const DirRef& dir, uint32_t id, bool wait, bool may_block, int* out, bool* acquired) {
   *out = -1;
   *acquired = false;
-  Fd dirfd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, false, &dirfd, &display)) return e;
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, false, &held)) return e;
   const std::string name = std::to_string(id);
-  const std::string where = join_path(display, name);
+  const std::string where = held.child(name);
   Fd fd;
-  if (Error e = open_lock_file(dirfd.get(), name, O_RDWR, where, &fd)) {
+  if (Error e = open_lock_file(held, name, O_RDWR, &fd)) {
     if (e.code == ENOENT) e.reason = Reason::kNotAllocated;
     return e;
   }
@@ -183,19 +183,18 @@ Error lock_acquire(const DirRef& dir, uint32_t id, bool wait, bool may_block, in
     if (!may_block) return fail_reason(EWOULDBLOCK, Reason::kWouldBlock, "flock", where);
     if (flock_retry(fd.get(), LOCK_EX) != 0) return fail_errno("flock", where);
   }
-  if (Error e = check_still_named(dirfd.get(), name, fd.get(), where)) return e;
+  if (Error e = check_still_named(held, name, fd.get())) return e;
   *acquired = true;
   *out = fd.release();
   return {};
 }
 
 Error lock_free(const DirRef& dir, uint32_t id) {
-  Fd dirfd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, false, &dirfd, &display)) return e.code == ENOENT ? Error{} : e;
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, false, &held)) return e.code == ENOENT ? Error{} : e;
   const std::string name = std::to_string(id);
-  if (::unlinkat(dirfd.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
-    return fail_errno("unlink", join_path(display, name));
+  if (::unlinkat(held.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+    return fail_errno("unlink", held.child(name));
   }
   return {};
 }

@@ -103,13 +103,13 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
 
 // Follow image's backing names. The image itself is the box's (opened
 // beneath it, never through a symlink); what it names is a host path.
-void read_backing_chain(int disks_fd, const std::string& disks_display, const char* image_name, BackingChain* out) {
+void read_backing_chain(Dir disks, const char* image_name, BackingChain* out) {
   out->inodes.clear();
   Fd fd;
   FileStat st;
-  if ((out->error = open_image(disks_fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
+  if ((out->error = open_image(disks.fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
   std::vector<FileStat> seen{st};
-  std::string dir = disks_display;
+  std::string dir = disks.path;
   std::string current = out->image;
   for (;;) {
     std::string name;
@@ -150,33 +150,33 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
   *out = PolicyFacts{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
-  Fd disks;
-  Error de = open_dir_beneath(d.box.get(), "disks", d.box_display, Trust::kNone, &disks, nullptr);
+  OwnedDir disks;
+  Error de = open_dir_beneath(d.box, "disks", Trust::kNone, &disks, nullptr);
   if (de && de.code != ENOENT && de.code != ELOOP && de.code != ENOTDIR) return de;
   for (const char* rel : kGrantable) {
     FileStat st;
     Error e;
     const char* slash = std::strchr(rel, '/');
     if (slash == nullptr) {
-      e = stat_at(d.box.get(), rel, false, &st, join_path(d.box_display, rel));
+      e = stat_at(d.box.get(), rel, false, &st, d.box.child(rel));
     } else if (disks.valid()) {
-      e = stat_at(disks.get(), slash + 1, false, &st, join_path(d.box_display, rel));
+      e = stat_at(disks.get(), slash + 1, false, &st, d.box.child(rel));
     } else {
-      e = fail(ENOENT, "statx", join_path(d.box_display, rel));
+      e = fail(ENOENT, "statx", d.box.child(rel));
     }
     if (e && e.code != ENOENT && e.code != ENOTDIR) return e;
     PolicyEntry entry{rel, e ? PathKind::kMissing : kind_of(st.mode), {}};
     if (entry.kind == PathKind::kSymlink && slash == nullptr && !read_link_at(d.box.get(), rel, &entry.link_target) &&
         errno != EINVAL && errno != ENOENT) {
-      return fail_errno("readlink", join_path(d.box_display, rel));
+      return fail_errno("readlink", d.box.child(rel));
     }
     out->entries.push_back(std::move(entry));
     bool image = false;
     for (const char* i : kImages) image = image || std::strcmp(i, rel) == 0;
     if (image && !e && S_ISREG(st.mode)) {
       BackingChain chain;
-      chain.image = join_path(d.box_display, rel);
-      read_backing_chain(disks.get(), join_path(d.box_display, "disks"), slash + 1, &chain);
+      chain.image = d.box.child(rel);
+      read_backing_chain(disks, slash + 1, &chain);
       out->chains.push_back(std::move(chain));
     }
   }
@@ -221,7 +221,7 @@ Error box_policy_facts(const BoxRef& ref, const std::vector<std::string>& hosts,
   }
   if (canonical) {
     auto add = [out](const std::string& p) { out->canonical.emplace_back(p, macos_canonical(p)); };
-    for (const PolicyEntry& e : out->entries) add(join_path(d.box_display, e.rel));
+    for (const PolicyEntry& e : out->entries) add(d.box.child(e.rel));
     for (const HostPath& h : out->hosts) {
       add(h.path);
       if (!h.real.empty()) add(h.real);

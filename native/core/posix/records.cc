@@ -29,30 +29,27 @@ Error check_name(const DirRef& dir, const std::string& name) {
 Error file_read(const DirRef& dir, const std::string& name, size_t cap, std::string* out, bool* present) {
   *present = false;
   if (Error e = check_name(dir, name)) return e;
-  Fd fd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, false, &fd, &display)) return e.code == ENOENT ? Error{} : e;
-  return read_regular_beneath(fd.get(), name, cap, display, out, present);
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, false, &held)) return e.code == ENOENT ? Error{} : e;
+  return read_regular_beneath(held, name, cap, out, present);
 }
 
 Error file_write(const DirRef& dir, const std::string& name, const std::string& data, mode_t mode) {
   if (Error e = check_name(dir, name)) return e;
-  Fd fd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, false, &fd, &display)) return e;
-  return write_atomic_at(fd.get(), name, data, mode, display);
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, false, &held)) return e;
+  return write_atomic_at(held, name, data, mode);
 }
 
 Error file_rename(const DirRef& dir, const std::string& from, const std::string& to, bool* renamed) {
   *renamed = false;
   if (Error e = check_name(dir, from)) return e;
   if (Error e = check_name(dir, to)) return e;
-  Fd fd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, false, &fd, &display)) return e.code == ENOENT ? Error{} : e;
-  if (::renameat(fd.get(), from.c_str(), fd.get(), to.c_str()) != 0) {
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, false, &held)) return e.code == ENOENT ? Error{} : e;
+  if (::renameat(held.get(), from.c_str(), held.get(), to.c_str()) != 0) {
     if (errno == ENOENT) return {};
-    return fail_errno("rename", join_path(display, from), join_path(display, to));
+    return fail_errno("rename", held.child(from), held.child(to));
   }
   *renamed = true;
   return {};
@@ -61,12 +58,11 @@ Error file_rename(const DirRef& dir, const std::string& from, const std::string&
 Error file_remove(const DirRef& dir, const std::string& name, bool* removed) {
   *removed = false;
   if (Error e = check_name(dir, name)) return e;
-  Fd fd;
-  std::string display;
-  if (Error e = open_dir_ref(dir, false, &fd, &display)) return e.code == ENOENT ? Error{} : e;
-  if (::unlinkat(fd.get(), name.c_str(), 0) != 0) {
+  OwnedDir held;
+  if (Error e = open_dir_ref(dir, false, &held)) return e.code == ENOENT ? Error{} : e;
+  if (::unlinkat(held.get(), name.c_str(), 0) != 0) {
     if (errno == ENOENT) return {};
-    return fail_errno("unlink", join_path(display, name));
+    return fail_errno("unlink", held.child(name));
   }
   *removed = true;
   return {};

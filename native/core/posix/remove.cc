@@ -131,7 +131,7 @@ class Remover {
   }
 
   Error list_top(std::vector<Frame>& stack) const {
-    Error e = list_dir(stack.back().fd.get(), std::string(), &stack.back().entries);
+    Error e = list_dir(Dir{stack.back().fd.get(), std::string()}, &stack.back().entries);
     if (e) e.path = display(stack, "");
     return e;
   }
@@ -217,14 +217,13 @@ class Remover {
 
 }  // namespace
 
-Error remove_tree_at(int dirfd, const std::string& display, const std::string& name, bool detach_mounts,
-                     RemoveStats* stats) {
+Error remove_tree_at(Dir parent, const std::string& name, bool detach_mounts, RemoveStats* stats) {
   *stats = RemoveStats{};
-  if (!is_plain_name(name)) return fail(EINVAL, "unlinkat", join_path(display, name));
+  if (!is_plain_name(name)) return fail(EINVAL, "unlinkat", parent.child(name));
   FileStat pst;
-  if (Error e = stat_at(dirfd, "", false, &pst, display)) return e;
-  Remover r(display, detach_mounts, stats);
-  return r.run(dirfd, pst, name);
+  if (Error e = stat_at(parent.fd, "", false, &pst, parent.path)) return e;
+  Remover r(parent.path, detach_mounts, stats);
+  return r.run(parent.fd, pst, name);
 }
 
 }  // namespace blx

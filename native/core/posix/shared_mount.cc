@@ -15,15 +15,16 @@ namespace {
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 
 // What is at box/shared, relative to box/mounts.
-Error inspect_at(int box_fd, const std::string& box_display, SharedState* out) {
+Error inspect_at(Dir box_dir, SharedState* out) {
   *out = SharedState{};
-  const std::string where = join_path(box_display, "shared");
+  const int box_fd = box_dir.fd;
+  const std::string where = box_dir.child("shared");
   FileStat t;
   if (Error e = stat_at(box_fd, "shared", false, &t, where)) return e.code == ENOENT ? Error{} : e;
   if (S_ISLNK(t.mode)) {
     out->kind = SharedKind::kSymlink;
     if (!read_link_at(box_fd, "shared", &out->link_target)) return fail_errno("readlink", where);
-    out->shows_mounts = out->link_target == "mounts" || out->link_target == join_path(box_display, "mounts");
+    out->shows_mounts = out->link_target == "mounts" || out->link_target == box_dir.child("mounts");
     return {};
   }
   if (!S_ISDIR(t.mode)) {
@@ -31,20 +32,20 @@ Error inspect_at(int box_fd, const std::string& box_display, SharedState* out) {
     return {};
   }
   FileStat box;
-  if (Error e = stat_at(box_fd, "", false, &box, box_display)) return e;
+  if (Error e = stat_at(box_fd, "", false, &box, box_dir.path)) return e;
   Fd fd(::openat(box_fd, "shared", kDirFlags));
   if (!fd.valid()) return fail_errno("openat", where);
   if (!is_mount_point_at(box_fd, "shared", t, box, where)) {
     out->kind = SharedKind::kDirectory;
     std::vector<DirEntry> entries;
-    if (Error e = list_dir(fd.get(), where, &entries)) return e;
+    if (Error e = list_dir(Dir{fd.get(), where}, &entries)) return e;
     out->empty = entries.empty();
     return {};
   }
   out->kind = SharedKind::kMount;
-  if (Error e = mount_read_only(fd.get(), where, &out->read_only)) return e;
+  if (Error e = mount_read_only(Dir{fd.get(), where}, &out->read_only)) return e;
   FileStat m;
-  Error me = stat_at(box_fd, "mounts", false, &m, join_path(box_display, "mounts"));
+  Error me = stat_at(box_fd, "mounts", false, &m, box_dir.child("mounts"));
   if (me && me.code != ENOENT) return me;
   out->shows_mounts = !me && S_ISDIR(m.mode) && same_inode(m, t);
   return {};
@@ -53,12 +54,12 @@ Error inspect_at(int box_fd, const std::string& box_display, SharedState* out) {
 // Make the empty directory box/shared show mounts read-only, or, where
 // mounting is refused, a symlink to it. `prior` is what shared/ was before
 // this call, put back when a read-only mount is required and impossible.
-Error bind_or_link(const BoxDirs& d, int mounts_fd, SharedKind prior, bool require_read_only, bool force_legacy,
+Error bind_or_link(const BoxDirs& d, Dir mounts, SharedKind prior, bool require_read_only, bool force_legacy,
                    MountResult* out) {
-  const std::string source = join_path(d.box_display, "mounts");
-  const std::string target = join_path(d.box_display, "shared");
+  const std::string& source = mounts.path;
+  const std::string target = d.box.child("shared");
   BindMethod used = BindMethod::kNewApi;
-  Error e = bind_readonly_at(mounts_fd, d.box.get(), "shared", force_legacy, source, target, &used);
+  Error e = bind_readonly_at(mounts, d.box, "shared", force_legacy, &used);
   if (!e) {
     out->method = used == BindMethod::kNewApi ? MountMethod::kBindRo : MountMethod::kBindRoLegacy;
     return {};
@@ -80,39 +81,41 @@ Error bind_or_link(const BoxDirs& d, int mounts_fd, SharedKind prior, bool requi
 }
 
 Error make_shared_dir(const BoxDirs& d) {
-  Fd fd;
-  return make_dir_beneath(d.box.get(), "shared", 0755, d.box_display, Trust::kNone, &fd, nullptr);
+  OwnedDir shared;
+  return make_dir_beneath(d.box, "shared", 0755, Trust::kNone, &shared, nullptr);
 }
 
-// Whether something is mounted at dirfd/name, decided by looking, the same
+// Whether something is mounted at parent/name, decided by looking, the same
 // way on every platform, before any unmount is tried. A symlink is never a
 // mount point: it is the `shared -> mounts` fallback every isolating box has
 // on macOS, where unmount(MNT_NOFOLLOW) follows it (macOS 11-15.1, which
 // ignore the flag) or refuses it with ELOOP (15.2 and later, where the flag
 // means "no symlink anywhere"). Missing: nothing mounted.
-Error mounted_at(int dirfd, const char* name, const std::string& display, bool* mounted) {
+Error mounted_at(Dir parent, const char* name, bool* mounted) {
   *mounted = false;
+  const std::string where = parent.child(name);
   FileStat st;
-  if (Error e = stat_at(dirfd, name, false, &st, display)) return e.code == ENOENT ? Error{} : e;
+  if (Error e = stat_at(parent.fd, name, false, &st, where)) return e.code == ENOENT ? Error{} : e;
   if (S_ISLNK(st.mode)) return {};
-  FileStat parent;  // needed where the child's own stat cannot tell (no statx MOUNT_ROOT, macOS)
+  FileStat parent_st;  // needed where the child's own stat cannot tell (no statx MOUNT_ROOT, macOS)
   if (!st.mount_root_known) {
-    if (Error e = stat_at(dirfd, "", false, &parent, display)) return e;
+    if (Error e = stat_at(parent.fd, "", false, &parent_st, where)) return e;
   }
-  *mounted = is_mount_point_at(dirfd, name, st, parent, display);
+  *mounted = is_mount_point_at(parent.fd, name, st, parent_st, where);
   return {};
 }
 
 }  // namespace
 
-Error detach_stack_at(int dirfd, const char* name, const std::string& display, uint64_t* detached) {
+Error detach_stack_at(Dir parent, const char* name, uint64_t* detached) {
   *detached = 0;
+  const std::string where = parent.child(name);
   // Two racing binders without the box lock could have stacked mounts.
   for (int i = 0; i < 64; i++) {
     bool mounted = false;
-    if (Error e = mounted_at(dirfd, name, display, &mounted)) return e;
+    if (Error e = mounted_at(parent, name, &mounted)) return e;
     if (!mounted) return {};
-    Error e = detach_mount_at(dirfd, name, display);
+    Error e = detach_mount_at(parent.fd, name, where);
     if (!e) {
       (*detached)++;
       continue;
@@ -122,25 +125,24 @@ Error detach_stack_at(int dirfd, const char* name, const std::string& display, u
     // Anything else (EPERM unprivileged, ELOOP where macOS met a symlink,
     // EBUSY): done only if nothing is mounted there now.
     bool still = true;
-    if (Error le = mounted_at(dirfd, name, display, &still)) return le;
+    if (Error le = mounted_at(parent, name, &still)) return le;
     return still ? e : Error{};
   }
-  return fail_reason(EBUSY, Reason::kMountInTheWay, "umount2", display);
+  return fail_reason(EBUSY, Reason::kMountInTheWay, "umount2", where);
 }
 
 Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy, bool may_block, MountResult* out) {
   *out = MountResult{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
-  const std::string mounts_display = join_path(d.box_display, "mounts");
-  Fd mounts;
-  if (Error e = open_dir_beneath(d.box.get(), "mounts", d.box_display, Trust::kNone, &mounts, nullptr)) {
+  OwnedDir mounts;
+  if (Error e = open_dir_beneath(d.box, "mounts", Trust::kNone, &mounts, nullptr)) {
     if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
   }
   SharedState state;
-  if (Error e = inspect_at(d.box.get(), d.box_display, &state)) return e;
-  const std::string target = join_path(d.box_display, "shared");
+  if (Error e = inspect_at(d.box, &state)) return e;
+  const std::string target = d.box.child("shared");
   switch (state.kind) {
     case SharedKind::kMount: {
       if (!state.shows_mounts || !state.read_only) {
@@ -150,7 +152,7 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
       // writable: re-seal the whole tree read-only on every call.
       Fd shared(::openat(d.box.get(), "shared", kDirFlags));
       if (!shared.valid()) return fail_errno("openat", target);
-      if (Error e = reseal_readonly_at(shared.get(), force_legacy, target)) return e;
+      if (Error e = reseal_readonly_at(Dir{shared.get(), target}, force_legacy)) return e;
       out->method = !force_legacy && new_mount_api_available() ? MountMethod::kBindRo : MountMethod::kBindRoLegacy;
       out->reused = true;
       return {};
@@ -160,16 +162,16 @@ Error shared_mount(const BoxRef& ref, bool require_read_only, bool force_legacy,
       // A symlink left by an earlier unprivileged run: try to upgrade it.
       if (::unlinkat(d.box.get(), "shared", 0) != 0) return fail_errno("unlink", target);
       if (Error e = make_shared_dir(d)) return e;
-      Error e = bind_or_link(d, mounts.get(), SharedKind::kSymlink, require_read_only, force_legacy, out);
+      Error e = bind_or_link(d, mounts, SharedKind::kSymlink, require_read_only, force_legacy, out);
       if (!e && out->method == MountMethod::kSymlink) out->reused = true;
       return e;
     }
     case SharedKind::kDirectory:
       if (!state.empty) return fail_reason(ENOTEMPTY, Reason::kSharedNotEmpty, "mount", target);
-      return bind_or_link(d, mounts.get(), SharedKind::kDirectory, require_read_only, force_legacy, out);
+      return bind_or_link(d, mounts, SharedKind::kDirectory, require_read_only, force_legacy, out);
     case SharedKind::kMissing:
       if (Error e = make_shared_dir(d)) return e;
-      return bind_or_link(d, mounts.get(), SharedKind::kMissing, require_read_only, force_legacy, out);
+      return bind_or_link(d, mounts, SharedKind::kMissing, require_read_only, force_legacy, out);
     case SharedKind::kOther:
       break;
   }
@@ -180,9 +182,9 @@ Error shared_unmount(const BoxRef& ref, bool may_block, UnmountOutcome* out) {
   *out = UnmountOutcome::kNone;
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
-  const std::string target = join_path(d.box_display, "shared");
+  const std::string target = d.box.child("shared");
   uint64_t detached = 0;
-  if (Error e = detach_stack_at(d.box.get(), "shared", target, &detached)) return e;
+  if (Error e = detach_stack_at(d.box, "shared", &detached)) return e;
   if (detached > 0) {
     *out = UnmountOutcome::kUnmounted;
     return {};
@@ -195,14 +197,14 @@ Error shared_unmount(const BoxRef& ref, bool may_block, UnmountOutcome* out) {
   return {};
 }
 
-Error shared_state_at(int box_fd, const std::string& box_display, bool submounts, SharedState* out) {
-  if (Error e = inspect_at(box_fd, box_display, out)) return e;
+Error shared_state_at(Dir box, bool submounts, SharedState* out) {
+  if (Error e = inspect_at(box, out)) return e;
   if (out->kind != SharedKind::kMount || !submounts) return {};
-  const std::string where = join_path(box_display, "shared");
-  Fd shared(::openat(box_fd, "shared", kDirFlags));
+  const std::string where = box.child("shared");
+  Fd shared(::openat(box.fd, "shared", kDirFlags));
   if (!shared.valid()) return fail_errno("openat", where);
   std::vector<MountBelow> mounts;
-  if (Error e = mounts_below(shared.get(), where, &mounts)) return e;
+  if (Error e = mounts_below(Dir{shared.get(), where}, &mounts)) return e;
   for (const MountBelow& m : mounts) {
     if (!m.read_only) out->writable_submounts.push_back(join_path(where, m.rel));
   }
@@ -213,7 +215,7 @@ Error shared_state_at(int box_fd, const std::string& box_display, bool submounts
 Error shared_inspect(const BoxRef& ref, bool submounts, SharedState* out) {
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, false, false, Trust::kCheck, &d, nullptr)) return e;
-  return shared_state_at(d.box.get(), d.box_display, submounts, out);
+  return shared_state_at(d.box, submounts, out);
 }
 
 }  // namespace blx

@@ -99,11 +99,12 @@ struct Source {
 // (a shim or library anyone could rewrite is code anyone could inject).
 mode_t copy_mode(const FileStat& s) { return static_cast<mode_t>(s.mode & 07777 & ~022u); }
 
-// Install src as dirfd/name: built aside under a temporary name, given
+// Install src as dir/name: built aside under a temporary name, given
 // src's mode (copy_mode) and mtime, renamed into place.
-Error install_at(Source& src, int dirfd, const std::string& dir_display, const std::string& name, CloneMode mode,
-                 bool skip_unchanged, TempNames* temps, CloneResult* out) {
-  const std::string dst = join_path(dir_display, name);
+Error install_at(Source& src, Dir dir, const std::string& name, CloneMode mode, bool skip_unchanged, TempNames* temps,
+                 CloneResult* out) {
+  const int dirfd = dir.fd;
+  const std::string dst = dir.child(name);
   out->name = name;
   out->bytes = 0;
   const FileStat& s = src.st;
@@ -139,7 +140,7 @@ Error install_at(Source& src, int dirfd, const std::string& dir_display, const s
   } else if (::futimens(copy.get(), times) != 0) {
     e = fail_errno("futimens", dst);
   } else if (::renameat(dirfd, tmp.c_str(), dirfd, name.c_str()) != 0) {
-    e = fail_errno("rename", join_path(dir_display, tmp), dst);
+    e = fail_errno("rename", dir.child(tmp), dst);
     if (e.code == EISDIR) e.path = src.display;
   }
   if (e) {
@@ -159,10 +160,10 @@ Error clone_file(const std::string& src_path, const std::string& dst_path, Clone
   std::string dir, name;
   split_path(dst_path, &dir, &name);
   if (!is_plain_name(name)) return fail(EINVAL, "open", dst_path);
-  Fd dirfd;
-  if (Error e = open_root(dir, false, 0, Trust::kNone, &dirfd, nullptr)) return e;
+  OwnedDir parent;
+  if (Error e = open_root(dir, false, 0, Trust::kNone, &parent, nullptr)) return e;
   TempNames temps;
-  return install_at(src, dirfd.get(), dir, name, mode, false, &temps, out);
+  return install_at(src, parent, name, mode, false, &temps, out);
 }
 
 Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, bool may_block,
@@ -178,7 +179,7 @@ Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, b
   sources[0].display = shim;
   if (Error e = open_source(src_dir.get(), shim_name, shim, &sources[0].fd, &sources[0].st)) return e;
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(src_dir.get(), shim_dir, &entries)) return e;
+  if (Error e = list_dir(Dir{src_dir.get(), shim_dir}, &entries)) return e;
   std::vector<std::string> libraries;
   for (const DirEntry& d : entries) {
     if (d.name.compare(0, 10, kLibraryPrefix) == 0 && d.name != shim_name) libraries.push_back(d.name);
@@ -194,13 +195,12 @@ Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, b
 
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
-  Fd bin;
-  if (Error e = make_dir_beneath(d.box.get(), "bin", 0755, d.box_display, Trust::kNone, &bin, nullptr)) return e;
-  const std::string bin_display = join_path(d.box_display, "bin");
+  OwnedDir bin;
+  if (Error e = make_dir_beneath(d.box, "bin", 0755, Trust::kNone, &bin, nullptr)) return e;
   TempNames temps;
   for (Source& src : sources) {
     CloneResult r;
-    if (Error e = install_at(src, bin.get(), bin_display, src.name, mode, true, &temps, &r)) return e;
+    if (Error e = install_at(src, bin, src.name, mode, true, &temps, &r)) return e;
     out->push_back(std::move(r));
   }
   return {};

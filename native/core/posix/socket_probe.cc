@@ -43,16 +43,16 @@ SocketState state_of_connect(const std::string& addr) {
 
 }  // namespace
 
-void probe_sockets(int box_fd, const std::string& box_display, const std::string& binding_dir, bool link_ok,
-                   const std::vector<std::string>& names, std::vector<SocketProbe>* out) {
+void probe_sockets(Dir box, const std::string& binding_dir, bool link_ok, const std::vector<std::string>& names,
+                   std::vector<SocketProbe>* out) {
   out->clear();
-  Fd dir;
-  bool have_dir = !open_dir_beneath(box_fd, "sockets", box_display, Trust::kNone, &dir, nullptr);
+  OwnedDir dir;
+  bool have_dir = !open_dir_beneath(box, "sockets", Trust::kNone, &dir, nullptr);
   for (const std::string& name : names) {
     SocketProbe p{name, SocketState::kMissing};
     FileStat st;
     if (!have_dir || !is_plain_name(name) ||
-        stat_at(dir.get(), name.c_str(), false, &st, join_path(box_display, "sockets/" + name))) {
+        stat_at(dir.get(), name.c_str(), false, &st, box.child("sockets/" + name))) {
       out->push_back(p);
       continue;
     }

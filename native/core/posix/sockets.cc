@@ -15,7 +15,7 @@ namespace {
 
 // Open (creating if asked) the private link directory: a real directory,
 // owned by uid, mode 0700. A looser mode is repaired; anything else refused.
-Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) {
+Error open_link_dir(const LinkSpec& link, bool create, OwnedDir* out, bool* repaired) {
   const std::string& dir = link.parent;
   bool created = false;
   if (create) {
@@ -63,7 +63,8 @@ Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) 
     if (::fchmod(fd.get(), 0700) != 0) return undo(fail_errno("fchmod", dir));
     if (repaired != nullptr) *repaired = true;
   }
-  *out = std::move(fd);
+  out->fd = std::move(fd);
+  out->path = dir;
   return {};
 }
 
@@ -71,29 +72,30 @@ Error open_link_dir(const LinkSpec& link, bool create, Fd* out, bool* repaired) 
 
 Error socket_link_ensure(const LinkSpec& link, const std::string& name, LinkResult* out) {
   *out = LinkResult{};
-  std::string display = join_path(link.parent, name);
-  if (!is_plain_name(name)) return fail(EINVAL, "symlink", link.target, display);
-  Fd fd;
-  if (Error e = open_link_dir(link, true, &fd, &out->mode_repaired)) return e;
+  const std::string link_path = join_path(link.parent, name);
+  if (!is_plain_name(name)) return fail(EINVAL, "symlink", link.target, link_path);
+  OwnedDir parent;
+  if (Error e = open_link_dir(link, true, &parent, &out->mode_repaired)) return e;
+  const int fd = parent.get();
 
   for (int attempt = 0; attempt < 8; attempt++) {
-    if (::symlinkat(link.target.c_str(), fd.get(), name.c_str()) == 0) {
+    if (::symlinkat(link.target.c_str(), fd, name.c_str()) == 0) {
       out->state = LinkState::kCreated;
       return {};
     }
-    if (errno != EEXIST) return fail_errno("symlink", link.target, display);
+    if (errno != EEXIST) return fail_errno("symlink", link.target, link_path);
 
     std::string current;
-    if (!read_link_at(fd.get(), name.c_str(), &current)) {
+    if (!read_link_at(fd, name.c_str(), &current)) {
       if (errno == ENOENT) continue;  // removed under us: try again
-      if (errno != EINVAL) return fail_errno("readlink", display);
+      if (errno != EINVAL) return fail_errno("readlink", link_path);
       FileStat st;
-      if (Error e = stat_at(fd.get(), name.c_str(), false, &st, display)) {
+      if (Error e = stat_at(fd, name.c_str(), false, &st, link_path)) {
         if (e.code == ENOENT) continue;
         return e;
       }
-      Error e = fail_reason(EEXIST, Reason::kLinkOccupied, "symlink", display, st.mode & S_IFMT);
-      e.dest = display;
+      Error e = fail_reason(EEXIST, Reason::kLinkOccupied, "symlink", link_path, st.mode & S_IFMT);
+      e.dest = link_path;
       e.path = link.target;
       return e;
     }
@@ -103,25 +105,25 @@ Error socket_link_ensure(const LinkSpec& link, const std::string& name, LinkResu
     }
     // Stale (another home, or dangling): swap atomically via a temp link.
     std::string tmp = "." + name + "." + random_suffix();
-    if (::symlinkat(link.target.c_str(), fd.get(), tmp.c_str()) != 0) {
-      return fail_errno("symlink", link.target, join_path(link.parent, tmp));
+    if (::symlinkat(link.target.c_str(), fd, tmp.c_str()) != 0) {
+      return fail_errno("symlink", link.target, parent.child(tmp));
     }
-    if (::renameat(fd.get(), tmp.c_str(), fd.get(), name.c_str()) != 0) {
-      Error e = fail_errno("rename", join_path(link.parent, tmp), display);
-      ::unlinkat(fd.get(), tmp.c_str(), 0);
+    if (::renameat(fd, tmp.c_str(), fd, name.c_str()) != 0) {
+      Error e = fail_errno("rename", parent.child(tmp), link_path);
+      ::unlinkat(fd, tmp.c_str(), 0);
       return e;
     }
     out->state = LinkState::kReplaced;
     out->previous_target = current;
     return {};
   }
-  return fail(EAGAIN, "symlink", link.target, display);
+  return fail(EAGAIN, "symlink", link.target, link_path);
 }
 
 Error socket_link_remove(const LinkSpec& link, const std::string& name, bool* removed) {
   *removed = false;
-  std::string display = join_path(link.parent, name);
-  if (!is_plain_name(name)) return fail(EINVAL, "unlink", display);
+  const std::string link_path = join_path(link.parent, name);
+  if (!is_plain_name(name)) return fail(EINVAL, "unlink", link_path);
   Fd fd(::open(link.parent.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return {};
@@ -131,12 +133,12 @@ Error socket_link_remove(const LinkSpec& link, const std::string& name, bool* re
   if (!read_link_at(fd.get(), name.c_str(), &current)) {
     // Missing, or not a link (not ours to delete).
     if (errno == ENOENT || errno == EINVAL) return {};
-    return fail_errno("readlink", display);
+    return fail_errno("readlink", link_path);
   }
   if (current != link.target) return {};  // belongs to another home's box
   if (::unlinkat(fd.get(), name.c_str(), 0) != 0) {
     if (errno == ENOENT) return {};
-    return fail_errno("unlink", display);
+    return fail_errno("unlink", link_path);
   }
   *removed = true;
   return {};
@@ -144,17 +146,18 @@ Error socket_link_remove(const LinkSpec& link, const std::string& name, bool* re
 
 Error socket_links_sweep(const LinkSpec& link, bool report_only, std::vector<std::string>* names) {
   names->clear();
-  Fd fd;
-  if (Error e = open_link_dir(link, false, &fd, nullptr)) return e.code == ENOENT ? Error{} : e;
+  OwnedDir parent;
+  if (Error e = open_link_dir(link, false, &parent, nullptr)) return e.code == ENOENT ? Error{} : e;
+  const int fd = parent.get();
   std::vector<DirEntry> entries;
-  if (Error e = list_dir(fd.get(), link.parent, &entries)) return e;
+  if (Error e = list_dir(parent, &entries)) return e;
   for (const DirEntry& d : entries) {
     if (d.type != DT_LNK && d.type != DT_UNKNOWN) continue;
     const char* name = d.name.c_str();
     std::string target;
-    if (!read_link_at(fd.get(), name, &target)) continue;
+    if (!read_link_at(fd, name, &target)) continue;
     FileStat through;
-    Error e = stat_at(fd.get(), name, true, &through, join_path(link.parent, d.name));
+    Error e = stat_at(fd, name, true, &through, parent.child(d.name));
     if (!e || (e.code != ENOENT && e.code != ENOTDIR)) continue;  // live
     if (report_only) {
       names->push_back(d.name);
@@ -162,13 +165,13 @@ Error socket_links_sweep(const LinkSpec& link, bool report_only, std::vector<std
     }
     // Re-read right before unlinking: a link re-pointed meanwhile is live.
     std::string again;
-    if (!read_link_at(fd.get(), name, &again) || again != target) continue;
-    if (::unlinkat(fd.get(), name, 0) != 0) continue;
+    if (!read_link_at(fd, name, &again) || again != target) continue;
+    if (::unlinkat(fd, name, 0) != 0) continue;
     // A box prepared again between the check and the unlink made the same
     // link, now live: put it back rather than break its sockets.
     FileStat revived;
     if (!stat_at(AT_FDCWD, target.c_str(), true, &revived, target)) {
-      ::symlinkat(target.c_str(), fd.get(), name);  // EEXIST: already back
+      ::symlinkat(target.c_str(), fd, name);  // EEXIST: already back
       continue;
     }
     names->push_back(d.name);

@@ -39,10 +39,10 @@ bool is_candidate(const std::string& dir, const std::string& name) {
 }
 
 // The entries of home/rel, a trusted home directory; none when it is missing.
-Error list_home_dir(int root_fd, const std::string& home, const char* rel, Fd* fd, std::vector<DirEntry>* out) {
+Error list_home_dir(Dir home, const char* rel, OwnedDir* dir, std::vector<DirEntry>* out) {
   out->clear();
-  if (Error e = open_dir_beneath(root_fd, rel, home, Trust::kCheck, fd, nullptr)) return e.code == ENOENT ? Error{} : e;
-  return list_dir(fd->get(), join_path(home, rel), out);
+  if (Error e = open_dir_beneath(home, rel, Trust::kCheck, dir, nullptr)) return e.code == ENOENT ? Error{} : e;
+  return list_dir(*dir, out);
 }
 
 void add_chain(const BackingChain& chain, std::set<InodeKey>* referenced, StorageScan* out) {
@@ -53,36 +53,34 @@ void add_chain(const BackingChain& chain, std::set<InodeKey>* referenced, Storag
 // The chains of every boxes/{entry}/disks/*.qcow2. An entry that is not a
 // directory holds no disks; one whose disks/ cannot be opened or listed is
 // a chain problem (what it refers to is unknown).
-Error scan_boxes(int root_fd, const std::string& home, std::set<InodeKey>* referenced, StorageScan* out) {
-  Fd boxes;
+Error scan_boxes(Dir home, std::set<InodeKey>* referenced, StorageScan* out) {
+  OwnedDir boxes;
   std::vector<DirEntry> entries;
-  if (Error e = list_home_dir(root_fd, home, "boxes", &boxes, &entries)) return e;
-  const std::string boxes_display = join_path(home, "boxes");
+  if (Error e = list_home_dir(home, "boxes", &boxes, &entries)) return e;
   for (const DirEntry& b : entries) {
-    const std::string box_display = join_path(boxes_display, b.name);
+    const std::string box_display = boxes.child(b.name);
     FileStat st;
     if (Error e = stat_at(boxes.get(), b.name.c_str(), false, &st, box_display)) {
       if (e.code != ENOENT) out->problems.push_back(StorageChainProblem{box_display, e});
       continue;
     }
     if (!S_ISDIR(st.mode)) continue;
-    Fd disks;
-    const std::string disks_display = join_path(box_display, "disks");
-    Error de = open_dir_beneath(boxes.get(), b.name + "/disks", boxes_display, Trust::kNone, &disks, nullptr);
+    OwnedDir disks;
+    Error de = open_dir_beneath(boxes, b.name + "/disks", Trust::kNone, &disks, nullptr);
     if (de) {
-      if (de.code != ENOENT) out->problems.push_back(StorageChainProblem{disks_display, de});
+      if (de.code != ENOENT) out->problems.push_back(StorageChainProblem{join_path(box_display, "disks"), de});
       continue;
     }
     std::vector<DirEntry> images;
-    if (Error e = list_dir(disks.get(), disks_display, &images)) {
-      out->problems.push_back(StorageChainProblem{disks_display, e});
+    if (Error e = list_dir(disks, &images)) {
+      out->problems.push_back(StorageChainProblem{disks.path, e});
       continue;
     }
     for (const DirEntry& i : images) {
       if (!ends_with(i.name, ".qcow2")) continue;
       BackingChain chain;
-      chain.image = join_path(disks_display, i.name);
-      read_backing_chain(disks.get(), disks_display, i.name.c_str(), &chain);
+      chain.image = disks.child(i.name);
+      read_backing_chain(disks, i.name.c_str(), &chain);
       add_chain(chain, referenced, out);
       out->images_read++;
     }
@@ -91,14 +89,14 @@ Error scan_boxes(int root_fd, const std::string& home, std::set<InodeKey>* refer
 }
 
 // One stored file: what it is, and its own chain (base-to-base ancestry).
-void scan_file(int dir_fd, const std::string& dir, const std::string& dir_display, const std::string& name,
-               std::set<InodeKey>* referenced, StorageScan* out) {
+void scan_file(Dir store, const std::string& dir, const std::string& name, std::set<InodeKey>* referenced,
+               StorageScan* out) {
   StorageFile f;
   f.dir = dir;
   f.name = name;
-  const std::string display = join_path(dir_display, name);
+  const std::string display = store.child(name);
   FileStat st;
-  if ((f.error = stat_at(dir_fd, name.c_str(), false, &st, display))) {
+  if ((f.error = stat_at(store.fd, name.c_str(), false, &st, display))) {
     if (f.error.code != ENOENT) out->files.push_back(std::move(f));
     return;
   }
@@ -114,7 +112,7 @@ void scan_file(int dir_fd, const std::string& dir, const std::string& dir_displa
   }
   BackingChain chain;
   chain.image = display;
-  read_backing_chain(dir_fd, dir_display, name.c_str(), &chain);
+  read_backing_chain(store, name.c_str(), &chain);
   for (const FileInode& i : chain.inodes) referenced->insert(key_of(i));
   // Its own header unreadable: kept, and what it names is unknown. Beyond
   // it: a problem of the chain, like a box's.
@@ -130,26 +128,25 @@ void scan_file(int dir_fd, const std::string& dir, const std::string& dir_displa
 
 Error storage_scan(const std::string& home, StorageScan* out) {
   *out = StorageScan{};
-  Fd root;
+  OwnedDir root;
   if (Error e = open_home_for_gc(home, &root)) return e;
   std::set<InodeKey> referenced;
-  if (Error e = scan_boxes(root.get(), home, &referenced, out)) return e;
+  if (Error e = scan_boxes(root, &referenced, out)) return e;
   for (const char* dir : kStoreDirs) {
-    Fd fd;
+    OwnedDir store;
     std::vector<DirEntry> entries;
-    if (Error e = list_home_dir(root.get(), home, dir, &fd, &entries)) return e;
-    const std::string dir_display = join_path(home, dir);
+    if (Error e = list_home_dir(root, dir, &store, &entries)) return e;
     std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
     for (const DirEntry& d : entries) {
-      if (is_candidate(dir, d.name)) scan_file(fd.get(), dir, dir_display, d.name, &referenced, out);
+      if (is_candidate(dir, d.name)) scan_file(store, dir, d.name, &referenced, out);
     }
   }
   for (StorageFile& f : out->files) {
     if (f.regular) f.referenced = referenced.count(key_of(f.inode)) > 0;
   }
-  Fd tmp;
+  OwnedDir tmp;
   std::vector<DirEntry> entries;
-  if (Error e = list_home_dir(root.get(), home, "tmp", &tmp, &entries)) return e;
+  if (Error e = list_home_dir(root, "tmp", &tmp, &entries)) return e;
   for (const DirEntry& d : entries) {
     if (d.name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) == 0) out->tmp_leftovers.push_back(d.name);
   }
@@ -161,25 +158,23 @@ Error storage_remove(const std::string& home, const std::string& dir, const std:
                      bool tmp_leftover, bool* removed) {
   *removed = false;
   if (!is_plain_name(name)) return fail(EINVAL, "unlink", join_path(join_path(home, dir), name));
-  Fd root;
+  OwnedDir root;
   if (Error e = open_home_for_gc(home, &root)) return e;
-  Fd tmp;
-  if (Error e = open_dir_beneath(root.get(), "tmp", home, Trust::kCheck, &tmp, nullptr)) return e;
-  const std::string tmp_display = join_path(home, "tmp");
+  OwnedDir tmp;
+  if (Error e = open_dir_beneath(root, "tmp", Trust::kCheck, &tmp, nullptr)) return e;
   if (tmp_leftover) {
-    if (name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) != 0)
-      return fail(EINVAL, "unlink", join_path(tmp_display, name));
+    if (name.compare(0, kLeftoverPrefix.size(), kLeftoverPrefix) != 0) return fail(EINVAL, "unlink", tmp.child(name));
     RemoveStats stats;
-    if (Error e = remove_tree_at(tmp.get(), tmp_display, name, false, &stats)) return e;
+    if (Error e = remove_tree_at(tmp, name, false, &stats)) return e;
     *removed = true;
     return {};
   }
   bool known = false;
   for (const char* d : kStoreDirs) known = known || dir == d;
   if (!known) return fail(EINVAL, "rename", join_path(home, dir));
-  Fd from;
-  if (Error e = open_dir_beneath(root.get(), dir, home, Trust::kCheck, &from, nullptr)) return e;
-  const std::string from_display = join_path(join_path(home, dir), name);
+  OwnedDir from;
+  if (Error e = open_dir_beneath(root, dir, Trust::kCheck, &from, nullptr)) return e;
+  const std::string from_display = from.child(name);
   FileStat st;
   if (Error e = stat_at(from.get(), name.c_str(), false, &st, from_display)) return e.code == ENOENT ? Error{} : e;
   // Replaced since the scan (a new base under the old name): not ours to judge.
@@ -188,9 +183,9 @@ Error storage_remove(const std::string& home, const std::string& dir, const std:
   }
   const std::string victim = kLeftoverPrefix + random_suffix();
   if (::renameat(from.get(), name.c_str(), tmp.get(), victim.c_str()) != 0) {
-    return fail_errno("rename", from_display, join_path(tmp_display, victim));
+    return fail_errno("rename", from_display, tmp.child(victim));
   }
-  if (::unlinkat(tmp.get(), victim.c_str(), 0) != 0) return fail_errno("unlink", join_path(tmp_display, victim));
+  if (::unlinkat(tmp.get(), victim.c_str(), 0) != 0) return fail_errno("unlink", tmp.child(victim));
   *removed = true;
   return {};
 }

@@ -139,7 +139,7 @@ class Scanner {
 
   Error list_top(std::vector<Frame>& stack) const {
     Frame& f = stack.back();
-    Error e = list_dir(f.fd.get(), std::string(), &f.entries);
+    Error e = list_dir(Dir{f.fd.get(), std::string()}, &f.entries);
     if (e) {
       e.path = display(stack, "");
       return e;
@@ -267,7 +267,7 @@ class Scanner {
 
 Error disk_usage(const std::string& home, const UsageProgress& progress, DiskUsage* out) {
   *out = DiskUsage{};
-  Fd root;
+  OwnedDir root;
   if (Error e = open_root(home, false, 0, Trust::kCheck, &root, nullptr)) {
     if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
@@ -279,7 +279,7 @@ Error disk_usage(const std::string& home, const UsageProgress& progress, DiskUsa
   out->fs_size_bytes = static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
   out->fs_used_bytes = static_cast<uint64_t>(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
   Scanner scanner(home, progress, out);
-  return scanner.run(std::move(root), root_st);
+  return scanner.run(std::move(root.fd), root_st);
 }
 
 }  // namespace blx

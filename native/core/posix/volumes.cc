@@ -81,17 +81,15 @@ Error box_stage_volume_file(const BoxRef& ref, bool isolate, const std::string& 
   // The host-writable side of the guest share: mounts/ when isolating
   // (the guest sees it read-only-bound at shared/), else shared/ itself.
   const char* side = isolate ? "mounts" : "shared";
-  Fd share;
-  if (Error e = open_dir_beneath(d.box.get(), side, d.box_display, Trust::kNone, &share, nullptr)) {
+  OwnedDir share;
+  if (Error e = open_dir_beneath(d.box, side, Trust::kNone, &share, nullptr)) {
     if (e.code == ENOENT) e.reason = Reason::kNotPrepared;
     return e;
   }
-  const std::string share_display = join_path(d.box_display, side);
   out->rel = "user-volumes/uservol" + std::to_string(index);
-  Fd dir;
-  if (Error e = make_dir_beneath(share.get(), out->rel, 0755, share_display, Trust::kNone, &dir, nullptr)) return e;
-  const std::string dir_display = join_path(share_display, out->rel);
-  const std::string dst = join_path(dir_display, name);
+  OwnedDir dir;
+  if (Error e = make_dir_beneath(share, out->rel, 0755, Trust::kNone, &dir, nullptr)) return e;
+  const std::string dst = dir.child(name);
   const std::string tmp = name + kTmpSuffix;
   out->rel += "/" + name;
   out->bytes = st.size;
@@ -108,7 +106,7 @@ Error box_stage_volume_file(const BoxRef& ref, bool isolate, const std::string& 
   // A temp from an interrupted staging goes first; a directory there is
   // not ours to remove.
   if (::unlinkat(dir.get(), tmp.c_str(), 0) != 0 && errno != ENOENT) {
-    return fail_errno("unlink", join_path(dir_display, tmp));
+    return fail_errno("unlink", dir.child(tmp));
   }
   Error e;
   if (!read_only) {
@@ -128,13 +126,13 @@ Error box_stage_volume_file(const BoxRef& ref, bool isolate, const std::string& 
     }
   }
   if (!e && ::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
-    e = fail_errno("rename", join_path(dir_display, tmp), dst);
+    e = fail_errno("rename", dir.child(tmp), dst);
   }
   if (e) {
     ::unlinkat(dir.get(), tmp.c_str(), 0);
     return e;
   }
-  return sync_fd(dir.get(), dir_display);
+  return sync_fd(dir.get(), dir.path);
 }
 
 }  // namespace blx
