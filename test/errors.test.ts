@@ -58,7 +58,10 @@ test('the raw binding rejects bad arguments with one TypeError; a throwing gette
 test('every reason the native core can report is a LayoutErrorReason', (t) => {
   const root = new URL('../', import.meta.url)
   const core = fs.readFileSync(new URL('native/core/posix/common.cc', root), 'utf8')
-  const names = [...core.slice(core.indexOf('reason_name(Reason r)')).matchAll(/return "([a-z-]+)";/g)].map((m) => m[1])
+  // The body of reason_name alone: from its signature to the first closing brace at column 0.
+  const start = core.indexOf('reason_name(Reason r)')
+  const body = core.slice(start, core.indexOf('\n}', start))
+  const names = [...body.matchAll(/return "([a-z-]+)";/g)].map((m) => m[1])
   const facade = fs.readFileSync(new URL('lib/errors.ts', root), 'utf8')
   const union = facade.slice(facade.indexOf('export type LayoutErrorReason'), facade.indexOf('export type LayoutErrorCode'))
   const members = new Set([...union.matchAll(/\| '([a-z-]+)'/g)].map((m) => m[1]))

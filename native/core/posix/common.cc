@@ -29,8 +29,6 @@ Error fail_reason(int code, Reason why, const char* syscall, std::string path, i
 // The names JS sees for the other enums of core.h. Each switch covers every
 // value and has no default (-Wswitch); the return after it is unreachable
 // for a valid value and only keeps compilers quiet about a cast-in integer.
-// They stand before reason_name, which comes last: test/errors.test.ts
-// reads the reasons from it to the end of the file.
 const char* entry_kind_name(EntryKind k) {
   switch (k) {
     case EntryKind::kBox:
