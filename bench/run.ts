@@ -46,9 +46,9 @@ const P = {
   scaleBoxes: QUICK ? 10 : 50,
   cliPerRound: 3, // whole-process runs of each CLI row per round
   profileBoxes: QUICK ? 300 : 2000,
-  pc: QUICK ? 50 : 300, // prepare + cleanup (no mount) boxes per round and implementation
+  pc: QUICK ? 50 : 200, // prepare + cleanup (no mount) boxes per round and implementation
   pcCount: (QUICK ? [20, 60] : [100, 300]) as [number, number], // boxes of the two strace -c runs whose difference gives calls per box
-  matrixRounds: QUICK ? 3 : 7, // rounds of bench/node-matrix.mjs under each Node
+  matrixRounds: QUICK ? 3 : 5, // rounds of bench/node-matrix.mjs under each Node
 }
 const here = path.dirname(new URL(import.meta.url).pathname)
 const repo = path.join(here, '..')
@@ -287,6 +287,8 @@ const pcScript = path.join(here, 'trace', 'prepare-cleanup.mjs')
 const pcCounts = {
   replay: countPerBox(P.pcCount, root, (n) => [cBin, 'boxlite-replay', homeC.home, linkDir, String(n), prefix('t')]),
   sync: countPerBox(P.pcCount, root, (n) => [process.execPath, pcScript, homeOurs.home, String(linkUid), String(n), 'sync']),
+  // The same work on the libuv pool: the hand-off's own calls (futex, the loop's eventfd and epoll) show up here.
+  async: countPerBox(P.pcCount, root, (n) => [process.execPath, pcScript, homeOurs.home, String(linkUid), String(n), 'async']),
 }
 /**
  * What Rust's std (with glibc) makes per box for BoxLite's prepare() + cleanup(), as strace showed it for a
@@ -918,8 +920,9 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     L.push(`| ${w === W_PC ? 'XFS' : 'ext4'} | ${fmt(r.ns)} | ${fmt(o.ns)} | ${x(o.ns / r.ns)} | ${fmt(a.ns)} | ${x(a.ns / r.ns)} | ${fmt(r.user + r.sys)}, ${fmt(o.user + o.sys)}, ${fmt(a.user + a.sys)} |`)
   }
   L.push('')
-  const byName = new Map<string, { ours?: PerBoxCall, replay?: PerBoxCall }>()
+  const byName = new Map<string, { ours?: PerBoxCall, oursAsync?: PerBoxCall, replay?: PerBoxCall }>()
   for (const cl of pcCounts.sync.calls) byName.set(cl.name, { ...byName.get(cl.name), ours: cl })
+  for (const cl of pcCounts.async.calls) byName.set(cl.name, { ...byName.get(cl.name), oursAsync: cl })
   for (const cl of pcCounts.replay.calls) byName.set(cl.name, { ...byName.get(cl.name), replay: cl })
   const callCell = (cl: PerBoxCall | undefined): string => cl === undefined ? '—' : `${num(cl.calls)}${cl.errors >= 0.05 ? ` (${num(cl.errors)} failed)` : ''}`
   L.push(`Syscalls per box, \`strace -c -f\` of each on XFS at ${pcCounts.sync.boxes[0]} and ${pcCounts.sync.boxes[1]} boxes, the difference divided by ${pcCounts.sync.boxes[1] - pcCounts.sync.boxes[0]}`,
@@ -927,18 +930,18 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     replayMismatch.length === 0
       ? `The replay's counts are Rust std's, name for name (${Object.entries(RUST_STD_PER_BOX).map(([k, v]) => `${k} ${v}`).join(', ')}: checked this run).`
       : `**The replay's counts differ from Rust std's at ${replayMismatch.join(', ')}: its row is not BoxLite's until bench/c/blx_bench.c follows.**`, '')
-  L.push('| syscall | this package, sync | BoxLite replay | difference |', '|---|---:|---:|---:|')
+  L.push('| syscall | this package, sync | BoxLite replay | sync − replay | this package, async (every thread) |', '|---|---:|---:|---:|---:|')
   const pcRows = [...byName].map(([name, v]) => ({ name, ...v, d: (v.ours?.calls ?? 0) - (v.replay?.calls ?? 0) }))
-    .sort((a, b) => Math.max(b.ours?.calls ?? 0, b.replay?.calls ?? 0) - Math.max(a.ours?.calls ?? 0, a.replay?.calls ?? 0))
+    .sort((a, b) => Math.max(b.ours?.calls ?? 0, b.replay?.calls ?? 0, b.oursAsync?.calls ?? 0) - Math.max(a.ours?.calls ?? 0, a.replay?.calls ?? 0, a.oursAsync?.calls ?? 0))
   const signedNum = (v: number): string => `${v >= 0 ? '+' : '−'}${num(Math.abs(v))}`
-  const small = (r: typeof pcRows[number]): boolean => Math.max(Math.abs(r.ours?.calls ?? 0), Math.abs(r.replay?.calls ?? 0)) < 0.5
-  for (const r of pcRows.filter((q) => !small(q))) L.push(`| ${r.name} | ${callCell(r.ours)} | ${callCell(r.replay)} | ${signedNum(r.d)} |`)
+  const small = (r: typeof pcRows[number]): boolean => Math.max(Math.abs(r.ours?.calls ?? 0), Math.abs(r.replay?.calls ?? 0), Math.abs(r.oursAsync?.calls ?? 0)) < 0.5
+  for (const r of pcRows.filter((q) => !small(q))) L.push(`| ${r.name} | ${callCell(r.ours)} | ${callCell(r.replay)} | ${signedNum(r.d)} | ${callCell(r.oursAsync)} |`)
   const rest = pcRows.filter(small)
   if (rest.length > 0) {
     const sum = (f: (q: typeof rest[number]) => number): number => rest.reduce((t, q) => t + f(q), 0)
-    L.push(`| other, under 0.5 per box each (${rest.map((q) => q.name).join(', ')}: the runtime's, noise between the two runs) | ${num(sum((q) => q.ours?.calls ?? 0))} | ${num(sum((q) => q.replay?.calls ?? 0))} | ${signedNum(sum((q) => q.d))} |`)
+    L.push(`| other, under 0.5 per box each (${rest.map((q) => q.name).join(', ')}: the runtime's, noise between the two runs) | ${num(sum((q) => q.ours?.calls ?? 0))} | ${num(sum((q) => q.replay?.calls ?? 0))} | ${signedNum(sum((q) => q.d))} | ${num(sum((q) => q.oursAsync?.calls ?? 0))} |`)
   }
-  L.push(`| **total** | ${num(pcCounts.sync.total)} | ${num(pcCounts.replay.total)} | ${pcCounts.sync.total >= pcCounts.replay.total ? '+' : '−'}${num(Math.abs(pcCounts.sync.total - pcCounts.replay.total))} |`, '')
+  L.push(`| **total** | ${num(pcCounts.sync.total)} | ${num(pcCounts.replay.total)} | ${signedNum(pcCounts.sync.total - pcCounts.replay.total)} | ${num(pcCounts.async.total)} |`, '')
 
   // --- Node majors
   L.push('## The JS-side rows under each Node', '')
