@@ -935,7 +935,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     .sort((a, b) => Math.max(b.ours?.calls ?? 0, b.replay?.calls ?? 0, b.oursAsync?.calls ?? 0) - Math.max(a.ours?.calls ?? 0, a.replay?.calls ?? 0, a.oursAsync?.calls ?? 0))
   const signedNum = (v: number): string => `${v >= 0 ? '+' : '−'}${num(Math.abs(v))}`
   const small = (r: typeof pcRows[number]): boolean => Math.max(Math.abs(r.ours?.calls ?? 0), Math.abs(r.replay?.calls ?? 0), Math.abs(r.oursAsync?.calls ?? 0)) < 0.5
-  for (const r of pcRows.filter((q) => !small(q))) L.push(`| ${r.name} | ${callCell(r.ours)} | ${callCell(r.replay)} | ${signedNum(r.d)} | ${callCell(r.oursAsync)} |`)
+  for (const r of pcRows.filter((q) => !small(q))) L.push(`| ${r.name} | ${callCell(r.ours)} | ${callCell(r.replay)} | ${r.ours === undefined && r.replay === undefined ? '—' : signedNum(r.d)} | ${callCell(r.oursAsync)} |`)
   const rest = pcRows.filter(small)
   if (rest.length > 0) {
     const sum = (f: (q: typeof rest[number]) => number): number => rest.reduce((t, q) => t + f(q), 0)
