@@ -162,6 +162,8 @@ using Repairs = std::vector<std::string>;
 // The trust check on an open directory (see Trust). `sticky_ok` lets a
 // world-writable sticky directory (/tmp) pass, for the operator's own root.
 Error check_trusted_dir(Dir dir, Trust trust, bool sticky_ok, Repairs* repairs);
+// The same judgement of a stat already taken of dir.
+Error check_trusted_stat(Dir dir, const FileStat& st, Trust trust, bool sticky_ok, Repairs* repairs);
 
 // Open an operator-given root directory as given: the kernel resolves it,
 // symlinks and ".." included (it is configuration, not content). With
@@ -178,9 +180,13 @@ Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* ou
 // mkdir -p of rel beneath at: each missing component is made with
 // mkdirat and given `mode` exactly (fchmod: the umask does not apply), each
 // existing one must be a real directory (ELOOP for a symlink). *created
-// tells whether the last component was made now.
+// tells whether the last component was made now. expect_missing: the
+// caller knows the last component is almost surely missing (a box's
+// subdirectory in a box this call made), so mkdirat is tried before the
+// open. A directory made now is not trust-checked: it is ours, beneath a
+// directory that was, and has exactly `mode`.
 Error make_dir_beneath(Dir at, const std::string& rel, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs,
-                       bool* created = nullptr);
+                       bool* created = nullptr, bool expect_missing = false);
 
 // Open the file rel beneath at with flags (O_NOFOLLOW, O_CLOEXEC and
 // O_NOCTTY are added): no symlink anywhere on the way, the final component
@@ -224,6 +230,9 @@ struct BoxDirs {
   OwnedDir root;
   OwnedDir boxes;
   OwnedDir box;
+  bool box_created = false;  // open_box made the box dir now
+  FileStat box_stat;         // the box dir under its lock (with lock only)
+  bool box_stat_known = false;
 };
 
 enum class BoxOpen {
@@ -353,6 +362,10 @@ Error mount_read_only(Dir root, bool* read_only);
 // detach_mounts is set, otherwise (or if it stays) EBUSY, reason
 // mount-in-the-way, and nothing below it is touched. Missing: success.
 Error remove_tree_at(Dir parent, const std::string& name, bool detach_mounts, RemoveStats* stats);
+// The same, for parent/name already open as dir (stat st) and known to be
+// no mount point (a directory rename succeeded on it): dir is consumed.
+Error remove_open_tree_at(Dir parent, const std::string& name, Fd dir, const FileStat& st, bool detach_mounts,
+                          RemoveStats* stats);
 
 // ---------------------------------------------------------------------------
 // Parsers of bytes that others write (a guest, a shim, an image, the

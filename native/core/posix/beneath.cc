@@ -67,42 +67,79 @@ Error make_path(const std::string& path, mode_t mode, int depth, bool* created) 
 
 // One step of a walk: open (making it first when mode != 0) the directory
 // name beneath cur, then check it.
-Error step_into(int cur, const std::string& name, mode_t make_mode, const std::string& where, Trust trust, Fd* out,
-                Repairs* repairs, bool* created) {
+//
+// make_first: the caller expects name to be missing (a box's subdirectory
+// in a box this call made), so mkdirat comes before the look that would
+// fail with ENOENT.
+//
+// A directory this call made needs no trust check: its parent is trusted
+// (checked, or made by us) or trust is not asked for, so only we (or root)
+// could have put anything else under the name, and the fchmod gives it
+// exactly the mode we promise, whatever the umask. O_NOFOLLOW|O_DIRECTORY
+// on the open still refuses anything but a directory.
+Error step_into(int cur, const std::string& name, mode_t make_mode, bool make_first, const std::string& where,
+                Trust trust, Fd* out, Repairs* repairs, bool* created) {
   *created = false;
   for (int attempt = 0; attempt < 8; attempt++) {
+    if (make_mode != 0 && (make_first || attempt > 0) && !*created) {
+      if (::mkdirat(cur, name.c_str(), make_mode) == 0) {
+        *created = true;
+      } else if (errno != EEXIST) {
+        return fail_errno("mkdirat", where);
+      }
+      // EEXIST: a racing creator, or it was there: open theirs, checked.
+    }
     Fd fd(::openat(cur, name.c_str(), kDirFlags));
     if (!fd.valid()) {
       int err = errno;
       if (err != ENOENT || make_mode == 0) return open_dir_error(err, cur, name, where);
-      if (::mkdirat(cur, name.c_str(), make_mode) != 0) {
-        if (errno == EEXIST) continue;  // a racing creator: open theirs
-        return fail_errno("mkdirat", where);
-      }
-      *created = true;
+      *created = false;  // removed between our mkdirat and the open: again
       continue;
     }
-    // Exactly the mode we promise, whatever the umask.
-    if (*created && ::fchmod(fd.get(), make_mode) != 0) return fail_errno("fchmod", where);
-    if (Error e = check_trusted_dir(Dir{fd.get(), where}, trust, false, repairs)) return e;
+    if (*created) {
+      if (::fchmod(fd.get(), make_mode) != 0) return fail_errno("fchmod", where);
+      if ((make_mode & 022) == 0) {
+        *out = std::move(fd);
+        return {};
+      }
+    }
+    // O_DIRECTORY made sure it is a directory; that is all kNone asks.
+    if (trust != Trust::kNone) {
+      if (Error e = check_trusted_dir(Dir{fd.get(), where}, trust, false, repairs)) return e;
+    }
     *out = std::move(fd);
     return {};
   }
   return fail(EAGAIN, "mkdirat", where);
 }
 
-Error walk(Dir at, const std::string& rel, mode_t make_mode, Trust trust, OwnedDir* out, Repairs* repairs,
-           bool* created) {
+Error walk(Dir at, const std::string& rel, mode_t make_mode, bool make_first, Trust trust, OwnedDir* out,
+           Repairs* repairs, bool* created) {
   std::vector<std::string> comps;
   if (!split_rel(rel, &comps)) return fail(EINVAL, "openat", at.child(rel));
-  Fd cur(::openat(at.fd, ".", kDirFlags));
-  if (!cur.valid()) return fail_errno("openat", at.path);
+  // The first step starts from the caller's fd, borrowed; each later one
+  // from the fd the step before opened. Only an empty rel (the directory
+  // itself) needs a descriptor of its own: a dup, as O_NOFOLLOW open of ".".
+  if (comps.empty()) {
+    Fd self(::openat(at.fd, ".", kDirFlags));
+    if (!self.valid()) return fail_errno("openat", at.path);
+    if (created != nullptr) *created = false;
+    out->fd = std::move(self);
+    out->path = at.path;
+    return {};
+  }
+  Fd cur;
   std::string where = at.path;
   bool made = false;
-  for (const std::string& comp : comps) {
-    where = join_path(where, comp);
+  for (size_t i = 0; i < comps.size(); i++) {
+    where = join_path(where, comps[i]);
     Fd next;
-    if (Error e = step_into(cur.get(), comp, make_mode, where, trust, &next, repairs, &made)) return e;
+    // Below a directory we just made, everything is missing too.
+    const bool first = (make_first && i + 1 == comps.size()) || made;
+    if (Error e =
+            step_into(i == 0 ? at.fd : cur.get(), comps[i], make_mode, first, where, trust, &next, repairs, &made)) {
+      return e;
+    }
     cur = std::move(next);
   }
   if (created != nullptr) *created = made;
@@ -116,8 +153,15 @@ Error walk(Dir at, const std::string& rel, mode_t make_mode, Trust trust, OwnedD
 Error check_trusted_dir(Dir dir, Trust trust, bool sticky_ok, Repairs* repairs) {
   FileStat st;
   if (Error e = stat_at(dir.fd, "", false, &st, dir.path)) return e;
+  return check_trusted_stat(dir, st, trust, sticky_ok, repairs);
+}
+
+Error check_trusted_stat(Dir dir, const FileStat& st, Trust trust, bool sticky_ok, Repairs* repairs) {
   if (!S_ISDIR(st.mode)) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", dir.path);
   if (trust == Trust::kNone) return {};
+  // Root-owned with no group/other write (the usual home and box) needs no
+  // euid: root may own anything we use, and nothing is loose.
+  if (st.uid == 0 && (st.mode & 022) == 0) return {};
   const uid_t me = ::geteuid();
   if (st.uid != me && st.uid != 0) return fail_reason(EPERM, Reason::kForeignOwner, "open", dir.path, st.uid);
   if ((st.mode & 022) == 0) return {};
@@ -133,10 +177,14 @@ Error check_trusted_dir(Dir dir, Trust trust, bool sticky_ok, Repairs* repairs) 
 Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs) {
   if (path.empty()) return fail(EINVAL, "open", path);
   bool created = false;
-  if (create) {
-    if (Error e = make_path(path, mode, 0, &created)) return e;
-  }
+  // The home exists for every call but the first: look before making it.
+  // Any failed look goes the making way, so a failure is reported as the
+  // mkdir that meets it (a file where a directory should be, say).
   Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() && create) {
+    if (Error e = make_path(path, mode, 0, &created)) return e;
+    fd.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  }
   if (!fd.valid()) {
     int err = errno;
     if (err == ENOTDIR) return fail_reason(ENOTDIR, Reason::kNotDirectory, "open", path);
@@ -160,12 +208,12 @@ Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* ou
       return {};
     }
   }
-  return walk(at, rel, 0, trust, out, repairs, nullptr);
+  return walk(at, rel, 0, false, trust, out, repairs, nullptr);
 }
 
 Error make_dir_beneath(Dir at, const std::string& rel, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs,
-                       bool* created) {
-  return walk(at, rel, mode, trust, out, repairs, created);
+                       bool* created, bool expect_missing) {
+  return walk(at, rel, mode, expect_missing, trust, out, repairs, created);
 }
 
 Error open_beneath(Dir at, const std::string& rel, int flags, mode_t mode, Fd* out) {
@@ -341,8 +389,16 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
         return e;
       }
     }
-    if (created && ::fchmod(box.get(), 0755) != 0) return fail_errno("fchmod", where);
-    if (Error e = check_trusted_dir(Dir{box.get(), where}, trust, false, repairs)) return e;
+    // A box made just now is ours, beneath the trusted boxes dir: no trust
+    // check, only its mode made exact (after the lock, from the stat the
+    // lock's check takes anyway).
+    // With the lock, the check reads the stat the lock's identity check
+    // takes anyway: nothing is done to the box before it passes.
+    if (!created && !lock) {
+      if (Error e = check_trusted_dir(Dir{box.get(), where}, trust, false, repairs)) return e;
+    } else if (!lock && ::fchmod(box.get(), 0755) != 0) {
+      return fail_errno("fchmod", where);
+    }
     if (lock) {
       int rc;
       do {
@@ -364,7 +420,17 @@ Error open_box(const BoxRef& ref, BoxOpen how, bool lock, bool may_block, Trust 
         return gone ? fail_reason(ENOENT, Reason::kRemovedWhileWaiting, "flock", where)
                     : fail_reason(ESTALE, Reason::kReplacedWhileWaiting, "flock", where);
       }
+      if (created && (held.mode & 07777) != 0755) {
+        if (::fchmod(box.get(), 0755) != 0) return fail_errno("fchmod", where);
+        held.mode = (held.mode & ~07777u) | 0755;
+      }
+      if (!created) {
+        if (Error e = check_trusted_stat(Dir{box.get(), where}, held, trust, false, repairs)) return e;
+      }
+      out->box_stat = held;
+      out->box_stat_known = true;
     }
+    out->box_created = created;
     out->box.fd = std::move(box);
     return {};
   }

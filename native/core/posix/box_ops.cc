@@ -15,9 +15,11 @@ namespace {
 constexpr size_t kExitJsonCap = 64 * 1024;
 constexpr size_t kPidFileCap = 4096;
 
+// A box's subdirectories are made once in its life (prepare, the first
+// shim install, the first mount): mkdirat before the look.
 Error make_box_dir(const BoxDirs& d, const std::string& rel, mode_t mode, OwnedDir* out = nullptr) {
   OwnedDir made;
-  return make_dir_beneath(d.box, rel, mode, Trust::kNone, out == nullptr ? &made : out, nullptr);
+  return make_dir_beneath(d.box, rel, mode, Trust::kNone, out == nullptr ? &made : out, nullptr, nullptr, true);
 }
 
 std::string container_rel(const char* base, const std::string& cid) { return std::string(base) + "/containers/" + cid; }
@@ -25,6 +27,16 @@ std::string container_rel(const char* base, const std::string& cid) { return std
 // The socket link goes whatever else happens: its outcome is reported.
 void remove_link_best_effort(const LinkSpec& link, const std::string& id, CleanupResult* out) {
   out->link_error = socket_link_remove(link, id, &out->link_removed);
+}
+
+// The tag of a box's trash name: its inode in hex, from the stat its lock
+// took (no random bytes to fetch); random where no stat was taken.
+std::string trash_tag(const BoxDirs& d) {
+  if (!d.box_stat_known) return random_suffix().substr(0, 8);
+  static const char kHex[] = "0123456789abcdef";
+  std::string tag;
+  for (uint64_t v = d.box_stat.ino; tag.empty() || v != 0; v >>= 4) tag.insert(tag.begin(), kHex[v & 15]);
+  return tag;
 }
 
 }  // namespace
@@ -84,13 +96,23 @@ Error box_cleanup(const BoxRef& ref, const LinkSpec& link, bool refuse_live_shim
   if (Error e = detach_stack_at(d.box, "shared", &unmounted)) return e;
   // Out of sight first: a crash from here on leaves a .trash-* dir that gc
   // finishes, never a half-removed box under its own id.
-  std::string victim = ".trash-" + ref.id + "-" + random_suffix().substr(0, 8);
+  // Named by the box dir's inode: unique while the dir exists, and a
+  // leftover .trash-* of another dir holds a different inode.
+  std::string victim = ".trash-" + ref.id + "-" + trash_tag(d);
   if (::renameat(d.boxes.get(), ref.id.c_str(), d.boxes.get(), victim.c_str()) != 0) {
     // EBUSY: the box dir is itself a mount point; remove in place.
     if (errno != EBUSY) return fail_errno("rename", d.box.path, d.boxes.child(victim));
     victim = ref.id;
+    if (Error e = remove_tree_at(d.boxes, victim, true, &out->stats)) return e;
+  } else if (!d.box_stat_known) {
+    if (Error e = remove_tree_at(d.boxes, victim, true, &out->stats)) return e;
+  } else {
+    // Renamed, so no mount point: removed through the fd we hold (its
+    // lock goes with it, the tree being out of sight already).
+    if (Error e = remove_open_tree_at(d.boxes, victim, std::move(d.box.fd), d.box_stat, true, &out->stats)) {
+      return e;
+    }
   }
-  if (Error e = remove_tree_at(d.boxes, victim, true, &out->stats)) return e;
   out->stats.unmounted += unmounted;
   out->removed = true;
   return {};

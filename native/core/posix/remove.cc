@@ -41,11 +41,25 @@ class Remover {
   Error run(int parent_fd, const FileStat& parent_st, const std::string& name) {
     parent_fd_ = parent_fd;
     parent_st_ = parent_st;
+    parent_st_known_ = true;
     Fd fd;
     FileStat st;
     Step s = open_or_remove(parent_fd, parent_st, name, DT_UNKNOWN, &fd, &st);
     if (s.error) return s.error;
     if (!s.descend) return {};
+    return descend(name, std::move(fd), st);
+  }
+
+  // The top directory is open already (and known to be no mount point);
+  // the parent's stat is taken only if a relist of the top needs it.
+  Error run_open(int parent_fd, const std::string& name, Fd fd, const FileStat& st) {
+    parent_fd_ = parent_fd;
+    parent_st_known_ = false;
+    return descend(name, std::move(fd), st);
+  }
+
+ private:
+  Error descend(const std::string& name, Fd fd, const FileStat& st) {
     std::vector<Frame> stack;
     stack.push_back(Frame{name, st, std::move(fd), {}, 0, 0});
     if (Error e = list_top(stack)) return e;
@@ -67,7 +81,7 @@ class Remover {
       // Every entry handled: go up and remove the directory itself.
       Fd up;
       int up_fd = parent_fd_;
-      const FileStat* up_st = &parent_st_;
+      const FileStat* up_st = nullptr;  // the top's parent: parent_stat() when needed
       if (stack.size() >= 2) {
         Frame& p = stack[stack.size() - 2];
         up_st = &p.st;
@@ -95,6 +109,9 @@ class Remover {
         std::string name_copy = f.name;
         int relists = f.relists + 1;
         stack.pop_back();
+        if (up_st == nullptr) {
+          if (Error e = parent_stat(&up_st)) return e;
+        }
         Fd again;
         FileStat ast;
         Step s2 = open_or_remove(up_fd, *up_st, name_copy, DT_DIR, &again, &ast, &stack);
@@ -109,7 +126,15 @@ class Remover {
     return {};
   }
 
- private:
+  Error parent_stat(const FileStat** out) {
+    if (!parent_st_known_) {
+      if (Error e = stat_at(parent_fd_, "", false, &parent_st_, parent_path_)) return e;
+      parent_st_known_ = true;
+    }
+    *out = &parent_st_;
+    return {};
+  }
+
   struct Step {
     Error error;
     bool descend = false;
@@ -213,6 +238,7 @@ class Remover {
   RemoveStats* stats_;
   int parent_fd_ = -1;
   FileStat parent_st_;
+  bool parent_st_known_ = false;
 };
 
 }  // namespace
@@ -224,6 +250,14 @@ Error remove_tree_at(Dir parent, const std::string& name, bool detach_mounts, Re
   if (Error e = stat_at(parent.fd, "", false, &pst, parent.path)) return e;
   Remover r(parent.path, detach_mounts, stats);
   return r.run(parent.fd, pst, name);
+}
+
+Error remove_open_tree_at(Dir parent, const std::string& name, Fd dir, const FileStat& st, bool detach_mounts,
+                          RemoveStats* stats) {
+  *stats = RemoveStats{};
+  if (!is_plain_name(name)) return fail(EINVAL, "unlinkat", parent.child(name));
+  Remover r(parent.path, detach_mounts, stats);
+  return r.run_open(parent.fd, name, std::move(dir), st);
 }
 
 }  // namespace blx

@@ -82,7 +82,8 @@ Error bind_or_link(const BoxDirs& d, Dir mounts, SharedKind prior, bool require_
 
 Error make_shared_dir(const BoxDirs& d) {
   OwnedDir shared;
-  return make_dir_beneath(d.box, "shared", 0755, Trust::kNone, &shared, nullptr);
+  // Missing until the first mount: mkdirat before the look.
+  return make_dir_beneath(d.box, "shared", 0755, Trust::kNone, &shared, nullptr, nullptr, true);
 }
 
 // Whether something is mounted at parent/name, decided by looking, the same

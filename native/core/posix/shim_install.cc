@@ -196,7 +196,7 @@ Error shim_install(const BoxRef& ref, const std::string& shim, CloneMode mode, b
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kExisting, true, may_block, Trust::kCheck, &d, nullptr)) return e;
   OwnedDir bin;
-  if (Error e = make_dir_beneath(d.box, "bin", 0755, Trust::kNone, &bin, nullptr)) return e;
+  if (Error e = make_dir_beneath(d.box, "bin", 0755, Trust::kNone, &bin, nullptr, nullptr, true)) return e;
   TempNames temps;
   for (Source& src : sources) {
     CloneResult r;

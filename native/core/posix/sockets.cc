@@ -18,12 +18,17 @@ namespace {
 Error open_link_dir(const LinkSpec& link, bool create, OwnedDir* out, bool* repaired) {
   const std::string& dir = link.parent;
   bool created = false;
-  if (create) {
+  // It exists for every box but the first: look before making it. Any
+  // failed look goes the making way, so errors read as they always did.
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  Fd fd(::open(dir.c_str(), kFlags));
+  if (!fd.valid() && create) {
     if (::mkdir(dir.c_str(), 0700) == 0) {
       created = true;
     } else if (errno != EEXIST) {
       return fail_errno("mkdir", dir);
     }
+    fd.reset(::open(dir.c_str(), kFlags));
   }
   // A directory made here but not handed over (a failed open, stat, chown
   // or chmod) is removed again: left behind, root's and empty, every later
@@ -34,7 +39,6 @@ Error open_link_dir(const LinkSpec& link, bool create, OwnedDir* out, bool* repa
     if (created) ::rmdir(dir.c_str());
     return e;
   };
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
     if (err == ELOOP || err == ENOTDIR) {
