@@ -116,9 +116,11 @@ static void sx_fd(int fd, struct statx *st) {
   if (statx(fd, "", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH, SXM, st) != 0) die("statx", "fd");
 }
 
-// A home directory must be ours and not group/other-writable.
+// A home directory must be ours (or root's) and not group/other-writable;
+// root's and tight needs no geteuid.
 static void check_owned(const struct statx *st, const char *what) {
-  if (st->stx_uid != geteuid() || (st->stx_mode & 022) != 0) {
+  if (st->stx_uid == 0 && (st->stx_mode & 022) == 0) return;
+  if ((st->stx_uid != geteuid() && st->stx_uid != 0) || (st->stx_mode & 022) != 0) {
     errno = EPERM;
     die("untrusted", what);
   }
@@ -128,40 +130,45 @@ struct boxfds {
   int home, boxes, box;
 };
 
-// The home opened as given, boxes/ beneath it (O_NOFOLLOW walk from a dup
-// of the home fd), each checked. boxPrepare first makes sure the home exists.
+// The home opened as given (made first only when the open fails and
+// boxPrepare asks), boxes/ beneath it (O_NOFOLLOW, from the home fd), each checked.
 static void open_home(const char *home, int make, struct boxfds *b) {
-  if (make && mkdir(home, 0755) != 0 && errno != EEXIST) die("mkdir", home);
   b->home = open(home, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (b->home < 0 && make) {
+    if (mkdir(home, 0755) != 0 && errno != EEXIST) die("mkdir", home);
+    b->home = open(home, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  }
   if (b->home < 0) die("open", home);
   struct statx st;
   sx_fd(b->home, &st);
   check_owned(&st, home);
-  int walk = openat(b->home, ".", DIR_FLAGS);
-  if (walk < 0) die("openat", ".");
-  b->boxes = openat(walk, "boxes", DIR_FLAGS);
+  b->boxes = openat(b->home, "boxes", DIR_FLAGS);
   if (b->boxes < 0) die("openat", "boxes");
   sx_fd(b->boxes, &st);
   check_owned(&st, "boxes");
-  close(walk);
 }
 
-// The box dir (made first by boxPrepare), checked, flocked, and checked to
-// be still the entry of that name once the lock is held.
+// The box dir (made first by boxPrepare), flocked, checked to be still the
+// entry of that name once the lock is held, and trust-checked from the
+// stat the lock took (one made now only gets its mode fixed, if the umask
+// changed it).
+static struct statx g_held;
 static void open_box(const char *id, int make, struct boxfds *b) {
   if (make && mkdirat(b->boxes, id, 0755) != 0) die("mkdirat", id);
   b->box = openat(b->boxes, id, DIR_FLAGS);
   if (b->box < 0) die("openat", id);
-  if (make && fchmod(b->box, 0755) != 0) die("fchmod", id);
-  struct statx st, held, named;
-  sx_fd(b->box, &st);
-  check_owned(&st, id);
+  struct statx named;
   if (flock(b->box, LOCK_EX) != 0) die("flock", id);
-  sx_fd(b->box, &held);
+  sx_fd(b->box, &g_held);
   if (statx(b->boxes, id, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &named) != 0) die("statx", id);
-  if (held.stx_ino != named.stx_ino || held.stx_dev_minor != named.stx_dev_minor) {
+  if (g_held.stx_ino != named.stx_ino || g_held.stx_dev_minor != named.stx_dev_minor) {
     errno = ESTALE;
     die("replaced", id);
+  }
+  if (make) {
+    if ((g_held.stx_mode & 07777) != 0755 && fchmod(b->box, 0755) != 0) die("fchmod", id);
+  } else {
+    check_owned(&g_held, id);
   }
 }
 
@@ -171,19 +178,13 @@ static void close_box(struct boxfds *b) {
   close(b->home);
 }
 
-// make_dir_beneath: a fresh walk fd, a look, mkdirat, open, fchmod (mode
-// whatever the umask), statx. Returns the new dir's fd when keep, else closes it.
+// make_dir_beneath of a box subdirectory: mkdirat, open, fchmod (mode
+// whatever the umask). Returns the new dir's fd when keep, else closes it.
 static int make_dir(int parent, const char *name, int keep) {
-  int walk = openat(parent, ".", DIR_FLAGS);
-  if (walk < 0) die("openat", ".");
-  if (openat(walk, name, DIR_FLAGS) >= 0 || errno != ENOENT) die("exists", name);
-  if (mkdirat(walk, name, 0755) != 0) die("mkdirat", name);
-  int fd = openat(walk, name, DIR_FLAGS);
+  if (mkdirat(parent, name, 0755) != 0) die("mkdirat", name);
+  int fd = openat(parent, name, DIR_FLAGS);
   if (fd < 0) die("openat", name);
   if (fchmod(fd, 0755) != 0) die("fchmod", name);
-  struct statx st;
-  sx_fd(fd, &st);
-  close(walk);
   if (keep) return fd;
   close(fd);
   return -1;
@@ -192,8 +193,11 @@ static int make_dir(int parent, const char *name, int keep) {
 // socketLinkEnsure: /tmp/bl-{uid} made 0700 if missing, opened without
 // following, checked (and given to uid when root made it), the link made in it.
 static void link_ensure(const char *linkdir, unsigned uid, const char *target, const char *id) {
-  if (mkdir(linkdir, 0700) != 0 && errno != EEXIST) die("mkdir", linkdir);
   int ld = open(linkdir, DIR_FLAGS);
+  if (ld < 0) {
+    if (mkdir(linkdir, 0700) != 0 && errno != EEXIST) die("mkdir", linkdir);
+    ld = open(linkdir, DIR_FLAGS);
+  }
   if (ld < 0) die("open", linkdir);
   struct statx st;
   sx_fd(ld, &st);
@@ -252,11 +256,18 @@ static void collect(void *arg, const char *name, unsigned char type) {
 // outright, and when it is not empty enter it (openat O_NOFOLLOW + statx, the
 // mount check) and empty it first; unlink anything else. The dir's own fd is
 // closed before its rmdir.
+static int remove_open_tree(int parent, const char *name, int fd);
 static int remove_tree(int parent, const char *name) {
   int fd = openat(parent, name, DIR_FLAGS);
   if (fd < 0) die("openat", name);
   struct statx st;
   sx_fd(fd, &st);
+  return remove_open_tree(parent, name, fd);
+}
+
+// The same walk from a directory already open (the renamed box, whose fd
+// the cleanup holds).
+static int remove_open_tree(int parent, const char *name, int fd) {
   struct names *n = malloc(sizeof *n);
   n->count = 0;
   each_entry(fd, collect, n);
@@ -457,8 +468,8 @@ static int op_shim_install(const struct ctx *c, const char *id) {
 }
 
 // boxCleanup: under the box lock, the socket link (read, then unlinked),
-// every mount on shared/ detached, the box renamed to .trash-{id}-{hex} and
-// removed by the checked walk.
+// every mount on shared/ detached, the box renamed to .trash-{id}-{inode}
+// and removed by the checked walk through the box fd it holds.
 static void op_box_cleanup(const struct ctx *c, const char *id) {
   struct boxfds b;
   open_home(c->home, 0, &b);
@@ -473,14 +484,12 @@ static void op_box_cleanup(const struct ctx *c, const char *id) {
   if (unlinkat(ld, id, 0) != 0) die("unlinkat", id);
   close(ld);
   detach_shared(b.box);
-  char hex[17], trash[300];
-  random_hex(hex, 8);
-  snprintf(trash, sizeof trash, ".trash-%s-%s", id, hex);
+  char trash[300];
+  snprintf(trash, sizeof trash, ".trash-%s-%llx", id, (unsigned long long)g_held.stx_ino);
   if (renameat(b.boxes, id, b.boxes, trash) != 0) die("renameat", id);
-  struct statx st;
-  sx_fd(b.boxes, &st);
-  remove_tree(b.boxes, trash);
-  close_box(&b);
+  remove_open_tree(b.boxes, trash, b.box);
+  close(b.boxes);
+  close(b.home);
 }
 
 static int op_same_fs(const char *const paths[3]) {
