@@ -269,6 +269,7 @@ const W_PC_EXT4 = 'h. prepare + cleanup, no mount, ext4'
 const REPLAY = 'BoxLite 0.9.6 layout (its Rust std calls, replayed in C)'
 const PC_SYNC = 'this package, sync (isolateMounts: false)'
 const PC_ASYNC = 'this package, async (isolateMounts: false)'
+const PC_C = 'raw C making this package\'s calls (no JS)'
 
 /** On XFS and on ext4: what one metadata change costs differs, and with it the weight of each extra call. */
 async function pcRound (round: number, fsKind: 'xfs' | 'ext4'): Promise<void> {
@@ -276,6 +277,8 @@ async function pcRound (round: number, fsKind: 'xfs' | 'ext4'): Promise<void> {
   const [label, ours, theirs] = fsKind === 'xfs' ? [W_PC, homeOurs, homeC] : [W_PC_EXT4, homeExt4, homeExt4C]
   await inTurn(round, [
     () => record(label, REPLAY, perOp(c('boxlite-replay', theirs.home, linkDir, String(n), prefix('r')))),
+    // The kernel's share: this package's calls without JavaScript (in the replay's home, as its boxes are gone by now).
+    () => record(label, PC_C, perOp(c('pc-same', theirs.home, linkDir, String(linkUid), String(n), prefix('q')))),
     async () => record(label, PC_SYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'sync', linkUid))),
     async () => record(label, PC_ASYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'async', linkUid))),
   ])
@@ -928,7 +931,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
   L.push(...REMOVED_CALLS, '')
 
   // --- BoxLite's own layout
-  const pc = (w: string): Record<'s' | 'a' | 'r', { ns: number, user: number, sys: number }> => ({ s: stat(w, PC_SYNC), a: stat(w, PC_ASYNC), r: stat(w, REPLAY) })
+  const pc = (w: string): Record<'s' | 'a' | 'r' | 'c', { ns: number, user: number, sys: number }> => ({ s: stat(w, PC_SYNC), a: stat(w, PC_ASYNC), r: stat(w, REPLAY), c: stat(w, PC_C) })
   L.push('## Prepare + cleanup against BoxLite\'s own layout (no mount)', '')
   L.push('BoxLite 0.9.6 prepares a box with `std::fs::create_dir_all` of the box and its sockets/, the socket link (the',
     '`/tmp/bl-{uid}` parent made 0700 or, when it exists, looked at without following; the link looked at, then made),',
@@ -937,12 +940,14 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     'per directory; remove_dir_all\'s openat O_NOFOLLOW|O_DIRECTORY, fdopendir, readdir, closedir, unlinkat per directory).',
     `This package: \`box.prepareSync()\` + \`box.cleanupSync()\` (and the async forms) with \`isolateMounts: false\`, ${P.pc} boxes per round,`,
     'interleaved with the replay, on the XFS and on the ext4 loop filesystem (the socket links in /tmp for all).', '')
-  L.push('| filesystem | BoxLite replay / box | this package, sync | × replay | this package, async | × replay | CPU / box: replay, sync, async |', '|---|---:|---:|---:|---:|---:|---:|')
+  L.push('| filesystem | BoxLite replay / box | raw C, this package\'s calls | × replay | this package, sync | × replay | this package, async | × replay | CPU / box: replay, raw C, sync, async |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const w of [W_PC, W_PC_EXT4]) {
-    const { s: o, a, r } = pc(w)
-    L.push(`| ${w === W_PC ? 'XFS' : 'ext4'} | ${fmt(r.ns)} | ${fmt(o.ns)} | ${x(o.ns / r.ns)} | ${fmt(a.ns)} | ${x(a.ns / r.ns)} | ${fmt(r.user + r.sys)}, ${fmt(o.user + o.sys)}, ${fmt(a.user + a.sys)} |`)
+    const { s: o, a, r, c: k } = pc(w)
+    L.push(`| ${w === W_PC ? 'XFS' : 'ext4'} | ${fmt(r.ns)} | ${fmt(k.ns)} | ${x(k.ns / r.ns)} | ${fmt(o.ns)} | ${x(o.ns / r.ns)} | ${fmt(a.ns)} | ${x(a.ns / r.ns)} | ${fmt(r.user + r.sys)}, ${fmt(k.user + k.sys)}, ${fmt(o.user + o.sys)}, ${fmt(a.user + a.sys)} |`)
   }
-  L.push('')
+  L.push('', 'The raw C column makes exactly this package\'s calls for the same work (`blx_bench pc-same`, the core\'s sequence with its',
+    'checks, lock and rename to trash): what the kernel costs for them, against what Rust\'s std costs for its own. The',
+    'difference between it and the sync column is the JavaScript and the Node-API crossing, two calls per box.', '')
   const byName = new Map<string, { ours?: PerBoxCall, oursAsync?: PerBoxCall, replay?: PerBoxCall }>()
   for (const cl of pcCounts.sync.calls) byName.set(cl.name, { ...byName.get(cl.name), ours: cl })
   for (const cl of pcCounts.async.calls) byName.set(cl.name, { ...byName.get(cl.name), oursAsync: cl })

@@ -758,6 +758,25 @@ static int boxlite_replay(const char *home, const char *linkdir, int n, const ch
   return 0;
 }
 
+// This package's prepare (no isolation) + cleanup as raw C: the same calls
+// the core makes, for the kernel's share of the gap to the replay.
+static int pc_same(const struct ctx *c, int n, const char *prefix) {
+  char id[64];
+  struct step_times t;
+  times_begin(&t);
+  for (int i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%s%06d", prefix, i);
+    uint64_t t0 = now_ns();
+    op_box_prepare(c, id, 0);
+    uint64_t t1 = now_ns();
+    op_box_cleanup(c, id);
+    uint64_t t2 = now_ns();
+    times_add(&t, t0, t1, t1, t1, t2);
+  }
+  times_print(&t, n);
+  return 0;
+}
+
 // ---- single workloads -----------------------------------------------------
 
 // A loop timed whole: wall time and the process's CPU split over it.
@@ -1039,6 +1058,10 @@ int main(int argc, char **argv) {
   if (argc >= 7 && strcmp(cmd, "lifecycle-floor") == 0) {
     struct ctx c = {argv[2], argv[3], argv[4], 0};
     return lifecycle_floor(&c, atoi(argv[5]), argv[6]);
+  }
+  if (argc >= 7 && strcmp(cmd, "pc-same") == 0) {
+    struct ctx c = {argv[2], NULL, argv[3], (unsigned)strtoul(argv[4], NULL, 10)};
+    return pc_same(&c, atoi(argv[5]), argv[6]);
   }
   if (argc >= 6 && strcmp(cmd, "boxlite-replay") == 0) return boxlite_replay(argv[2], argv[3], atoi(argv[4]), argv[5]);
   if (argc >= 5 && strcmp(cmd, "shared-same") == 0) {
