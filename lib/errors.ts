@@ -240,18 +240,32 @@ export interface StringRules {
 const LONE_SURROGATE = /\p{Cs}/u
 
 /** A string the native side gets unchanged: well-formed Unicode, no NUL, bounded. */
-export function string (value: unknown, name: string, rules: StringRules = {}): string {
-  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false, why } = rules
-  const expected = rules.expected ?? `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
-  if (typeof value !== 'string') throw refuse(name, expected, value, why)
-  if (nonEmpty && value === '') throw refuse(name, expected, value, why)
-  if (!text && value.includes('\0')) throw refuse(name, expected, value, 'A NUL byte would cut it short in a syscall')
-  // Cheap bound first: UTF-8 takes at least one byte per UTF-16 unit.
-  if (value.length > maxBytes || Buffer.byteLength(value) > maxBytes) throw refuse(name, expected, value, why)
+export function string (value: unknown, name: string, rules: StringRules = NO_RULES): string {
+  // Read field by field, the message built only on refusal: this runs on
+  // every path of every call.
+  const nonEmpty = rules.nonEmpty ?? true
+  const maxBytes = rules.maxBytes ?? PATH_BYTES_MAX
+  const text = rules.text ?? false
+  if (typeof value !== 'string') throw refuse(name, expectedString(rules), value, rules.why)
+  if (nonEmpty && value === '') throw refuse(name, expectedString(rules), value, rules.why)
+  if (!text && value.includes('\0')) throw refuse(name, expectedString(rules), value, 'A NUL byte would cut it short in a syscall')
+  // Cheap bounds first: UTF-8 takes at least one byte and at most three per
+  // UTF-16 unit, so only a string between the two needs counting.
+  if (value.length > maxBytes || (value.length * 3 > maxBytes && Buffer.byteLength(value) > maxBytes)) {
+    throw refuse(name, expectedString(rules), value, rules.why)
+  }
   if (!text && LONE_SURROGATE.test(value)) {
     throw refuse(name, 'well-formed Unicode', value, 'A lone surrogate would become U+FFFD in UTF-8: another name than the one given')
   }
   return value
+}
+
+const NO_RULES: StringRules = {}
+
+/** What string() says a value must be, for its message. */
+function expectedString (rules: StringRules): string {
+  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false } = rules
+  return rules.expected ?? `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
 }
 
 /** An integer in min..max (a safe integer; no NaN, Infinity, fraction or bigint). */
