@@ -208,29 +208,31 @@ export class BoxLayout {
     this.#box = home === undefined ? [parent, '', this.boxId] : [home, 'boxes', this.boxId]
     const isolate = opts.isolateMounts === undefined ? false : args.boolean(opts.isolateMounts, 'options.isolateMounts')
     this.isolateMounts = isolate && (opts.bindMounts === undefined || args.boolean(opts.bindMounts, 'options.bindMounts'))
-    const at = (...parts: string[]) => joinPath(this.root, ...parts)
-    this.socketsDir = at(BoxFiles.SOCKETS)
-    this.tmpDir = at(BoxFiles.TMP)
-    this.sharedDir = at(SharedDirs.SHARED)
-    this.mountsDir = this.isolateMounts ? at(SharedDirs.MOUNTS) : this.sharedDir
-    this.binDir = at(BoxFiles.BIN)
-    this.bootDir = at(BoxFiles.BOOT)
-    this.caDir = at(BoxFiles.CA)
-    this.caCertPath = at(BoxFiles.CA, BoxFiles.CA_CERT)
-    this.caKeyPath = at(BoxFiles.CA, BoxFiles.CA_KEY)
-    this.logsDir = at(BoxFiles.LOGS)
-    this.consoleOutputPath = at(BoxFiles.LOGS, BoxFiles.CONSOLE_LOG)
-    this.shimLogPath = at(BoxFiles.LOGS, BoxFiles.SHIM_LOG)
-    this.disksDir = at(BoxFiles.DISKS)
-    this.diskPath = at(BoxFiles.DISKS, BoxFiles.CONTAINER_DISK)
-    this.guestRootfsDiskPath = at(BoxFiles.DISKS, BoxFiles.GUEST_ROOTFS_DISK)
-    this.pidFilePath = at(BoxFiles.PID_FILE)
-    this.exitFilePath = at(BoxFiles.EXIT_FILE)
-    this.exitPreviousPath = at(BoxFiles.EXIT_PREVIOUS)
-    this.stderrFilePath = at(BoxFiles.STDERR_FILE)
+    // joinPath(root, ...) for constant relative parts, spelled out: a box is
+    // made for every lifecycle, and each of these is one concatenation.
+    const at = boxDir.endsWith('/') ? boxDir : `${boxDir}/`
+    this.socketsDir = at + BoxFiles.SOCKETS
+    this.tmpDir = at + BoxFiles.TMP
+    this.sharedDir = at + SharedDirs.SHARED
+    this.mountsDir = this.isolateMounts ? at + SharedDirs.MOUNTS : this.sharedDir
+    this.binDir = at + BoxFiles.BIN
+    this.bootDir = at + BoxFiles.BOOT
+    this.caDir = at + BoxFiles.CA
+    this.caCertPath = `${at}${BoxFiles.CA}/${BoxFiles.CA_CERT}`
+    this.caKeyPath = `${at}${BoxFiles.CA}/${BoxFiles.CA_KEY}`
+    this.logsDir = at + BoxFiles.LOGS
+    this.consoleOutputPath = `${at}${BoxFiles.LOGS}/${BoxFiles.CONSOLE_LOG}`
+    this.shimLogPath = `${at}${BoxFiles.LOGS}/${BoxFiles.SHIM_LOG}`
+    this.disksDir = at + BoxFiles.DISKS
+    this.diskPath = `${at}${BoxFiles.DISKS}/${BoxFiles.CONTAINER_DISK}`
+    this.guestRootfsDiskPath = `${at}${BoxFiles.DISKS}/${BoxFiles.GUEST_ROOTFS_DISK}`
+    this.pidFilePath = at + BoxFiles.PID_FILE
+    this.exitFilePath = at + BoxFiles.EXIT_FILE
+    this.exitPreviousPath = at + BoxFiles.EXIT_PREVIOUS
+    this.stderrFilePath = at + BoxFiles.STDERR_FILE
     this.sockets = new BoxSockets(this.boxId, this.socketsDir, opts.uid === undefined ? {} : { uid: args.uid(opts.uid, 'options.uid') })
     this.#link = [this.sockets.parentDir, this.sockets.uid, this.socketsDir]
-    this.sharedLayout = new SharedGuestLayout(at(SharedDirs.MOUNTS))
+    this.sharedLayout = new SharedGuestLayout(at + SharedDirs.MOUNTS)
     const files: DirArgs = [this.#box[0], joinPath(this.#box[1], this.boxId)]
     this.pidFile = new PidFile(this.pidFilePath, { dir: files, name: BoxFiles.PID_FILE })
     this.exitFile = new ExitFile(this.exitFilePath, this.exitPreviousPath, { dir: files })
