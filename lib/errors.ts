@@ -161,11 +161,16 @@ export function refuse (name: string, expected: string, value: unknown, why?: st
   })
 }
 
-/** obj[key], with a throwing getter or proxy trap refused as the argument `name`. */
-function read (obj: object, key: PropertyKey, name: string): unknown {
+/**
+ * obj[key], with a throwing getter or proxy trap refused as the argument
+ * `${owner}.${key}` (`${owner}[${key}]` for an index): the name is spelled
+ * out only then.
+ */
+function read (obj: object, key: PropertyKey, owner: string, index = false): unknown {
   try {
     return (obj as Record<PropertyKey, unknown>)[key]
   } catch (e) {
+    const name = index ? `${owner}[${String(key)}]` : `${owner}.${String(key)}`
     throw new LayoutError({
       code: 'ERR_INVALID_ARG',
       reason: 'invalid-argument',
@@ -192,7 +197,7 @@ export function options<K extends PropertyKey> (value: unknown, name: string, ke
   if (value === null || typeof value !== 'object' || isArray(value, name)) throw refuse(name, 'an object', value)
   const out: Partial<Record<K, unknown>> = {}
   for (const key of keys) {
-    const v = read(value, key, `${name}.${String(key)}`)
+    const v = read(value, key, name)
     if (v !== undefined) out[key] = v
   }
   return out
@@ -206,17 +211,17 @@ export function entries (value: unknown, name: string, { max = 0x10000 } = {}): 
   if (value === null || typeof value !== 'object' || isArray(value, name) || types.isProxy(value)) throw refuse(name, 'an object', value)
   const keys = Object.keys(value)
   if (keys.length > max) throw refuse(name, `an object of at most ${max} entries`, value)
-  return keys.map((k) => [k, read(value, k, `${name}.${k}`)])
+  return keys.map((k) => [k, read(value, k, name)])
 }
 
 /** A plain copy of an array, each element read once. */
 export function array (value: unknown, name: string, { nonEmpty = false, max = 0x10000 } = {}): unknown[] {
   if (!isArray(value, name)) throw refuse(name, nonEmpty ? 'a non-empty array' : 'an array', value)
-  const length = read(value as object, 'length', `${name}.length`) as number
+  const length = read(value as object, 'length', name) as number
   if (nonEmpty && length === 0) throw refuse(name, 'a non-empty array', value)
   if (length > max) throw refuse(name, `an array of at most ${max} entries`, value)
   const out: unknown[] = []
-  for (let i = 0; i < length; i++) out.push(read(value as object, i, `${name}[${i}]`))
+  for (let i = 0; i < length; i++) out.push(read(value as object, i, name, true))
   return out
 }
 
