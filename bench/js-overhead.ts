@@ -1,14 +1,16 @@
 // The JavaScript cost per call: each public lifecycle operation against the
-// raw binding called with the same arguments, interleaved, many rounds,
-// medians. Two modes:
+// raw binding called with the same arguments, the two sides alternating,
+// many rounds, medians. Two modes:
 //
 //   real  the syscalls run (a scratch home under /tmp, a read-only bind
-//         mount); the figure is (public call) - (raw binding call) per op.
+//         mount), box by box through the lifecycle, each call timed by the
+//         clock; the figure is (public call) - (raw binding call) per op.
 //   stub  the binding's functions answer a recorded result at once, so
-//         only the JavaScript on each side runs: the library's own cost
-//         per call, free of the kernel's noise.
+//         only the JavaScript on each side runs: one op at a time, N calls
+//         in a loop, timed by the CPU time they take. The library's own
+//         cost per call, free of the kernel's noise and of preemption.
 //
-//   npm run build:ts && node --expose-gc --import tsx bench/js-overhead.ts [real|stub] [rounds] [boxes] [dist dir]
+//   npm run bench:js -- [real|stub] [rounds] [boxes] [dist dir]
 //
 // To compare two builds (a copy of an older dist/, say), run one process per
 // build, alternately: two module instances of the library in one process
@@ -23,8 +25,9 @@ import type * as Native from '../lib/native.ts'
 type BoxLayout = Api.BoxLayout
 
 const mode = process.argv[2] ?? 'stub'
-const ROUNDS = Number(process.argv[3] ?? 31)
-const N = Number(process.argv[4] ?? (mode === 'stub' ? 2000 : 40))
+const ROUNDS = Number(process.argv[3] ?? (mode === 'stub' ? 7 : 31))
+// A stub batch long enough (tens of ms) that a scheduler slice does not decide it.
+const N = Number(process.argv[4] ?? (mode === 'stub' ? 20000 : 40))
 const dist = path.resolve(process.argv[5] ?? path.join(import.meta.dirname, '..', 'dist'))
 const api = await import(path.join(dist, 'index.js')) as typeof Api
 const native = await import(path.join(dist, 'native.js')) as typeof Native
