@@ -10,13 +10,21 @@
 // string, integer…) live with it in errors.ts, so that neither module
 // imports the other; they are re-exported here, where callers look for them.
 import { types } from 'node:util'
-import { array, integer, options, PATH_BYTES_MAX, refuse, string } from './errors.ts'
+import { array, integer, options, PATH_BYTES_MAX, refuse, string, type StringRules } from './errors.ts'
 export { array, describe, entries, integer, options, PATH_BYTES_MAX, refuse, string, type StringRules } from './errors.ts'
 
+const ABSOLUTE_PATH = `an absolute path (a string without NUL, at most ${PATH_BYTES_MAX} bytes)`
+const RELATIVE_PATH = `a non-empty path (a string without NUL, at most ${PATH_BYTES_MAX} bytes)`
+// The rules without a why, made once: path() runs on every call.
+const ABSOLUTE_RULES: StringRules = { expected: ABSOLUTE_PATH }
+const RELATIVE_RULES: StringRules = { expected: RELATIVE_PATH }
+
 /** A path for a syscall: a string as above, absolute unless `relative` is allowed. */
-export function path (value: unknown, name: string, { absolute = true, why }: { absolute?: boolean, why?: string } = {}): string {
-  const expected = `${absolute ? 'an absolute' : 'a non-empty'} path (a string without NUL, at most ${PATH_BYTES_MAX} bytes)`
-  const p = string(value, name, { expected, ...(why === undefined ? {} : { why }) })
+export function path (value: unknown, name: string, how?: { absolute?: boolean, why?: string }): string {
+  const absolute = how?.absolute ?? true
+  const why = how?.why
+  const expected = absolute ? ABSOLUTE_PATH : RELATIVE_PATH
+  const p = string(value, name, why !== undefined ? { expected, why } : absolute ? ABSOLUTE_RULES : RELATIVE_RULES)
   if (absolute && !p.startsWith('/')) throw refuse(name, expected, value, why)
   return p
 }

@@ -4,17 +4,17 @@
 // it changes the box, and resolves everything beneath the box's directory fd
 // without following symlinks (docs/design.md#resolve-beneath).
 import * as args from './args.ts'
-import { layoutError, type ErrorContext, type LayoutError } from './errors.ts'
+import { layoutError, toLayoutError, type ErrorContext, type LayoutError } from './errors.ts'
 import { formatContainerExit, parseContainerExit, type ContainerExit, ExitFile } from './exit-record.ts'
 import { checkId } from './ids.ts'
 import {
-  nativeCall, nativeErrorValue, type BoxArgs, type BoxOpArgs, type BoxOpName, type DirArgs, type LinkArgs, type NativeCall,
+  nativeCall, nativeErrorValue, promiseOf, type BoxArgs, type BoxOpArgs, type BoxOpName, type DirArgs, type LinkArgs, type NativeCall,
   type NativeOps, type NativePolicyFacts,
 } from './native.ts'
 import { joinPath, splitLast } from './paths.ts'
 import { PidFile } from './pid-file.ts'
 import { SharedContainerLayout, SharedDirs, SharedGuestLayout } from './shared-guest.ts'
-import { BoxSockets, SocketNames, type EnsureResult } from './sockets.ts'
+import { BoxSockets, linkResultOf, SocketNames, type EnsureResult } from './sockets.ts'
 import { cloneMode, type CloneMethod, type CloneMode } from './clone.ts'
 import { inspectionOf, sharedStateOf, type BoxInspection, type SharedState } from './inspect.ts'
 import {
@@ -152,6 +152,15 @@ const CA_MATERIAL_MAX = 64 * 1024
 
 const CONTAINER_ID = 'containerId'
 
+// Error hints, made once (the calls that use them are made per box).
+const MOUNT_HINTS: ErrorContext['hints'] = { 'not-prepared': 'prepare() the box (with isolateMounts) first' }
+const SHIM_HINTS: ErrorContext['hints'] = {
+  'not-prepared': 'prepare() the box first', 'not-a-regular-file': 'the shim and its libkrunfw.* siblings must be regular files',
+}
+const CLEANUP_HINTS: ErrorContext['hints'] = { 'mount-in-the-way': 'unmount it (as root) and run `boxlite-layout gc`' }
+/** The sockets inspect() probes; the binding copies them. */
+const SOCKET_NAMES: string[] = Object.values(SocketNames)
+
 export class BoxLayout {
   readonly boxId: string
   readonly root: string
@@ -208,29 +217,31 @@ export class BoxLayout {
     this.#box = home === undefined ? [parent, '', this.boxId] : [home, 'boxes', this.boxId]
     const isolate = opts.isolateMounts === undefined ? false : args.boolean(opts.isolateMounts, 'options.isolateMounts')
     this.isolateMounts = isolate && (opts.bindMounts === undefined || args.boolean(opts.bindMounts, 'options.bindMounts'))
-    const at = (...parts: string[]) => joinPath(this.root, ...parts)
-    this.socketsDir = at(BoxFiles.SOCKETS)
-    this.tmpDir = at(BoxFiles.TMP)
-    this.sharedDir = at(SharedDirs.SHARED)
-    this.mountsDir = this.isolateMounts ? at(SharedDirs.MOUNTS) : this.sharedDir
-    this.binDir = at(BoxFiles.BIN)
-    this.bootDir = at(BoxFiles.BOOT)
-    this.caDir = at(BoxFiles.CA)
-    this.caCertPath = at(BoxFiles.CA, BoxFiles.CA_CERT)
-    this.caKeyPath = at(BoxFiles.CA, BoxFiles.CA_KEY)
-    this.logsDir = at(BoxFiles.LOGS)
-    this.consoleOutputPath = at(BoxFiles.LOGS, BoxFiles.CONSOLE_LOG)
-    this.shimLogPath = at(BoxFiles.LOGS, BoxFiles.SHIM_LOG)
-    this.disksDir = at(BoxFiles.DISKS)
-    this.diskPath = at(BoxFiles.DISKS, BoxFiles.CONTAINER_DISK)
-    this.guestRootfsDiskPath = at(BoxFiles.DISKS, BoxFiles.GUEST_ROOTFS_DISK)
-    this.pidFilePath = at(BoxFiles.PID_FILE)
-    this.exitFilePath = at(BoxFiles.EXIT_FILE)
-    this.exitPreviousPath = at(BoxFiles.EXIT_PREVIOUS)
-    this.stderrFilePath = at(BoxFiles.STDERR_FILE)
+    // joinPath(root, ...) for constant relative parts, spelled out: a box is
+    // made for every lifecycle, and each of these is one concatenation.
+    const at = boxDir.endsWith('/') ? boxDir : `${boxDir}/`
+    this.socketsDir = at + BoxFiles.SOCKETS
+    this.tmpDir = at + BoxFiles.TMP
+    this.sharedDir = at + SharedDirs.SHARED
+    this.mountsDir = this.isolateMounts ? at + SharedDirs.MOUNTS : this.sharedDir
+    this.binDir = at + BoxFiles.BIN
+    this.bootDir = at + BoxFiles.BOOT
+    this.caDir = at + BoxFiles.CA
+    this.caCertPath = `${at}${BoxFiles.CA}/${BoxFiles.CA_CERT}`
+    this.caKeyPath = `${at}${BoxFiles.CA}/${BoxFiles.CA_KEY}`
+    this.logsDir = at + BoxFiles.LOGS
+    this.consoleOutputPath = `${at}${BoxFiles.LOGS}/${BoxFiles.CONSOLE_LOG}`
+    this.shimLogPath = `${at}${BoxFiles.LOGS}/${BoxFiles.SHIM_LOG}`
+    this.disksDir = at + BoxFiles.DISKS
+    this.diskPath = `${at}${BoxFiles.DISKS}/${BoxFiles.CONTAINER_DISK}`
+    this.guestRootfsDiskPath = `${at}${BoxFiles.DISKS}/${BoxFiles.GUEST_ROOTFS_DISK}`
+    this.pidFilePath = at + BoxFiles.PID_FILE
+    this.exitFilePath = at + BoxFiles.EXIT_FILE
+    this.exitPreviousPath = at + BoxFiles.EXIT_PREVIOUS
+    this.stderrFilePath = at + BoxFiles.STDERR_FILE
     this.sockets = new BoxSockets(this.boxId, this.socketsDir, opts.uid === undefined ? {} : { uid: args.uid(opts.uid, 'options.uid') })
     this.#link = [this.sockets.parentDir, this.sockets.uid, this.socketsDir]
-    this.sharedLayout = new SharedGuestLayout(at(SharedDirs.MOUNTS))
+    this.sharedLayout = new SharedGuestLayout(at + SharedDirs.MOUNTS)
     const files: DirArgs = [this.#box[0], joinPath(this.#box[1], this.boxId)]
     this.pidFile = new PidFile(this.pidFilePath, { dir: files, name: BoxFiles.PID_FILE })
     this.exitFile = new ExitFile(this.exitFilePath, this.exitPreviousPath, { dir: files })
@@ -277,7 +288,7 @@ export class BoxLayout {
   }
 
   /** The container's {"exit_code":N} (read without blocking, capped), or null when it has not exited. */
-  async readContainerExit (containerId: string): Promise<ContainerExit | null> { return await this.#readContainerExit(containerId).async() }
+  readContainerExit (containerId: string): Promise<ContainerExit | null> { return promiseOf(() => this.#readContainerExit(containerId)) }
   readContainerExitSync (containerId: string): ContainerExit | null { return this.#readContainerExit(containerId).sync() }
 
   #writeContainerExit (containerId: string, exit: ContainerExit): NativeCall<void> {
@@ -291,7 +302,7 @@ export class BoxLayout {
    * Write a container's exit.json on the guest-visible side the host may
    * write (mounts/ when isolating, else shared/), atomically, under the box lock.
    */
-  async writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> { await this.#writeContainerExit(containerId, exit).async() }
+  writeContainerExit (containerId: string, exit: ContainerExit): Promise<void> { return promiseOf(() => this.#writeContainerExit(containerId, exit)) }
   writeContainerExitSync (containerId: string, exit: ContainerExit): void { this.#writeContainerExit(containerId, exit).sync() }
 
   #publishBoot (options: PublishBootOptions): NativeCall<PublishBootResult> {
@@ -328,7 +339,7 @@ export class BoxLayout {
    * what the call made. Without `kernel`, the legacy boot/kernel (and
    * boot/initramfs) are migrated.
    */
-  async publishBoot (options: PublishBootOptions): Promise<PublishBootResult> { return await this.#publishBoot(options).async() }
+  publishBoot (options: PublishBootOptions): Promise<PublishBootResult> { return promiseOf(() => this.#publishBoot(options)) }
   publishBootSync (options: PublishBootOptions): PublishBootResult { return this.#publishBoot(options).sync() }
 
   #readBoot (): NativeCall<BootAssets | null> {
@@ -342,7 +353,7 @@ export class BoxLayout {
    * checksum-mismatch); null when none was published. Read beneath the box,
    * no symlink followed, without the lock.
    */
-  async readBoot (): Promise<BootAssets | null> { return await this.#readBoot().async() }
+  readBoot (): Promise<BootAssets | null> { return promiseOf(() => this.#readBoot()) }
   readBootSync (): BootAssets | null { return this.#readBoot().sync() }
 
   #stageVolumeFile (src: string, options: StageVolumeFileOptions): NativeCall<StagedVolumeFile> {
@@ -359,8 +370,8 @@ export class BoxLayout {
    * shared/). Read-write: a hard link (EXDEV across filesystems); read-only:
    * a copy, a snapshot. Re-staging replaces the entry by a rename.
    */
-  async stageVolumeFile (src: string, options: StageVolumeFileOptions): Promise<StagedVolumeFile> {
-    return await this.#stageVolumeFile(src, options).async()
+  stageVolumeFile (src: string, options: StageVolumeFileOptions): Promise<StagedVolumeFile> {
+    return promiseOf(() => this.#stageVolumeFile(src, options))
   }
 
   stageVolumeFileSync (src: string, options: StageVolumeFileOptions): StagedVolumeFile { return this.#stageVolumeFile(src, options).sync() }
@@ -386,11 +397,7 @@ export class BoxLayout {
     // Fail on a socket path that cannot work before creating anything.
     this.sockets.checkLength()
     return this.#call('boxPrepare', [this.isolateMounts, ...this.#link], { doing: `cannot prepare box ${this.boxId}` },
-      (r) => ({
-        boxDir: this.root,
-        socketLink: this.sockets.ensureResult(r.link),
-        repaired: r.repaired,
-      }))
+      (r) => ({ boxDir: this.root, socketLink: linkResultOf(r.link), repaired: r.repaired }))
   }
 
   /**
@@ -400,7 +407,7 @@ export class BoxLayout {
    * Idempotent; repairs a partly prepared box; a box removed by a racing
    * cleanup is made again, so the result is always a complete box.
    */
-  async prepare (): Promise<BoxPrepareResult> { return await this.#prepare().async() }
+  prepare (): Promise<BoxPrepareResult> { return promiseOf(() => this.#prepare()) }
   prepareSync (): BoxPrepareResult { return this.#prepare().sync() }
 
   #mountShared (options: MountSharedOptions): NativeCall<MountSharedResult> {
@@ -413,25 +420,24 @@ export class BoxLayout {
         'nothing to mount. Create the layout with { isolateMounts: true } to show mounts/ read-only at shared/',
         { path: this.sharedDir })
     }
-    const ctx: ErrorContext = {
-      doing: `cannot show ${this.mountsDir} read-only at ${this.sharedDir}`,
-      hints: { 'not-prepared': 'prepare() the box (with isolateMounts) first' },
-    }
+    const ctx: ErrorContext = { doing: `cannot show ${this.mountsDir} read-only at ${this.sharedDir}`, hints: MOUNT_HINTS }
     return this.#call('sharedMount', [require === 'read-only', api === 'legacy'], ctx, (r) => {
-      const error = nativeErrorValue(r.fallback, { doing: `${this.sharedDir} is a symlink to mounts/, not a read-only mount` })
-      return {
+      const out: MountSharedResult = {
         method: r.method,
         readOnly: r.method !== 'symlink',
         source: this.mountsDir,
         target: this.sharedDir,
         reused: r.reused,
-        ...(error === undefined ? {} : { error }),
       }
+      if (r.fallback !== null) {
+        out.error = toLayoutError(r.fallback, { doing: `${this.sharedDir} is a symlink to mounts/, not a read-only mount` }) as LayoutError
+      }
+      return out
     })
   }
 
   /** Show mounts/ read-only at shared/ (under the box lock); see MountSharedResult. */
-  async mountShared (options: MountSharedOptions = {}): Promise<MountSharedResult> { return await this.#mountShared(options).async() }
+  mountShared (options: MountSharedOptions = {}): Promise<MountSharedResult> { return promiseOf(() => this.#mountShared(options)) }
   mountSharedSync (options: MountSharedOptions = {}): MountSharedResult { return this.#mountShared(options).sync() }
 
   #unmountShared (): NativeCall<UnmountResult> {
@@ -439,7 +445,7 @@ export class BoxLayout {
   }
 
   /** Detach the shared mount (every stacked one), or remove the symlink fallback. */
-  async unmountShared (): Promise<UnmountResult> { return await this.#unmountShared().async() }
+  unmountShared (): Promise<UnmountResult> { return promiseOf(() => this.#unmountShared()) }
   unmountSharedSync (): UnmountResult { return this.#unmountShared().sync() }
 
   #sharedState (): NativeCall<SharedState> {
@@ -447,16 +453,15 @@ export class BoxLayout {
   }
 
   /** What is at shared/ now, by statx mount ids and statvfs flags. */
-  async sharedState (): Promise<SharedState> { return await this.#sharedState().async() }
+  sharedState (): Promise<SharedState> { return promiseOf(() => this.#sharedState()) }
   sharedStateSync (): SharedState { return this.#sharedState().sync() }
 
   #installShim (shimPath: string, options: InstallShimOptions): NativeCall<InstallShimResult> {
     args.path(shimPath, 'shimPath', { why: 'installShim() needs the absolute path of the shim binary' })
     const mode = cloneMode(args.options(options, 'options', ['mode']).mode)
-    return this.#call('shimInstall', [shimPath, mode], {
-      doing: `cannot install the shim into box ${this.boxId}`,
-      hints: { 'not-prepared': 'prepare() the box first', 'not-a-regular-file': 'the shim and its libkrunfw.* siblings must be regular files' },
-    }, (files) => ({ binDir: this.binDir, files: files.map((f) => ({ name: f.name, method: f.method, bytes: f.bytes })) }))
+    // The binding's file records are fresh objects of exactly InstalledFile's shape: handed over as they are.
+    return this.#call('shimInstall', [shimPath, mode], { doing: `cannot install the shim into box ${this.boxId}`, hints: SHIM_HINTS },
+      (files) => ({ binDir: this.binDir, files }))
   }
 
   /**
@@ -464,8 +469,8 @@ export class BoxLayout {
    * lock): reflink/clonefile, else copy_file_range, else read/write; each
    * installed atomically with the source's mode, skipped when unchanged.
    */
-  async installShim (shimPath: string, options: InstallShimOptions = {}): Promise<InstallShimResult> {
-    return await this.#installShim(shimPath, options).async()
+  installShim (shimPath: string, options: InstallShimOptions = {}): Promise<InstallShimResult> {
+    return promiseOf(() => this.#installShim(shimPath, options))
   }
 
   installShimSync (shimPath: string, options: InstallShimOptions = {}): InstallShimResult {
@@ -482,22 +487,17 @@ export class BoxLayout {
   }
 
   /** ca/ (0700) with cert.pem (0644) and key.pem (0600), each written atomically, under the box lock. */
-  async writeCa (ca: CaMaterial): Promise<void> { await this.#writeCa(ca).async() }
+  writeCa (ca: CaMaterial): Promise<void> { return promiseOf(() => this.#writeCa(ca)) }
   writeCaSync (ca: CaMaterial): void { this.#writeCa(ca).sync() }
 
   #cleanup (options: CleanupOptions): NativeCall<CleanupResult> {
     const force = checkCleanupOptions(options).force === true
-    return this.#call('boxCleanup', [...this.#link, !force], {
-      doing: `cannot clean up box ${this.boxId}`,
-      hints: { 'mount-in-the-way': 'unmount it (as root) and run `boxlite-layout gc`' },
-    }, (r) => {
-      const error = nativeErrorValue(r.linkError, { doing: `cannot remove the socket link ${this.sockets.bindingDir}` })
-      return {
-        removed: r.removed,
-        entries: r.entries,
-        unmounted: r.unmounted,
-        socketLink: { removed: r.linkRemoved, ...(error === undefined ? {} : { error }) },
+    return this.#call('boxCleanup', [...this.#link, !force], { doing: `cannot clean up box ${this.boxId}`, hints: CLEANUP_HINTS }, (r) => {
+      const socketLink: CleanupResult['socketLink'] = { removed: r.linkRemoved }
+      if (r.linkError !== null) {
+        socketLink.error = toLayoutError(r.linkError, { doing: `cannot remove the socket link ${this.sockets.bindingDir}` }) as LayoutError
       }
+      return { removed: r.removed, entries: r.entries, unmounted: r.unmounted, socketLink }
     })
   }
 
@@ -511,11 +511,11 @@ export class BoxLayout {
    * with the recorded start time, or alive with none recorded), unless
    * `force`. A pid file that cannot be read does not stop it.
    */
-  async cleanup (options: CleanupOptions = {}): Promise<CleanupResult> { return await this.#cleanup(options).async() }
+  cleanup (options: CleanupOptions = {}): Promise<CleanupResult> { return promiseOf(() => this.#cleanup(options)) }
   cleanupSync (options: CleanupOptions = {}): CleanupResult { return this.#cleanup(options).sync() }
 
   #inspect (): NativeCall<BoxInspection> {
-    return this.#call('boxInspect', [...this.#link, Object.values(SocketNames)], { doing: `cannot inspect box ${this.boxId}` },
+    return this.#call('boxInspect', [...this.#link, SOCKET_NAMES], { doing: `cannot inspect box ${this.boxId}` },
       (r) => inspectionOf(this, r))
   }
 
@@ -524,7 +524,7 @@ export class BoxLayout {
    * anything: shared/ state, the socket link, bin files and whether they
    * are reflinked, the shim's identity, the exit records.
    */
-  async inspect (): Promise<BoxInspection> { return await this.#inspect().async() }
+  inspect (): Promise<BoxInspection> { return promiseOf(() => this.#inspect()) }
   inspectSync (): BoxInspection { return this.#inspect().sync() }
 
   #policy<R> (options: SandboxPolicyOptions, shape: (facts: NativePolicyFacts) => R): NativeCall<R> {
@@ -551,8 +551,8 @@ export class BoxLayout {
    * {home}/bases, the system CA stores (ro); the volumes given. Never
    * mounts/, shim.pid or shim.stderr; never a symlink.
    */
-  async sandboxPolicy (options: SandboxPolicyOptions = {}): Promise<PolicyGrant[]> {
-    return await this.#policyCall(options, (f, o) => grantsOf(this, f, o)).async()
+  sandboxPolicy (options: SandboxPolicyOptions = {}): Promise<PolicyGrant[]> {
+    return promiseOf(() => this.#policyCall(options, (f, o) => grantsOf(this, f, o)))
   }
 
   sandboxPolicySync (options: SandboxPolicyOptions = {}): PolicyGrant[] {
@@ -576,7 +576,7 @@ export class BoxLayout {
    * binding and real path, IP networking only with network (default on);
    * every path as macOS resolves it (/tmp is /private/tmp). Works on any host.
    */
-  async seatbeltProfile (options: SeatbeltOptions = {}): Promise<string> { return await this.#seatbelt(options).async() }
+  seatbeltProfile (options: SeatbeltOptions = {}): Promise<string> { return promiseOf(() => this.#seatbelt(options)) }
   seatbeltProfileSync (options: SeatbeltOptions = {}): string { return this.#seatbelt(options).sync() }
 
   readonly #boxCall: BoxCall = (name, args, ctx, shape) => this.#call(name, args, ctx, shape)

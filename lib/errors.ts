@@ -161,11 +161,16 @@ export function refuse (name: string, expected: string, value: unknown, why?: st
   })
 }
 
-/** obj[key], with a throwing getter or proxy trap refused as the argument `name`. */
-function read (obj: object, key: PropertyKey, name: string): unknown {
+/**
+ * obj[key], with a throwing getter or proxy trap refused as the argument
+ * `${owner}.${key}` (`${owner}[${key}]` for an index): the name is spelled
+ * out only then.
+ */
+function read (obj: object, key: PropertyKey, owner: string, index = false): unknown {
   try {
     return (obj as Record<PropertyKey, unknown>)[key]
   } catch (e) {
+    const name = index ? `${owner}[${String(key)}]` : `${owner}.${String(key)}`
     throw new LayoutError({
       code: 'ERR_INVALID_ARG',
       reason: 'invalid-argument',
@@ -192,7 +197,7 @@ export function options<K extends PropertyKey> (value: unknown, name: string, ke
   if (value === null || typeof value !== 'object' || isArray(value, name)) throw refuse(name, 'an object', value)
   const out: Partial<Record<K, unknown>> = {}
   for (const key of keys) {
-    const v = read(value, key, `${name}.${String(key)}`)
+    const v = read(value, key, name)
     if (v !== undefined) out[key] = v
   }
   return out
@@ -206,17 +211,17 @@ export function entries (value: unknown, name: string, { max = 0x10000 } = {}): 
   if (value === null || typeof value !== 'object' || isArray(value, name) || types.isProxy(value)) throw refuse(name, 'an object', value)
   const keys = Object.keys(value)
   if (keys.length > max) throw refuse(name, `an object of at most ${max} entries`, value)
-  return keys.map((k) => [k, read(value, k, `${name}.${k}`)])
+  return keys.map((k) => [k, read(value, k, name)])
 }
 
 /** A plain copy of an array, each element read once. */
 export function array (value: unknown, name: string, { nonEmpty = false, max = 0x10000 } = {}): unknown[] {
   if (!isArray(value, name)) throw refuse(name, nonEmpty ? 'a non-empty array' : 'an array', value)
-  const length = read(value as object, 'length', `${name}.length`) as number
+  const length = read(value as object, 'length', name) as number
   if (nonEmpty && length === 0) throw refuse(name, 'a non-empty array', value)
   if (length > max) throw refuse(name, `an array of at most ${max} entries`, value)
   const out: unknown[] = []
-  for (let i = 0; i < length; i++) out.push(read(value as object, i, `${name}[${i}]`))
+  for (let i = 0; i < length; i++) out.push(read(value as object, i, name, true))
   return out
 }
 
@@ -240,18 +245,32 @@ export interface StringRules {
 const LONE_SURROGATE = /\p{Cs}/u
 
 /** A string the native side gets unchanged: well-formed Unicode, no NUL, bounded. */
-export function string (value: unknown, name: string, rules: StringRules = {}): string {
-  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false, why } = rules
-  const expected = rules.expected ?? `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
-  if (typeof value !== 'string') throw refuse(name, expected, value, why)
-  if (nonEmpty && value === '') throw refuse(name, expected, value, why)
-  if (!text && value.includes('\0')) throw refuse(name, expected, value, 'A NUL byte would cut it short in a syscall')
-  // Cheap bound first: UTF-8 takes at least one byte per UTF-16 unit.
-  if (value.length > maxBytes || Buffer.byteLength(value) > maxBytes) throw refuse(name, expected, value, why)
+export function string (value: unknown, name: string, rules: StringRules = NO_RULES): string {
+  // Read field by field, the message built only on refusal: this runs on
+  // every path of every call.
+  const nonEmpty = rules.nonEmpty ?? true
+  const maxBytes = rules.maxBytes ?? PATH_BYTES_MAX
+  const text = rules.text ?? false
+  if (typeof value !== 'string') throw refuse(name, expectedString(rules), value, rules.why)
+  if (nonEmpty && value === '') throw refuse(name, expectedString(rules), value, rules.why)
+  if (!text && value.includes('\0')) throw refuse(name, expectedString(rules), value, 'A NUL byte would cut it short in a syscall')
+  // Cheap bounds first: UTF-8 takes at least one byte and at most three per
+  // UTF-16 unit, so only a string between the two needs counting.
+  if (value.length > maxBytes || (value.length * 3 > maxBytes && Buffer.byteLength(value) > maxBytes)) {
+    throw refuse(name, expectedString(rules), value, rules.why)
+  }
   if (!text && LONE_SURROGATE.test(value)) {
     throw refuse(name, 'well-formed Unicode', value, 'A lone surrogate would become U+FFFD in UTF-8: another name than the one given')
   }
   return value
+}
+
+const NO_RULES: StringRules = {}
+
+/** What string() says a value must be, for its message. */
+function expectedString (rules: StringRules): string {
+  const { nonEmpty = true, maxBytes = PATH_BYTES_MAX, text = false } = rules
+  return rules.expected ?? `a${nonEmpty ? ' non-empty' : ''} string${text ? '' : ' without NUL'} of at most ${maxBytes} bytes`
 }
 
 /** An integer in min..max (a safe integer; no NaN, Infinity, fraction or bigint). */

@@ -12,7 +12,7 @@
 import os from 'node:os'
 import * as args from './args.ts'
 import { layoutError, type LayoutError } from './errors.ts'
-import { nativeCall, type NativeCall } from './native.ts'
+import { nativeCall, promiseOf, type NativeCall } from './native.ts'
 import { splitLast } from './paths.ts'
 import type { FilePlace } from './pid-file.ts'
 
@@ -198,9 +198,9 @@ export class ExitFile {
    * The record, or null when the shim left none (no file, or an empty one);
    * EINVAL (malformed-record) if it does not parse.
    */
-  async read (): Promise<ExitRecord | null> { return await this.#read(this.#name, this.path).async() }
+  read (): Promise<ExitRecord | null> { return promiseOf(() => this.#read(this.#name, this.path)) }
   readSync (): ExitRecord | null { return this.#read(this.#name, this.path).sync() }
-  async readPrevious (): Promise<ExitRecord | null> { return await this.#read(this.#previousName, this.previousPath).async() }
+  readPrevious (): Promise<ExitRecord | null> { return promiseOf(() => this.#read(this.#previousName, this.previousPath)) }
   readPreviousSync (): ExitRecord | null { return this.#read(this.#previousName, this.previousPath).sync() }
 
   #write (record: ExitRecord): NativeCall<void> {
@@ -209,7 +209,7 @@ export class ExitFile {
   }
 
   /** Write atomically (what a shim's handler writes). */
-  async write (record: ExitRecord): Promise<void> { await this.#write(record).async() }
+  write (record: ExitRecord): Promise<void> { return promiseOf(() => this.#write(record)) }
   writeSync (record: ExitRecord): void { this.#write(record).sync() }
 
   #rotate (): NativeCall<boolean> {
@@ -217,6 +217,6 @@ export class ExitFile {
   }
 
   /** Move exit to exit.previous (one slot); false when there was no exit record. */
-  async rotate (): Promise<boolean> { return await this.#rotate().async() }
+  rotate (): Promise<boolean> { return promiseOf(() => this.#rotate()) }
   rotateSync (): boolean { return this.#rotate().sync() }
 }

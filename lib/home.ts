@@ -109,11 +109,15 @@ export class HomeLayout {
   /** The layout of one box. Validates the id; touches nothing on disk. */
   box (boxId: string, options: Omit<BoxLayoutOptions, 'bindMounts'> = {}): BoxLayout {
     const id = checkId(boxId, 'boxId')
-    return new BoxLayout(joinPath(this.boxesDir, id), {
-      ...args.options(options, 'options', ['isolateMounts', 'uid']) as Omit<BoxLayoutOptions, 'bindMounts'>,
+    const o = args.options(options, 'options', ['isolateMounts', 'uid'])
+    // A literal, not a spread: the box's options are made on every box().
+    const opts: BoxLayoutOptions = {
+      isolateMounts: o.isolateMounts as boolean | undefined,
+      uid: o.uid as number | undefined,
       bindMounts: this.bindMounts,
       [homeAnchor]: this.home,
-    })
+    }
+    return new BoxLayout(joinPath(this.boxesDir, id), opts)
   }
 
   #entries (): NativeCall<BoxEntry[]> {

@@ -366,30 +366,80 @@ export interface NativeCall<R> {
 export function nativeCall<K extends OpName, R = Raw<K>> (
   name: K, args: Args<K>, ctx: ErrorContext, shape?: (raw: Raw<K>) => R
 ): NativeCall<R> {
-  const finish = shape ?? ((raw: Raw<K>) => raw as unknown as R)
-  return {
-    map: (more) => nativeCall(name, args, ctx, (raw) => more(finish(raw))),
-    sync: () => {
-      const fn = binding()[name] as (...a: Args<K>) => Raw<K>
-      let raw: Raw<K>
-      try {
-        raw = fn(...args)
-      } catch (e) {
-        throw fromBinding(name, e, ctx)
-      }
-      return finish(raw)
-    },
-    async: async () => {
-      const fn = binding()[`${name}Async`] as unknown as (...a: Args<K>) => Promise<Raw<K>>
-      let raw: Raw<K>
-      try {
-        raw = await fn(...args)
-      } catch (e) {
-        throw fromBinding(name, e, ctx)
-      }
-      return finish(raw)
-    },
+  return new Call(name, args, ctx, shape)
+}
+
+/** The Promise form of each op, looked up once: `${name}Async` is not a name V8 has interned. */
+const asyncFns = new Map<OpName, (...a: never[]) => Promise<unknown>>()
+
+// One object per call, its methods on the prototype: no closures are made
+// unless the call fails. The Promise form adds one `.then` (the shaping and
+// the error conversion) to the binding's Promise, and nothing else.
+class Call<K extends OpName, R> implements NativeCall<R> {
+  readonly #name: K
+  readonly #args: Args<K>
+  readonly #ctx: ErrorContext
+  readonly #shape: ((raw: Raw<K>) => R) | undefined
+
+  constructor (name: K, args: Args<K>, ctx: ErrorContext, shape: ((raw: Raw<K>) => R) | undefined) {
+    this.#name = name
+    this.#args = args
+    this.#ctx = ctx
+    this.#shape = shape
   }
+
+  map<S> (more: (r: R) => S): NativeCall<S> {
+    const finish = this.#shape
+    return new Call(this.#name, this.#args, this.#ctx, finish === undefined ? more as unknown as (raw: Raw<K>) => S : (raw) => more(finish(raw)))
+  }
+
+  sync (): R {
+    const fn = binding()[this.#name] as (...a: Args<K>) => Raw<K>
+    let raw: Raw<K>
+    try {
+      raw = fn(...this.#args)
+    } catch (e) {
+      throw fromBinding(this.#name, e, this.#ctx)
+    }
+    return this.#shape === undefined ? raw as unknown as R : this.#shape(raw)
+  }
+
+  async (): Promise<R> {
+    const name = this.#name
+    let fn = asyncFns.get(name) as ((...a: Args<K>) => Promise<Raw<K>>) | undefined
+    if (fn === undefined) {
+      // The addon missing is its own error, a rejection as it is.
+      try {
+        fn = binding()[`${name}Async`] as unknown as (...a: Args<K>) => Promise<Raw<K>>
+      } catch (e) {
+        return Promise.reject(e)
+      }
+      asyncFns.set(name, fn as unknown as (...a: never[]) => Promise<unknown>)
+    }
+    let promise: Promise<Raw<K>>
+    try {
+      promise = fn(...this.#args)
+    } catch (e) {
+      return Promise.reject(fromBinding(name, e, this.#ctx))
+    }
+    const ctx = this.#ctx
+    return promise.then(this.#shape, (e: unknown) => { throw fromBinding(name, e, ctx) }) as Promise<R>
+  }
+}
+
+/**
+ * The Promise form of the call `make` builds: its argument checks throw
+ * synchronously, and come out as a rejection, as they would from an async
+ * function, without a Promise of its own around the binding's.
+ */
+export function promiseOf<R> (make: () => NativeCall<R>): Promise<R> {
+  let call: NativeCall<R>
+  try {
+    call = make()
+  } catch (e) {
+    return Promise.reject(e)
+  }
+  return call.async()
 }
 
 /**

@@ -20,7 +20,8 @@ export function joinPath (base: string, ...parts: string[]): string {
  * ignored (Rust's file_name / parent): "/h/boxes/b1/" -> ["/h/boxes", "b1"].
  */
 export function splitLast (p: string): [parent: string, name: string] {
-  const trimmed = p.replace(/(.)\/+$/, '$1')
+  // The regex only when there is a trailing slash to strip: most paths have none.
+  const trimmed = p.endsWith('/') ? p.replace(/(.)\/+$/, '$1') : p
   const slash = trimmed.lastIndexOf('/')
   if (slash < 0) return ['', trimmed]
   return [slash === 0 ? '/' : trimmed.slice(0, slash), trimmed.slice(slash + 1)]

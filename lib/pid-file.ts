@@ -6,7 +6,7 @@
 // FIFO or a huge file is an error, never a hang.
 import * as args from './args.ts'
 import { layoutError, LayoutError } from './errors.ts'
-import { nativeCall, type DirArgs, type NativeCall, type NativePid } from './native.ts'
+import { nativeCall, promiseOf, type DirArgs, type NativeCall, type NativePid } from './native.ts'
 import { splitLast } from './paths.ts'
 
 export interface PidRecord {
@@ -169,27 +169,28 @@ export class PidFile {
   }
 
   /** Write pid (default: this process) with its start-time fingerprint, atomically. */
-  async write (pid: number = process.pid, capabilities: string[] = []): Promise<PidRecord> { return await this.#write(pid, capabilities).async() }
+  write (pid: number = process.pid, capabilities: string[] = []): Promise<PidRecord> { return promiseOf(() => this.#write(pid, capabilities)) }
   writeSync (pid: number = process.pid, capabilities: string[] = []): PidRecord { return this.#write(pid, capabilities).sync() }
 
-  #read (): NativeCall<NativePid> {
-    return nativeCall('pidRead', [...this.#place.dir, this.#place.name], { doing: `cannot read the pid file ${this.path}` })
+  #read<R> (shape: (read: NativePid, file: string) => R): NativeCall<R> {
+    const file = this.path
+    return nativeCall('pidRead', [...this.#place.dir, this.#place.name], { doing: `cannot read the pid file ${file}` }, (r) => shape(r, file))
   }
 
   /** The record, or null when there is no file; EINVAL (malformed-record) if it does not parse. */
-  async read (): Promise<PidRecord | null> { return recordOf(await this.#read().async(), this.path) }
-  readSync (): PidRecord | null { return recordOf(this.#read().sync(), this.path) }
+  read (): Promise<PidRecord | null> { return promiseOf(() => this.#read(recordOf)) }
+  readSync (): PidRecord | null { return this.#read(recordOf).sync() }
 
   /** verified (alive, same start time) | legacy (alive, no fingerprint) | absent. */
-  async identity (): Promise<ProcessIdentity> { return identityOfRead(await this.#read().async(), this.path) }
-  identitySync (): ProcessIdentity { return identityOfRead(this.#read().sync(), this.path) }
+  identity (): Promise<ProcessIdentity> { return promiseOf(() => this.#read(identityOfRead)) }
+  identitySync (): ProcessIdentity { return this.#read(identityOfRead).sync() }
 
   #remove (): NativeCall<boolean> {
     return nativeCall('fileRemove', [...this.#place.dir, this.#place.name], { doing: `cannot remove the pid file ${this.path}` })
   }
 
   /** Remove the file; false when there was none. */
-  async remove (): Promise<boolean> { return await this.#remove().async() }
+  remove (): Promise<boolean> { return promiseOf(() => this.#remove()) }
   removeSync (): boolean { return this.#remove().sync() }
 }
 

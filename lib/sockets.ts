@@ -72,6 +72,16 @@ export function sweepLinksCall (uid: number, reportOnly: boolean): NativeCall<st
     { doing: 'cannot sweep stale socket links', hints: LINK_HINTS })
 }
 
+/**
+ * The public form of the link's outcome as the core reports it (typed by
+ * the binding, held to its declaration by test/ops.test.ts): not checked again.
+ */
+export function linkResultOf (r: NativeLink): EnsureResult {
+  const out: EnsureResult = { link: r.state, modeRepaired: r.modeRepaired }
+  if (r.state === 'replaced') out.previousTarget = r.previousTarget
+  return out
+}
+
 export class BoxSockets {
   readonly boxId: string
   /** The real sockets/ directory of the box (where socket inodes live). */
@@ -109,8 +119,12 @@ export class BoxSockets {
 
   /** Bytes to spare before the longest binding path hits the limit (< 0: too long). */
   headroom (): number {
-    return SOCKET_PATH_LIMIT - 1 - Buffer.byteLength(this.netKrunSock)
+    // Counted once: every prepare() checks it, and the paths never change.
+    this.#headroom ??= SOCKET_PATH_LIMIT - 1 - Buffer.byteLength(this.netKrunSock)
+    return this.#headroom
   }
+
+  #headroom: number | undefined
 
   /** The paths a sandbox profile must grant for this box's sockets. */
   policyPaths (): PolicyPath[] {
@@ -135,17 +149,17 @@ export class BoxSockets {
   ensureResult (r: NativeLink): EnsureResult {
     const o = args.options(r, 'r', ['state', 'modeRepaired', 'previousTarget'])
     const link = args.oneOf(o.state, 'r.state', ['created', 'kept', 'replaced'])
-    return {
-      link,
+    return linkResultOf({
+      state: link,
       modeRepaired: args.boolean(o.modeRepaired, 'r.modeRepaired'),
-      ...(link === 'replaced' ? { previousTarget: args.string(o.previousTarget, 'r.previousTarget', { nonEmpty: false }) } : {}),
-    }
+      previousTarget: link === 'replaced' ? args.string(o.previousTarget, 'r.previousTarget', { nonEmpty: false }) : '',
+    })
   }
 
   #ensure (): NativeCall<EnsureResult> {
     this.checkLength()
     return nativeCall('socketLinkEnsure', [...this.#link, this.boxId],
-      { doing: `cannot set up the socket link ${this.bindingDir}`, hints: LINK_HINTS }, (r) => this.ensureResult(r))
+      { doing: `cannot set up the socket link ${this.bindingDir}`, hints: LINK_HINTS }, linkResultOf)
   }
 
   /**
