@@ -70,7 +70,9 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   const fingerprint = /^[0-9]+$/.test(second) && BigInt(second) <= U64_MAX
   return {
     pid: Number(first),
-    ...(fingerprint ? { startTime: second } : {}),
+    // As the number it is: "0…042" padded past 20 digits is 42, and every
+    // later check (at most 20 digits) takes it.
+    ...(fingerprint ? { startTime: BigInt(second).toString() } : {}),
     capabilities: lines.slice(2).filter((l) => l !== ''),
   }
 }

@@ -38,6 +38,21 @@ test('pid file: pid reuse is detected through the fingerprint', (t) => {
   t.regex(who.why, /was reused/)
 })
 
+// The fingerprint is a number: zeros padding it past 20 digits change
+// nothing, and neither inspect() nor gc may trip over such a file.
+test('pid file: a fingerprint zero-padded past 20 digits is read as its number; the live shim stays verified', async (t) => {
+  const file = path.join(scratch(t), 'shim.pid')
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8')
+  const real = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]!
+  fs.writeFileSync(file, `${process.pid}\n${'0'.repeat(30)}${real}\n`)
+  t.deepEqual(parsePidFile(fs.readFileSync(file, 'utf8')), { pid: process.pid, startTime: real, capabilities: [] })
+  t.deepEqual(new PidFile(file).identitySync(), { identity: 'verified', pid: process.pid, why: 'alive, same start time' })
+  const box = freshBox(t, freshHome(t))
+  await box.prepare()
+  fs.writeFileSync(box.pidFile.path, `${process.pid}\n${'0'.repeat(30)}${real}\n`)
+  t.is((await box.inspect()).shim.identity, 'verified')
+})
+
 // BoxLite on macOS writes proc_pidinfo's start time as tvsec * 1000000 +
 // tvusec, a 16-digit number, and a current shim adds its capability line;
 // the core's darwin fingerprint is the same number, so these are the
