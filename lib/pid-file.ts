@@ -70,9 +70,7 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
   const fingerprint = /^[0-9]+$/.test(second) && BigInt(second) <= U64_MAX
   return {
     pid: Number(first),
-    // As the number it is: "0…042" padded past 20 digits is 42, and every
-    // later check (at most 20 digits) takes it.
-    ...(fingerprint ? { startTime: BigInt(second).toString() } : {}),
+    ...(fingerprint ? { startTime: second } : {}),
     capabilities: lines.slice(2).filter((l) => l !== ''),
   }
 }
@@ -83,7 +81,7 @@ export function parsePidFile (text: string, file = 'shim.pid'): PidRecord {
  * equal; anything else is compared as written.
  */
 function sameStartTime (a: string, b: string): boolean {
-  return /^[0-9]{1,20}$/.test(a) && /^[0-9]{1,20}$/.test(b) ? BigInt(a) === BigInt(b) : a === b
+  return /^[0-9]+$/.test(a) && /^[0-9]+$/.test(b) ? BigInt(a) === BigInt(b) : a === b
 }
 
 /**
@@ -95,7 +93,8 @@ export function judgeIdentity (record: PidRecord, now: { alive: boolean, startTi
   platform: NodeJS.Platform = process.platform): ProcessIdentity {
   const r = args.options(record, 'record', ['pid', 'startTime'])
   const pid = args.integer(r.pid, 'record.pid', 1, PID_MAX)
-  const recorded = r.startTime === undefined ? undefined : args.string(r.startTime, 'record.startTime', { maxBytes: 20 })
+  // As a pid file holds it: a decimal u64, which zeros may pad past 20 digits.
+  const recorded = r.startTime === undefined ? undefined : args.string(r.startTime, 'record.startTime', { maxBytes: PID_FILE_CAP })
   const n = args.options(now, 'now', ['alive', 'startTime'])
   now = {
     alive: args.boolean(n.alive, 'now.alive'),

@@ -193,7 +193,7 @@ function rows (w: World): Row[] {
     { name: `${name}Sync`, slots, call: (_w, ...a) => call(true, ...a) },
   ]
   const any = (x: unknown) => x as any
-  const pidRecord = optionsKind({ pid: required(intKind(1, 1, 0x7fffffff)), startTime: optional(stringKind('123', 20)) })
+  const pidRecord = optionsKind({ pid: required(intKind(1, 1, 0x7fffffff)), startTime: optional(stringKind('123', 4096)) })
   const record = optionsKind({ type: required(oneOfKind('signal')), exitCode: required(intKind(137, -(2 ** 31), 2 ** 31 - 1)), signal: required(stringKind('SIGKILL', 65536, { text: true, nonEmpty: false })) })
   const policyKeys = {
     volumes: optional(arrayKind(optionsKind({ path: required(pathKind(() => w.root)), readOnly: optional(boolKind()) }))),
