@@ -558,6 +558,9 @@ void test_shim_alive_judgement() {
   CHECK(!me.start_time.empty());
   CHECK(judged(pid + "\n" + me.start_time + "\n"));    // verified
   CHECK(!judged(pid + "\n" + me.start_time + "1\n"));  // another start time: a reused pid
+  // A fingerprint is a number: zeros padding it (past 20 digits too) change nothing.
+  CHECK(judged(pid + "\n" + std::string(30, '0') + me.start_time + "\n"));
+  CHECK(!judged(pid + "\n18446744073709551616\n"));  // beyond u64: malformed
 #endif
   blx::PidRead absent;
   CHECK(!blx::shim_alive(absent));

@@ -135,19 +135,36 @@ bool all_digits(const std::string& s, size_t max) {
   return !s.empty() && s.size() <= max && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// A decimal u64 written with any number of leading zeros, as its canonical
+// digits ("" when it is not one): the facade's parsePidFile and
+// judgeIdentity take and compare fingerprints as numbers, so "0042" is 42.
+std::string u64_digits(const std::string& s) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return {};
+  const size_t first = s.find_first_not_of('0');
+  std::string digits = first == std::string::npos ? std::string("0") : s.substr(first);
+  static const char kMax[] = "18446744073709551615";
+  const size_t max_len = sizeof kMax - 1;
+  if (digits.size() > max_len || (digits.size() == max_len && digits > std::string(kMax))) return {};
+  return digits;
+}
+
 }  // namespace
 
 bool shim_alive(const PidRead& read) {
   if (!read.present || read.pid <= 0 || !read.process.alive) return false;
   const std::string pid = trimmed_line(read.text, 0);
   if (!all_digits(pid, 10) || pid[0] == '0' || pid != std::to_string(read.pid)) return false;
-  const std::string recorded = trimmed_line(read.text, 1);
-  if (recorded.empty()) return true;            // legacy: no fingerprint, the pid is alive
-  if (!all_digits(recorded, 20)) return false;  // malformed: names no shim
+  const std::string line = trimmed_line(read.text, 1);
+  if (line.empty()) return true;  // legacy: no fingerprint, the pid is alive
+  // Compared as numbers, zeros padding it or not; anything but a decimal
+  // u64 is malformed and names no shim.
+  const std::string recorded = u64_digits(line);
+  if (recorded.empty()) return false;
+  const std::string now = u64_digits(read.process.start_time);
 #if defined(__linux__)
-  return read.process.start_time == recorded;  // "" (gone meanwhile) or another: not ours
+  return !now.empty() && now == recorded;  // "" (gone meanwhile) or another: not ours
 #else
-  return read.process.start_time.empty() || read.process.start_time == recorded;
+  return read.process.start_time.empty() || now == recorded;
 #endif
 }
 
