@@ -378,8 +378,14 @@ testWith([needs.linux, needs.root, needs.tool('python3', 'python3')],
     ], 'box list: the sockets present; a missing one is not listed')
     // Connections are accepted in order: once our own arrives, any the
     // probes made would have been counted before it.
-    const ours = new Promise<void>((resolve) => outside.once('connection', () => resolve()))
-    net.createConnection(outsidePath).on('error', () => {})
+    // A failed connect fails the test with its cause (it used to be
+    // swallowed, leaving the wait for the connection without an end).
+    const client = net.createConnection(outsidePath)
+    const ours = new Promise<void>((resolve, reject) => {
+      outside.once('connection', () => resolve())
+      client.once('error', reject)
+    })
     await ours
+    client.destroy()
     t.is(dialed, 1, 'only our own connection: the symlink planted in sockets/ was never followed')
   })
