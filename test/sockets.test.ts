@@ -335,13 +335,16 @@ async function pyBound (t: ExecutionContext, file: string, kind: 'SOCK_STREAM' |
   const code = `import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.${kind})\ns.bind(sys.argv[1])\nprint('bound', flush=True)\n` +
     (stay ? 'sys.stdin.read()\n' : '')
   const child = spawn('python3', ['-c', code, file], { stdio: ['pipe', 'pipe', 'inherit'] })
+  // Held from the spawn: a child that prints and exits may be reaped before
+  // its output is read, and an 'exit' listener added after that waits forever.
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
   await new Promise<void>((resolve, reject) => {
     child.stdout.once('data', () => resolve())
     child.once('error', reject)
-    child.once('exit', (c) => { if (c !== 0) reject(new Error(`python3 exited ${String(c)}`)) })
+    exited.then((c) => { if (c !== 0) reject(new Error(`python3 exited ${String(c)}`)) })
   })
   if (stay) t.teardown(() => { child.stdin.end() })
-  else await new Promise((resolve) => child.once('exit', resolve))
+  else await exited
 }
 
 testWith([needs.linux, needs.root, needs.tool('python3', 'python3')],
