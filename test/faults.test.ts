@@ -182,9 +182,16 @@ for (const step of STEPS) {
       t.true(points.length > 0)
       for (const [i, point] of points.entries()) {
         for (const errno of ['EIO', REALISTIC[i % REALISTIC.length]!]) {
-          child.send('next')
-          await child.next('ready')
-          const r = await round(child, [tid], ['-e', `trace=${point.syscall}`, `--inject=${point.syscall}:error=${errno}:when=${point.n}`], roundFile)
+          let r: Round & { injected: boolean }
+          try {
+            child.send('next')
+            await child.next('ready')
+            r = await round(child, [tid], ['-e', `trace=${point.syscall}`, `--inject=${point.syscall}:error=${errno}:when=${point.n}`], roundFile)
+          } catch (e) {
+            // A child that dies is a finding too; say at which injection.
+            const trace = fs.existsSync(roundFile) ? fs.readFileSync(roundFile, 'utf8').slice(-1500) : ''
+            throw new Error(`${step} ${mode} ${point.syscall}#${point.n} ${errno} [${point.example}]: ${(e as Error).message}\nstrace: ${trace}`)
+          }
           injections++
           if (r.step.ok) tolerated.add(`${point.syscall} ${errno}`)
           if (!r.injected) findings.push(`${step} ${mode} ${point.syscall}#${point.n} ${errno} [${point.example}]: the injection never fired (the step's syscalls differ from the traced round)`)
