@@ -190,6 +190,13 @@ const homeNode = home(path.join(xfs, 'home-node'))
 const homeSh = home(path.join(xfs, 'home-sh'))
 const homeExt4 = home(path.join(ext4, 'home-ours'))
 const homeExt4C = home(path.join(ext4, 'home-c'))
+// The timed workloads whose rows are compared (the lifecycle, prepare + cleanup): every implementation works in
+// the same home, which each batch leaves as it found it (empty). Two homes on one XFS can differ in speed by as
+// much as the difference being measured (where XFS placed them, what each has been through), so each
+// implementation having a home of its own would be compared with a different directory, not only with other code.
+const homeLifecycle = home(path.join(xfs, 'home-lifecycle'))
+const homePc = home(path.join(xfs, 'home-pc'))
+const homePcExt4 = home(path.join(ext4, 'home-pc'))
 const boxOpts = { uid: linkUid }
 
 /** A box prepared through the public API (for the C peers too: they work on a box the library made). */
@@ -245,13 +252,13 @@ function cLifecycle (h: HomeLayout, n: number, mode: 'same' | 'floor'): Sample {
 
 async function lifecycleRound (round: number, label: string, n: number, withPeers: boolean): Promise<void> {
   const thunks: Array<() => unknown> = [
-    () => record(label, C_SAME, cLifecycle(homeC, n, 'same')),
-    async () => record(label, SYNC, await oursLifecycle(homeOurs, n, 'sync')),
+    () => record(label, C_SAME, cLifecycle(homeLifecycle, n, 'same')),
+    async () => record(label, SYNC, await oursLifecycle(homeLifecycle, n, 'sync')),
   ]
   if (withPeers) {
     thunks.push(
-      () => record(label, C_FLOOR, cLifecycle(homeC, n, 'floor')),
-      async () => record(label, ASYNC, await oursLifecycle(homeOurs, n, 'async')),
+      () => record(label, C_FLOOR, cLifecycle(homeLifecycle, n, 'floor')),
+      async () => record(label, ASYNC, await oursLifecycle(homeLifecycle, n, 'async')),
       // Wall time only: the peer's CPU is mostly in the mount/umount children it spawns.
       () => record(label, NODE, { ns: timedSync(P.slow, () => plain.lifecycle(homeNode.home, shimDir, linkDir, P.slow, prefix('n'))).ns }),
       () => record(label, BASH, { ns: sh('lifecycle.sh', homeSh.home, shimDir, String(P.slow), prefix('s'), linkDir) / P.slow })
@@ -274,13 +281,13 @@ const PC_C = 'raw C making this package\'s calls (no JS)'
 /** On XFS and on ext4: what one metadata change costs differs, and with it the weight of each extra call. */
 async function pcRound (round: number, fsKind: 'xfs' | 'ext4'): Promise<void> {
   const n = P.pc
-  const [label, ours, theirs] = fsKind === 'xfs' ? [W_PC, homeOurs, homeC] : [W_PC_EXT4, homeExt4, homeExt4C]
+  const [label, h] = fsKind === 'xfs' ? [W_PC, homePc] : [W_PC_EXT4, homePcExt4]
   await inTurn(round, [
-    () => record(label, REPLAY, perOp(c('boxlite-replay', theirs.home, linkDir, String(n), prefix('r')))),
-    // The kernel's share: this package's calls without JavaScript (in the replay's home, as its boxes are gone by now).
-    () => record(label, PC_C, perOp(c('pc-same', theirs.home, linkDir, String(linkUid), String(n), prefix('q')))),
-    async () => record(label, PC_SYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'sync', linkUid))),
-    async () => record(label, PC_ASYNC, await timed(n, () => prepareCleanupBatch(api, ours, n, 'async', linkUid))),
+    () => record(label, REPLAY, perOp(c('boxlite-replay', h.home, linkDir, String(n), prefix('r')))),
+    // The kernel's share: this package's calls without JavaScript.
+    () => record(label, PC_C, perOp(c('pc-same', h.home, linkDir, String(linkUid), String(n), prefix('q')))),
+    async () => record(label, PC_SYNC, await timed(n, () => prepareCleanupBatch(api, h, n, 'sync', linkUid))),
+    async () => record(label, PC_ASYNC, await timed(n, () => prepareCleanupBatch(api, h, n, 'async', linkUid))),
   ])
 }
 
@@ -485,13 +492,13 @@ function heapAfterGc (): number {
 
 async function main (): Promise<void> {
   // Warm-up: load code, let the JIT settle, fill dentry caches; nothing recorded.
-  await oursLifecycle(homeOurs, QUICK ? 20 : 100, 'sync')
-  await oursLifecycle(homeOurs, QUICK ? 10 : 50, 'async')
-  cLifecycle(homeC, 5, 'same')
-  cLifecycle(homeC, 5, 'floor')
-  await prepareCleanupBatch(api, homeOurs, P.pc, 'sync', linkUid)
-  await prepareCleanupBatch(api, homeOurs, P.pc, 'async', linkUid)
-  c('boxlite-replay', homeC.home, linkDir, '20', prefix('w'))
+  await oursLifecycle(homeLifecycle, QUICK ? 20 : 100, 'sync')
+  await oursLifecycle(homeLifecycle, QUICK ? 10 : 50, 'async')
+  cLifecycle(homeLifecycle, 5, 'same')
+  cLifecycle(homeLifecycle, 5, 'floor')
+  await prepareCleanupBatch(api, homePc, P.pc, 'sync', linkUid)
+  await prepareCleanupBatch(api, homePc, P.pc, 'async', linkUid)
+  c('boxlite-replay', homePc.home, linkDir, '20', prefix('w'))
   cliRound(1, false)
   steps.clear()
 
@@ -549,8 +556,9 @@ interface MatrixColumn { label: string, version?: string, ns?: Record<string, Re
 
 function nodeMatrix (): MatrixColumn[] {
   const inputs: MatrixInputs = {
-    home: homeOurs.home,
-    homeC: homeC.home,
+    // One home for all, as in the main run.
+    home: homeLifecycle.home,
+    homeC: homeLifecycle.home,
     shim,
     shimDir,
     linkDir,
@@ -744,12 +752,13 @@ const REMOVED_CALLS = [
   '|---|---|---|---|',
   '| `openat(dir, ".")` + its `close` | every walk beneath a directory (7 in a prepare) | The walk duplicated the fd it started from, so that each step could own its fd. | The first step now opens beneath the caller\'s fd directly; every later step still opens O_NOFOLLOW\\|O_DIRECTORY from the fd the step before opened, so no symlink is followed and nothing outside is reached. |',
   '| `openat` that fails with ENOENT | each box subdirectory made (sockets, tmp, disks, shared/mounts, logs, bin, shared on the first mount) | A look before making a directory that is missing on every first call. | `mkdirat` comes first; EEXIST goes to the same checked open as before, so an existing entry (or a planted symlink, refused by O_NOFOLLOW) is judged exactly as it was. |',
-  '| `statx` + `geteuid` of a directory this call made | each box subdirectory and the box dir in a prepare | A trust check of a directory we created a moment ago, beneath a parent that passed its own. | Only the parent\'s owner (us or root) can put anything under its name; the open is still O_NOFOLLOW\\|O_DIRECTORY, and the `fchmod` still gives the exact mode whatever the umask. |',
+  '| `statx` + `geteuid` of a directory this call made | each box subdirectory and the box dir in a prepare | A trust check of a directory we created a moment ago, beneath a parent that passed its own. | Only the parent\'s owner (us or root) can put anything under its name; the open is still O_NOFOLLOW\\|O_DIRECTORY, and the mode is still made exact whatever the umask (next row). |',
   '| `geteuid` | each trust check of a root-owned directory without group/other write | A root-owned, tightly moded directory passes whoever we are. | Any other owner, or any loose mode, still asks the euid and is judged as before (foreign-owner, loose-mode, repair). |',
   '| `statx` of the box before its lock | every box operation | The lock\'s identity check stats the box dir anyway. | The trust check reads that stat, after the flock and before anything is done to the box; a box that fails it is refused as before (the lock is released with the fd). |',
   '| `mkdir` that fails with EEXIST | the home (each prepare) and `/tmp/bl-{uid}` (each prepare) | Both exist for every call but the first. | The open comes first; any failed open goes the old way (mkdir, then open), so errors read exactly as they did. |',
   '| `fchmod` of a new box dir | each prepare | mkdirat\'s 0755 is exact unless the umask removed bits. | The stat taken under the lock shows the mode; a box dir that is not 0755 is still fchmod\'ed. |',
   '| `openat` + `statx` of the renamed box, `statx` of boxes/, `close` | each cleanup | The removal reopened the tree it had just renamed, while the operation held that very directory\'s fd. | A directory that `renameat` moved is no mount point (the kernel refuses with EBUSY), and it is the locked box (identity checked under the lock); every level below is still opened O_NOFOLLOW, statx\'ed and mount-checked. |',
+  '| `openat` + `fchmod` + `close` of a box subdirectory this call made | each of sockets, tmp, disks, shared/mounts and logs in a prepare, and shared on the first mount (6 × 3 in a lifecycle); `fchmod` becomes a `statx` where the fd is kept (bin) | The descriptor was opened only for the `fchmod`, and the `fchmod` wrote a mode mkdirat had already given: under the usual umask (022) nothing is taken from 0755. On XFS each `fchmod` is a logged metadata transaction; a `statx` is a read. | A `statx` of the name (AT_SYMLINK_NOFOLLOW) right after the mkdirat reads the mode; when the umask did trim it, the directory is opened O_NOFOLLOW\\|O_DIRECTORY, checked to be the inode just stat\'ed, and `fchmod`ed as before. Tests run a prepare under umask 077 and 000: every directory has its documented mode. |',
   '| `getrandom` | each cleanup | The trash name took random bytes. | It is the box dir\'s inode in hex: unique among live directories of that filesystem, and a leftover `.trash-*` holds a different inode. |',
 ]
 
@@ -897,7 +906,9 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     '  the same build the strace, the profiles and the CLI rows run). Batches per round:',
     `  lifecycle ${P.boxes} boxes (${P.slow} for the process-spawning peers), mountShared+unmountShared ${P.shared}, installShim`,
     `  ${P.clone} (XFS) and ${P.cloneExt4} (ext4), sameFilesystem ${P.samefs}, listenUnix ${P.sock}, scale ${P.scaleBoxes} boxes per count,`,
-    `  prepare + cleanup ${P.pc} boxes per filesystem.`,
+    `  prepare + cleanup ${P.pc} boxes per filesystem. In the lifecycle and prepare + cleanup rows, raw C, this package`,
+    '  and the BoxLite replay work in one home per filesystem, which each batch leaves empty: two homes on one XFS can',
+    '  differ in speed by as much as what is measured.',
     '')
 
   // --- targets first
@@ -939,7 +950,8 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     'and an unlink of the link. `blx_bench boxlite-replay` makes those calls as Rust\'s std and glibc make them (mkdir 0777',
     'per directory; remove_dir_all\'s openat O_NOFOLLOW|O_DIRECTORY, fdopendir, readdir, closedir, unlinkat per directory).',
     `This package: \`box.prepareSync()\` + \`box.cleanupSync()\` (and the async forms) with \`isolateMounts: false\`, ${P.pc} boxes per round,`,
-    'interleaved with the replay, on the XFS and on the ext4 loop filesystem (the socket links in /tmp for all).', '')
+    'interleaved with the replay, on the XFS and on the ext4 loop filesystem, in one home per filesystem for all (the socket',
+    'links in /tmp for all).', '')
   L.push('| filesystem | BoxLite replay / box | raw C, this package\'s calls | × replay | this package, sync | × replay | this package, async | × replay | CPU / box: replay, raw C, sync, async |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const w of [W_PC, W_PC_EXT4]) {
     const { s: o, a, r, c: k } = pc(w)

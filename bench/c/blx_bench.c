@@ -178,13 +178,21 @@ static void close_box(struct boxfds *b) {
   close(b->home);
 }
 
-// make_dir_beneath of a box subdirectory: mkdirat, open, fchmod (mode
-// whatever the umask). Returns the new dir's fd when keep, else closes it.
+// A box subdirectory, 0755 whatever the umask. keep (make_dir_beneath):
+// mkdirat, open, statx of the fd, fchmod only if the umask trimmed the mode;
+// returns the fd. Else (make_leaf_dir): mkdirat and a statx of the name; the
+// open and fchmod only if the umask trimmed it.
 static int make_dir(int parent, const char *name, int keep) {
   if (mkdirat(parent, name, 0755) != 0) die("mkdirat", name);
+  struct statx st;
+  if (!keep) {
+    if (statx(parent, name, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st) != 0) die("statx", name);
+    if ((st.stx_mode & 07777) == 0755) return -1;
+  }
   int fd = openat(parent, name, DIR_FLAGS);
   if (fd < 0) die("openat", name);
-  if (fchmod(fd, 0755) != 0) die("fchmod", name);
+  sx_fd(fd, &st);
+  if ((st.stx_mode & 07777) != 0755 && fchmod(fd, 0755) != 0) die("fchmod", name);
   if (keep) return fd;
   close(fd);
   return -1;

@@ -178,7 +178,7 @@ Error open_root(const std::string& path, bool create, mode_t mode, Trust trust, 
 Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* out, Repairs* repairs);
 
 // mkdir -p of rel beneath at: each missing component is made with
-// mkdirat and given `mode` exactly (fchmod: the umask does not apply), each
+// mkdirat and given `mode` exactly (an fchmod where the umask trimmed it), each
 // existing one must be a real directory (ELOOP for a symlink). *created
 // tells whether the last component was made now. expect_missing: the
 // caller knows the last component is almost surely missing (a box's
@@ -187,6 +187,12 @@ Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* ou
 // directory that was, and has exactly `mode`.
 Error make_dir_beneath(Dir at, const std::string& rel, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs,
                        bool* created = nullptr, bool expect_missing = false);
+
+// The directory name (one component) made beneath at with exactly `mode`,
+// when the caller needs no descriptor for it: mkdirat, then a statx of the
+// name shows the mode (the fd, and an fchmod, only when the umask trimmed
+// it). An existing entry is opened and judged as make_dir_beneath does.
+Error make_leaf_dir(Dir at, const std::string& name, mode_t mode);
 
 // Open the file rel beneath at with flags (O_NOFOLLOW, O_CLOEXEC and
 // O_NOCTTY are added): no symlink anywhere on the way, the final component

@@ -182,6 +182,25 @@ void test_make_dir_beneath_exact_modes() {
   CHECK_OK(e2);
   CHECK(mode_of(s / "x") == 0755 && mode_of(s / "x/y") == 0755);
   CHECK(mode_of(s / "z") == 0700);
+  // A umask that takes bits the mode has: the mode is set anyway.
+  old = ::umask(077);
+  blx::Error e3 = blx::make_dir_beneath(blx::Dir{root.get(), s.path()}, "u/v", 0755, blx::Trust::kNone, &out, nullptr,
+                                        nullptr, true);
+  blx::Error e4 = blx::make_leaf_dir(blx::Dir{root.get(), s.path()}, "leaf", 0755);
+  blx::Error e5 = blx::make_leaf_dir(blx::Dir{root.get(), s.path()}, "leaf", 0755);  // there already
+  ::umask(022);
+  blx::Error e6 = blx::make_leaf_dir(blx::Dir{root.get(), s.path()}, "plain", 0755);
+  ::umask(old);
+  CHECK_OK(e3);
+  CHECK_OK(e4);
+  CHECK_OK(e5);
+  CHECK_OK(e6);
+  CHECK(mode_of(s / "u") == 0755 && mode_of(s / "u/v") == 0755);
+  CHECK(mode_of(s / "leaf") == 0755 && mode_of(s / "plain") == 0755);
+  // A leaf where a symlink is: refused, never followed.
+  CHECK(::symlink((s / "plain").c_str(), (s / "link").c_str()) == 0);
+  CHECK_ERR(blx::make_leaf_dir(blx::Dir{root.get(), s.path()}, "link", 0755), ELOOP, blx::Reason::kSymlink);
+  CHECK_ERR(blx::make_leaf_dir(blx::Dir{root.get(), s.path()}, "a/b", 0755), EINVAL, blx::Reason::kNone);
 }
 
 void test_read_regular_refuses_fifos_and_caps() {
@@ -271,6 +290,14 @@ void test_box_prepare_cleanup() {
   CHECK_OK(blx::box_prepare(box_ref(s, "b1"), false, link_for(s, "b1"), true, &p));
   for (const char* d : {"sockets", "tmp", "disks", "shared", "logs"}) CHECK(mode_of(s / "home/boxes/b1/" + d) == 0755);
   CHECK(!exists_nofollow(s / "home/boxes/b1/mounts"));
+  // Under a umask that trims 0755, every directory still gets it.
+  mode_t old = ::umask(077);
+  blx::Error strict = blx::box_prepare(box_ref(s, "b3"), true, link_for(s, "b3"), true, &p);
+  ::umask(old);
+  CHECK_OK(strict);
+  for (const char* d : {"", "/sockets", "/tmp", "/disks", "/mounts", "/logs"}) {
+    CHECK(mode_of(s / "home/boxes/b3" + std::string(d)) == 0755);
+  }
   std::string target;
   CHECK(blx::read_link_at(AT_FDCWD, link_for(s, "b1").parent.append("/b1").c_str(), &target));
   CHECK(target == s / "home/boxes/b1/sockets");

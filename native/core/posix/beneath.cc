@@ -65,6 +65,19 @@ Error make_path(const std::string& path, mode_t mode, int depth, bool* created) 
   return fail_errno("mkdir", path);
 }
 
+// A directory mkdirat just made has mode & ~umask. Almost always that is
+// already the mode we promise (umask 022 takes nothing from 0755 or 0700):
+// a statx says so, where an fchmod would be a metadata transaction (and a
+// log write on XFS) on every directory made. Only a mode the umask trimmed
+// is set, on the fd itself.
+Error exact_mode(int fd, mode_t mode, const std::string& where) {
+  FileStat st;
+  if (Error e = stat_at(fd, "", false, &st, where)) return e;
+  if ((st.mode & 07777) == mode) return {};
+  if (::fchmod(fd, mode) != 0) return fail_errno("fchmod", where);
+  return {};
+}
+
 // One step of a walk: open (making it first when mode != 0) the directory
 // name beneath cur, then check it.
 //
@@ -74,7 +87,7 @@ Error make_path(const std::string& path, mode_t mode, int depth, bool* created) 
 //
 // A directory this call made needs no trust check: its parent is trusted
 // (checked, or made by us) or trust is not asked for, so only we (or root)
-// could have put anything else under the name, and the fchmod gives it
+// could have put anything else under the name, and exact_mode gives it
 // exactly the mode we promise, whatever the umask. O_NOFOLLOW|O_DIRECTORY
 // on the open still refuses anything but a directory.
 Error step_into(int cur, const std::string& name, mode_t make_mode, bool make_first, const std::string& where,
@@ -97,7 +110,7 @@ Error step_into(int cur, const std::string& name, mode_t make_mode, bool make_fi
       continue;
     }
     if (*created) {
-      if (::fchmod(fd.get(), make_mode) != 0) return fail_errno("fchmod", where);
+      if (Error e = exact_mode(fd.get(), make_mode, where)) return e;
       if ((make_mode & 022) == 0) {
         *out = std::move(fd);
         return {};
@@ -214,6 +227,31 @@ Error open_dir_beneath(Dir at, const std::string& rel, Trust trust, OwnedDir* ou
 Error make_dir_beneath(Dir at, const std::string& rel, mode_t mode, Trust trust, OwnedDir* out, Repairs* repairs,
                        bool* created, bool expect_missing) {
   return walk(at, rel, mode, expect_missing, trust, out, repairs, created);
+}
+
+Error make_leaf_dir(Dir at, const std::string& name, mode_t mode) {
+  std::string where = at.child(name);
+  if (!is_plain_name(name)) return fail(EINVAL, "mkdirat", where);
+  if (::mkdirat(at.fd, name.c_str(), mode) == 0) {
+    // Ours, beneath a directory only we (or root) can write: its mode is
+    // all there is to see, and the name needs no descriptor for that.
+    FileStat st;
+    if (Error e = stat_at(at.fd, name.c_str(), false, &st, where)) return e;
+    if (S_ISDIR(st.mode) && (st.mode & 07777) == mode) return {};
+    // The umask trimmed it: set the mode on the directory itself, opened
+    // without following, and only if it is still the one just stat'ed.
+    Fd fd(::openat(at.fd, name.c_str(), kDirFlags));
+    if (!fd.valid()) return open_dir_error(errno, at.fd, name, where);
+    FileStat now;
+    if (Error e = stat_at(fd.get(), "", false, &now, where)) return e;
+    if (!same_inode(st, now)) return fail(EAGAIN, "mkdirat", where);
+    if (::fchmod(fd.get(), mode) != 0) return fail_errno("fchmod", where);
+    return {};
+  }
+  if (errno != EEXIST) return fail_errno("mkdirat", where);
+  // There already (a box prepared again): opened and judged as any walk does.
+  OwnedDir there;
+  return walk(at, name, mode, false, Trust::kNone, &there, nullptr, nullptr);
 }
 
 Error open_beneath(Dir at, const std::string& rel, int flags, mode_t mode, Fd* out) {

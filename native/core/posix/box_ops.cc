@@ -45,11 +45,11 @@ Error box_prepare(const BoxRef& ref, bool isolate, const LinkSpec& link, bool ma
   *out = BoxPrepareResult{};
   BoxDirs d;
   if (Error e = open_box(ref, BoxOpen::kCreate, true, may_block, Trust::kRepair, &d, &out->repaired)) return e;
-  if (Error e = make_box_dir(d, "sockets", 0755)) return e;
+  if (Error e = make_leaf_dir(d.box, "sockets", 0755)) return e;
   // Every socket binds through the link: it exists before anything binds.
   if (Error e = socket_link_ensure(link, ref.id, &out->link)) return e;
   for (const char* rel : {"tmp", "disks", isolate ? "mounts" : "shared", "logs"}) {
-    if (Error e = make_box_dir(d, rel, 0755)) return e;
+    if (Error e = make_leaf_dir(d.box, rel, 0755)) return e;
   }
   return {};
 }

@@ -81,9 +81,9 @@ Error bind_or_link(const BoxDirs& d, Dir mounts, SharedKind prior, bool require_
 }
 
 Error make_shared_dir(const BoxDirs& d) {
-  OwnedDir shared;
-  // Missing until the first mount: mkdirat before the look.
-  return make_dir_beneath(d.box, "shared", 0755, Trust::kNone, &shared, nullptr, nullptr, true);
+  // Missing until the first mount: mkdirat before the look; the mount goes
+  // onto it by name, so no descriptor is kept.
+  return make_leaf_dir(d.box, "shared", 0755);
 }
 
 // Whether something is mounted at parent/name, decided by looking, the same
