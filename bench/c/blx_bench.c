@@ -552,18 +552,22 @@ static void times_print(const struct step_times *t, int n) {
          (unsigned long long)t->step[3]);
 }
 
-static int lifecycle_same(const struct ctx *c, int n, const char *prefix) {
+// n boxes through this package's calls as raw C. The lifecycle: prepare
+// (isolating), mountShared, installShim, cleanup. Without it (pc-same):
+// prepare (no isolation) and cleanup alone, the kernel's share of the gap
+// to the BoxLite replay.
+static int boxes_same(const struct ctx *c, int n, const char *prefix, int lifecycle) {
   char id[64];
   struct step_times t;
   times_begin(&t);
   for (int i = 0; i < n; i++) {
     snprintf(id, sizeof id, "%s%06d", prefix, i);
     uint64_t t0 = now_ns();
-    op_box_prepare(c, id, 1);
+    op_box_prepare(c, id, lifecycle);
     uint64_t t1 = now_ns();
-    op_shared_mount(c, id);
+    if (lifecycle) op_shared_mount(c, id);
     uint64_t t2 = now_ns();
-    op_shim_install(c, id);
+    if (lifecycle) op_shim_install(c, id);
     uint64_t t3 = now_ns();
     op_box_cleanup(c, id);
     uint64_t t4 = now_ns();
@@ -759,25 +763,6 @@ static int boxlite_replay(const char *home, const char *linkdir, int n, const ch
     rust_box_prepare(box, linkdir, id);
     uint64_t t1 = now_ns();
     rust_box_cleanup(box, linkdir, id);
-    uint64_t t2 = now_ns();
-    times_add(&t, t0, t1, t1, t1, t2);
-  }
-  times_print(&t, n);
-  return 0;
-}
-
-// This package's prepare (no isolation) + cleanup as raw C: the same calls
-// the core makes, for the kernel's share of the gap to the replay.
-static int pc_same(const struct ctx *c, int n, const char *prefix) {
-  char id[64];
-  struct step_times t;
-  times_begin(&t);
-  for (int i = 0; i < n; i++) {
-    snprintf(id, sizeof id, "%s%06d", prefix, i);
-    uint64_t t0 = now_ns();
-    op_box_prepare(c, id, 0);
-    uint64_t t1 = now_ns();
-    op_box_cleanup(c, id);
     uint64_t t2 = now_ns();
     times_add(&t, t0, t1, t1, t1, t2);
   }
@@ -1061,7 +1046,7 @@ int main(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : "";
   if (argc >= 8 && strcmp(cmd, "lifecycle-same") == 0) {
     struct ctx c = {argv[2], argv[3], argv[4], (unsigned)strtoul(argv[5], NULL, 10)};
-    return lifecycle_same(&c, atoi(argv[6]), argv[7]);
+    return boxes_same(&c, atoi(argv[6]), argv[7], 1);
   }
   if (argc >= 7 && strcmp(cmd, "lifecycle-floor") == 0) {
     struct ctx c = {argv[2], argv[3], argv[4], 0};
@@ -1069,7 +1054,7 @@ int main(int argc, char **argv) {
   }
   if (argc >= 7 && strcmp(cmd, "pc-same") == 0) {
     struct ctx c = {argv[2], NULL, argv[3], (unsigned)strtoul(argv[4], NULL, 10)};
-    return pc_same(&c, atoi(argv[5]), argv[6]);
+    return boxes_same(&c, atoi(argv[5]), argv[6], 0);
   }
   if (argc >= 6 && strcmp(cmd, "boxlite-replay") == 0) return boxlite_replay(argv[2], argv[3], atoi(argv[4]), argv[5]);
   if (argc >= 5 && strcmp(cmd, "shared-same") == 0) {
