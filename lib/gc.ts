@@ -149,10 +149,19 @@ function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules):
   const report: GcReport = { home: home.home, dryRun, actions: [], liveBoxes: [], skippedBoxes: [], warnings: [] }
   const live = new Set<string>()
   const skipped = new Set<string>()
+  const busyTrash = new Set<string>()
   for (const b of scan.boxes) {
     const path = joinPath(home.boxesDir, b.name)
     if (b.kind === 'stray') {
       report.warnings.push({ kind: 'stray', path, why: 'not a box (a file, a link or a name that is not an id): left alone' })
+      continue
+    }
+    if (b.kind === 'trash') {
+      if (b.locked) {
+        // A cleanup is removing it right now (the rename kept the box's inode, and its lock).
+        busyTrash.add(b.name)
+        report.warnings.push({ kind: 'box-busy', path, why: 'its lock is held (a cleanup is removing it): left alone' })
+      }
       continue
     }
     if (b.kind !== 'box') continue
@@ -178,12 +187,13 @@ function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules):
   for (const name of skipped) live.add(name)
   const steps: Step[] = []
 
-  // 1. Mounts inside boxes no live shim owns, and inside trash. A box is
-  // try-locked first (a jailer script may be mounting it right now); each
-  // mount is reached without symlinks and checked against its id.
+  // 1. Mounts inside boxes no live shim owns, and inside trash no cleanup
+  // holds. Each box or trash dir is try-locked again when its step runs (a
+  // jailer script may have started mounting it since the scan); each mount
+  // is reached without symlinks and checked against its id.
   const byOwner = new Map<string, NativeGcScan['mounts']>()
   for (const m of scan.mounts) {
-    if (live.has(m.owner)) continue
+    if (live.has(m.owner) || busyTrash.has(m.owner)) continue
     const group = byOwner.get(m.owner)
     if (group === undefined) byOwner.set(m.owner, [m])
     else group.push(m)
@@ -194,7 +204,7 @@ function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules):
     const pending = mounts.map((m) => ({ kind: 'unmount' as const, path: joinPath(home.boxesDir, m.rel), why }))
     steps.push({
       pending,
-      call: nativeCall('gcUnmount', [home.home, owner, !trash, mounts.map((m) => m.rel), mounts.map((m) => m.mountId)],
+      call: nativeCall('gcUnmount', [home.home, owner, mounts.map((m) => m.rel), mounts.map((m) => m.mountId)],
         { doing: `cannot unmount inside ${joinPath(home.boxesDir, owner)}` },
         (results) => results.map((r, i) => {
           const error = nativeErrorValue(r.error)
@@ -203,7 +213,7 @@ function plan (home: GcHome, scan: NativeGcScan, dryRun: boolean, rules: Rules):
     })
   }
   // 2. Boxes whose cleanup was interrupted after the rename to .trash-*.
-  for (const b of scan.boxes.filter((e) => e.kind === 'trash')) {
+  for (const b of scan.boxes.filter((e) => e.kind === 'trash' && !busyTrash.has(e.name))) {
     steps.push(remove(home, 'boxes', b.name,
       { kind: 'remove-trash', path: joinPath(home.boxesDir, b.name), why: 'box removal was interrupted' }))
   }
@@ -234,7 +244,7 @@ function failed (step: Step, e: unknown, report: GcReport): void {
   if (!(e instanceof LayoutError)) throw e
   if (e.reason === 'box-busy') {
     // Locked since the scan: someone started setting it up. Not a failure.
-    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', why: 'its box lock was taken after the scan (it is being set up): left alone', error: e })
+    report.warnings.push({ kind: 'box-busy', path: e.path ?? '', why: 'its lock was taken after the scan (it is being set up, or a cleanup is removing it): left alone', error: e })
     return
   }
   report.actions.push(...step.pending.map((a) => ({ ...a, done: false, error: e })))

@@ -262,7 +262,7 @@ export interface NativeHomeOps {
   /** Returns the start time recorded ("" when unknown). */
   pidWrite(...args: [...DirArgs, name: string, pid: number, capabilities: string[]]): string
   gcScan(...args: [home: string, ...LinkArgs]): NativeGcScan
-  gcUnmount(home: string, owner: string, lockBox: boolean, rels: string[], mountIds: string[]): Array<{
+  gcUnmount(home: string, owner: string, rels: string[], mountIds: string[]): Array<{
     rel: string
     detached: boolean
     error: NativeErrorFields | null

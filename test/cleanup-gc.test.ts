@@ -327,7 +327,7 @@ privileged('gc never unmounts through a path swapped for a symlink since the lis
   // The swap: vol becomes a symlink to a directory holding another mount.
   fs.renameSync(path.join(box.mountsDir, 'vol'), path.join(box.mountsDir, 'vol.old'))
   fs.symlinkSync(path.join(root, 'elsewhere'), path.join(box.mountsDir, 'vol'))
-  const unmount = (rel: string, id: string) => binding().gcUnmount(home.home, box.boxId, true, [`${box.boxId}/mounts/${rel}`], [id])[0]!
+  const unmount = (rel: string, id: string) => binding().gcUnmount(home.home, box.boxId, [`${box.boxId}/mounts/${rel}`], [id])[0]!
   const swapped = unmount('vol/data', mountId)
   t.false(swapped.detached)
   t.is(swapped.error?.reason, 'symlink', 'refused: ELOOP on the symlinked component')

@@ -3,12 +3,13 @@
 // failure recovers, and errors name their cause (not-prepared, a lock this
 // process holds). Real processes, real flocks, real mounts.
 import test, { type ExecutionContext } from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { toLayoutError } from '../lib/errors.ts'
 import { connectUnix, ERRNO_CODES, HomeLayout, LayoutError, listenUnix, PidFile } from '../lib/index.ts'
+import { binding } from '../lib/native.ts'
 import { freshBox, freshHome } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { repoRoot, run, scratch } from './helpers/fixtures.ts'
@@ -70,7 +71,9 @@ test('cleanup goes ahead once the shim is gone, or when its pid was reused', asy
 
 /** Hold a box's lock from another process (flock(1) on the box dir, as the library locks it). */
 async function holdBoxLock (t: ExecutionContext, boxDir: string): Promise<() => Promise<void>> {
-  const child = spawn('flock', [boxDir, 'sh', '-c', 'echo held; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  // -o: the lock is flock's own fd, not inherited by the command, so killing
+  // flock at teardown releases it even when the test failed midway.
+  const child = spawn('flock', ['-o', boxDir, 'sh', '-c', 'echo held; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(() => { child.kill('SIGKILL') })
   await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('held')) resolve() }))
   return async () => {
@@ -112,6 +115,69 @@ privileged('gc during setup: a prepared, mounted box with no shim yet is left al
   t.deepEqual(mountsBelow(box.root), [])
   t.throws(() => home.gcSync({ exclude: ['../x'] }), { code: 'ERR_INVALID_ARG' })
   t.throws(() => home.gcSync({ graceSeconds: -1 }), { code: 'ERR_INVALID_ARG' })
+})
+
+privileged('gc during a cleanup: a trash whose removal holds its lock is left alone, mounts and files; removed once released', async (t) => {
+  const home = freshHome(t)
+  const host = path.join(scratch(t), 'host')
+  fs.mkdirSync(host)
+  fs.writeFileSync(path.join(host, 'precious'), 'keep')
+  // What a cleanup leaves while it works: the box renamed out of sight, its
+  // lock held on the same inode, a volume still mounted inside.
+  const trash = path.join(home.boxesDir, '.trash-b1-3a2f')
+  const volume = path.join(trash, 'mounts', 'volume')
+  fs.mkdirSync(volume, { recursive: true })
+  fs.writeFileSync(path.join(trash, 'console.log'), 'still being removed')
+  execFileSync('mount', ['--bind', host, volume])
+  const mounted = fs.realpathSync(volume)
+  t.teardown(() => { if (mountsBelow(home.home).includes(mounted)) execFileSync('umount', ['-l', mounted]) })
+  const release = await holdBoxLock(t, trash)
+
+  const busy = await home.gc({ graceSeconds: 0 })
+  t.true(busy.warnings.some((w) => w.kind === 'box-busy' && w.path === trash), JSON.stringify(busy.warnings))
+  t.deepEqual(busy.actions.filter((a) => a.path.startsWith(trash)), [], 'no step planned inside it')
+  t.true(busy.actions.every((a) => a.done))
+  t.is(fs.readFileSync(path.join(trash, 'console.log'), 'utf8'), 'still being removed')
+  t.deepEqual(mountsBelow(home.home), [mounted], 'nothing detached')
+  // Locked after the scan: each repair tries the lock itself.
+  const name = path.basename(trash)
+  const mountId = String(fs.statSync(volume, { bigint: true }).dev) // any id: the lock is tried first
+  for (const repair of [
+    () => binding().gcRemove(home.home, 'boxes', name),
+    () => binding().gcUnmount(home.home, name, [`${name}/mounts/volume`], [mountId]),
+  ]) {
+    const e = toLayoutError(t.throws(repair)) as LayoutError
+    t.is(e.code, 'EBUSY')
+    t.is(e.reason, 'box-busy')
+  }
+  t.deepEqual(mountsBelow(home.home), [mounted])
+  t.true(fs.existsSync(path.join(trash, 'console.log')))
+
+  await release()
+  const after = await home.gc({ graceSeconds: 0 })
+  t.true(after.actions.some((a) => a.kind === 'unmount' && a.done), JSON.stringify(after.actions))
+  t.true(after.actions.some((a) => a.kind === 'remove-trash' && a.done && a.path === trash))
+  t.false(fs.existsSync(trash))
+  t.deepEqual(mountsBelow(home.home), [])
+  t.is(fs.readFileSync(path.join(host, 'precious'), 'utf8'), 'keep', 'the host data behind the mount is intact')
+})
+
+privileged('gc during a shim install: a partial copy in a box whose lock is taken after the scan is left alone', async (t) => {
+  const home = freshHome(t)
+  const box = freshBox(t, home)
+  t.teardown(() => { if (fs.existsSync(box.root)) box.cleanupSync({ force: true }) })
+  await box.prepare()
+  fs.mkdirSync(box.binDir)
+  const partial = '.boxlite-shim.blx-0123456789abcdef'
+  fs.writeFileSync(path.join(box.binDir, partial), 'being copied')
+  const release = await holdBoxLock(t, box.root)
+  const e = toLayoutError(t.throws(() => binding().gcRemove(home.home, `boxes/${box.boxId}/bin`, partial))) as LayoutError
+  t.is(e.code, 'EBUSY')
+  t.is(e.reason, 'box-busy')
+  t.is(fs.readFileSync(path.join(box.binDir, partial), 'utf8'), 'being copied')
+  await release()
+  binding().gcRemove(home.home, `boxes/${box.boxId}/bin`, partial)
+  t.deepEqual(fs.readdirSync(box.binDir), [])
 })
 
 privileged('a restart after a failure: shim dead, gc repairs, the same box is prepared, mounted and cleaned up again', async (t) => {

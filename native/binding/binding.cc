@@ -966,13 +966,11 @@ struct StorageRemove : Job {
 
 struct GcUnmount : Job {
   std::string home, owner;
-  bool lock_box = false;
   std::vector<GcMount> mounts;
   std::vector<blx::GcUnmount> r;
   bool Parse(Args& a) {
     home = a.Str();
     owner = a.Str();
-    lock_box = a.Bool();
     std::vector<std::string> rels = a.Strs();
     std::vector<std::string> ids = a.Strs();  // decimal mount ids (exact beyond 2^53)
     a.Require(rels.size() == ids.size(), "mount paths and ids differ in length");
@@ -981,7 +979,7 @@ struct GcUnmount : Job {
     }
     return a.ok();
   }
-  Error Run(bool) override { return gc_unmount(home, owner, lock_box, mounts, &r); }
+  Error Run(bool) override { return gc_unmount(home, owner, mounts, &r); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array arr = Napi::Array::New(env, r.size());
     for (uint32_t i = 0; i < r.size(); i++) {

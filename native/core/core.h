@@ -515,12 +515,15 @@ struct GcUnmount {
 };
 
 // Detach the listed mounts of one boxes entry, each reached beneath the
-// boxes dir without symlinks and checked against its mount id first. A box
-// (not trash) is try-locked first: busy is EBUSY, reason box-busy.
-Error gc_unmount(const std::string& home, const std::string& owner, bool lock_box, const std::vector<GcMount>& mounts,
+// boxes dir without symlinks and checked against its mount id first. The
+// entry (a box, or a trash dir a cleanup may still hold) is try-locked
+// first: busy is EBUSY, reason box-busy.
+Error gc_unmount(const std::string& home, const std::string& owner, const std::vector<GcMount>& mounts,
                  std::vector<GcUnmount>* out);
 
 // remove_tree of dir/name (dir resolved beneath the home without symlinks).
+// Inside boxes/, the box or trash dir it belongs to is try-locked first
+// (EBUSY box-busy); an entry already gone is nothing to remove.
 Error gc_remove(const std::string& home, const std::string& rel_dir, const std::string& name, RemoveStats* out);
 
 // ---------------------------------------------------------------------------

@@ -111,6 +111,26 @@ Error unmount_beneath(Dir top, const std::string& rel, uint64_t mount_id, bool* 
   return {};
 }
 
+// Try the lock of boxes/owner (a box, or a trash dir whose cleanup may still
+// be removing it: the rename keeps the inode, and with it the lock). Held in
+// *lock until the caller is done; a holder means someone is at work there.
+// Never waited for. *gone: no such entry any more.
+Error try_lock_entry(Dir boxes, const std::string& owner, Fd* lock, bool* gone) {
+  *gone = false;
+  const std::string where = boxes.child(owner);
+  if (!is_plain_name(owner)) return fail(EINVAL, "openat", where);
+  lock->reset(::openat(boxes.fd, owner.c_str(), kDirFlags));
+  if (!lock->valid()) {
+    *gone = errno == ENOENT;
+    return fail_errno("openat", where);
+  }
+  if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return fail_reason(EBUSY, Reason::kBoxBusy, "flock", where);
+    return fail_errno("flock", where);
+  }
+  return {};
+}
+
 }  // namespace
 
 // The home gc works on: it must exist (never created) and every home
@@ -161,7 +181,11 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
       GcBox b;
       b.name = entry.name;
       b.kind = entry.kind;
-      if (entry.kind == EntryKind::kBox) {
+      if (entry.kind == EntryKind::kTrash) {
+        // A cleanup still removing it holds its lock: gc leaves it alone.
+        Fd trash(::openat(boxes.get(), entry.name.c_str(), kDirFlags));
+        b.locked = trash.valid() && ::flock(trash.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+      } else if (entry.kind == EntryKind::kBox) {
         OwnedDir box{Fd(::openat(boxes.get(), entry.name.c_str(), kDirFlags)), boxes.child(entry.name)};
         if (!box.valid()) {
           b.pid_error = fail_errno("openat", box.path);
@@ -205,26 +229,19 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
   return {};
 }
 
-Error gc_unmount(const std::string& home, const std::string& owner, bool lock_box, const std::vector<GcMount>& mounts,
+Error gc_unmount(const std::string& home, const std::string& owner, const std::vector<GcMount>& mounts,
                  std::vector<GcUnmount>* out) {
   out->clear();
   OwnedDir root;
   if (Error e = open_home_for_gc(home, &root)) return e;
   OwnedDir boxes;
   if (Error e = open_dir_beneath(root, "boxes", Trust::kCheck, &boxes, nullptr)) return e;
-  Fd box;
-  if (lock_box) {
-    // A jailer script may be mounting this box right now: only a box whose
-    // lock is free is touched.
-    const std::string where = boxes.child(owner);
-    if (!is_plain_name(owner)) return fail(EINVAL, "openat", where);
-    box.reset(::openat(boxes.get(), owner.c_str(), kDirFlags));
-    if (!box.valid()) return fail_errno("openat", where);
-    if (::flock(box.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EWOULDBLOCK) return fail_reason(EBUSY, Reason::kBoxBusy, "flock", where);
-      return fail_errno("flock", where);
-    }
-  }
+  // A jailer script may be mounting this box right now, or a cleanup
+  // detaching what is in this trash: only an owner whose lock is free is
+  // touched, and it stays locked until we are done.
+  Fd lock;
+  bool gone = false;
+  if (Error e = try_lock_entry(boxes, owner, &lock, &gone)) return e;
   for (const GcMount& m : mounts) {
     GcUnmount u;
     u.rel = m.rel;
@@ -245,6 +262,16 @@ Error gc_remove(const std::string& home, const std::string& rel_dir, const std::
   std::string rest = slash == std::string::npos ? std::string() : rel_dir.substr(slash + 1);
   OwnedDir dir;
   if (Error e = open_dir_beneath(root, top, Trust::kCheck, &dir, nullptr)) return e;
+  // Inside boxes/, the box (or trash dir) the entry belongs to is locked
+  // first: an install's partial copy or a cleanup's trash is left to the
+  // call that holds the lock.
+  Fd lock;
+  if (top == "boxes") {
+    bool gone = false;
+    if (Error e = try_lock_entry(dir, rest.empty() ? name : rest.substr(0, rest.find('/')), &lock, &gone)) {
+      return gone ? Error{} : e;
+    }
+  }
   OwnedDir inner;
   if (Error e = open_dir_beneath(dir, rest, Trust::kNone, &inner, nullptr)) return e;
   return remove_tree_at(inner, name, true, out);
