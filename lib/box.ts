@@ -189,16 +189,11 @@ export class BoxLayout {
   readonly exitPreviousPath: string
   readonly stderrFilePath: string
   readonly sockets: BoxSockets
-  /**
-   * The shared guest tree as the host writes it: rooted at mounts/ whatever
-   * the isolation setting, as BoxLite's shared_layout() is (with isolation
-   * off, mountsDir is shared/ but the container tree stays under mounts/).
-   */
-  readonly sharedLayout: SharedGuestLayout
-  /** shim.pid: pid, start-time fingerprint, identity check. */
-  readonly pidFile: PidFile
-  /** exit and exit.previous. */
-  readonly exitFile: ExitFile
+  // Made on first use: most boxes a runtime makes go through a lifecycle
+  // that never touches them, and box() is called for every one.
+  #sharedLayout: SharedGuestLayout | undefined
+  #pidFile: PidFile | undefined
+  #exitFile: ExitFile | undefined
   /** How the core reaches the box: the anchor opened as given, the rest beneath it. */
   readonly #box: BoxArgs
   readonly #link: LinkArgs
@@ -241,10 +236,31 @@ export class BoxLayout {
     this.stderrFilePath = at + BoxFiles.STDERR_FILE
     this.sockets = new BoxSockets(this.boxId, this.socketsDir, opts.uid === undefined ? {} : { uid: args.uid(opts.uid, 'options.uid') })
     this.#link = [this.sockets.parentDir, this.sockets.uid, this.socketsDir]
-    this.sharedLayout = new SharedGuestLayout(at + SharedDirs.MOUNTS)
-    const files: DirArgs = [this.#box[0], joinPath(this.#box[1], this.boxId)]
-    this.pidFile = new PidFile(this.pidFilePath, { dir: files, name: BoxFiles.PID_FILE })
-    this.exitFile = new ExitFile(this.exitFilePath, this.exitPreviousPath, { dir: files })
+  }
+
+  /**
+   * The shared guest tree as the host writes it: rooted at mounts/ whatever
+   * the isolation setting, as BoxLite's shared_layout() is (with isolation
+   * off, mountsDir is shared/ but the container tree stays under mounts/).
+   */
+  get sharedLayout (): SharedGuestLayout {
+    this.#sharedLayout ??= new SharedGuestLayout(joinPath(this.root, SharedDirs.MOUNTS))
+    return this.#sharedLayout
+  }
+
+  /** The box dir as the pid and exit files reach it: beneath the anchor. */
+  get #filesDir (): DirArgs { return [this.#box[0], joinPath(this.#box[1], this.boxId)] }
+
+  /** shim.pid: pid, start-time fingerprint, identity check. */
+  get pidFile (): PidFile {
+    this.#pidFile ??= new PidFile(this.pidFilePath, { dir: this.#filesDir, name: BoxFiles.PID_FILE })
+    return this.#pidFile
+  }
+
+  /** exit and exit.previous. */
+  get exitFile (): ExitFile {
+    this.#exitFile ??= new ExitFile(this.exitFilePath, this.exitPreviousPath, { dir: this.#filesDir })
+    return this.#exitFile
   }
 
   /** gRPC control socket, bound through the short link. */
