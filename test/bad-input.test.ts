@@ -337,6 +337,7 @@ const NO_INPUT = new Set([
   // A predicate: any value is an answer (false), never an error, as with isValidId.
   'isGenerationName',
   'BoxLayout#jailerPaths', 'BoxLayout#socketPath', 'BoxLayout#readySocketPath', 'BoxLayout#netBackendSocketPath',
+  'BoxLayout#sharedLayout', 'BoxLayout#pidFile', 'BoxLayout#exitFile',
   'SharedGuestLayout.guest', 'SharedContainerLayout#prepare', 'SharedContainerLayout#prepareSync',
   'BoxSockets#headroom', 'BoxSockets#policyPaths', 'BoxSockets#checkLength', 'BoxSockets#ensure', 'BoxSockets#ensureSync', 'BoxSockets#remove', 'BoxSockets#removeSync',
   'RuntimeLock#held', 'RuntimeLock#release', 'RuntimeLock#fd',
