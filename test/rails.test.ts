@@ -10,7 +10,7 @@ import path from 'node:path'
 import { toLayoutError } from '../lib/errors.ts'
 import { connectUnix, ERRNO_CODES, HomeLayout, LayoutError, listenUnix, PidFile } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
-import { freshBox, freshHome } from './helpers/boxes.ts'
+import { freshBox, freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { repoRoot, run, scratch } from './helpers/fixtures.ts'
 import { mountsBelow } from './helpers/mounts.ts'
@@ -160,6 +160,70 @@ privileged('gc during a cleanup: a trash whose removal holds its lock is left al
   t.false(fs.existsSync(trash))
   t.deepEqual(mountsBelow(home.home), [])
   t.is(fs.readFileSync(path.join(host, 'precious'), 'utf8'), 'keep', 'the host data behind the mount is intact')
+})
+
+/** Every entry below dir, as relative paths, sorted. */
+function treeOf (dir: string): string[] {
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort()
+}
+
+testWith([needs.linux, needs.tool('strace', 'strace')], 'gc during a real cleanup, stopped halfway through its removal: the trash is left alone; the cleanup then finishes', async (t) => {
+  const home = freshHome(t)
+  // A uid of its own: gc sweeps dangling links in /tmp/bl-{uid}, and other tests make some on purpose.
+  const uid = privateLinkUid(t)
+  const cli = path.join(repoRoot, 'dist', 'cli.cjs')
+  const made = (box: ReturnType<HomeLayout['box']>) => {
+    box.prepareSync()
+    for (const d of [box.logsDir, box.disksDir, box.tmpDir]) fs.writeFileSync(path.join(d, 'data'), d)
+  }
+  // Where the removal starts: the first unlinkat after the rename to trash,
+  // counted on a box made the same way (the CLI's own calls before it are
+  // the same in every run).
+  const probe = freshBox(t, home, { uid })
+  made(probe)
+  const trace = path.join(scratch(t), 'trace')
+  // -f: the CLI's calls run on a pool thread.
+  const counted = await run('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=unlinkat,renameat,renameat2', process.execPath, cli, 'box', 'cleanup', probe.boxId, '--home', home.home])
+  t.is(counted.code, 0, counted.stderr)
+  const calls = fs.readFileSync(trace, 'utf8').split('\n').map((l) => l.replace(/^\d+\s+/, ''))
+  const rename = calls.findIndex((l) => l.startsWith('renameat') && l.includes('.trash-'))
+  t.true(rename >= 0, 'the cleanup renamed the box to trash')
+  const stopAt = calls.slice(0, rename).filter((l) => l.startsWith('unlinkat(')).length + 1
+
+  const box = freshBox(t, home, { uid })
+  made(box)
+  const stops = path.join(scratch(t), 'stops')
+  const cleanup = spawn('strace', ['-f', '-qq', '-o', stops, '-e', 'trace=unlinkat', '-e', `inject=unlinkat:signal=SIGSTOP:when=${stopAt}`,
+    process.execPath, cli, 'box', 'cleanup', box.boxId, '--home', home.home], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  cleanup.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<number | null>((resolve) => cleanup.once('exit', resolve))
+  t.teardown(() => { cleanup.kill('SIGKILL') })
+  // strace reports the group stop the injected SIGSTOP causes: the CLI is
+  // then held at the start of its removal (a tracee is stopped briefly at
+  // every traced call too, so the process state alone would not say which).
+  let stopped: RegExpMatchArray | null = null
+  while (stopped === null) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    stopped = (fs.existsSync(stops) ? fs.readFileSync(stops, 'utf8') : '').match(/^(\d+)\s+--- stopped by SIGSTOP ---$/m)
+  }
+  const pid = Number(stopped[1])
+  t.teardown(() => { try { process.kill(pid, 'SIGKILL') } catch {} })
+  const [trash] = fs.readdirSync(home.boxesDir).filter((n) => n.startsWith(`.trash-${box.boxId}-`))
+  t.truthy(trash, 'the box is out of sight, its removal under way')
+  const trashDir = path.join(home.boxesDir, trash!)
+  const before = treeOf(trashDir)
+
+  const report = await home.gc({ graceSeconds: 0, uid })
+  t.true(report.warnings.some((w) => w.kind === 'box-busy' && w.path === trashDir), JSON.stringify(report.warnings))
+  t.deepEqual(report.actions.filter((a) => a.path.startsWith(trashDir)), [])
+  t.deepEqual(treeOf(trashDir), before, 'gc removed nothing of it')
+
+  process.kill(pid, 'SIGCONT')
+  t.is(await exited, 0, out)
+  t.regex(out, new RegExp(`${box.boxId}\\s+yes`), 'the cleanup finished and removed the box')
+  t.deepEqual(fs.readdirSync(home.boxesDir), [], 'no trash left')
+  t.deepEqual((await home.gc({ graceSeconds: 0, uid })).actions.filter((a) => a.kind !== 'remove-link'), [])
 })
 
 privileged('gc during a shim install: a partial copy in a box whose lock is taken after the scan is left alone', async (t) => {
