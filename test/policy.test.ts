@@ -4,7 +4,7 @@
 import test, { type ExecutionContext } from 'ava'
 import fs from 'node:fs'
 import path from 'node:path'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import {
   CA_STORES, HomeLayout, LayoutError, mintBoxId, NESTED_VIRT_PROBES, SYSTEM_RO_BINDS, type BoxLayout, type PolicyGrant,
 } from '../lib/index.ts'
@@ -152,6 +152,41 @@ test('a backing chain that loops, or is deeper than 16, is an error naming the c
   t.is(deep.reason, 'backing-chain')
   t.regex(deep.message, /deeper than 16 images/)
   t.regex(deep.dest!, /\/15\.qcow2 -> [^ ]*\/16\.qcow2$/)
+})
+
+testWith([needs.linux], 'a backing name that is a FIFO or a device is refused without being opened: a FIFO\'s writer keeps waiting', async (t) => {
+  const { box, root } = await preparedBox(t)
+  const fifo = path.join(root, 'base.fifo')
+  execFileSync('mkfifo', [fifo])
+  qcow2(box.diskPath, fifo)
+  // A writer blocks in its open until someone opens the FIFO to read: an
+  // open that acts, as a device's open may (a watchdog arms on open).
+  const writer = spawn('sh', ['-c', `echo opened > ${fifo}`], { stdio: 'ignore' })
+  const exited = new Promise<number | null>((resolve) => writer.once('exit', resolve))
+  t.teardown(() => { writer.kill('SIGKILL') })
+  const waiting = () => fs.readFileSync(`/proc/${writer.pid!}/wchan`, 'utf8') === 'wait_for_partner'
+  while (!waiting()) await new Promise((resolve) => setTimeout(resolve, 5))
+
+  for (const call of [() => box.sandboxPolicySync(), () => box.sandboxPolicySync({ backingRoots: [root] })]) {
+    const e = t.throws(call, { instanceOf: LayoutError })
+    t.is(e.code, 'EINVAL')
+    t.is(e.reason, 'not-a-regular-file')
+    t.is(e.path, fifo)
+  }
+  t.true(waiting(), 'nobody opened the FIFO: its writer is still waiting for a reader')
+  // A character device likewise (opening /dev/null acts on nothing, but is refused the same way).
+  qcow2(box.diskPath, '/dev/null')
+  t.is(t.throws(() => box.sandboxPolicySync(), { instanceOf: LayoutError }).reason, 'not-a-regular-file')
+  // And the box's own image is never a symlink, whatever it points at.
+  fs.rmSync(box.diskPath)
+  fs.symlinkSync(fifo, box.diskPath)
+  t.is(t.throws(() => box.sandboxPolicySync(), { instanceOf: LayoutError }).code, 'ELOOP')
+  t.true(waiting())
+
+  const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  t.is(await exited, 0, 'our own open let the writer go')
+  t.is(fs.readFileSync(reader, 'utf8'), 'opened\n')
+  fs.closeSync(reader)
 })
 
 test('backingRoots confines the chain to the places a runtime stores bases', async (t) => {

@@ -343,6 +343,20 @@ Error detach_stack_at(Dir parent, const char* name, uint64_t* detached);
 // The path the kernel has for an open fd (/proc/self/fd or F_GETPATH).
 Error fd_path(int fd, const std::string& display, std::string* out);
 
+// Open dirfd/name (extra: O_NOFOLLOW, say) to read, only if it is a regular
+// file or, with block_ok, a block device; anything else is EINVAL
+// not-a-regular-file (a symlink under O_NOFOLLOW is ELOOP), and is never
+// opened: opening a device can act (a watchdog arms, a tape rewinds, a
+// serial line raises DTR, a FIFO's writer is let go), and the name may come
+// from bytes a guest wrote. Linux judges an O_PATH fd and reopens it through
+// /proc/self/fd; macOS stats the name, opens it, and requires the same inode.
+// *st is the opened file's.
+Error open_typed_file(int dirfd, const char* name, int extra, bool block_ok, const std::string& display, Fd* out,
+                      FileStat* st);
+
+// open_typed_file's judgement of what a stat found: the one rule both platforms apply.
+Error check_typed_file(const FileStat& st, bool nofollow, bool block_ok, const std::string& display);
+
 // Mounts whose mount point is the directory `top` or below it, parents
 // first, as paths relative to it ("" for top itself). Reads
 // /proc/self/mountinfo (getmntinfo on macOS): gc, diagnostics and the

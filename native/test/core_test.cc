@@ -229,6 +229,29 @@ void test_read_regular_refuses_fifos_and_caps() {
   CHECK(present && text == "12345\n");
 }
 
+void test_open_typed_file_judges_before_opening() {
+  Scratch s;
+  blx::Fd root(::open(s.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  CHECK(::mkfifo((s / "fifo").c_str(), 0644) == 0);
+  write_file(s / "ok", "QFI");
+  CHECK(::symlink((s / "ok").c_str(), (s / "link").c_str()) == 0);
+  blx::Fd fd;
+  blx::FileStat st;
+  CHECK_ERR(blx::open_typed_file(root.get(), "fifo", 0, true, s / "fifo", &fd, &st), EINVAL, blx::Reason::kNotRegularFile);
+  CHECK(!fd.valid());
+  CHECK_ERR(blx::open_typed_file(AT_FDCWD, "/dev/null", 0, true, "/dev/null", &fd, &st), EINVAL,
+            blx::Reason::kNotRegularFile);
+  CHECK_ERR(blx::open_typed_file(root.get(), "link", O_NOFOLLOW, false, s / "link", &fd, &st), ELOOP,
+            blx::Reason::kSymlink);
+  CHECK_ERR(blx::open_typed_file(root.get(), "missing", 0, false, s / "missing", &fd, &st), ENOENT, blx::Reason::kNone);
+  // Through the link without O_NOFOLLOW, and directly: the file, open to read.
+  for (const char* name : {"link", "ok"}) {
+    CHECK_OK(blx::open_typed_file(root.get(), name, 0, false, s / name, &fd, &st));
+    char buf[8] = {};
+    CHECK(S_ISREG(st.mode) && ::read(fd.get(), buf, sizeof buf) == 3 && std::string(buf) == "QFI");
+  }
+}
+
 void test_write_atomic_never_follows() {
   Scratch s;
   make_dir(s / "dir");
@@ -787,6 +810,7 @@ int main() {
     {"open_beneath_refuses_symlinks", test_open_beneath_refuses_symlinks},
     {"make_dir_beneath_exact_modes", test_make_dir_beneath_exact_modes},
     {"read_regular_refuses_fifos_and_caps", test_read_regular_refuses_fifos_and_caps},
+    {"open_typed_file_judges_before_opening", test_open_typed_file_judges_before_opening},
     {"write_atomic_never_follows", test_write_atomic_never_follows},
     {"home_prepare_and_trust", test_home_prepare_and_trust},
     {"home_foreign_owner_refused", test_home_foreign_owner_refused},

@@ -47,6 +47,22 @@ Error fd_path(int fd, const std::string& display, std::string* out) {
   return {};
 }
 
+Error open_typed_file(int dirfd, const char* name, int extra, bool block_ok, const std::string& display, Fd* out,
+                      FileStat* st) {
+  // No O_PATH: the name is judged first, and what opens must be that inode
+  // (a name swapped in between is EAGAIN; its open has run by then, which
+  // only a swap racing this call could cause).
+  const bool nofollow = (extra & O_NOFOLLOW) != 0;
+  FileStat named;
+  if (Error e = stat_at(dirfd, name, !nofollow, &named, display)) return e;
+  if (Error e = check_typed_file(named, nofollow, block_ok, display)) return e;
+  out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
+  if (!out->valid()) return fail_errno("open", display);
+  if (Error e = stat_at(out->get(), "", false, st, display)) return e;
+  if (!same_inode(named, *st)) return fail(EAGAIN, "open", display);
+  return {};
+}
+
 // Called only where detach_stack_at or remove.cc saw a mounted directory.
 // MNT_NOFOLLOW: macOS 11-15.1 ignore it and follow; from 15.2 any symlink in
 // the path is ELOOP (F_GETPATH's path has none, and name was a directory).

@@ -231,6 +231,19 @@ Error fd_path(int fd, const std::string& display, std::string* out) {
   return {};
 }
 
+Error open_typed_file(int dirfd, const char* name, int extra, bool block_ok, const std::string& display, Fd* out,
+                      FileStat* st) {
+  // O_PATH opens nothing of the file itself: no driver's open runs.
+  Fd path(::openat(dirfd, name, O_PATH | O_CLOEXEC | extra));
+  if (!path.valid()) return fail_errno("open", display);
+  if (Error e = stat_at(path.get(), "", false, st, display)) return e;
+  if (Error e = check_typed_file(*st, (extra & O_NOFOLLOW) != 0, block_ok, display)) return e;
+  // The magic link reopens that very file, now for reading.
+  out->reset(::open(proc_fd(path.get()).c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!out->valid()) return fail_errno("open", display);
+  return {};
+}
+
 void parse_mountinfo(const std::string& text, const std::string& root, std::vector<MountBelow>* out) {
   size_t pos = 0;
   while (pos < text.size()) {

@@ -1,4 +1,6 @@
 // Error values and path helpers, the same on every POSIX system.
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <climits>
 
@@ -24,6 +26,13 @@ Error fail_reason(int code, Reason why, const char* syscall, std::string path, i
   e.reason = why;
   e.value = value;
   return e;
+}
+
+Error check_typed_file(const FileStat& st, bool nofollow, bool block_ok, const std::string& display) {
+  if (S_ISREG(st.mode) || (block_ok && S_ISBLK(st.mode))) return {};
+  // What an O_NOFOLLOW open of a symlink says.
+  if (nofollow && S_ISLNK(st.mode)) return fail_reason(ELOOP, Reason::kSymlink, "open", display);
+  return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st.mode & S_IFMT);
 }
 
 // The names JS sees for the other enums of core.h. Each switch covers every

@@ -81,18 +81,6 @@ Error qcow2_backing_name(int fd, const std::string& display, std::string* name) 
 
 namespace {
 
-// A disk image or backing file: regular, or (a backing file only) a block
-// device, which a qcow2 overlay may name as its base. Never a FIFO or a
-// character device, which a read could block on or consume.
-Error open_image(int dirfd, const char* name, int extra, bool block_ok, const std::string& display, Fd* out,
-                 FileStat* st) {
-  out->reset(::openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra));
-  if (!out->valid()) return fail_errno("open", display);
-  if (Error e = stat_at(out->get(), "", false, st, display)) return e;
-  if (S_ISREG(st->mode) || (block_ok && S_ISBLK(st->mode))) return {};
-  return fail_reason(EINVAL, Reason::kNotRegularFile, "open", display, st->mode & S_IFMT);
-}
-
 std::string chain_text(const std::string& image, const std::vector<std::string>& files) {
   std::string text = image;
   for (const std::string& f : files) text += " -> " + f;
@@ -102,12 +90,16 @@ std::string chain_text(const std::string& image, const std::vector<std::string>&
 }  // namespace
 
 // Follow image's backing names. The image itself is the box's (opened
-// beneath it, never through a symlink); what it names is a host path.
+// beneath it, never through a symlink); what it names is a host path. Each
+// is a regular file or (a backing file only) a block device, which a qcow2
+// overlay may name as its base; never a FIFO or a character device, which is
+// not even opened (open_typed_file): the names are the headers', which a
+// guest can write.
 void read_backing_chain(Dir disks, const char* image_name, BackingChain* out) {
   out->inodes.clear();
   Fd fd;
   FileStat st;
-  if ((out->error = open_image(disks.fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
+  if ((out->error = open_typed_file(disks.fd, image_name, O_NOFOLLOW, false, out->image, &fd, &st))) return;
   std::vector<FileStat> seen{st};
   std::string dir = disks.path;
   std::string current = out->image;
@@ -123,7 +115,7 @@ void read_backing_chain(Dir disks, const char* image_name, BackingChain* out) {
       return;
     }
     out->files.push_back(next);
-    if ((out->error = open_image(AT_FDCWD, next.c_str(), 0, true, next, &fd, &st))) return;
+    if ((out->error = open_typed_file(AT_FDCWD, next.c_str(), 0, true, next, &fd, &st))) return;
     out->block.push_back(S_ISBLK(st.mode));
     // A name can climb out with ".." or pass through symlinks: confinement
     // (backingRoots) is judged on where the opened file really is.
