@@ -237,7 +237,8 @@ void test_open_typed_file_judges_before_opening() {
   CHECK(::symlink((s / "ok").c_str(), (s / "link").c_str()) == 0);
   blx::Fd fd;
   blx::FileStat st;
-  CHECK_ERR(blx::open_typed_file(root.get(), "fifo", 0, true, s / "fifo", &fd, &st), EINVAL, blx::Reason::kNotRegularFile);
+  CHECK_ERR(blx::open_typed_file(root.get(), "fifo", 0, true, s / "fifo", &fd, &st), EINVAL,
+            blx::Reason::kNotRegularFile);
   CHECK(!fd.valid());
   CHECK_ERR(blx::open_typed_file(AT_FDCWD, "/dev/null", 0, true, "/dev/null", &fd, &st), EINVAL,
             blx::Reason::kNotRegularFile);
