@@ -39,6 +39,7 @@ Error open_volume_source(const std::string& path, Fd* out, FileStat* st) {
 Error link_opened(int src_fd, const FileStat& src, const std::string& src_path, int dirfd, const char* name,
                   const std::string& dst_display) {
 #if defined(__linux__)
+  (void)src;  // the fd itself is linked: nothing to compare
   // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc's link of the fd works
   // for everyone else.
   if (::linkat(src_fd, "", dirfd, name, AT_EMPTY_PATH) == 0) return {};
