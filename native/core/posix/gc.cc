@@ -113,17 +113,13 @@ Error unmount_beneath(Dir top, const std::string& rel, uint64_t mount_id, bool* 
 
 // Try the lock of boxes/owner (a box, or a trash dir whose cleanup may still
 // be removing it: the rename keeps the inode, and with it the lock). Held in
-// *lock until the caller is done; a holder means someone is at work there.
-// Never waited for. *gone: no such entry any more.
-Error try_lock_entry(Dir boxes, const std::string& owner, Fd* lock, bool* gone) {
-  *gone = false;
+// *lock until the caller is done; a holder (EBUSY box-busy) means someone is
+// at work there. Never waited for. ENOENT: no such entry any more.
+Error try_lock_entry(Dir boxes, const std::string& owner, Fd* lock) {
   const std::string where = boxes.child(owner);
   if (!is_plain_name(owner)) return fail(EINVAL, "openat", where);
   lock->reset(::openat(boxes.fd, owner.c_str(), kDirFlags));
-  if (!lock->valid()) {
-    *gone = errno == ENOENT;
-    return fail_errno("openat", where);
-  }
+  if (!lock->valid()) return fail_errno("openat", where);
   if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) return fail_reason(EBUSY, Reason::kBoxBusy, "flock", where);
     return fail_errno("flock", where);
@@ -183,8 +179,8 @@ Error gc_scan(const std::string& home, const LinkSpec& link, GcScan* out) {
       b.kind = entry.kind;
       if (entry.kind == EntryKind::kTrash) {
         // A cleanup still removing it holds its lock: gc leaves it alone.
-        Fd trash(::openat(boxes.get(), entry.name.c_str(), kDirFlags));
-        b.locked = trash.valid() && ::flock(trash.get(), LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+        Fd trash;
+        b.locked = try_lock_entry(boxes, entry.name, &trash).reason == Reason::kBoxBusy;
       } else if (entry.kind == EntryKind::kBox) {
         OwnedDir box{Fd(::openat(boxes.get(), entry.name.c_str(), kDirFlags)), boxes.child(entry.name)};
         if (!box.valid()) {
@@ -240,8 +236,7 @@ Error gc_unmount(const std::string& home, const std::string& owner, const std::v
   // detaching what is in this trash: only an owner whose lock is free is
   // touched, and it stays locked until we are done.
   Fd lock;
-  bool gone = false;
-  if (Error e = try_lock_entry(boxes, owner, &lock, &gone)) return e;
+  if (Error e = try_lock_entry(boxes, owner, &lock)) return e;
   for (const GcMount& m : mounts) {
     GcUnmount u;
     u.rel = m.rel;
@@ -267,9 +262,8 @@ Error gc_remove(const std::string& home, const std::string& rel_dir, const std::
   // call that holds the lock.
   Fd lock;
   if (top == "boxes") {
-    bool gone = false;
-    if (Error e = try_lock_entry(dir, rest.empty() ? name : rest.substr(0, rest.find('/')), &lock, &gone)) {
-      return gone ? Error{} : e;
+    if (Error e = try_lock_entry(dir, rest.empty() ? name : rest.substr(0, rest.find('/')), &lock)) {
+      return e.code == ENOENT ? Error{} : e;
     }
   }
   OwnedDir inner;
