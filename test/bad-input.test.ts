@@ -123,8 +123,14 @@ interface World {
   uid: number
   shim: string
   plain: string
-  /** An open fd (of /dev/null) a RuntimeLock may take over. */
-  fd: number
+  /**
+   * A new open fd (of /dev/null) for each call. A RuntimeLock takes it over
+   * and closes it on release, so no two rows may share one: the number
+   * freed by one would name whatever the next open got.
+   */
+  freshFd: () => number
+  /** The fds freshFd() made that nothing has taken over: closed at teardown. */
+  spareFds: Set<number>
 }
 
 function makeWorld (t: ExecutionContext): World {
@@ -144,9 +150,14 @@ function makeWorld (t: ExecutionContext): World {
   const plain = path.join(root, 'plain')
   fs.writeFileSync(plain, 'plain')
   t.teardown(() => { try { box.cleanupSync() } catch { /* scratch() removes the rest */ } })
-  const fd = fs.openSync('/dev/null', 'r')
-  t.teardown(() => { try { fs.closeSync(fd) } catch { /* a RuntimeLock released it */ } })
-  return { root, home, box, uid, shim, plain, fd }
+  const spareFds = new Set<number>()
+  t.teardown(() => { for (const fd of spareFds) fs.closeSync(fd) })
+  const freshFd = () => {
+    const fd = fs.openSync('/dev/null', 'r')
+    spareFds.add(fd)
+    return fd
+  }
+  return { root, home, box, uid, shim, plain, freshFd, spareFds }
 }
 
 /** What "touched" would change: the tree under root, the link dir, the mounts, our fds. */
@@ -216,6 +227,7 @@ function rows (w: World): Row[] {
     env: optional({ valid: () => ({ A: 'b' }), bad: () => [['null', null], ['a string', 'x'], ['an array', []], ['a proxy', hostile], ['a getter', throwingGetter(['A']), '.A'], ['a number value', { A: 1 }, '.A'], ['a NUL value', { A: 'a\0b' }, '.A'], ['a name with =', { 'A=B': 'c' }, '.A=B']] }),
     capabilities: optional(arrayKind(stringKind('cap'))),
   }
+  const fdKind: Kind = { valid: w.freshFd, bad: () => intKind(0, 0, 0x7fffffff).bad() }
   const command = required(arrayKind(stringKind('/bin/true', 128 * 1024 - 1), { nonEmpty: true }))
   return [
     sync('new LayoutError', [['init', required(optionsKind({ code: required(stringKind('EIO', 64)), reason: required(stringKind('syscall-failed', 64)), message: required(stringKind('m', 65536, { text: true })), errno: optional(intKind(-5, -(2 ** 31), 2 ** 31 - 1)) }))]],
@@ -280,7 +292,7 @@ function rows (w: World): Row[] {
     ...both('sharesExtents', [['path', required(pathKind(() => w.plain, { absolute: false }))]], (s, p) => s ? api.sharesExtentsSync(any(p)) : api.sharesExtents(any(p))),
     ...both('cloneFile', [['src', required(pathKind(() => w.plain, { absolute: false }))], ['dst', required(pathKind(() => path.join(w.root, 'copy'), { absolute: false }))], ['options', cloneOptions]],
       (s, a, b, o) => s ? api.cloneFileSync(any(a), any(b), any(o)) : api.cloneFile(any(a), any(b), any(o))),
-    sync('new RuntimeLock', [['home', P(() => home.home)], ['fd', required(intKind(w.fd, 0, 0x7fffffff))]], (_w, h, fd) => new RuntimeLock(any(h), any(fd))),
+    sync('new RuntimeLock', [['home', P(() => home.home)], ['fd', required(fdKind)]], (_w, h, fd) => new RuntimeLock(any(h), any(fd))),
     ...both('RuntimeLock.acquire', [['home', P(() => path.join(w.root, 'no-home'))]], (s, h) => s ? RuntimeLock.acquireSync(any(h)) : RuntimeLock.acquire(any(h))),
     sync('new LockManager', [['locksDir', P(() => home.locksDir)]], (_w, d) => new LockManager(any(d))),
     ...(['pathFor', 'isHeld', 'unlock'] as const).map((m) => sync(`LockManager#${m}`, [['id', required(intKind(7, 0, 0xffffffff))]], (_w, id) => home.lockManager()[m](any(id)))),
@@ -317,7 +329,7 @@ function rows (w: World): Row[] {
     sync('formatBootManifest', [['manifest', required(optionsKind({ version: required(intKind(1, 1, 1)), generation: required(stringKind('g1', 64)), format: required(oneOfKind('raw')), kernelSha256: required(sha), initramfsSha256: optional(sha) }))]],
       (_w, m) => api.formatBootManifest(any(m))),
     sync('parseBootManifest', [['text', required(stringKind('{}', 65536, { text: true, nonEmpty: false }))], ['file', required(stringKind('current.json'))]], (_w, x, f) => api.parseBootManifest(any(x), any(f))),
-    ...both('RuntimeLock.adopt', [['home', P(() => home.home)], ['fd', required(intKind(w.fd, 0, 0x7fffffff))]], (s, h, fd) => s ? RuntimeLock.adoptSync(any(h), any(fd)) : RuntimeLock.adopt(any(h), any(fd))),
+    ...both('RuntimeLock.adopt', [['home', P(() => home.home)], ['fd', required(fdKind)]], (s, h, fd) => s ? RuntimeLock.adoptSync(any(h), any(fd)) : RuntimeLock.adopt(any(h), any(fd))),
     sync('inheritedLockFd', [['env', optional(optionsKind({ [api.LOCK_FD_ENV]: optional({ valid: () => '', bad: () => [...NOT_STRINGS, ['not a number', '3a'], ['negative', '-1'], ['10 digits', '1234567890'], ['NUL', '3\0']] }) }))]],
       (_w, e) => api.inheritedLockFd(any(e))),
     sync('exitRecordOf', [['code', required({ valid: () => 1, bad: () => BAD_NUMBERS.filter(([l]) => l !== 'null').concat([['below', -1], ['above', 256]]) })],
@@ -391,11 +403,13 @@ async function outcome (row: Row, w: World, a: unknown[]): Promise<{ error?: unk
   }
 }
 
-async function dispose (value: unknown): Promise<void> {
+async function dispose (w: World, value: unknown): Promise<void> {
   if (value instanceof net.Server) value.close()
   else if (value instanceof net.Socket) value.destroy()
-  else if (value instanceof RuntimeLock) value.release()
-  else if (value !== null && typeof value === 'object' && 'exit' in value && 'kill' in value) {
+  else if (value instanceof RuntimeLock) {
+    w.spareFds.delete(value.fd!)
+    value.release()
+  } else if (value !== null && typeof value === 'object' && 'exit' in value && 'kill' in value) {
     // A jailed shim: ended, and its exit settled, before the world is removed.
     const shim = value as JailedShim
     shim.kill('SIGKILL')
@@ -420,7 +434,7 @@ test.serial('every bad argument of every row is ERR_INVALID_ARG naming it, and t
         const e = got.error as LayoutError | undefined
         const argument = `"${slot}${under ?? ''}`
         if (got.problem !== undefined) {
-          await dispose(got.value)
+          await dispose(w, got.value)
           failures.push(`${what}: ${got.problem}`)
         } else if (!(e instanceof LayoutError) || e.code !== 'ERR_INVALID_ARG' || e.reason !== 'invalid-argument') {
           failures.push(`${what}: ${e instanceof Error ? `${e.constructor.name} ${String((e as LayoutError).code)}: ${e.message}` : String(e)}`)
@@ -443,7 +457,7 @@ test.serial('every row\'s valid arguments are accepted (the bad value is what ea
   const failures: string[] = []
   for (const row of rows(w)) {
     const got = await outcome(row, w, row.slots.map(([, k]) => k.valid()))
-    await dispose(got.value)
+    await dispose(w, got.value)
     if (row.async === true && got.problem !== undefined && got.problem !== 'resolved') failures.push(`${row.name}: ${got.problem}`)
     const e = got.error as LayoutError | undefined
     if (e !== undefined && (!(e instanceof LayoutError) || e.code === 'ERR_INVALID_ARG')) failures.push(`${row.name}: ${String(e?.message ?? e)}`)

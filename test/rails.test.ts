@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { toLayoutError } from '../lib/errors.ts'
-import { connectUnix, ERRNO_CODES, HomeLayout, LayoutError, listenUnix, PidFile } from '../lib/index.ts'
+import { connectUnix, ERRNO_CODES, HomeLayout, LayoutError, listenUnix, PidFile, RuntimeLock } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
 import { freshBox, freshHome, privateLinkUid } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
@@ -311,6 +311,21 @@ test('a runtime lock this process already holds: the error says to pass { runtim
   t.notRegex(e.message, /another BoxLite runtime/)
   t.throws(() => home.acquireRuntimeLockSync(), { message: /pass the RuntimeLock you hold/ })
   t.true(Array.isArray((await home.gc({ runtimeLock: lock })).actions))
+})
+
+test('RuntimeLock.adopt: a fd number that is not open is not the lock, even where the adopt\'s own descriptors land', async (t) => {
+  const home = freshHome(t)
+  ;(await home.acquireRuntimeLock()).release()
+  // Free the k lowest numbers and name the highest: whichever of them the
+  // adopt opens the home and its .lock on, the closed number is not adopted.
+  for (let k = 1; k <= 8; k++) {
+    const freed = Array.from({ length: k }, () => fs.openSync('/dev/null', 'r'))
+    for (const fd of freed) fs.closeSync(fd)
+    t.is(RuntimeLock.adoptSync(home.home, freed.at(-1)!), null, `k = ${k}`)
+  }
+  const again = await home.acquireRuntimeLock()
+  t.true(again.held, 'nothing was left holding the lock')
+  again.release()
 })
 
 test('RuntimeLock.adopt: a child adopts the fd its parent holds; not this home\'s lock is null; another holder is EBUSY', async (t) => {

@@ -644,6 +644,18 @@ void test_runtime_lock_adopt() {
   CHECK(!adopted);
   CHECK_OK(blx::runtime_lock_adopt(s / "home", -1, &adopted));
   CHECK(!adopted);
+  // A number that is not open (a lock fd the parent did not pass down) is
+  // "not this lock", whichever descriptors the adopt opens itself land on:
+  // free the k lowest numbers and name the highest, for every k.
+  held.reset();
+  other.reset();
+  for (int k = 1; k <= 8; k++) {
+    std::vector<int> freed;
+    for (int i = 0; i < k; i++) freed.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    for (int f : freed) ::close(f);
+    CHECK_OK(blx::runtime_lock_adopt(s / "home", freed.back(), &adopted));
+    CHECK(!adopted);
+  }
 }
 
 // gc_scan says which boxes are locked (being set up) and when each changed.

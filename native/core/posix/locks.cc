@@ -112,16 +112,21 @@ Error runtime_lock(const std::string& home, int* out) {
 
 Error runtime_lock_adopt(const std::string& home, int fd, bool* adopted) {
   *adopted = false;
+  // The fd is judged before anything is opened here. A number that is not
+  // open (a lock the parent did not pass down) would otherwise be taken by
+  // the home's or .lock's own descriptor, pass for the lock, and be closed
+  // on return: the caller would "hold" a lock through a closed fd. Not an
+  // open fd is not this home's lock; the caller takes the lock itself.
+  FileStat given;
+  const bool is_open = fd >= 0 && !stat_at(fd, "", false, &given, home);
   OwnedDir root;
   if (Error e = open_lock_home(home, &root)) return e;
+  if (!is_open) return {};
   const std::string where = root.child(".lock");
   Fd named;
   if (Error e = open_lock_file(root, ".lock", O_RDONLY, &named)) return e.code == ENOENT ? Error{} : e;
-  FileStat want, given;
+  FileStat want;
   if (Error e = stat_at(named.get(), "", false, &want, where)) return e;
-  // Not an open fd, or another file: not this home's lock; the caller takes
-  // the lock itself.
-  if (fd < 0 || stat_at(fd, "", false, &given, where)) return {};
   if (!same_inode(want, given)) return {};
   // The inherited open file description holds the flock, so asking for it
   // again through it succeeds at once; a fd that merely names the file
