@@ -16,7 +16,7 @@ import {
   BoxLayout, BoxSockets, ExitFile, HomeLayout, ImageLayout, type JailedShim, LayoutError, LockManager, PidFile, RuntimeLock,
   SharedContainerLayout, SharedGuestLayout, mintBoxId, socketLinkParent,
 } from '../lib/index.ts'
-import { privateLinkUid } from './helpers/boxes.ts'
+import { testLinkUid } from './helpers/boxes.ts'
 import { fdCount, scratch } from './helpers/fixtures.ts'
 import { readmeExportNames } from './helpers/readme.ts'
 
@@ -137,7 +137,7 @@ function makeWorld (t: ExecutionContext): World {
   const root = scratch(t, 'blx-bad-input-')
   // As root, a link dir of its own; otherwise our own uid's, shared with
   // other tests, of which only this box's link is compared.
-  const uid = process.getuid?.() === 0 ? privateLinkUid(t) : process.getuid!()
+  const uid = testLinkUid(t)
   const home = new HomeLayout({ home: path.join(root, 'home') })
   home.prepareSync()
   const box = home.box(mintBoxId(), { isolateMounts: true, uid })

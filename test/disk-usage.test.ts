@@ -7,7 +7,7 @@ import { Ajv } from 'ajv'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { HomeLayout, type DiskUsageReport } from '../lib/index.ts'
+import { HomeLayout, mintBoxId, type DiskUsageReport } from '../lib/index.ts'
 import { freshBox } from './helpers/boxes.ts'
 import { privileged } from './helpers/env.ts'
 import { fdsUnder, mountLoopFs, payload, repoRoot, run, scratch, writeShimSet } from './helpers/fixtures.ts'
@@ -156,7 +156,8 @@ const cli = path.join(repoRoot, 'dist', 'cli.cjs')
 test('boxlite-layout df: --json conforms to its schema, the table names each area and box, nothing on a piped stderr', async (t) => {
   const home = new HomeLayout({ home: path.join(scratch(t), 'home') })
   home.prepareSync()
-  const box = home.box('dfbox0000001')
+  const box = home.box(mintBoxId())
+  t.teardown(() => box.sockets.removeSync())
   box.prepareSync()
   fs.writeFileSync(path.join(box.root, 'disk'), payload(256 << 10, 3))
   const env = { ...process.env, NO_COLOR: '1' }
@@ -175,6 +176,6 @@ test('boxlite-layout df: --json conforms to its schema, the table names each are
   t.is(h.code, 0, h.stderr)
   t.is(h.stderr, '')
   t.regex(h.stdout, /^AREA +FILES +APPARENT +ALLOCATED +SHARED +EXCLUSIVE +PHYSICAL$/m)
-  t.regex(h.stdout, /^dfbox0000001 /m)
+  t.regex(h.stdout, new RegExp(`^${box.boxId} `, 'm'))
   t.regex(h.stdout, /^du would say /m)
 })

@@ -84,7 +84,7 @@ test('different boxes get different net backend socket paths', (t) => {
 test('a long home routes sockets through the binding symlink', (t) => {
   const dir = scratch(t)
   const deepBoxes = path.join(dir, 'a_very_long_segment_to_push_paths_over_the_limit', 'and_one_more_for_good_measure', 'boxes')
-  const boxDir = path.join(deepBoxes, 'sunpathbox1')
+  const boxDir = path.join(deepBoxes, mintBoxId())
   const box = boxAt(boxDir)
   t.teardown(() => box.sockets.removeSync())
   t.true(Buffer.byteLength(path.join(box.socketsDir, 'net.sock-krun.sock')) >= 104, 'test setup must exceed sun_path')
@@ -165,7 +165,7 @@ test('all jailer paths are inside the box dir', (t) => {
 })
 
 test('box prepare creates tmp', (t) => {
-  const box = boxAt(path.join(scratch(t), 'box-tmp-test'))
+  const box = boxAt(path.join(scratch(t), mintBoxId()))
   t.teardown(() => box.sockets.removeSync())
   box.prepareSync()
   t.true(fs.statSync(box.tmpDir).isDirectory())

@@ -88,11 +88,12 @@ test('pid file: BoxLite\'s macOS records (microsecond start times) are verified,
 test('pid file: a process that died is absent; no file is absent', async (t) => {
   const dir = scratch(t)
   const child = spawn('sleep', ['30'])
+  const exited = new Promise((resolve) => child.once('exit', resolve))
   const pid = new PidFile(path.join(dir, 'shim.pid'))
   await pid.write(child.pid!)
   t.is((await pid.identity()).identity, 'verified')
   child.kill('SIGKILL')
-  await new Promise((resolve) => child.once('exit', resolve))
+  await exited
   t.deepEqual(await pid.identity(), { identity: 'absent', pid: child.pid!, why: 'process is gone' })
   t.deepEqual(new PidFile(path.join(dir, 'none')).identitySync(), { identity: 'absent', why: 'no pid file' })
 })

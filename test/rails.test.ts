@@ -10,7 +10,7 @@ import path from 'node:path'
 import { toLayoutError } from '../lib/errors.ts'
 import { connectUnix, ERRNO_CODES, HomeLayout, LayoutError, listenUnix, PidFile, RuntimeLock } from '../lib/index.ts'
 import { binding } from '../lib/native.ts'
-import { freshBox, freshHome, privateLinkUid } from './helpers/boxes.ts'
+import { freshBox, freshHome, privateLinkUid, testLinkUid } from './helpers/boxes.ts'
 import { needs, privileged, testWith } from './helpers/env.ts'
 import { repoRoot, run, scratch } from './helpers/fixtures.ts'
 import { mountsBelow } from './helpers/mounts.ts'
@@ -197,18 +197,21 @@ testWith([needs.linux, needs.tool('strace', 'strace')], 'gc during a real cleanu
     process.execPath, cli, 'box', 'cleanup', box.boxId, '--home', home.home], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   cleanup.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<number | null>((resolve) => cleanup.once('exit', resolve))
+  let ended = false
+  const exited = new Promise<number | null>((resolve) => cleanup.once('exit', (code) => { ended = true; resolve(code) }))
   t.teardown(() => { cleanup.kill('SIGKILL') })
   // strace reports the group stop the injected SIGSTOP causes: the CLI is
   // then held at the start of its removal (a tracee is stopped briefly at
   // every traced call too, so the process state alone would not say which).
   let stopped: RegExpMatchArray | null = null
   while (stopped === null) {
+    if (ended) throw new Error(`strace ended before the injected stop: ${out}`)
     await new Promise((resolve) => setTimeout(resolve, 5))
     stopped = (fs.existsSync(stops) ? fs.readFileSync(stops, 'utf8') : '').match(/^(\d+)\s+--- stopped by SIGSTOP ---$/m)
   }
   const pid = Number(stopped[1])
-  t.teardown(() => { try { process.kill(pid, 'SIGKILL') } catch {} })
+  // Only while strace (which reaps it) runs is the number still this CLI's.
+  t.teardown(() => { if (!ended) try { process.kill(pid, 'SIGKILL') } catch {} })
   const [trash] = fs.readdirSync(home.boxesDir).filter((n) => n.startsWith(`.trash-${box.boxId}-`))
   t.truthy(trash, 'the box is out of sight, its removal under way')
   const trashDir = path.join(home.boxesDir, trash!)
@@ -271,7 +274,9 @@ privileged('a restart after a failure: shim dead, gc repairs, the same box is pr
 
 test('socket operations before prepare(): ENOENT, reason not-prepared, naming the missing directory', async (t) => {
   const home = freshHome(t)
-  const box = freshBox(t, home, {})
+  // Its link dangles on purpose below: in a /tmp/bl-{uid} of its own, where
+  // no other test's gc sweeps it away before the message is made.
+  const box = freshBox(t, home, { uid: testLinkUid(t) })
   const listen = await t.throwsAsync(listenUnix(box.socketPath), { instanceOf: LayoutError })
   t.is(listen.code, 'ENOENT')
   t.is(listen.reason, 'not-prepared')

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { BoxLayout, HomeLayout, LayoutError, mintBoxId } from '../lib/index.ts'
 import { freshBox, freshHome, runBoxOps } from './helpers/boxes.ts'
-import { needs, privileged, testWith } from './helpers/env.ts'
+import { needs, privileged, privilegedSerial, testWith } from './helpers/env.ts'
 import { mountTmpfs, repoRoot, run, scratch } from './helpers/fixtures.ts'
 import { mountAt, mountsBelow } from './helpers/mounts.ts'
 import { asNobody, NOBODY, packageForNobody } from './helpers/other-user.ts'
@@ -118,7 +118,8 @@ privileged('legacy API (forced): same guarantees', async (t) => {
   t.true(box.mountSharedSync({ api: 'legacy' }).reused)
 })
 
-privileged('legacy API forced through BOXLITE_LAYOUT_MOUNT_API', (t) => {
+// Serial: it sets process.env, which every concurrent mountShared() reads.
+privilegedSerial('legacy API forced through BOXLITE_LAYOUT_MOUNT_API', (t) => {
   const box = populatedBox(t)
   const before = process.env.BOXLITE_LAYOUT_MOUNT_API
   process.env.BOXLITE_LAYOUT_MOUNT_API = 'legacy'

@@ -187,6 +187,8 @@ test('the link: correct is kept, stale or dangling is replaced, a file or dir in
 
 test('remove() is idempotent and only removes our own link', async (t) => {
   const root = scratch(t)
+  // A live link: gc in other test files sweeps dangling ones from this /tmp/bl-{uid}.
+  fs.mkdirSync(path.join(root, 'sockets'))
   const s = new BoxSockets(mintBoxId(), path.join(root, 'sockets'))
   t.teardown(() => fs.rmSync(s.bindingDir, { force: true }))
   t.false(await s.remove())
@@ -201,6 +203,8 @@ test('remove() is idempotent and only removes our own link', async (t) => {
 test('two processes ensure() the same box at once: both succeed, one link', async (t) => {
   const root = scratch(t)
   const real = path.join(root, 'sockets')
+  // A live link: gc in other test files sweeps dangling ones from this /tmp/bl-{uid}.
+  fs.mkdirSync(real)
   const boxId = mintBoxId()
   t.teardown(() => fs.rmSync(`/tmp/bl-${uid}/${boxId}`, { force: true }))
   for (let round = 0; round < 3; round++) {
@@ -250,18 +254,19 @@ test('BoxSockets is a pure value: computing paths touches nothing', (t) => {
 // ---------------------------------------------------------------------------
 // listenUnix / connectUnix
 
-function longDir (t: ExecutionContext, bytes: number): string {
-  let dir = scratch(t)
+/** A directory at least `bytes` long, in a scratch dir of its own (`top`). */
+function longDir (t: ExecutionContext, bytes: number): { dir: string, top: string } {
+  const top = scratch(t)
+  let dir = top
   while (Buffer.byteLength(dir) < bytes - 20) dir = path.join(dir, 'x'.repeat(30))
   fs.mkdirSync(dir, { recursive: true })
-  return dir
+  return { dir, top }
 }
 
 // Serial, and it checks only the fds into its own tree: a count of all this
 // process's fds moves with other tests' child processes and pipes.
 testWith([needs.linux], 'listenUnix on a 150-byte path works, connectUnix reaches it, close leaves nothing', async (t) => {
-  const dir = longDir(t, 150)
-  const top = dir.split('/').slice(0, 3).join('/')
+  const { dir, top } = longDir(t, 150)
   const p = path.join(dir, 'server.sock')
   t.true(Buffer.byteLength(p) >= 140)
   t.false(fitsSunPath(p))
@@ -279,7 +284,7 @@ testWith([needs.linux], 'listenUnix on a 150-byte path works, connectUnix reache
 }, true)
 
 test('with long paths off, a 150-byte path fails ENAMETOOLONG and creates nothing', async (t) => {
-  const dir = longDir(t, 150)
+  const { dir } = longDir(t, 150)
   const p = path.join(dir, 'server.sock')
   const e = await t.throwsAsync(listenUnix(p, { longPaths: false }), { instanceOf: LayoutError })
   t.is(e.code, 'ENAMETOOLONG')

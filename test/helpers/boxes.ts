@@ -53,6 +53,14 @@ export function privateLinkUid (t: ExecutionContext): number {
   }
 }
 
+/**
+ * The uid a test's box links under: as root a private one (privateLinkUid),
+ * otherwise our own (only root can make another user's /tmp/bl-{uid}).
+ */
+export function testLinkUid (t: ExecutionContext): number {
+  return process.getuid?.() === 0 ? privateLinkUid(t) : process.getuid!()
+}
+
 export interface BoxOpSpec {
   home: string
   boxId: string
