@@ -41,6 +41,7 @@ const P = {
   cloneExt4: QUICK ? 2 : 5,
   samefs: QUICK ? 2000 : 20000,
   samefsSh: QUICK ? 10 : 50,
+  handoff: QUICK ? 1000 : 5000, // calls per round of each form in (i)
   sock: QUICK ? 100 : 500,
   scaleCounts: QUICK ? [10, 200] : [10, 1000, 5000],
   scaleBoxes: QUICK ? 10 : 50,
@@ -412,6 +413,30 @@ async function sameFsRound (round: number): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------
+// (i) one call, sync and through the libuv pool: what a Promise form pays for
+// its hand-off (queue to a pool thread, wake the loop, settle), this package's
+// against Node's own fs.promises on the same pool, each for one statx.
+
+const W_HANDOFF = 'i. one statx, sync and as a Promise (the pool hand-off)'
+const HANDOFF = {
+  oursSync: 'this package, sameFilesystemSync([p])',
+  oursAsync: 'this package, await sameFilesystem([p])',
+  nodeSync: 'Node fs.statSync(p)',
+  nodeAsync: 'Node await fs.promises.stat(p)',
+} as const
+async function handoffRound (round: number): Promise<void> {
+  const n = P.handoff
+  const one = [homeOurs.tmpDir]
+  const p = homeOurs.tmpDir
+  await inTurn(round, [
+    () => record(W_HANDOFF, HANDOFF.oursSync, timedSync(n, () => { for (let i = 0; i < n; i++) sameFilesystemSync(one) })),
+    async () => record(W_HANDOFF, HANDOFF.oursAsync, await timed(n, async () => { for (let i = 0; i < n; i++) await api.sameFilesystem(one) })),
+    () => record(W_HANDOFF, HANDOFF.nodeSync, timedSync(n, () => { for (let i = 0; i < n; i++) fs.statSync(p) })),
+    async () => record(W_HANDOFF, HANDOFF.nodeAsync, await timed(n, async () => { for (let i = 0; i < n; i++) await fs.promises.stat(p) })),
+  ])
+}
+
+// ---------------------------------------------------------------------------
 // (f) socket bind + close through the link
 
 const W_SOCK = 'f. listenUnix + close, through the link'
@@ -511,6 +536,7 @@ async function main (): Promise<void> {
     await cloneRound(r, 'xfs')
     await cloneRound(r, 'ext4')
     await sameFsRound(r)
+    await handoffRound(r)
     await sockRound(r)
     cliRound(P.cliPerRound)
     rssRounds.push(process.memoryUsage().rss / (1 << 20))
@@ -905,7 +931,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
     '  own loop; this package is timed in-process around the same loop, through its public API only, as built (`dist/`,',
     '  the same build the strace, the profiles and the CLI rows run). Batches per round:',
     `  lifecycle ${P.boxes} boxes (${P.slow} for the process-spawning peers), mountShared+unmountShared ${P.shared}, installShim`,
-    `  ${P.clone} (XFS) and ${P.cloneExt4} (ext4), sameFilesystem ${P.samefs}, listenUnix ${P.sock}, scale ${P.scaleBoxes} boxes per count,`,
+    `  ${P.clone} (XFS) and ${P.cloneExt4} (ext4), sameFilesystem ${P.samefs}, one statx sync and as a Promise ${P.handoff} per form, listenUnix ${P.sock}, scale ${P.scaleBoxes} boxes per count,`,
     `  prepare + cleanup ${P.pc} boxes per filesystem. In the lifecycle and prepare + cleanup rows, raw C, this package`,
     '  and the BoxLite replay work in one home per filesystem, which each batch leaves empty: two homes on one XFS can',
     '  differ in speed by as much as what is measured.',
@@ -1075,9 +1101,16 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
 
   // --- misses explained, from the data above
   const misses: string[] = []
+  // (i): the hand-off alone, ours and Node's, and the async lifecycle it implies (the sync one plus 4 hand-offs).
+  const handoff = (a: string, b: string): number => stat(W_HANDOFF, a).ns - stat(W_HANDOFF, b).ns
+  const oursHandoff = handoff(HANDOFF.oursAsync, HANDOFF.oursSync)
+  const nodeHandoff = handoff(HANDOFF.nodeAsync, HANDOFF.nodeSync)
+
   const syncS = stat(A, SYNC)
   const asyncS = stat(A, ASYNC)
   const sameS = stat(A, C_SAME)
+  const handoffLine = `The hand-off alone (i): ${fmt(oursHandoff)} per call for this package's Promise form, ${fmt(nodeHandoff)} for Node's own` +
+    ` fs.promises.stat on the same pool; the sync lifecycle plus 4 of Node's hand-offs is ${x((syncS.ns + 4 * nodeHandoff) / sameS.ns)} raw C.`
   const prof = (form: string): PerfProfile | undefined => profiles?.find((p) => p.form === form)
   const kernelOf = (p: PerfProfile | undefined): number => p?.byDso.filter(([d]) => d.startsWith('[kernel')).reduce((a, [, v]) => a + v, 0) ?? NaN
   const userOf = (p: PerfProfile | undefined): number => (p?.totalUs ?? NaN) - kernelOf(p)
@@ -1108,7 +1141,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
   if (!vAasync.met) {
     misses.push(`- (a) async lifecycle at ${x(asyncS.ns / sameS.ns)} raw C (sync: ${x(syncS.ns / sameS.ns)}): each of the 4 calls runs on the` +
       ` libuv pool and comes back through the event loop: ${moreLess(asyncS.ns - syncS.ns)} wall time per box than sync, and` +
-      ` ${moreLess((asyncS.user + asyncS.sys) - (syncS.user + syncS.sys))} CPU. ${cpuLine(asyncS, sameS)} ${perfLine(ASYNC)}`)
+      ` ${moreLess((asyncS.user + asyncS.sys) - (syncS.user + syncS.sys))} CPU. ${handoffLine} ${cpuLine(asyncS, sameS)} ${perfLine(ASYNC)}`)
   }
   const pcTop = pcRows.filter((r) => Math.abs(r.d) >= 0.5).sort((a, b) => Math.abs(b.d) - Math.abs(a.d)).slice(0, 8)
     .map((r) => `${r.name} ${r.d >= 0 ? '+' : '−'}${num(Math.abs(r.d))}`).join(', ')
