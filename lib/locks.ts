@@ -11,6 +11,14 @@ import { joinPath, splitLast } from './paths.ts'
 
 const MAX_LOCK_ID = 0xffff_ffff
 
+/**
+ * The fds live RuntimeLocks of this process hold, with their homes. Adopting
+ * one of them again would give the fd a second owner, whose release() would
+ * close it under the first (or, once the number is reused, close someone
+ * else's fd).
+ */
+const heldFds = new Map<number, string>()
+
 function runtimeLockCall (home: string): NativeCall<RuntimeLock> {
   args.path(home, 'home')
   return nativeCall('runtimeLock', [home], {
@@ -26,9 +34,19 @@ function runtimeLockCall (home: string): NativeCall<RuntimeLock> {
  */
 export const LOCK_FD_ENV = 'BOXLITE_LAYOUT_LOCK_FD'
 
-function adoptCall (home: string, lockFd: unknown): NativeCall<RuntimeLock | null> {
+/** null: known without a look not to be this home's lock (another home's RuntimeLock holds the fd). */
+function adoptCall (home: string, lockFd: unknown): NativeCall<RuntimeLock | null> | null {
   args.path(home, 'home')
   const fd = args.integer(lockFd, 'fd', 0, 0x7fffffff)
+  // Never a second owner: this home's lock held through it is EBUSY, as
+  // acquire() says; another home's is not this home's lock.
+  const holder = heldFds.get(fd)
+  if (holder === home) {
+    throw layoutError('EBUSY', 'runtime-locked',
+      `fd ${fd} already holds the runtime lock of ${home} for a RuntimeLock of this process; use that RuntimeLock: ` +
+      'a second one would close the fd under the first', { path: joinPath(home, '.lock') })
+  }
+  if (holder !== undefined) return null
   return nativeCall('runtimeLockAdopt', [home, fd], {
     doing: `cannot adopt the runtime lock of ${home} from fd ${fd}`,
     hints: { 'not-prepared': 'the home does not exist: check --home / BOXLITE_HOME' },
@@ -56,6 +74,7 @@ export class RuntimeLock {
     args.integer(fd, 'fd', 0, 0x7fffffff)
     this.path = joinPath(home, '.lock')
     this.#fd = fd
+    heldFds.set(fd, this.home)
   }
 
   /**
@@ -73,12 +92,13 @@ export class RuntimeLock {
    * $BOXLITE_LAYOUT_LOCK_FD). The fd must be an open file description of
    * this home's .lock (same inode) holding its flock: then the lock is
    * returned (the fd made close-on-exec; release() closes only this
-   * process's fd, the parent keeps the lock). null when the fd is not this
-   * home's .lock (take the lock yourself); EBUSY (runtime-locked) when it
-   * is, but another process holds the lock.
+   * process's fd, the parent keeps the lock). null when the fd is not open
+   * or not this home's .lock (take the lock yourself); EBUSY
+   * (runtime-locked) when it is, but another process holds the lock, or
+   * when the fd already belongs to a RuntimeLock of this process.
    */
-  static async adopt (home: string, fd: number): Promise<RuntimeLock | null> { return await adoptCall(home, fd).async() }
-  static adoptSync (home: string, fd: number): RuntimeLock | null { return adoptCall(home, fd).sync() }
+  static async adopt (home: string, fd: number): Promise<RuntimeLock | null> { return await adoptCall(home, fd)?.async() ?? null }
+  static adoptSync (home: string, fd: number): RuntimeLock | null { return adoptCall(home, fd)?.sync() ?? null }
 
   /** The fd holding the flock (to hand to a child process); undefined once released. */
   get fd (): number | undefined {
@@ -94,6 +114,7 @@ export class RuntimeLock {
     if (this.#fd === undefined) return
     const fd = this.#fd
     this.#fd = undefined
+    heldFds.delete(fd)
     fs.closeSync(fd)
   }
 }
@@ -112,6 +133,8 @@ export class LockManager {
   readonly #dir: DirArgs
   /** Ids this manager holds, with the fd that holds each. */
   readonly #held = new Map<number, number>()
+  /** Ids a lock() or tryLock() of this manager is still taking, with how many. */
+  readonly #taking = new Map<number, number>()
 
   constructor (locksDir: string, anchor?: { root: string, rel: string }) {
     this.dir = args.path(locksDir, 'locksDir')
@@ -148,20 +171,40 @@ export class LockManager {
    * libuv pool. ENOENT (removed-while-waiting) or ESTALE
    * (replaced-while-waiting) when the id was freed meanwhile.
    */
-  async lock (id: number): Promise<void> { await this.#acquire(id, true).async() }
+  async lock (id: number): Promise<void> { await this.#take(id, true) }
 
-  /** Blocking lock: waits on the calling thread. EDEADLK if this manager holds it. */
+  /**
+   * Blocking lock: waits on the calling thread. EDEADLK if this manager
+   * holds it, or is taking it in a lock() or tryLock() not yet settled
+   * (that Promise can only settle on this thread).
+   */
   lockSync (id: number): void {
     if (this.#held.has(checkId(id))) {
       throw layoutError('EDEADLK', 'deadlock', `this LockManager already holds lock ${id}; waiting for it would never end`, { path: this.pathFor(id) })
     }
+    if (this.#taking.has(id)) {
+      throw layoutError('EDEADLK', 'deadlock', `this LockManager is already taking lock ${id} (a lock() or tryLock() not yet settled, ` +
+        'whose result only this thread can receive); waiting for it here would never end: await that Promise', { path: this.pathFor(id) })
+    }
     this.#acquire(id, true).sync()
+  }
+
+  async #take (id: number, wait: boolean): Promise<boolean> {
+    const call = this.#acquire(id, wait)
+    this.#taking.set(id, (this.#taking.get(id) ?? 0) + 1)
+    try {
+      return await call.async()
+    } finally {
+      const left = this.#taking.get(id)! - 1
+      if (left === 0) this.#taking.delete(id)
+      else this.#taking.set(id, left)
+    }
   }
 
   /** Take lock id if it is free right now; false if someone (even us) holds it. */
   async tryLock (id: number): Promise<boolean> {
     if (this.#held.has(checkId(id))) return false
-    return await this.#acquire(id, false).async()
+    return await this.#take(id, false)
   }
 
   tryLockSync (id: number): boolean {

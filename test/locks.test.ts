@@ -63,9 +63,16 @@ test('in one process, waiters queue like separate processes; lockSync on a held 
   await blockedOn(b.pathFor(id))
   t.false(bGot)
   t.throws(() => a.lockSync(id), { code: 'EDEADLK' })
+  // b's own lock() is still waiting: a lockSync would block the one thread
+  // that can deliver it, for good.
+  const e = t.throws(() => b.lockSync(id), { code: 'EDEADLK' })
+  t.regex(e.message, /already taking lock .*await that Promise/)
   a.unlock(id)
   await bWait
   t.true(bGot)
+  t.true(b.isHeld(id))
+  b.unlock(id)
+  t.notThrows(() => b.lockSync(id), 'nothing is being taken any more')
   b.unlock(id)
 })
 
@@ -208,6 +215,13 @@ test('runtime lock: a planted .lock symlink is refused (ELOOP) and its target un
 test('a waiter whose worker thread is terminated neither crashes the process nor keeps the lock', async (t) => {
   const dir = path.join(scratch(t), 'locks')
   const r = await run(process.execPath, tsNode('test/fixtures/orphan-waiter.ts', dir, repoRoot), { cwd: repoRoot })
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(JSON.parse(r.stdout.trim()), { survived: true, free: true })
+})
+
+test('a wait whose result is queued when its worker is terminated: dropped without use after free, the lock freed', async (t) => {
+  const dir = path.join(scratch(t), 'locks')
+  const r = await run(process.execPath, tsNode('test/fixtures/orphan-queued.ts', dir, repoRoot), { cwd: repoRoot })
   t.is(r.code, 0, r.stderr)
   t.deepEqual(JSON.parse(r.stdout.trim()), { survived: true, free: true })
 })

@@ -333,28 +333,40 @@ test('RuntimeLock.adopt: a fd number that is not open is not the lock, even wher
   again.release()
 })
 
-test('RuntimeLock.adopt: a child adopts the fd its parent holds; not this home\'s lock is null; another holder is EBUSY', async (t) => {
+test('RuntimeLock.adopt: a child adopts the fd its parent holds, once; not this home\'s lock is null; another holder is EBUSY', async (t) => {
   const home = freshHome(t)
   const other = freshHome(t)
   const lock = await home.acquireRuntimeLock()
   t.teardown(() => lock.release())
+  // Another open file description of the same .lock, inherited as fd 4.
+  const second = fs.openSync(home.runtimeLockPath, 'r')
+  t.teardown(() => fs.closeSync(second))
   const child = `
     const { RuntimeLock } = await import(${JSON.stringify(path.join(repoRoot, 'lib/index.ts'))})
     const [home, other] = process.argv.slice(1)
+    const reasonOf = (f) => { try { return f() } catch (e) { return e.reason } }
     const adopted = RuntimeLock.adoptSync(home, 3)
+    const again = reasonOf(() => RuntimeLock.adoptSync(home, 3))
     const elsewhere = RuntimeLock.adoptSync(other, 3)
     const notTheLock = RuntimeLock.adoptSync(home, 0)
-    let fresh
-    try { RuntimeLock.acquireSync(home); fresh = 'acquired' } catch (e) { fresh = e.reason }
+    const fresh = reasonOf(() => { RuntimeLock.acquireSync(home); return 'acquired' })
     const fs = await import('node:fs')
-    const ownFd = fs.openSync(home + '/.lock', 'r')
-    let stranger
-    try { RuntimeLock.adoptSync(home, ownFd) } catch (e) { stranger = e.reason }
-    console.log(JSON.stringify({ adopted: adopted?.held, elsewhere, notTheLock, fresh, stranger }))`
+    const own = reasonOf(() => RuntimeLock.adoptSync(home, fs.openSync(home + '/.lock', 'r')))
+    const stranger = reasonOf(() => RuntimeLock.adoptSync(home, 4))
+    adopted.release()
+    console.log(JSON.stringify({ adopted: adopted?.held === false, again, elsewhere, notTheLock, fresh, own, stranger }))`
   const r = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child, home.home, other.home],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe', lock.fd!] })
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe', lock.fd!, second] })
   t.is(r.code, 0, r.stderr)
-  t.deepEqual(JSON.parse(r.stdout), { adopted: true, elsewhere: null, notTheLock: null, fresh: 'runtime-locked', stranger: 'runtime-locked' })
+  t.deepEqual(JSON.parse(r.stdout), {
+    adopted: true,
+    again: 'runtime-locked', // this process's RuntimeLock owns fd 3 already
+    elsewhere: null,
+    notTheLock: null,
+    fresh: 'runtime-locked',
+    own: 'runtime-locked', // another description of the .lock the parent holds
+    stranger: 'runtime-locked',
+  })
   t.true(lock.held, 'the child closing its copy leaves the parent\'s lock held')
 })
 

@@ -237,19 +237,16 @@ Napi::Object CloneObject(Napi::Env env, const CloneResult& r) {
   return o;
 }
 
-// An fd the JS side takes over in Result; closed here (releasing its lock)
-// if the result is never delivered.
+// An fd the JS side takes over once the result carrying it is delivered;
+// closed here (releasing its lock) if it never is.
 class HeldFd {
  public:
   ~HeldFd() {
     if (fd_ >= 0) ::close(fd_);
   }
   int* out() { return &fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
+  int get() const { return fd_; }
+  void handed_over() { fd_ = -1; }
 
  private:
   int fd_ = -1;
@@ -692,9 +689,9 @@ struct ShimPrepare : Job {
     o.Set("link", LinkObject(env, r.link));
     o.Set("rotated", r.rotated);
     o.Set("stderrFd", r.stderr_fd);
-    r.stderr_fd = -1;
     return o;
   }
+  void Delivered() override { r.stderr_fd = -1; }
 };
 
 // ---------------------------------------------------------------------------
@@ -735,7 +732,8 @@ struct RuntimeLock : Job {
   HeldFd fd;
   bool Parse(Args& a) { return home = a.Str(), a.ok(); }
   Error Run(bool) override { return runtime_lock(home, fd.out()); }
-  Napi::Value Result(Napi::Env env) override { return Num(env, fd.release()); }
+  Napi::Value Result(Napi::Env env) override { return Num(env, fd.get()); }
+  void Delivered() override { fd.handed_over(); }
 };
 
 struct RuntimeLockAdopt : Job {
@@ -762,7 +760,8 @@ struct LockAcquire : Job {
   HeldFd fd;
   bool Parse(Args& a) { return dir = a.Dir(), id = a.U32(), wait = a.Bool(), a.ok(); }
   Error Run(bool may_block) override { return lock_acquire(dir, id, wait, may_block, fd.out(), &acquired); }
-  Napi::Value Result(Napi::Env env) override { return acquired ? Num(env, fd.release()) : env.Null(); }
+  Napi::Value Result(Napi::Env env) override { return acquired ? Num(env, fd.get()) : env.Null(); }
+  void Delivered() override { fd.handed_over(); }
 };
 
 struct LockFree : Job {
@@ -1017,7 +1016,9 @@ Napi::Value RunSync(const Napi::CallbackInfo& info) {
     napi_throw(env, NativeError(env, e));
     return env.Undefined();
   }
-  return op.Result(env);
+  Napi::Value result = op.Result(env);
+  if (!env.IsExceptionPending()) op.Delivered();
+  return result;
 }
 
 class PoolWorker : public Napi::AsyncWorker {

@@ -6,7 +6,10 @@
 // the environment goes away while the thread waits (a worker terminated), a
 // cleanup hook marks the state orphaned: the thread then destroys the job
 // itself (closing its fds, which releases any lock it took) and never
-// touches Node-API again.
+// touches Node-API again. If the thread had already queued its result, the
+// thread-safe function's own teardown still calls Done for it (with no env):
+// then whichever of the hook and that call comes second drops the JS side's
+// reference, so neither frees what the other will use.
 #include <limits.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -34,8 +37,10 @@ struct Runner {
   napi_threadsafe_function tsfn = nullptr;
   std::mutex mu;
   bool orphaned = false;
-  bool js_released = false;  // the JS side's reference has been dropped
-  int refs = 2;              // the thread's and the JS side's
+  bool queued = false;            // the result is on the thread-safe function's queue: Done will run
+  bool done_without_env = false;  // Done ran for a teardown (no env, nothing settled)
+  bool js_released = false;       // the JS side's reference has been dropped
+  int refs = 2;                   // the thread's and the JS side's
 };
 
 void Release(Runner* r) {
@@ -62,10 +67,16 @@ void ReleaseJsSide(Runner* r) {
 
 void Orphan(void* arg) {
   auto* r = static_cast<Runner*>(arg);
+  bool queued, done;
   {
     std::lock_guard<std::mutex> lock(r->mu);
     r->orphaned = true;
+    queued = r->queued;
+    done = r->done_without_env;
   }
+  if (queued && !done) return;  // Done, still to come, drops the JS side's reference
+  // Not queued: the thread may wait on for a long time, and nobody joins it now.
+  if (!queued) pthread_detach(r->thread);
   ReleaseJsSide(r);
 }
 
@@ -75,7 +86,7 @@ void* ThreadMain(void* arg) {
   {
     std::lock_guard<std::mutex> lock(r->mu);
     if (!r->orphaned) {
-      napi_call_threadsafe_function(r->tsfn, r, napi_tsfn_nonblocking);
+      r->queued = napi_call_threadsafe_function(r->tsfn, r, napi_tsfn_nonblocking) == napi_ok;
       napi_release_threadsafe_function(r->tsfn, napi_tsfn_release);
     }
   }
@@ -99,11 +110,21 @@ int StartWaiter(Runner* r) {
   return rc;
 }
 
+// With no env, the thread-safe function is being torn down with this result
+// still queued: nothing is settled, and the job's fds close with it.
 void Done(napi_env env, napi_value, void*, void* data) {
   auto* r = static_cast<Runner*>(data);
-  if (env != nullptr) {
+  pthread_join(r->thread, nullptr);  // it queued this: it has only to return
+  if (env == nullptr) {
+    bool orphaned;
+    {
+      std::lock_guard<std::mutex> lock(r->mu);
+      r->done_without_env = true;
+      orphaned = r->orphaned;
+    }
+    if (!orphaned) return;  // the cleanup hook, still to come, drops the JS side's reference
+  } else {
     napi_remove_env_cleanup_hook(env, Orphan, r);
-    pthread_join(r->thread, nullptr);  // it has only to return
     Napi::HandleScope scope(env);
     Settle(Napi::Env(env), r->deferred, *r->job, r->error);
   }

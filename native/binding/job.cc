@@ -27,7 +27,10 @@ void Settle(Napi::Env env, napi_deferred deferred, Job& job, const Error& error)
     napi_reject_deferred(env, deferred, thrown.Value());
     return;
   }
-  napi_resolve_deferred(env, deferred, result);
+  // An environment that can no longer run JS (a worker being terminated)
+  // refuses the resolve: then the job keeps what the result carried and
+  // closes it (releasing a lock) instead of handing it to nobody.
+  if (napi_resolve_deferred(env, deferred, result) == napi_ok) job.Delivered();
 }
 
 }  // namespace blx::binding

@@ -16,8 +16,12 @@ class Job {
   // Any thread, no JS. may_block: whether this thread may wait for a lock;
   // when it may not and would have to, the Error's reason is would-block.
   virtual Error Run(bool may_block) = 0;
-  // JS thread, after a successful Run.
+  // JS thread, after a successful Run. What the job holds for the JS side
+  // (an fd) stays the job's here, so that it is closed with the job if the
+  // result never reaches JS.
   virtual Napi::Value Result(Napi::Env env) = 0;
+  // JS thread: the result has been delivered; hand over what it carries.
+  virtual void Delivered() {}
 };
 
 // A plain JS Error carrying the core's error value (errno, syscall, paths,

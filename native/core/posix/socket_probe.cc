@@ -25,11 +25,19 @@ int try_connect(int type, const std::string& addr) {
   sa.sun_family = AF_UNIX;
   if (addr.size() >= sizeof sa.sun_path) return ENAMETOOLONG;
   std::memcpy(sa.sun_path, addr.c_str(), addr.size() + 1);
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+  // Close-on-exec from birth: this runs on a pool thread, and a process the
+  // main thread spawns meanwhile (a jailed shim) must not inherit the socket.
+  Fd s(::socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s.valid()) return errno;
+#else
+  // macOS has neither flag: set both at once after (a window Linux does not have).
   Fd s(::socket(AF_UNIX, type, 0));
   if (!s.valid()) return errno;
   int flags = ::fcntl(s.get(), F_GETFL);
   if (flags < 0 || ::fcntl(s.get(), F_SETFL, flags | O_NONBLOCK) != 0) return errno;
   ::fcntl(s.get(), F_SETFD, FD_CLOEXEC);
+#endif
   if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0) return 0;
   return errno == EINPROGRESS || errno == EAGAIN ? 0 : errno;
 }
