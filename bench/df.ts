@@ -15,13 +15,17 @@ export const DF_DU = '`du -s` (whole process)'
 
 export interface DfTree { home: string, boxes: number, files: number }
 
-/** The tree: a prepared home, boxes × filesPerBox small files in four subdirs each, and shim's set cloned into every bin/. */
-export function dfTree (api: typeof Api, dir: string, shim: string, boxes: number, filesPerBox = 20): DfTree {
+/**
+ * The tree: a prepared home, boxes × filesPerBox small files in four subdirs each, and shim's set cloned into every
+ * bin/. The socket links go to /tmp/bl-{linkUid}, the bench's own link dir, which its teardown removes: the loop
+ * filesystem goes with the bench, and links left in the operator's /tmp/bl-{uid} would dangle.
+ */
+export function dfTree (api: typeof Api, dir: string, shim: string, boxes: number, linkUid: number, filesPerBox = 20): DfTree {
   const home = new api.HomeLayout({ home: dir })
   home.prepareSync()
   const data = Buffer.alloc(6000, 7)
   for (let i = 0; i < boxes; i++) {
-    const box = home.box(`dfbench${String(i).padStart(5, '0')}`)
+    const box = home.box(`dfbench${String(i).padStart(5, '0')}`, { uid: linkUid })
     box.prepareSync()
     for (let f = 0; f < filesPerBox; f++) {
       const sub = path.join(box.root, 'logs', `d${f % 4}`)
@@ -59,7 +63,7 @@ export function dfRound (api: typeof Api, tree: DfTree, cli: string, round: numb
 
 // Alone: npm run bench:df [-- ROUNDS]
 if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url) {
-  const { ensureDist, lifecycleShimSet, loopFs, teardown } = await import('./lib/fixtures.ts')
+  const { ensureDist, lifecycleShimSet, linkUid, loopFs, teardown } = await import('./lib/fixtures.ts')
   const repo = path.join(path.dirname(new URL(import.meta.url).pathname), '..')
   ensureDist(repo)
   const api = await import(pathToFileURL(path.join(repo, 'dist', 'index.js')).href) as typeof Api
@@ -67,7 +71,7 @@ if (process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === imp
   try {
     const xfs = loopFs('xfs-df', 'xfs', 2048)
     const shim = lifecycleShimSet(path.join(xfs, 'shim3'))
-    const tree = dfTree(api, path.join(xfs, 'home-df'), shim, 1000)
+    const tree = dfTree(api, path.join(xfs, 'home-df'), shim, 1000, linkUid)
     execFileSync('sync', ['-f', xfs])
     const cli = path.join(repo, 'dist', 'cli.cjs')
     dfRound(api, tree, cli, 0) // warm-up: dentry and inode caches, JIT
