@@ -48,6 +48,7 @@ const P = {
   cliPerRound: 3, // whole-process runs of each CLI row per round
   profileBoxes: QUICK ? 300 : 2000,
   pc: QUICK ? 50 : 200, // prepare + cleanup (no mount) boxes per round and implementation
+  pcParts: (QUICK ? [20, 4] : [100, 10]) as [number, number], // boxes per side and rounds of the timed-call breakdown
   pcCount: (QUICK ? [20, 60] : [100, 300]) as [number, number], // boxes of the two strace -c runs whose difference gives calls per box
   matrixRounds: QUICK ? 3 : 5, // rounds of bench/node-matrix.mjs under each Node
 }
@@ -314,6 +315,16 @@ const replayMismatch = Object.entries(RUST_STD_PER_BOX)
   .map(([name]) => String(name))
 if (replayMismatch.length > 0) console.error(`bench: the BoxLite replay no longer makes Rust std's calls: ${replayMismatch.join(', ')}`)
 
+/** ns per box of each part of the work, each side: what blx_bench pc-breakdown prints. */
+interface PcParts { n: number, replay: { ns: number, parts: Record<string, number> }, same: { ns: number, parts: Record<string, number> } }
+// Where a box's time goes: every call of the replay and of this package's sequence (raw C) timed into its part of
+// the work, the two in turn, in the homes the (h) rows use.
+console.log('prepare + cleanup: every call timed, the BoxLite replay and this package\'s calls in C')
+const pcParts: Record<'xfs' | 'ext4', PcParts> = {
+  xfs: c('pc-breakdown', homePc.home, linkDir, String(linkUid), String(P.pcParts[0]), String(P.pcParts[1]), prefix('k')) as unknown as PcParts,
+  ext4: c('pc-breakdown', homePcExt4.home, linkDir, String(linkUid), String(P.pcParts[0]), String(P.pcParts[1]), prefix('k')) as unknown as PcParts,
+}
+
 // ---------------------------------------------------------------------------
 // (b) mountShared + unmountShared
 
@@ -561,7 +572,7 @@ async function main (): Promise<void> {
   }
   // (g) disk usage against du -s on one tree (built once, untimed).
   process.stdout.write('disk usage: building 1000 boxes   \r')
-  const dfHome = dfTree(api, path.join(xfs, 'home-df'), shim, 1000)
+  const dfHome = dfTree(api, path.join(xfs, 'home-df'), shim, 1000, linkUid)
   settle()
   dfRound(api, dfHome, cliJs, 0) // warm-up: dentry and inode caches
   for (let r = 0; r < ROUNDS; r++) {
@@ -754,6 +765,45 @@ function cliProfile (): CpuProfileSummary {
 
 // ---------------------------------------------------------------------------
 // Report: tables and verdicts from the samples; prose only says what they show.
+
+/**
+ * Where a box's time goes, from pcParts: the parts both implementations make, each one's own, the sync form's
+ * JavaScript (its median less raw C's in the (h) rows), and what a 1.00× would need of them.
+ */
+function pcPartsSection (xfsRow: Record<'s' | 'c', { ns: number }>, ext4Row: Record<'s' | 'c', { ns: number }>): string[] {
+  const fss = [['XFS', pcParts.xfs, xfsRow], ['ext4', pcParts.ext4, ext4Row]] as const
+  const per = (p: PcParts, side: 'same' | 'replay', part: string): number | undefined =>
+    p[side].parts[part] === undefined ? undefined : p[side].parts[part] / p.n
+  const names = [...new Set(fss.flatMap(([, p]) => [...Object.keys(p.replay.parts), ...Object.keys(p.same.parts)]))]
+  const both = (part: string): boolean => fss.every(([, p]) => p.same.parts[part] !== undefined && p.replay.parts[part] !== undefined)
+  const order = [...names.filter(both), ...names.filter((n) => !both(n) && pcParts.xfs.same.parts[n] !== undefined), ...names.filter((n) => !both(n) && pcParts.xfs.same.parts[n] === undefined)]
+  const cell = (v: number | undefined): string => v === undefined ? '—' : fmt(v)
+  const L = ['### Where a box\'s time goes', '',
+    `\`blx_bench pc-breakdown\`: the replay and this package's calls (raw C, as pc-same) in turn, ${P.pcParts[1]} rounds of ${P.pcParts[0]}`,
+    'boxes each, in the homes above; every call timed (two clock_gettime around it, the vDSO, no syscall of their own) and',
+    'added to its part of the work. Per box; the JavaScript row is the sync column less the raw C column of the table above.', '',
+    '| part of the work | made by | XFS: this package (C) | XFS: replay | ext4: this package (C) | ext4: replay |', '|---|---|---:|---:|---:|---:|']
+  const by = (n: string): string => both(n) ? 'both' : pcParts.xfs.same.parts[n] !== undefined ? 'this package' : 'BoxLite'
+  for (const n of order) L.push(`| ${n} | ${by(n)} | ${fss.map(([, p]) => `${cell(per(p, 'same', n))} | ${cell(per(p, 'replay', n))}`).join(' | ')} |`)
+  const js = [xfsRow.s.ns - xfsRow.c.ns, ext4Row.s.ns - ext4Row.c.ns] as const
+  L.push(`| JavaScript and the Node-API crossing (the sync form) | this package | ${fmt(js[0])} | — | ${fmt(js[1])} | — |`)
+  const sum = (p: PcParts, side: 'same' | 'replay', f: (n: string) => boolean): number =>
+    Object.entries(p[side].parts).filter(([n]) => f(n)).reduce((t, [, v]) => t + v, 0) / p.n
+  L.push(`| **total** | | ${fss.map(([, p, r]) => `${fmt(sum(p, 'same', () => true) + r.s.ns - r.c.ns)} | ${fmt(sum(p, 'replay', () => true))}`).join(' | ')} |`, '')
+  for (const [fsName, p, r] of fss) {
+    const jsNs = r.s.ns - r.c.ns
+    const common = sum(p, 'replay', both)
+    const rust = sum(p, 'replay', (n) => !both(n))
+    const checks = sum(p, 'same', (n) => !both(n))
+    const theirs = sum(p, 'same', both)
+    L.push(`- ${fsName}: the work both make is ${fmt(common)} of the replay's ${fmt(common + rust)} (this package's calls for it: ${fmt(theirs)}). ` +
+      `The rest of the replay, Rust std's own bookkeeping, is ${fmt(rust)}; this package's checks cost ${fmt(checks)} in C, and the sync ` +
+      `form's JavaScript ${fmt(jsNs)} more. ${TARGET.pc.toFixed(2)}× needs the checks and the JavaScript to fit into Rust's bookkeeping: ` +
+      `${fmt(checks + jsNs)} into ${fmt(rust)}${checks + jsNs <= rust ? ' (they do)' : ` (${fmt(checks + jsNs - rust)} over)`}.`)
+  }
+  L.push('')
+  return L
+}
 
 function fmt (ns: number): string {
   if (!Number.isFinite(ns)) return 'n/a'
@@ -986,6 +1036,7 @@ function report (profiles: PerfProfile[] | undefined, cpuProf: CpuProfileSummary
   L.push('', 'The raw C column makes exactly this package\'s calls for the same work (`blx_bench pc-same`, the core\'s sequence with its',
     'checks, lock and rename to trash): what the kernel costs for them, against what Rust\'s std costs for its own. The',
     'difference between it and the sync column is the JavaScript and the Node-API crossing, two calls per box.', '')
+  L.push(...pcPartsSection(pc(W_PC), pc(W_PC_EXT4)))
   const byName = new Map<string, { ours?: PerBoxCall, oursAsync?: PerBoxCall, replay?: PerBoxCall }>()
   for (const cl of pcCounts.sync.calls) byName.set(cl.name, { ...byName.get(cl.name), ours: cl })
   for (const cl of pcCounts.async.calls) byName.set(cl.name, { ...byName.get(cl.name), oursAsync: cl })

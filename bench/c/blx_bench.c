@@ -35,6 +35,9 @@
 //   lifecycle-floor HOME SHIMDIR LINKDIR N PREFIX      the same result, unsafe floor
 //   boxlite-replay HOME LINKDIR N PREFIX  prepare + cleanup without a mount, as BoxLite's
 //                                        Rust layout makes them (shared/ made in place of mounts/)
+//   pc-breakdown HOME LINKDIR UID N ROUNDS PREFIX  the replay and pc-same in turn, ROUNDS times N
+//                                        boxes each, every call's time added to its part of the work
+//                                        (TIMED); prints the parts per side
 //   shared-same HOME ID N                mountShared (shared/ an empty dir) + unmountShared
 //   bindro SRC DST N                     unsafe floor: open_tree/mount_setattr/move_mount + umount2
 //   shim-same HOME ID SHIMDIR N          installShim into an existing box (bin/ removed between
@@ -100,6 +103,61 @@ static void die(const char *what, const char *path) {
   exit(1);
 }
 
+// ---- where a box's time goes (pc-breakdown only) --------------------------
+//
+// TIMED(part, call) makes the call and, in pc-breakdown, adds its time to the
+// named part of the work. Off, it is the call alone; on, it adds two
+// clock_gettime (the vDSO: no syscall, so a trace of any mode is unchanged).
+// Parts are looked up by their text (strcmp): the same words at two call
+// sites are one part, whatever the linker made of the literals.
+
+#define PART_MAX 32
+struct part {
+  const char *name;
+  uint64_t ns;
+};
+static struct part g_parts[PART_MAX];
+static int g_nparts, g_timing;
+
+static void part_add(const char *name, uint64_t ns) {
+  for (int i = 0; i < g_nparts; i++) {
+    if (strcmp(g_parts[i].name, name) == 0) {
+      g_parts[i].ns += ns;
+      return;
+    }
+  }
+  if (g_nparts == PART_MAX) die("too many parts at", name);
+  g_parts[g_nparts++] = (struct part){name, ns};
+}
+
+#define TIMED(part, call)                             \
+  __extension__({                                     \
+    uint64_t timed_t0_ = g_timing ? now_ns() : 0;     \
+    __typeof__(call) timed_r_ = (call);               \
+    if (g_timing) part_add(part, now_ns() - timed_t0_); \
+    timed_r_;                                         \
+  })
+
+// The parts. Both implementations: what a box is.
+#define P_MKDIR "mkdir: the box and its five directories"
+#define P_RMDIR "rmdir: the five directories and the box"
+#define P_LINK "the socket link: symlink, later unlink"
+#define P_LINKDIR "/tmp/bl-{uid}: made sure of, or opened, to reach the link"
+// This package's checks.
+#define P_HOME "the home and boxes/: opened beneath, owner and mode checked (each call)"
+#define P_LOCK "the box lock: open, flock, the locked dir still the box (statx fd + name)"
+#define P_MODE "each new directory's mode (a statx after its mkdirat)"
+#define P_SHIM "a live shim? (shim.pid, opened without following)"
+#define P_LINKCHECK "the link ours? (readlinkat before the unlink)"
+#define P_MOUNT "a mount on shared/? (statx)"
+#define P_TRASH "the rename to .trash-* (a crash leaves no half box)"
+#define P_READ "the box read once (getdents64)"
+#define P_CLOSE "closes of the call's fds"
+// BoxLite's std calls.
+#define P_EXISTS "exists() / lstat of the box and the link (statx)"
+#define P_WALK "remove_dir_all: openat + fdopendir + readdir + closedir per directory"
+#define P_UID "getuid (the binding path)"
+
 // A marker in the strace (trace mode only): the statx Node's fs.statSync makes.
 static int g_marks;
 static void mark(const char *name) {
@@ -112,8 +170,8 @@ static void mark(const char *name) {
 
 // ---- the core's building blocks, as the strace shows them ----------------
 
-static void sx_fd(int fd, struct statx *st) {
-  if (statx(fd, "", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH, SXM, st) != 0) die("statx", "fd");
+static void sx_fd(const char *part, int fd, struct statx *st) {
+  if (TIMED(part, statx(fd, "", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH, SXM, st)) != 0) die("statx", "fd");
 }
 
 // A home directory must be ours (or root's) and not group/other-writable;
@@ -133,18 +191,18 @@ struct boxfds {
 // The home opened as given (made first only when the open fails and
 // boxPrepare asks), boxes/ beneath it (O_NOFOLLOW, from the home fd), each checked.
 static void open_home(const char *home, int make, struct boxfds *b) {
-  b->home = open(home, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  b->home = TIMED(P_HOME, open(home, O_RDONLY | O_CLOEXEC | O_DIRECTORY));
   if (b->home < 0 && make) {
     if (mkdir(home, 0755) != 0 && errno != EEXIST) die("mkdir", home);
     b->home = open(home, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
   }
   if (b->home < 0) die("open", home);
   struct statx st;
-  sx_fd(b->home, &st);
+  sx_fd(P_HOME, b->home, &st);
   check_owned(&st, home);
-  b->boxes = openat(b->home, "boxes", DIR_FLAGS);
+  b->boxes = TIMED(P_HOME, openat(b->home, "boxes", DIR_FLAGS));
   if (b->boxes < 0) die("openat", "boxes");
-  sx_fd(b->boxes, &st);
+  sx_fd(P_HOME, b->boxes, &st);
   check_owned(&st, "boxes");
 }
 
@@ -154,13 +212,13 @@ static void open_home(const char *home, int make, struct boxfds *b) {
 // changed it).
 static struct statx g_held;
 static void open_box(const char *id, int make, struct boxfds *b) {
-  if (make && mkdirat(b->boxes, id, 0755) != 0) die("mkdirat", id);
-  b->box = openat(b->boxes, id, DIR_FLAGS);
+  if (make && TIMED(P_MKDIR, mkdirat(b->boxes, id, 0755)) != 0) die("mkdirat", id);
+  b->box = TIMED(P_LOCK, openat(b->boxes, id, DIR_FLAGS));
   if (b->box < 0) die("openat", id);
   struct statx named;
-  if (flock(b->box, LOCK_EX) != 0) die("flock", id);
-  sx_fd(b->box, &g_held);
-  if (statx(b->boxes, id, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &named) != 0) die("statx", id);
+  if (TIMED(P_LOCK, flock(b->box, LOCK_EX)) != 0) die("flock", id);
+  sx_fd(P_LOCK, b->box, &g_held);
+  if (TIMED(P_LOCK, statx(b->boxes, id, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &named)) != 0) die("statx", id);
   if (g_held.stx_ino != named.stx_ino || g_held.stx_dev_minor != named.stx_dev_minor) {
     errno = ESTALE;
     die("replaced", id);
@@ -172,10 +230,14 @@ static void open_box(const char *id, int make, struct boxfds *b) {
   }
 }
 
+static void close_home(struct boxfds *b) {
+  (void)TIMED(P_CLOSE, close(b->boxes));
+  (void)TIMED(P_CLOSE, close(b->home));
+}
+
 static void close_box(struct boxfds *b) {
-  close(b->box);
-  close(b->boxes);
-  close(b->home);
+  (void)TIMED(P_CLOSE, close(b->box));
+  close_home(b);
 }
 
 // A box subdirectory, 0755 whatever the umask. keep (make_dir_beneath):
@@ -183,15 +245,15 @@ static void close_box(struct boxfds *b) {
 // returns the fd. Else (make_leaf_dir): mkdirat and a statx of the name; the
 // open and fchmod only if the umask trimmed it.
 static int make_dir(int parent, const char *name, int keep) {
-  if (mkdirat(parent, name, 0755) != 0) die("mkdirat", name);
+  if (TIMED(P_MKDIR, mkdirat(parent, name, 0755)) != 0) die("mkdirat", name);
   struct statx st;
   if (!keep) {
-    if (statx(parent, name, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st) != 0) die("statx", name);
+    if (TIMED(P_MODE, statx(parent, name, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st)) != 0) die("statx", name);
     if ((st.stx_mode & 07777) == 0755) return -1;
   }
   int fd = openat(parent, name, DIR_FLAGS);
   if (fd < 0) die("openat", name);
-  sx_fd(fd, &st);
+  sx_fd(P_MODE, fd, &st);
   if ((st.stx_mode & 07777) != 0755 && fchmod(fd, 0755) != 0) die("fchmod", name);
   if (keep) return fd;
   close(fd);
@@ -201,20 +263,20 @@ static int make_dir(int parent, const char *name, int keep) {
 // socketLinkEnsure: /tmp/bl-{uid} made 0700 if missing, opened without
 // following, checked (and given to uid when root made it), the link made in it.
 static void link_ensure(const char *linkdir, unsigned uid, const char *target, const char *id) {
-  int ld = open(linkdir, DIR_FLAGS);
+  int ld = TIMED(P_LINKDIR, open(linkdir, DIR_FLAGS));
   if (ld < 0) {
     if (mkdir(linkdir, 0700) != 0 && errno != EEXIST) die("mkdir", linkdir);
     ld = open(linkdir, DIR_FLAGS);
   }
   if (ld < 0) die("open", linkdir);
   struct statx st;
-  sx_fd(ld, &st);
+  sx_fd(P_LINKDIR, ld, &st);
   if (st.stx_uid != uid) {
     if (geteuid() != 0 || fchown(ld, uid, (gid_t)-1) != 0) die("fchown", linkdir);
   }
   if ((st.stx_mode & 077) != 0) die("mode", linkdir);
-  if (symlinkat(target, ld, id) != 0) die("symlinkat", id);
-  close(ld);
+  if (TIMED(P_LINK, symlinkat(target, ld, id)) != 0) die("symlinkat", id);
+  (void)TIMED(P_LINKDIR, close(ld));
 }
 
 static void random_hex(char *out, size_t n_hex) {
@@ -229,7 +291,7 @@ static void random_hex(char *out, size_t n_hex) {
 static void each_entry(int fd, void (*fn)(void *, const char *, unsigned char), void *arg) {
   char buf[16384];
   for (;;) {
-    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    long n = TIMED(P_READ, syscall(SYS_getdents64, fd, buf, sizeof buf));
     if (n < 0) die("getdents64", NULL);
     if (n == 0) return;
     for (long off = 0; off < n;) {
@@ -269,7 +331,7 @@ static int remove_tree(int parent, const char *name) {
   int fd = openat(parent, name, DIR_FLAGS);
   if (fd < 0) die("openat", name);
   struct statx st;
-  sx_fd(fd, &st);
+  sx_fd(P_READ, fd, &st);
   return remove_open_tree(parent, name, fd);
 }
 
@@ -282,7 +344,7 @@ static int remove_open_tree(int parent, const char *name, int fd) {
   int removed = 0;
   for (int k = 0; k < n->count; k++) {
     if (n->type[k] == DT_DIR) {
-      if (unlinkat(fd, n->name[k], AT_REMOVEDIR) == 0) {
+      if (TIMED(P_RMDIR, unlinkat(fd, n->name[k], AT_REMOVEDIR)) == 0) {
         removed++;
         continue;
       }
@@ -294,8 +356,8 @@ static int remove_open_tree(int parent, const char *name, int fd) {
     }
   }
   free(n);
-  close(fd);
-  if (unlinkat(parent, name, AT_REMOVEDIR) != 0) die("rmdir", name);
+  (void)TIMED(P_CLOSE, close(fd));
+  if (TIMED(P_RMDIR, unlinkat(parent, name, AT_REMOVEDIR)) != 0) die("rmdir", name);
   return removed + 1;
 }
 
@@ -344,7 +406,7 @@ static void op_shared_mount(const struct ctx *c, const char *id) {
   struct statx st;
   if (statx(b.box, "shared", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st) == 0) {
     struct statx box;
-    sx_fd(b.box, &box);
+    sx_fd(P_MOUNT, b.box, &box);
     if (st.stx_mnt_id != box.stx_mnt_id) die("already mounted", "shared");
     int sh = openat(b.box, "shared", DIR_FLAGS);
     if (sh < 0) die("openat", "shared");
@@ -375,7 +437,7 @@ static int detach_shared(int box) {
   int n = 0;
   for (;;) {
     struct statx st;
-    if (statx(box, "shared", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st) != 0) {
+    if (TIMED(P_MOUNT, statx(box, "shared", AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, SXM, &st)) != 0) {
       if (errno == ENOENT) return n;
       die("statx", "shared");
     }
@@ -413,7 +475,7 @@ static void open_source(struct sources *set, const char *name) {
   snprintf(s->name, sizeof s->name, "%s", name);
   s->fd = openat(set->dir, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (s->fd < 0) die("openat", name);
-  sx_fd(s->fd, &s->st);
+  sx_fd(P_CLOSE, s->fd, &s->st);
   if (!S_ISREG(s->st.stx_mode)) die("not regular", name);
 }
 
@@ -483,21 +545,20 @@ static void op_box_cleanup(const struct ctx *c, const char *id) {
   open_home(c->home, 0, &b);
   open_box(id, 0, &b);
   // A live shim refuses the cleanup: its pid file read under the lock (none here).
-  int pid = openat(b.box, "shim.pid", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  int pid = TIMED(P_SHIM, openat(b.box, "shim.pid", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
   if (pid >= 0 || errno != ENOENT) die("shim.pid", id);
-  int ld = open(c->linkdir, DIR_FLAGS);
+  int ld = TIMED(P_LINKDIR, open(c->linkdir, DIR_FLAGS));
   if (ld < 0) die("open", c->linkdir);
   char target[4096];
-  if (readlinkat(ld, id, target, sizeof target) < 0) die("readlinkat", id);
-  if (unlinkat(ld, id, 0) != 0) die("unlinkat", id);
-  close(ld);
+  if (TIMED(P_LINKCHECK, readlinkat(ld, id, target, sizeof target)) < 0) die("readlinkat", id);
+  if (TIMED(P_LINK, unlinkat(ld, id, 0)) != 0) die("unlinkat", id);
+  (void)TIMED(P_LINKDIR, close(ld));
   detach_shared(b.box);
   char trash[300];
   snprintf(trash, sizeof trash, ".trash-%s-%llx", id, (unsigned long long)g_held.stx_ino);
-  if (renameat(b.boxes, id, b.boxes, trash) != 0) die("renameat", id);
+  if (TIMED(P_TRASH, renameat(b.boxes, id, b.boxes, trash)) != 0) die("renameat", id);
   remove_open_tree(b.boxes, trash, b.box);
-  close(b.boxes);
-  close(b.home);
+  close_home(&b);
 }
 
 static int op_same_fs(const char *const paths[3]) {
@@ -687,20 +748,22 @@ static int lifecycle_floor(const struct ctx *c, int n, const char *prefix) {
 
 // std::fs::create_dir_all of a path whose parent exists: mkdir; on EEXIST, is_dir() (a statx).
 static void rust_create_dir_all(const char *p) {
-  if (mkdir(p, 0777) == 0) return;
+  if (TIMED(P_MKDIR, mkdir(p, 0777)) == 0) return;
   struct statx st;
-  if (errno != EEXIST || statx(AT_FDCWD, p, AT_STATX_SYNC_AS_STAT, RUST_STATX_MASK, &st) != 0 || !S_ISDIR(st.stx_mode)) die("mkdir", p);
+  if (errno != EEXIST || TIMED(P_EXISTS, statx(AT_FDCWD, p, AT_STATX_SYNC_AS_STAT, RUST_STATX_MASK, &st)) != 0 || !S_ISDIR(st.stx_mode)) {
+    die("mkdir", p);
+  }
 }
 
 // std::fs::remove_dir_all's walk: openat(parent, name, O_NOFOLLOW|O_DIRECTORY), fdopendir, readdir to the end
 // (entering directories by d_type, unlinking the rest), closedir, then unlinkat(AT_REMOVEDIR).
 static void rust_remove_dir_all_recursive(int parent, const char *name) {
-  int fd = openat(parent, name, O_CLOEXEC | O_RDONLY | O_NOFOLLOW | O_DIRECTORY);
+  int fd = TIMED(P_WALK, openat(parent, name, O_CLOEXEC | O_RDONLY | O_NOFOLLOW | O_DIRECTORY));
   if (fd < 0) die("openat", name);
-  DIR *d = fdopendir(fd);
+  DIR *d = TIMED(P_WALK, fdopendir(fd));
   if (d == NULL) die("fdopendir", name);
   struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
+  while ((e = TIMED(P_WALK, readdir(d))) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN) {
       rust_remove_dir_all_recursive(fd, e->d_name);
@@ -708,8 +771,8 @@ static void rust_remove_dir_all_recursive(int parent, const char *name) {
       die("unlinkat", e->d_name);
     }
   }
-  closedir(d);
-  if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT) die("rmdir", name);
+  (void)TIMED(P_WALK, closedir(d));
+  if (TIMED(P_RMDIR, unlinkat(parent, name, AT_REMOVEDIR)) != 0 && errno != ENOENT) die("rmdir", name);
 }
 
 static void rust_box_prepare(const char *box, const char *linkdir, const char *id) {
@@ -719,15 +782,20 @@ static void rust_box_prepare(const char *box, const char *linkdir, const char *i
   rust_create_dir_all(p);
   // The socket link: BoxSockets::ensure (binding path from getuid; parent mkdir 0700, lstat when it exists;
   // the link looked at, then made).
-  (void)getuid();
+  (void)TIMED(P_UID, getuid());
   struct statx st;
-  if (mkdir(linkdir, 0700) != 0) {
+  if (TIMED(P_LINKDIR, mkdir(linkdir, 0700)) != 0) {
     if (errno != EEXIST) die("mkdir", linkdir);
-    if (statx(AT_FDCWD, linkdir, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st) != 0 || !S_ISDIR(st.stx_mode)) die("lstat", linkdir);
+    if (TIMED(P_LINKDIR, statx(AT_FDCWD, linkdir, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st)) != 0 ||
+        !S_ISDIR(st.stx_mode)) {
+      die("lstat", linkdir);
+    }
   }
   snprintf(link, sizeof link, "%s/%s", linkdir, id);
-  if (statx(AT_FDCWD, link, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st) == 0 || errno != ENOENT) die("exists", link);
-  if (symlink(p, link) != 0) die("symlink", link);
+  if (TIMED(P_EXISTS, statx(AT_FDCWD, link, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st)) == 0 || errno != ENOENT) {
+    die("exists", link);
+  }
+  if (TIMED(P_LINK, symlink(p, link)) != 0) die("symlink", link);
   // tmp/, disks/, then mounts_dir() (shared/ without mount isolation), logs/.
   static const char *const dirs[] = {"tmp", "disks", "shared", "logs"};
   for (int k = 0; k < 4; k++) {
@@ -738,8 +806,8 @@ static void rust_box_prepare(const char *box, const char *linkdir, const char *i
 
 static void rust_box_cleanup(const char *box, const char *linkdir, const char *id) {
   struct statx st;
-  if (statx(AT_FDCWD, box, AT_STATX_SYNC_AS_STAT, RUST_STATX_MASK, &st) == 0) {  // box_dir.exists()
-    if (statx(AT_FDCWD, box, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st) != 0) die("lstat", box);
+  if (TIMED(P_EXISTS, statx(AT_FDCWD, box, AT_STATX_SYNC_AS_STAT, RUST_STATX_MASK, &st)) == 0) {  // box_dir.exists()
+    if (TIMED(P_EXISTS, statx(AT_FDCWD, box, AT_STATX_SYNC_AS_STAT | AT_SYMLINK_NOFOLLOW, RUST_STATX_MASK, &st)) != 0) die("lstat", box);
     if (S_ISLNK(st.stx_mode)) {
       if (unlink(box) != 0) die("unlink", box);
     } else {
@@ -747,9 +815,9 @@ static void rust_box_cleanup(const char *box, const char *linkdir, const char *i
     }
   }
   char link[4096];
-  (void)getuid();
+  (void)TIMED(P_UID, getuid());
   snprintf(link, sizeof link, "%s/%s", linkdir, id);
-  if (unlink(link) != 0 && errno != ENOENT) die("unlink", link);
+  if (TIMED(P_LINK, unlink(link)) != 0 && errno != ENOENT) die("unlink", link);
 }
 
 static int boxlite_replay(const char *home, const char *linkdir, int n, const char *prefix) {
@@ -767,6 +835,50 @@ static int boxlite_replay(const char *home, const char *linkdir, int n, const ch
     times_add(&t, t0, t1, t1, t1, t2);
   }
   times_print(&t, n);
+  return 0;
+}
+
+// Where a box's time goes: rounds of n boxes, the BoxLite replay and this
+// package's calls (pc-same) in turn, every call timed into its part. Prints
+// {"n":boxes per side,"replay":{"ns":wall,"parts":{part:ns,...}},"same":{...}}.
+static int pc_breakdown(const struct ctx *c, int n, int rounds, const char *prefix) {
+  static struct part parts[2][PART_MAX];
+  int nparts[2] = {0, 0};
+  uint64_t wall[2] = {0, 0};
+  char id[64], box[4096];
+  g_timing = 1;
+  for (int r = 0; r < rounds; r++) {
+    for (int k = 0; k < 2; k++) {
+      int side = (r + k) % 2;  // 0 the replay, 1 this package's calls; each goes first every other round
+      memcpy(g_parts, parts[side], sizeof g_parts);
+      g_nparts = nparts[side];
+      uint64_t t0 = now_ns();
+      for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%s%02d%c%05d", prefix, r, side ? 's' : 'r', i);
+        if (side == 0) {
+          snprintf(box, sizeof box, "%s/boxes/%s", c->home, id);
+          rust_box_prepare(box, c->linkdir, id);
+          rust_box_cleanup(box, c->linkdir, id);
+        } else {
+          op_box_prepare(c, id, 0);
+          op_box_cleanup(c, id);
+        }
+      }
+      wall[side] += now_ns() - t0;
+      memcpy(parts[side], g_parts, sizeof g_parts);
+      nparts[side] = g_nparts;
+    }
+  }
+  g_timing = 0;
+  printf("{\"n\":%d", n * rounds);
+  for (int side = 0; side < 2; side++) {
+    printf(",\"%s\":{\"ns\":%llu,\"parts\":{", side ? "same" : "replay", (unsigned long long)wall[side]);
+    for (int i = 0; i < nparts[side]; i++) {
+      printf("%s\"%s\":%llu", i ? "," : "", parts[side][i].name, (unsigned long long)parts[side][i].ns);
+    }
+    printf("}}");
+  }
+  printf("}\n");
   return 0;
 }
 
@@ -1057,6 +1169,10 @@ int main(int argc, char **argv) {
     return boxes_same(&c, atoi(argv[5]), argv[6], 0);
   }
   if (argc >= 6 && strcmp(cmd, "boxlite-replay") == 0) return boxlite_replay(argv[2], argv[3], atoi(argv[4]), argv[5]);
+  if (argc >= 8 && strcmp(cmd, "pc-breakdown") == 0) {
+    struct ctx c = {argv[2], NULL, argv[3], (unsigned)strtoul(argv[4], NULL, 10)};
+    return pc_breakdown(&c, atoi(argv[5]), atoi(argv[6]), argv[7]);
+  }
   if (argc >= 5 && strcmp(cmd, "shared-same") == 0) {
     struct ctx c = {argv[2], NULL, NULL, 0};
     return shared_same(&c, argv[3], atoi(argv[4]));
