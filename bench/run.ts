@@ -130,8 +130,8 @@ type HomeLayout = Api.HomeLayout
 type BoxLayout = Api.BoxLayout
 const cBin = compileC()
 interface CResult { n: number, ns: number, user?: number, sys?: number, steps?: Record<string, number> }
-function c (...args: string[]): CResult {
-  return JSON.parse(execFileSync(cBin, args, { encoding: 'utf8' })) as CResult
+function c<R = CResult> (...args: string[]): R {
+  return JSON.parse(execFileSync(cBin, args, { encoding: 'utf8' })) as R
 }
 const perOp = (r: CResult, n = r.n): Sample => ({
   ns: r.ns / n,
@@ -321,8 +321,8 @@ interface PcParts { n: number, replay: { ns: number, parts: Record<string, numbe
 // the work, the two in turn, in the homes the (h) rows use.
 console.log('prepare + cleanup: every call timed, the BoxLite replay and this package\'s calls in C')
 const pcParts: Record<'xfs' | 'ext4', PcParts> = {
-  xfs: c('pc-breakdown', homePc.home, linkDir, String(linkUid), String(P.pcParts[0]), String(P.pcParts[1]), prefix('k')) as unknown as PcParts,
-  ext4: c('pc-breakdown', homePcExt4.home, linkDir, String(linkUid), String(P.pcParts[0]), String(P.pcParts[1]), prefix('k')) as unknown as PcParts,
+  xfs: c<PcParts>('pc-breakdown', homePc.home, linkDir, String(linkUid), String(P.pcParts[0]), String(P.pcParts[1]), prefix('k')),
+  ext4: c<PcParts>('pc-breakdown', homePcExt4.home, linkDir, String(linkUid), String(P.pcParts[0]), String(P.pcParts[1]), prefix('k')),
 }
 
 // ---------------------------------------------------------------------------
@@ -776,15 +776,17 @@ function pcPartsSection (xfsRow: Record<'s' | 'c', { ns: number }>, ext4Row: Rec
     p[side].parts[part] === undefined ? undefined : p[side].parts[part] / p.n
   const names = [...new Set(fss.flatMap(([, p]) => [...Object.keys(p.replay.parts), ...Object.keys(p.same.parts)]))]
   const both = (part: string): boolean => fss.every(([, p]) => p.same.parts[part] !== undefined && p.replay.parts[part] !== undefined)
-  const order = [...names.filter(both), ...names.filter((n) => !both(n) && pcParts.xfs.same.parts[n] !== undefined), ...names.filter((n) => !both(n) && pcParts.xfs.same.parts[n] === undefined)]
+  // Who makes a part: both sides, this package alone, or BoxLite alone; the rows in that order.
+  const MADE_BY = ['both', 'this package', 'BoxLite'] as const
+  const madeBy = (n: string): number => both(n) ? 0 : pcParts.xfs.same.parts[n] !== undefined ? 1 : 2
+  const order = names.sort((a, b) => madeBy(a) - madeBy(b))
   const cell = (v: number | undefined): string => v === undefined ? '—' : fmt(v)
   const L = ['### Where a box\'s time goes', '',
     `\`blx_bench pc-breakdown\`: the replay and this package's calls (raw C, as pc-same) in turn, ${P.pcParts[1]} rounds of ${P.pcParts[0]}`,
     'boxes each, in the homes above; every call timed (two clock_gettime around it, the vDSO, no syscall of their own) and',
     'added to its part of the work. Per box; the JavaScript row is the sync column less the raw C column of the table above.', '',
     '| part of the work | made by | XFS: this package (C) | XFS: replay | ext4: this package (C) | ext4: replay |', '|---|---|---:|---:|---:|---:|']
-  const by = (n: string): string => both(n) ? 'both' : pcParts.xfs.same.parts[n] !== undefined ? 'this package' : 'BoxLite'
-  for (const n of order) L.push(`| ${n} | ${by(n)} | ${fss.map(([, p]) => `${cell(per(p, 'same', n))} | ${cell(per(p, 'replay', n))}`).join(' | ')} |`)
+  for (const n of order) L.push(`| ${n} | ${MADE_BY[madeBy(n)]} | ${fss.map(([, p]) => `${cell(per(p, 'same', n))} | ${cell(per(p, 'replay', n))}`).join(' | ')} |`)
   const js = [xfsRow.s.ns - xfsRow.c.ns, ext4Row.s.ns - ext4Row.c.ns] as const
   L.push(`| JavaScript and the Node-API crossing (the sync form) | this package | ${fmt(js[0])} | — | ${fmt(js[1])} | — |`)
   const sum = (p: PcParts, side: 'same' | 'replay', f: (n: string) => boolean): number =>
